@@ -1,0 +1,28 @@
+"""otel-tracker: observable ML and data pipeline runs with OpenTelemetry.
+
+>>> from otel_tracker import track_run
+>>> with track_run("my-pipeline", steps=["load", "train"]) as run:
+...     with run.step("load") as step:
+...         step.advance()
+
+Importing this package is cheap: the OpenTelemetry SDK is loaded only when a
+run is actually tracked.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .api import current_run, current_step, step, track_run
+from .errors import ConfigError, OtelTrackerError, RunNotFoundError
+
+__all__ = [
+    "ConfigError",
+    "OtelTrackerError",
+    "RunNotFoundError",
+    "__version__",
+    "current_run",
+    "current_step",
+    "step",
+    "track_run",
+]

@@ -1,0 +1,141 @@
+"""The public entry points: ``track_run``, the ``step`` decorator, ``current_run``/``current_step``."""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import inspect
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar, overload
+
+from .config import TrackerConfig
+from .noop import NoopRun, NoopStep
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import SpanProcessor
+
+    from .clock import Clock
+    from .run import Run, Step
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_NOOP_STEP = NoopStep()
+
+
+def track_run(
+    name: str,
+    *,
+    steps: Iterable[str] | None = None,
+    params: Mapping[str, Any] | None = None,
+    scenario: str | None = None,
+    expected_durations: Mapping[str, float] | None = None,
+    root: str | os.PathLike[str] | None = None,
+    enabled: bool | None = None,
+    heartbeat_interval: float | None = None,
+    install_signal_handlers: bool | None = None,
+    export_timeout: float | None = None,
+    span_processors: Sequence[SpanProcessor] = (),
+    service_name: str | None = None,
+    clock: Clock | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Run | NoopRun:
+    """Start tracking a pipeline run; use it as a context manager.
+
+    ``steps`` declares the pipeline's steps in order (they start ``pending``).
+    Each keyword left as ``None`` comes from its ``OTEL_TRACKER_*`` variable,
+    else the default. When tracking is disabled this returns a no-op run
+    with the same methods.
+
+    >>> with track_run("demo", steps=["load", "train"], params={"seed": 1}) as run:
+    ...     with run.step("load") as step:
+    ...         step.advance()
+    """
+    config = TrackerConfig.resolve(
+        root=root,
+        enabled=enabled,
+        heartbeat_interval=heartbeat_interval,
+        install_signal_handlers=install_signal_handlers,
+        export_timeout=export_timeout,
+        environ=environ,
+    )
+    if not config.enabled:
+        return NoopRun(name)
+    from .run import Run  # the OTel SDK is imported only when a run is really tracked
+
+    return Run(
+        name,
+        steps=steps,
+        params=params,
+        scenario=scenario,
+        expected_durations=expected_durations,
+        config=config,
+        clock=clock,
+        span_processors=span_processors,
+        environ=environ,
+        service_name=service_name,
+    )
+
+
+def _run_var() -> contextvars.ContextVar[Any] | None:
+    import sys
+
+    run_module = sys.modules.get("otel_tracker.run")
+    return None if run_module is None else run_module.current_run_var
+
+
+def current_run() -> Run | None:
+    """The run entered with ``with track_run(...)`` in this context, if any."""
+    var = _run_var()
+    return None if var is None else var.get()
+
+
+def current_step() -> Step | NoopStep:
+    """The step entered in this context; a no-op step outside any step."""
+    import sys
+
+    run_module = sys.modules.get("otel_tracker.run")
+    found = None if run_module is None else run_module.current_step_var.get()
+    return found if found is not None else _NOOP_STEP
+
+
+@overload
+def step(name: F, /) -> F: ...
+@overload
+def step(name: str | None = None, /, **kwargs: Any) -> Callable[[F], F]: ...
+
+
+def step(name: Any = None, /, **kwargs: Any) -> Any:
+    """Decorate a function as a pipeline step of the current run.
+
+    ``@step`` uses the function's name, ``@step("Train expert", total=...)`` a
+    given one. Outside a tracked run the function simply runs. Inside, use
+    :func:`current_step` to ``advance()``.
+    """
+
+    def decorate(func: F, step_name: str) -> F:
+        if inspect.iscoroutinefunction(func):
+
+            @functools.wraps(func)
+            async def async_wrapper(*args: Any, **kw: Any) -> Any:
+                run = current_run()
+                if run is None:
+                    return await func(*args, **kw)
+                with run.step(step_name, **kwargs):
+                    return await func(*args, **kw)
+
+            return async_wrapper  # type: ignore[return-value]
+
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kw: Any) -> Any:
+            run = current_run()
+            if run is None:
+                return func(*args, **kw)
+            with run.step(step_name, **kwargs):
+                return func(*args, **kw)
+
+        return wrapper  # type: ignore[return-value]
+
+    if callable(name):
+        return decorate(name, name.__name__)
+    return lambda func: decorate(func, name or func.__name__)

@@ -1,0 +1,57 @@
+"""Injectable time sources.
+
+Durations come from the monotonic clock; timestamps are UTC wall-clock time.
+Tests pass a fake clock so ETA and staleness logic run without sleeping.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+from typing import Protocol
+
+
+class Clock(Protocol):
+    """What the tracker needs to know about time."""
+
+    def monotonic_ns(self) -> int:
+        """Nanoseconds from an arbitrary origin; never goes backwards."""
+        ...
+
+    def time_ns(self) -> int:
+        """Nanoseconds since the Unix epoch (wall clock, UTC)."""
+        ...
+
+
+class SystemClock:
+    """The real clocks of this machine."""
+
+    def monotonic_ns(self) -> int:
+        return time.monotonic_ns()
+
+    def time_ns(self) -> int:
+        return time.time_ns()
+
+
+class AnchoredClock:
+    """Wall-clock timestamps that advance with the monotonic clock.
+
+    Span start/end times are taken from here, so a span's duration is a
+    monotonic difference even if the system clock is stepped mid-run.
+    """
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._wall0 = clock.time_ns()
+        self._mono0 = clock.monotonic_ns()
+
+    def now_ns(self) -> int:
+        return self._wall0 + (self._clock.monotonic_ns() - self._mono0)
+
+
+def iso_utc(epoch_ns: int | None) -> str | None:
+    """``2026-11-23T21:37:00.123456Z`` for an epoch in nanoseconds."""
+    if epoch_ns is None:
+        return None
+    dt = datetime.fromtimestamp(epoch_ns / 1e9, tz=timezone.utc)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")

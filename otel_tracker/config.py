@@ -1,0 +1,158 @@
+"""Configuration: explicit argument > environment variable > default.
+
+Every ``OTEL_TRACKER_*`` variable is read here and only here, through one typed
+helper per kind. A bad environment value logs a warning and falls back to the
+default; a bad explicit argument raises :class:`~otel_tracker.errors.ConfigError`.
+The standard ``OTEL_*`` variables belong to the OpenTelemetry SDK; the only one
+read here is ``OTEL_SDK_DISABLED``, which also turns tracking off.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+PREFIX = "OTEL_TRACKER_"
+DEFAULT_ROOT = Path("output") / "run-tracker"
+DEFAULT_HEARTBEAT_S = 5.0
+DEFAULT_EXPORT_TIMEOUT_S = 2.0
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off", ""})
+
+
+def _warn_bad(name: str, raw: str, expected: str, default: object) -> None:
+    logger.warning("ignoring %s=%r: expected %s; using %r", name, raw, expected, default)
+
+
+def env_bool(name: str, default: bool, environ: Mapping[str, str] | None = None) -> bool:
+    """A boolean variable: 1/true/yes/on or 0/false/no/off (any case)."""
+    env = os.environ if environ is None else environ
+    raw = env.get(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    _warn_bad(name, raw, "a boolean (true/false)", default)
+    return default
+
+
+def env_float(
+    name: str,
+    default: float,
+    *,
+    minimum: float = 0.0,
+    environ: Mapping[str, str] | None = None,
+) -> float:
+    """A finite float variable, at least ``minimum`` (exclusive of 0 when minimum is 0)."""
+    env = os.environ if environ is None else environ
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        _warn_bad(name, raw, "a number", default)
+        return default
+    if not math.isfinite(value) or value <= minimum:
+        _warn_bad(name, raw, f"a finite number greater than {minimum:g}", default)
+        return default
+    return value
+
+
+def env_str(name: str, default: str | None, environ: Mapping[str, str] | None = None) -> str | None:
+    """A string variable; empty counts as unset."""
+    env = os.environ if environ is None else environ
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    return raw.strip()
+
+
+def env_list(name: str, environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """A comma-separated list variable; blanks are dropped."""
+    env = os.environ if environ is None else environ
+    raw = env.get(name, "")
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+def _positive_seconds(name: str, value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{name} must be a number of seconds, got {value!r}")
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"{name} must be a positive number of seconds, got {value!r}")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class TrackerConfig:
+    """Resolved settings of one run. Build it with :meth:`resolve`."""
+
+    root: Path = DEFAULT_ROOT
+    enabled: bool = True
+    heartbeat_interval: float = DEFAULT_HEARTBEAT_S
+    install_signal_handlers: bool = True
+    export_timeout: float = DEFAULT_EXPORT_TIMEOUT_S
+    env_allowlist: tuple[str, ...] = field(default_factory=tuple)
+
+    @classmethod
+    def resolve(
+        cls,
+        *,
+        root: str | os.PathLike[str] | None = None,
+        enabled: bool | None = None,
+        heartbeat_interval: float | None = None,
+        install_signal_handlers: bool | None = None,
+        export_timeout: float | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> TrackerConfig:
+        """Merge explicit arguments (``None`` = not given) over the environment."""
+        env = os.environ if environ is None else environ
+        if root is not None:
+            if str(root).strip() == "":
+                raise ConfigError("root must be a non-empty path")
+            resolved_root = Path(root)
+        else:
+            resolved_root = Path(env_str(PREFIX + "ROOT", str(DEFAULT_ROOT), env) or DEFAULT_ROOT)
+
+        if enabled is None:
+            sdk_disabled = env_bool("OTEL_SDK_DISABLED", False, env)
+            tracker_disabled = env_bool(PREFIX + "DISABLED", False, env)
+            enabled = not (sdk_disabled or tracker_disabled)
+
+        if heartbeat_interval is None:
+            heartbeat_interval = env_float(
+                PREFIX + "HEARTBEAT_INTERVAL", DEFAULT_HEARTBEAT_S, environ=env
+            )
+        else:
+            heartbeat_interval = _positive_seconds("heartbeat_interval", heartbeat_interval)
+
+        if install_signal_handlers is None:
+            install_signal_handlers = env_bool(PREFIX + "SIGNAL_HANDLERS", True, env)
+
+        if export_timeout is None:
+            export_timeout = env_float(
+                PREFIX + "EXPORT_TIMEOUT", DEFAULT_EXPORT_TIMEOUT_S, environ=env
+            )
+        else:
+            export_timeout = _positive_seconds("export_timeout", export_timeout)
+
+        return cls(
+            root=resolved_root,
+            enabled=bool(enabled),
+            heartbeat_interval=heartbeat_interval,
+            install_signal_handlers=bool(install_signal_handlers),
+            export_timeout=export_timeout,
+            env_allowlist=env_list(PREFIX + "ENV_ALLOWLIST", env),
+        )

@@ -1,0 +1,1 @@
+"""Reference pipelines shipped with otel-tracker (``otel-tracker demo``)."""

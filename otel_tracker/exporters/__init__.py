@@ -1,0 +1,1 @@
+"""OpenTelemetry extension points that write or mirror a run's telemetry."""

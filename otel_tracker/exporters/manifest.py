@@ -1,0 +1,153 @@
+"""``ManifestSpanProcessor``: the run's spans, as they start and end, become ``manifest.json``.
+
+A synchronous :class:`~opentelemetry.sdk.trace.SpanProcessor`: the manifest is
+local and canonical, so it is written on the span transition itself, before any
+(bounded, asynchronous) mirror exporter sees the span.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from opentelemetry.trace import StatusCode
+
+from .. import semconv
+from ..atomic import ManifestFileWriter
+from ..manifest import ProgressSnapshot, RunRecord, short_traceback
+
+logger = logging.getLogger(__name__)
+
+
+def span_error(span: ReadableSpan) -> dict[str, Any] | None:
+    """Type, message and short traceback of the exception recorded on a span."""
+    for event in reversed(span.events or ()):
+        if event.name == "exception":
+            attrs = event.attributes or {}
+            return {
+                "type": str(attrs.get("exception.type", "Exception")),
+                "message": str(attrs.get("exception.message", "")),
+                "traceback": short_traceback(attrs.get("exception.stacktrace")),  # type: ignore[arg-type]
+            }
+    if span.status is not None and span.status.status_code is StatusCode.ERROR:
+        attrs = span.attributes or {}
+        return {
+            "type": str(attrs.get(semconv.ERROR_TYPE, "error")),
+            "message": span.status.description or "",
+            "traceback": None,
+        }
+    return None
+
+
+class ManifestSpanProcessor(SpanProcessor):
+    """Keeps one run's :class:`RunRecord` in step with its spans and writes it atomically."""
+
+    def __init__(
+        self,
+        record: RunRecord,
+        writer: ManifestFileWriter | None,
+        *,
+        now_ns: Callable[[], int],
+        progress: Callable[[], ProgressSnapshot] | None = None,
+    ) -> None:
+        self.record = record
+        self.writer = writer
+        self._now_ns = now_ns
+        self._progress = progress
+        self._failed_hooks: set[str] = set()
+
+    # -- SpanProcessor ---------------------------------------------------------------
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        try:
+            self._on_start(span)
+        except Exception:
+            self._hook_failed("on_start")
+
+    def on_end(self, span: ReadableSpan) -> None:
+        try:
+            self._on_end(span)
+        except Exception:
+            self._hook_failed("on_end")
+
+    def shutdown(self) -> None:
+        self.write()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.write()
+
+    # -- the manifest ----------------------------------------------------------------
+    def write(self) -> bool:
+        """Write the manifest now (step transitions and the heartbeat call this)."""
+        if self.writer is None:
+            return False
+        return self.writer.write(self._document)
+
+    def _document(self) -> dict[str, Any]:
+        now = self._now_ns()
+        with self.record.lock:
+            if self.record.ended_ns is None:
+                self.record.heartbeat_ns = now  # every write while running proves life
+            return self.record.to_dict(now_ns=now, progress=self._progress)
+
+    def _is_ours(self, span: ReadableSpan) -> bool:
+        attrs = span.attributes or {}
+        return attrs.get(semconv.CICD_PIPELINE_RUN_ID) == self.record.run_id
+
+    def _on_start(self, span: Span) -> None:
+        if not self._is_ours(span):
+            return
+        attrs = span.attributes or {}
+        ctx = span.get_span_context()
+        with self.record.lock:
+            index = attrs.get(semconv.STEP_INDEX)
+            if index is None:
+                self.record.started_ns = span.start_time
+                self.record.trace = {
+                    "trace_id": format(ctx.trace_id, "032x"),
+                    "span_id": format(ctx.span_id, "016x"),
+                    "parent_span_id": format(span.parent.span_id, "016x") if span.parent else None,
+                }
+            elif semconv.STEP_SKIP_REASON in attrs:
+                return  # a skipped step has only its (zero-length) end to record
+            else:
+                step = self.record.steps[int(index)]  # type: ignore[arg-type]
+                step.status = "running"
+                step.started_ns = span.start_time
+                step.span_id = format(ctx.span_id, "016x")
+        self.write()
+
+    def _on_end(self, span: ReadableSpan) -> None:
+        if not self._is_ours(span):
+            return
+        attrs = span.attributes or {}
+        with self.record.lock:
+            index = attrs.get(semconv.STEP_INDEX)
+            if index is None:
+                result = attrs.get(semconv.CICD_PIPELINE_RESULT, semconv.RESULT_SUCCESS)
+                self.record.status = semconv.STATUS_FOR_RESULT.get(str(result), "failed")
+                self.record.ended_ns = span.end_time
+                exit_code = attrs.get(semconv.PROCESS_EXIT_CODE)
+                self.record.exit_code = int(exit_code) if exit_code is not None else None  # type: ignore[arg-type]
+                sig = attrs.get(semconv.RUN_SIGNAL)
+                self.record.signal = str(sig) if sig is not None else None
+                self.record.error = span_error(span) if self.record.status != "completed" else None
+            else:
+                step = self.record.steps[int(index)]  # type: ignore[arg-type]
+                result = attrs.get(semconv.CICD_PIPELINE_TASK_RUN_RESULT, semconv.RESULT_SUCCESS)
+                step.status = semconv.STEP_STATUS_FOR_RESULT.get(str(result), "failed")
+                if step.started_ns is None:  # a skipped step's zero-length span
+                    step.started_ns = span.start_time
+                    step.span_id = format(span.get_span_context().span_id, "016x")
+                step.ended_ns = span.end_time
+                reason = attrs.get(semconv.STEP_SKIP_REASON)
+                step.skip_reason = str(reason) if reason is not None else None
+                step.error = span_error(span) if step.status == "failed" else None
+        self.write()
+
+    def _hook_failed(self, hook: str) -> None:
+        if hook not in self._failed_hooks:
+            self._failed_hooks.add(hook)
+            logger.warning("otel-tracker manifest %s failed; the run goes on", hook, exc_info=True)

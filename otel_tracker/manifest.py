@@ -1,0 +1,215 @@
+"""The manifest document: one run's canonical record, as written to ``manifest.json``.
+
+Pure data and no I/O: the span processor fills it from span lifecycle events,
+the run adds what spans do not carry (declared steps, params, progress), and
+:mod:`otel_tracker.atomic` writes it. The published JSON Schema is
+``otel_tracker/schema/manifest.schema.json``.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .clock import iso_utc
+
+SCHEMA_VERSION = 1
+RUN_STATUSES = ("running", "completed", "failed", "cancelled")
+STEP_STATUSES = ("pending", "running", "completed", "failed", "skipped")
+MAX_TRACEBACK_CHARS = 4000
+MAX_TRACEBACK_LINES = 30
+
+ProgressSnapshot = Mapping[int, tuple[int, "int | None", "str | None"]]
+
+
+def jsonable(value: Any, depth: int = 0) -> Any:
+    """A JSON-safe copy: non-finite floats and unknown objects become strings."""
+    if depth > 20:
+        return repr(value)
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [jsonable(v, depth + 1) for v in value]
+    item = getattr(value, "item", None)  # numpy scalars
+    if callable(item):
+        try:
+            return jsonable(item(), depth + 1)
+        except Exception:
+            pass
+    return str(value)
+
+
+def short_traceback(stacktrace: str | None) -> str | None:
+    """The last lines of a traceback, bounded in size."""
+    if not stacktrace:
+        return None
+    lines = stacktrace.rstrip().splitlines()
+    if len(lines) > MAX_TRACEBACK_LINES:
+        lines = ["Traceback (most recent call last, abridged):", *lines[-MAX_TRACEBACK_LINES:]]
+    text = "\n".join(lines)
+    return text[-MAX_TRACEBACK_CHARS:]
+
+
+def _seconds(start_ns: int | None, end_ns: int | None) -> float | None:
+    if start_ns is None or end_ns is None:
+        return None
+    return round(max(0, end_ns - start_ns) / 1e9, 6)
+
+
+@dataclass
+class StepRecord:
+    """One enabled, skipped or pending step."""
+
+    index: int
+    name: str
+    status: str = "pending"
+    declared: bool = False
+    started_ns: int | None = None
+    ended_ns: int | None = None
+    span_id: str | None = None
+    skip_reason: str | None = None
+    error: dict[str, Any] | None = None
+    expected_duration_s: float | None = None
+    completed: int = 0
+    total: int | None = None
+    unit: str | None = None
+    artifacts: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self, now_ns: int | None) -> dict[str, Any]:
+        end = self.ended_ns if self.ended_ns is not None else now_ns
+        elapsed = _seconds(self.started_ns, end) if self.status == "running" else None
+        return {
+            "index": self.index,
+            "name": self.name,
+            "status": self.status,
+            "declared": self.declared,
+            "started_at": iso_utc(self.started_ns),
+            "ended_at": iso_utc(self.ended_ns),
+            "duration_s": _seconds(self.started_ns, self.ended_ns),
+            "elapsed_s": elapsed,
+            "expected_duration_s": self.expected_duration_s,
+            "progress": {"completed": self.completed, "total": self.total, "unit": self.unit},
+            "skip_reason": self.skip_reason,
+            "error": self.error,
+            "span_id": self.span_id,
+            "artifacts": list(self.artifacts),
+        }
+
+
+@dataclass
+class RunRecord:
+    """The whole run; thread-safe through :attr:`lock`."""
+
+    run_id: str
+    name: str
+    scenario: str | None
+    params: dict[str, Any]
+    process: dict[str, Any]
+    environment: dict[str, Any]
+    git: dict[str, Any] | None
+    tracker: dict[str, Any]
+    run_dir: str | None
+    status: str = "running"
+    started_ns: int | None = None
+    ended_ns: int | None = None
+    heartbeat_ns: int | None = None
+    exit_code: int | None = None
+    signal: str | None = None
+    error: dict[str, Any] | None = None
+    trace: dict[str, Any] = field(default_factory=dict)
+    steps: list[StepRecord] = field(default_factory=list)
+    artifacts: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+
+    def declare_steps(
+        self, names: Iterable[str], expected: Mapping[str, float] | None = None
+    ) -> None:
+        """Add declared steps in order, all ``pending``."""
+        expected = expected or {}
+        with self.lock:
+            for name in names:
+                self.steps.append(
+                    StepRecord(
+                        index=len(self.steps),
+                        name=name,
+                        declared=True,
+                        expected_duration_s=expected.get(name),
+                    )
+                )
+
+    def claim_step(self, name: str, expected_duration_s: float | None = None) -> StepRecord:
+        """The first still-pending step of this name, or a new one appended at the end."""
+        with self.lock:
+            for step in self.steps:
+                if step.name == name and step.status == "pending":
+                    if expected_duration_s is not None:
+                        step.expected_duration_s = expected_duration_s
+                    return step
+            step = StepRecord(
+                index=len(self.steps), name=name, expected_duration_s=expected_duration_s
+            )
+            self.steps.append(step)
+            return step
+
+    def warn(self, message: str) -> None:
+        """Record a telemetry problem for readers (each message once)."""
+        with self.lock:
+            if message not in self.warnings:
+                self.warnings.append(message)
+
+    def to_dict(
+        self,
+        now_ns: int | None = None,
+        progress: Callable[[], ProgressSnapshot] | None = None,
+    ) -> dict[str, Any]:
+        """The manifest as written to disk."""
+        with self.lock:
+            if progress is not None:
+                for index, (completed, total, unit) in progress().items():
+                    if 0 <= index < len(self.steps):
+                        step = self.steps[index]
+                        step.completed, step.total, step.unit = completed, total, unit
+            steps = [s.to_dict(now_ns) for s in self.steps]
+            done = [s for s in self.steps if s.status == "completed" and s.ended_ns is not None]
+            last_done = max(done, key=lambda s: (s.ended_ns, s.index), default=None)
+            running = [s for s in self.steps if s.status == "running"]
+            current = max(running, key=lambda s: (s.started_ns or 0, s.index), default=None)
+            end = self.ended_ns if self.ended_ns is not None else now_ns
+            return {
+                "schema_version": SCHEMA_VERSION,
+                "run_id": self.run_id,
+                "name": self.name,
+                "scenario": self.scenario,
+                "status": self.status,
+                "started_at": iso_utc(self.started_ns),
+                "ended_at": iso_utc(self.ended_ns),
+                "duration_s": _seconds(self.started_ns, self.ended_ns),
+                "elapsed_s": _seconds(self.started_ns, end),
+                "heartbeat_at": iso_utc(self.heartbeat_ns),
+                "exit_code": self.exit_code,
+                "signal": self.signal,
+                "error": self.error,
+                "params": self.params,
+                "steps_total": len(self.steps),
+                "steps_enabled": sum(1 for s in self.steps if s.status != "skipped"),
+                "steps_completed": len(done),
+                "last_completed_step": last_done.name if last_done else None,
+                "current_step": current.name if current else None,
+                "steps": steps,
+                "artifacts": list(self.artifacts),
+                "process": self.process,
+                "trace": dict(self.trace),
+                "git": self.git,
+                "environment": self.environment,
+                "tracker": self.tracker,
+                "run_dir": self.run_dir,
+                "warnings": list(self.warnings),
+            }

@@ -1,0 +1,101 @@
+"""The disabled run: same surface as :class:`~otel_tracker.run.Run`, no effects.
+
+Returned when tracking is off (``OTEL_TRACKER_DISABLED=true`` or
+``OTEL_SDK_DISABLED=true``). Imports nothing heavy and costs next to nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+
+class NoopStep:
+    """A step that counts but records nothing."""
+
+    __slots__ = ("completed", "name", "total", "unit")
+
+    def __init__(self, name: str = "", total: int | None = None, unit: str | None = None) -> None:
+        self.name = name
+        self.completed = 0
+        self.total = total
+        self.unit = unit
+
+    index = -1
+
+    def advance(self, n: int = 1) -> None:
+        self.completed += n
+
+    def set_total(self, total: int | None, unit: str | None = None) -> None:
+        self.total = total
+        if unit is not None:
+            self.unit = unit
+
+    def add_artifact(self, path: str | os.PathLike[str], kind: str | None = None) -> None:
+        return None
+
+    def start(self) -> NoopStep:
+        return self
+
+    def end(self, error: BaseException | None = None) -> None:
+        return None
+
+    def __enter__(self) -> NoopStep:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        return None
+
+
+class NoopRun:
+    """A run that records nothing; every method works and returns quickly."""
+
+    run_id: str | None = None
+    dir: Path | None = None
+    manifest_path: Path | None = None
+    trace_id: str | None = None
+    scenario: str | None = None
+
+    def __init__(self, name: str = "", **_: Any) -> None:
+        self.name = name
+        self.ended = False
+
+    def step(
+        self,
+        name: str,
+        *,
+        total: int | None = None,
+        unit: str | None = None,
+        expected_duration: float | None = None,
+    ) -> NoopStep:
+        return NoopStep(name, total, unit)
+
+    def skip(self, name: str, reason: str = "") -> None:
+        return None
+
+    def add_artifact(self, path: str | os.PathLike[str], kind: str | None = None) -> None:
+        return None
+
+    def end(self, error: BaseException | None = None) -> None:
+        self.ended = True
+
+    def __enter__(self) -> NoopRun:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.end(exc)
+
+    def __repr__(self) -> str:
+        return "<NoopRun (tracking disabled)>"

@@ -1,0 +1,582 @@
+"""``Run`` and ``Step``: a pipeline run as a root span, each step as a child span.
+
+The run owns a private ``TracerProvider`` (the application's global one is never
+touched) whose first processor is the synchronous :class:`ManifestSpanProcessor`;
+mirror exporters are added after it and flushed with a hard deadline at the end.
+Everything that writes checks the owning pid, so a forked child never ends or
+rewrites its parent's run.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextvars
+import getpass
+import logging
+import os
+import sys
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from . import __version__, semconv
+from .atomic import ManifestFileWriter
+from .clock import AnchoredClock, Clock, SystemClock
+from .config import TrackerConfig
+from .environment import collect_environment, git_info, host_name
+from .errors import ConfigError
+from .exporters.manifest import ManifestSpanProcessor
+from .liveness import RunLock, process_identity
+from .manifest import RunRecord, StepRecord, jsonable
+from .paths import LOCK_NAME, MANIFEST_NAME, create_run_dir, new_run_id
+from .redact import redact_argv, redact_text, redact_value
+from .signals import SignalChain, signal_name
+
+logger = logging.getLogger(__name__)
+
+current_run_var: contextvars.ContextVar[Any] = contextvars.ContextVar(
+    "otel_tracker_run", default=None
+)
+current_step_var: contextvars.ContextVar[Any] = contextvars.ContextVar(
+    "otel_tracker_step", default=None
+)
+
+# An exception leaving a step or run, mapped to (result, exit code, signal name).
+Outcome = tuple[str, "int | None", "str | None"]
+
+
+def outcome_of(exc: BaseException | None) -> Outcome:
+    """How an exception (or its absence) ends a run or a step."""
+    if exc is None:
+        return semconv.RESULT_SUCCESS, 0, None
+    if isinstance(exc, SystemExit):
+        code = exc.code
+        if code is None or code == 0:
+            return semconv.RESULT_SUCCESS, 0, None
+        return semconv.RESULT_FAILURE, code if isinstance(code, int) else 1, None
+    if isinstance(exc, KeyboardInterrupt):
+        return semconv.RESULT_CANCELLATION, 130, "SIGINT"
+    return semconv.RESULT_FAILURE, None, None
+
+
+def _flat_attributes(prefix: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """Params as span attributes: nested keys dotted, only OTel-compatible values."""
+    out: dict[str, Any] = {}
+    for key, value in params.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(_flat_attributes(name + ".", value))
+        elif isinstance(value, (bool, int, float, str)) or (
+            isinstance(value, list) and value and all(isinstance(v, str) for v in value)
+        ):
+            out[name] = value
+        elif value is not None:
+            out[name] = str(value)
+    return out
+
+
+def _validate_steps(steps: Iterable[str] | None) -> list[str]:
+    if steps is None:
+        return []
+    if isinstance(steps, str):
+        raise ConfigError("steps must be a list of step names, not a single string")
+    names = list(steps)
+    for name in names:
+        if not isinstance(name, str) or not name.strip():
+            raise ConfigError(f"step names must be non-empty strings, got {name!r}")
+    if len(set(names)) != len(names):
+        raise ConfigError("declared step names must be unique")
+    return names
+
+
+class Step:
+    """One step of a run. ``advance()`` is the hot path: a plain integer add."""
+
+    __slots__ = ("_record", "_run", "_span", "_token", "_var_token", "completed", "total", "unit")
+
+    def __init__(self, run: Run, record: StepRecord, total: int | None, unit: str | None) -> None:
+        self._run = run
+        self._record = record
+        self._span: Any = None
+        self._token: Any = None
+        self._var_token: Any = None
+        self.completed = 0
+        self.total = total
+        self.unit = unit
+
+    @property
+    def name(self) -> str:
+        return self._record.name
+
+    @property
+    def index(self) -> int:
+        return self._record.index
+
+    def advance(self, n: int = 1) -> None:
+        """Count ``n`` more items done (env steps, batches, files...)."""
+        self.completed += n
+
+    def set_total(self, total: int | None, unit: str | None = None) -> None:
+        """Declare how many items this step will process (``None``: unknown)."""
+        if total is not None and (
+            isinstance(total, bool) or not isinstance(total, int) or total < 0
+        ):
+            raise ConfigError(f"total must be a non-negative int or None, got {total!r}")
+        self.total = total
+        if unit is not None:
+            self.unit = unit
+
+    def add_artifact(self, path: str | os.PathLike[str], kind: str | None = None) -> None:
+        """Register a file or directory this step produced."""
+        self._run._add_artifact(path, kind, self._record)
+
+    def start(self) -> Step:
+        """Start the step (``with run.step(...)`` does this for you)."""
+        self._run._start_step(self)
+        return self
+
+    def end(self, error: BaseException | None = None) -> None:
+        """End the step: completed, or failed with ``error``."""
+        self._run._end_step(self, error)
+
+    def __enter__(self) -> Step:
+        self.start()
+        self._var_token = current_step_var.set(self)
+        if self._span is not None:
+            self._token = otel_context.attach(trace.set_span_in_context(self._span))
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._detach()
+        self.end(exc)
+
+    def _detach(self) -> None:
+        token, self._token = self._token, None
+        if token is not None:
+            try:
+                otel_context.detach(token)
+            except Exception:
+                pass
+        var_token, self._var_token = self._var_token, None
+        if var_token is not None:
+            try:
+                current_step_var.reset(var_token)
+            except ValueError:
+                pass  # ended from another context (e.g. a signal handler)
+
+    def __repr__(self) -> str:
+        return f"<Step {self.index}:{self.name!r} {self.completed}/{self.total}>"
+
+
+class Run:
+    """A tracked pipeline run; use :func:`otel_tracker.track_run` to create one."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        steps: Iterable[str] | None = None,
+        params: Mapping[str, Any] | None = None,
+        scenario: str | None = None,
+        expected_durations: Mapping[str, float] | None = None,
+        config: TrackerConfig,
+        clock: Clock | None = None,
+        span_processors: Sequence[SpanProcessor] = (),
+        environ: Mapping[str, str] | None = None,
+        service_name: str | None = None,
+    ) -> None:
+        if not isinstance(name, str) or not name.strip():
+            raise ConfigError("a run needs a non-empty name")
+        if params is not None and not isinstance(params, Mapping):
+            raise ConfigError("params must be a mapping")
+        declared = _validate_steps(steps)
+        env = os.environ if environ is None else environ
+        self.name = name
+        self.scenario = scenario
+        self.config = config
+        self._clock = clock or SystemClock()
+        self._anchored = AnchoredClock(self._clock)
+        self._owner_pid = os.getpid()
+        self._ended = False
+        self._end_lock = threading.RLock()
+        self._active: dict[int, Step] = {}
+        self._stop_heartbeat = threading.Event()
+        self._heartbeat_thread: threading.Thread | None = None
+        self._signals: SignalChain | None = None
+        self._pending_signal: str | None = None
+        self._run_token: Any = None
+        self._var_token: Any = None
+
+        self.run_id, self.dir = self._make_run_dir(name)
+        cwd = Path.cwd()
+        identity = process_identity()
+        self.record = RunRecord(
+            run_id=self.run_id,
+            name=name,
+            scenario=scenario,
+            params=jsonable(redact_value(dict(params or {}))),
+            process={
+                **identity,
+                "host": host_name(),
+                "user": _user(),
+                "cwd": str(cwd),
+                "command": redact_argv(getattr(sys, "orig_argv", sys.argv)),
+            },
+            environment=collect_environment(cwd, env, config.env_allowlist),
+            git=git_info(cwd),
+            tracker={
+                "version": __version__,
+                "heartbeat_interval_s": config.heartbeat_interval,
+                "lock_file": LOCK_NAME,
+            },
+            run_dir=str(self.dir.resolve()) if self.dir else None,
+        )
+        self.record.declare_steps(declared, expected_durations)
+        if self.dir is None:
+            self.record.warn(f"manifest not written: run directory under {config.root} unavailable")
+
+        writer = ManifestFileWriter(self.dir / MANIFEST_NAME) if self.dir else None
+        self.manifest_processor = ManifestSpanProcessor(
+            self.record, writer, now_ns=self._clock.time_ns, progress=self._progress_snapshot
+        )
+        self._lock = RunLock(self.dir / LOCK_NAME) if self.dir else None
+        if self._lock is not None:
+            self._lock.acquire(f"{os.getpid()}\n")
+
+        resource_attrs = {"service.name": service_name or env.get("OTEL_SERVICE_NAME") or name}
+        self._provider = TracerProvider(
+            resource=Resource.create(resource_attrs), sampler=ALWAYS_ON, shutdown_on_exit=False
+        )
+        self._provider.add_span_processor(self.manifest_processor)
+        for processor in span_processors:
+            self._provider.add_span_processor(processor)
+        self._tracer = self._provider.get_tracer("otel_tracker", __version__)
+
+        attributes: dict[str, Any] = {
+            semconv.CICD_PIPELINE_NAME: name,
+            semconv.CICD_PIPELINE_RUN_ID: self.run_id,
+            semconv.CICD_PIPELINE_ACTION_NAME: "RUN",
+            **_flat_attributes(semconv.PARAM_PREFIX, self.record.params),
+        }
+        if scenario:
+            attributes[semconv.RUN_SCENARIO] = scenario
+        if self.dir:
+            attributes[semconv.RUN_DIR] = str(self.dir)
+        self._span = self._tracer.start_span(
+            f"RUN {name}",
+            kind=SpanKind.SERVER,
+            attributes=attributes,
+            start_time=self._anchored.now_ns(),
+        )
+        self._context = trace.set_span_in_context(self._span)
+
+        atexit.register(self._at_exit)
+        if config.install_signal_handlers:
+            self._signals = SignalChain(self._on_signal)
+            if not self._signals.install():
+                self._signals = None
+        self._heartbeat_thread = threading.Thread(
+            target=self._heartbeat_loop, name=f"otel-tracker-heartbeat-{self.run_id}", daemon=True
+        )
+        self._heartbeat_thread.start()
+
+    # -- public API ------------------------------------------------------------------
+    @property
+    def manifest_path(self) -> Path | None:
+        """Where the manifest is written (``None`` if the root was unusable)."""
+        return self.dir / MANIFEST_NAME if self.dir else None
+
+    @property
+    def trace_id(self) -> str:
+        return format(self._span.get_span_context().trace_id, "032x")
+
+    @property
+    def ended(self) -> bool:
+        return self._ended
+
+    def step(
+        self,
+        name: str,
+        *,
+        total: int | None = None,
+        unit: str | None = None,
+        expected_duration: float | None = None,
+    ) -> Step:
+        """A step to use as ``with run.step("Train expert") as step:``.
+
+        A declared step is matched by name; an undeclared one is appended.
+        """
+        if not isinstance(name, str) or not name.strip():
+            raise ConfigError("a step needs a non-empty name")
+        if expected_duration is not None and not (
+            isinstance(expected_duration, (int, float)) and expected_duration > 0
+        ):
+            raise ConfigError(
+                f"expected_duration must be positive seconds, got {expected_duration!r}"
+            )
+        record = self.record.claim_step(name, expected_duration)
+        handle = Step(self, record, None, unit)
+        handle.set_total(total, unit)
+        return handle
+
+    def skip(self, name: str, reason: str = "") -> None:
+        """Mark a step skipped: it leaves the enabled total and keeps its reason."""
+        if self._ended or os.getpid() != self._owner_pid:
+            return
+        record = self.record.claim_step(name)
+        now = self._anchored.now_ns()
+        span = self._tracer.start_span(
+            name,
+            context=self._context,
+            attributes={
+                **self._step_attributes(record),
+                semconv.CICD_PIPELINE_TASK_RUN_RESULT: semconv.RESULT_SKIP,
+                semconv.STEP_SKIP_REASON: redact_text(str(reason)),
+            },
+            start_time=now,
+        )
+        span.end(end_time=now)
+
+    def add_artifact(self, path: str | os.PathLike[str], kind: str | None = None) -> None:
+        """Register a file or directory the run produced."""
+        self._add_artifact(path, kind, None)
+
+    def end(self, error: BaseException | None = None) -> None:
+        """End the run: completed, or as ``error`` dictates (see :func:`outcome_of`)."""
+        result, exit_code, sig = outcome_of(error)
+        self._finish(result, exit_code, sig or self._pending_signal, error)
+
+    def __enter__(self) -> Run:
+        self._var_token = current_run_var.set(self)
+        self._run_token = otel_context.attach(self._context)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        for attr, reset in (
+            ("_run_token", otel_context.detach),
+            ("_var_token", current_run_var.reset),
+        ):
+            token = getattr(self, attr)
+            setattr(self, attr, None)
+            if token is not None:
+                try:
+                    reset(token)
+                except Exception:
+                    pass
+        self.end(exc)
+
+    def __repr__(self) -> str:
+        return f"<Run {self.run_id} {self.record.status}>"
+
+    # -- steps -----------------------------------------------------------------------
+    def _step_attributes(self, record: StepRecord) -> dict[str, Any]:
+        return {
+            semconv.CICD_PIPELINE_NAME: self.name,
+            semconv.CICD_PIPELINE_RUN_ID: self.run_id,
+            semconv.CICD_PIPELINE_TASK_NAME: record.name,
+            semconv.CICD_PIPELINE_TASK_RUN_ID: f"{self.run_id}/{record.index}",
+            semconv.STEP_INDEX: record.index,
+        }
+
+    def _start_step(self, step: Step) -> None:
+        if self._ended or os.getpid() != self._owner_pid or step._span is not None:
+            return
+        with self.record.lock:
+            self._active[step.index] = step
+        step._span = self._tracer.start_span(
+            step.name,
+            context=self._context,
+            attributes=self._step_attributes(step._record),
+            start_time=self._anchored.now_ns(),
+        )
+
+    def _end_step(self, step: Step, error: BaseException | None) -> None:
+        if os.getpid() != self._owner_pid:
+            return
+        span = step._span
+        if span is None or not span.is_recording():
+            return
+        result, exit_code, _ = outcome_of(error)
+        self._end_step_span(step, result, error, None, exit_code)
+
+    def _end_step_span(
+        self,
+        step: Step,
+        result: str,
+        error: BaseException | None,
+        reason: str | None,
+        exit_code: int | None = None,
+    ) -> None:
+        span = step._span
+        with self.record.lock:
+            self._active.pop(step.index, None)
+            record = step._record
+            record.completed, record.total, record.unit = step.completed, step.total, step.unit
+        span.set_attribute(semconv.CICD_PIPELINE_TASK_RUN_RESULT, result)
+        span.set_attribute(semconv.STEP_PROGRESS_COMPLETED, step.completed)
+        if step.total is not None:
+            span.set_attribute(semconv.STEP_PROGRESS_TOTAL, step.total)
+        _mark_error(span, result, error, reason, exit_code)
+        span.end(end_time=self._anchored.now_ns())
+
+    def _progress_snapshot(self) -> dict[int, tuple[int, int | None, str | None]]:
+        return {i: (s.completed, s.total, s.unit) for i, s in list(self._active.items())}
+
+    def _add_artifact(
+        self, path: str | os.PathLike[str], kind: str | None, step: StepRecord | None
+    ) -> None:
+        p = Path(path)
+        try:
+            size = p.stat().st_size if p.is_file() else None
+        except OSError:
+            size = None
+        entry = {"path": str(p), "kind": kind, "size_bytes": size}
+        with self.record.lock:
+            (step.artifacts if step is not None else self.record.artifacts).append(entry)
+        self.manifest_processor.write()
+
+    # -- lifecycle -------------------------------------------------------------------
+    def _make_run_dir(self, name: str) -> tuple[str, Path | None]:
+        try:
+            return create_run_dir(self.config.root, name)
+        except OSError as exc:
+            logger.warning(
+                "otel-tracker cannot create a run directory under %s (%s); "
+                "the run goes on without a manifest",
+                self.config.root,
+                exc,
+            )
+            return new_run_id(name), None
+
+    def _finish(
+        self,
+        result: str,
+        exit_code: int | None,
+        sig: str | None,
+        error: BaseException | None,
+        reason: str | None = None,
+    ) -> None:
+        if os.getpid() != self._owner_pid:
+            return
+        with self._end_lock:
+            if self._ended:
+                return
+            self._ended = True
+        try:
+            self._stop_heartbeat.set()
+            for step in list(self._active.values()):
+                step_reason = reason or (f"run ended ({result}) while the step was running")
+                step_result = result if result != semconv.RESULT_SUCCESS else semconv.RESULT_FAILURE
+                self._end_step_span(step, step_result, None, step_reason)
+            span = self._span
+            span.set_attribute(semconv.CICD_PIPELINE_RESULT, result)
+            if exit_code is not None:
+                span.set_attribute(semconv.PROCESS_EXIT_CODE, exit_code)
+            if sig:
+                span.set_attribute(semconv.RUN_SIGNAL, sig)
+            _mark_error(span, result, error, reason, exit_code)
+            span.end(end_time=self._anchored.now_ns())
+        finally:
+            if self._lock is not None:
+                self._lock.release()
+            if self._signals is not None:
+                self._signals.uninstall()
+            atexit.unregister(self._at_exit)
+            self._shutdown_exporters()
+
+    def _shutdown_exporters(self) -> None:
+        """Shut the provider down with a hard deadline: a dead endpoint must not hold us."""
+        done = threading.Event()
+
+        def _shutdown() -> None:
+            try:
+                self._provider.shutdown()
+            except Exception:
+                logger.warning("otel-tracker exporter shutdown failed", exc_info=True)
+            finally:
+                done.set()
+
+        worker = threading.Thread(target=_shutdown, name="otel-tracker-shutdown", daemon=True)
+        worker.start()
+        if not done.wait(self.config.export_timeout):
+            logger.warning(
+                "otel-tracker exporters did not finish within %.1fs; unsent telemetry was dropped",
+                self.config.export_timeout,
+            )
+
+    def _heartbeat_loop(self) -> None:
+        while not self._stop_heartbeat.wait(self.config.heartbeat_interval):
+            if os.getpid() != self._owner_pid:
+                return
+            self.manifest_processor.write()
+
+    def _on_signal(self, signum: int, fatal: bool) -> None:
+        name = signal_name(signum)
+        self._pending_signal = name
+        try:
+            self._span.add_event("signal", {"signal": name})
+        except Exception:
+            pass
+        if fatal:
+            reason = f"interrupted by {name}"
+            self._finish(semconv.RESULT_CANCELLATION, 128 + signum, name, None, reason)
+
+    def _at_exit(self) -> None:
+        """The interpreter is exiting with the run still open."""
+        if self._ended or os.getpid() != self._owner_pid:
+            return
+        last = getattr(sys, "last_value", None)
+        if isinstance(last, BaseException):
+            self.end(last)
+            return
+        self.record.warn("run was not ended explicitly; it was closed at interpreter exit")
+        self.end(None)
+
+
+def _mark_error(
+    span: Any,
+    result: str,
+    error: BaseException | None,
+    reason: str | None,
+    exit_code: int | None,
+) -> None:
+    if result in (semconv.RESULT_SUCCESS, semconv.RESULT_SKIP):
+        return
+    if error is not None and not (isinstance(error, SystemExit)):
+        span.record_exception(error, escaped=True)
+        span.set_attribute(semconv.ERROR_TYPE, type(error).__qualname__)
+        span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
+        return
+    if isinstance(error, SystemExit):
+        description = f"exited with code {exit_code}"
+        span.set_attribute(semconv.ERROR_TYPE, "SystemExit")
+    else:
+        description = reason or result
+        span.set_attribute(semconv.ERROR_TYPE, result)
+    span.set_status(Status(StatusCode.ERROR, description))
+
+
+def _user() -> str | None:
+    try:
+        return getpass.getuser()
+    except Exception:
+        return None

@@ -1,0 +1,88 @@
+"""Chained SIGTERM/SIGINT/SIGHUP handling: finalize the record, then defer.
+
+Handlers are installed only from the main thread and only over a handler that
+would otherwise end or interrupt the process; an ignored signal stays ignored.
+After our callback the previous handler runs (or, for the default action, the
+signal is re-raised with it), so exit codes and the application's own handlers
+keep working.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_SIGNALS = tuple(
+    sig for sig in (getattr(signal, n, None) for n in ("SIGTERM", "SIGINT", "SIGHUP")) if sig
+)
+
+# (signum, fatal): fatal means the process is about to die by the default action.
+SignalCallback = Callable[[int, bool], None]
+
+
+def signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"SIG{signum}"
+
+
+class SignalChain:
+    """Installs chained handlers for the run's lifetime."""
+
+    def __init__(
+        self, callback: SignalCallback, signals: tuple[int, ...] = DEFAULT_SIGNALS
+    ) -> None:
+        self._callback = callback
+        self._signals = signals
+        self._previous: dict[int, Any] = {}
+
+    def install(self) -> bool:
+        """Install; ``False`` (and nothing done) outside the main thread."""
+        if threading.current_thread() is not threading.main_thread():
+            return False
+        for sig in self._signals:
+            try:
+                previous = signal.getsignal(sig)
+                if previous is signal.SIG_IGN or previous is None:
+                    continue  # None: set from C; we cannot chain to it safely
+                signal.signal(sig, self._handle)
+            except (OSError, ValueError, RuntimeError) as exc:
+                logger.debug("cannot install handler for %s: %s", signal_name(sig), exc)
+                continue
+            self._previous[sig] = previous
+        return bool(self._previous)
+
+    def uninstall(self) -> None:
+        """Restore each previous handler where ours is still the installed one."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig, previous in list(self._previous.items()):
+            try:
+                if signal.getsignal(sig) == self._handle:
+                    signal.signal(sig, previous)
+            except (OSError, ValueError, RuntimeError):
+                pass
+        self._previous.clear()
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        previous = self._previous.get(signum, signal.SIG_DFL)
+        fatal = previous is signal.SIG_DFL
+        try:
+            self._callback(signum, fatal)
+        except Exception:
+            logger.warning("otel-tracker signal callback failed", exc_info=True)
+        if fatal:
+            self.uninstall()
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            os._exit(128 + signum)  # only if the default action did not end us
+        elif callable(previous):
+            previous(signum, frame)

@@ -1,0 +1,110 @@
+"""Shared fixtures: a fresh runs root, schema validation, and subprocess helpers."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from otel_tracker.schema import manifest_schema
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    return tmp_path / "runs"
+
+
+@pytest.fixture(autouse=True)
+def _clean_tracker_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Tests choose their own settings; the developer's shell must not leak in.
+    for name in list(os.environ):
+        if name.startswith("OTEL_TRACKER_") or name == "OTEL_SDK_DISABLED":
+            monkeypatch.delenv(name, raising=False)
+
+
+def validate_manifest(doc: dict[str, Any]) -> dict[str, Any]:
+    """Raise unless ``doc`` satisfies the published manifest schema."""
+    jsonschema.Draft202012Validator(manifest_schema()).validate(doc)
+    return doc
+
+
+def load_manifest(path: Path) -> dict[str, Any]:
+    return validate_manifest(json.loads(path.read_text()))
+
+
+def manifests(root: Path) -> list[Path]:
+    return sorted(root.glob("*/manifest.json"))
+
+
+def only_manifest(root: Path) -> dict[str, Any]:
+    found = manifests(root)
+    assert len(found) == 1, f"expected one run under {root}, found {found}"
+    return load_manifest(found[0])
+
+
+def child_env(root: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_TRACKER_")}
+    env.update({"OTEL_TRACKER_ROOT": str(root), "PYTHONUNBUFFERED": "1"}, **extra)
+    return env
+
+
+def start_script(
+    code: str, root: Path, cwd: Path | None = None, **env: str
+) -> subprocess.Popen[str]:
+    """Start ``python -c code`` with the runs root in its environment."""
+    return subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        env=child_env(root, **env),
+        cwd=cwd or root.parent,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
+    """Poll until ``predicate()`` is truthy; fail the test on timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.02)
+    pytest.fail(f"timed out after {timeout}s waiting for {what}")
+
+
+def read_when(root: Path, check: Callable[[dict[str, Any]], bool]) -> Callable[[], Any]:
+    """A predicate: the single manifest under root, once ``check`` holds for it."""
+
+    def _probe() -> dict[str, Any] | None:
+        for path in manifests(root):
+            try:
+                doc = json.loads(path.read_text())
+            except (OSError, ValueError):
+                return None
+            if check(doc):
+                return doc
+        return None
+
+    return _probe
+
+
+@pytest.fixture
+def in_memory_spans() -> Iterator[Any]:
+    """An InMemorySpanExporter behind a SimpleSpanProcessor, to pass as span_processors."""
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    yield exporter, SimpleSpanProcessor(exporter)

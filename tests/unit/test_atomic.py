@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import errno
+import json
+import logging
+import os
+from pathlib import Path
+
+import pytest
+
+from otel_tracker import atomic
+from otel_tracker.atomic import ManifestFileWriter, write_json_atomic
+
+
+def test_write_and_no_temp_files_left(tmp_path: Path) -> None:
+    target = tmp_path / "manifest.json"
+    for i in range(5):
+        write_json_atomic(target, {"i": i})
+    assert json.loads(target.read_text()) == {"i": 4}
+    assert [p.name for p in tmp_path.iterdir()] == ["manifest.json"]
+
+
+def test_nan_is_rejected_not_written(tmp_path: Path) -> None:
+    target = tmp_path / "m.json"
+    writer = ManifestFileWriter(target)
+    assert writer.write({"x": float("nan")}) is False
+    assert not target.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_only_the_owner_pid_writes(tmp_path: Path) -> None:
+    writer = ManifestFileWriter(tmp_path / "m.json", owner_pid=os.getpid() + 1)
+    assert writer.write({"a": 1}) is False
+    assert not (tmp_path / "m.json").exists()
+
+
+def test_unwritable_directory_warns_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    writer = ManifestFileWriter(blocker / "m.json")
+    with caplog.at_level(logging.WARNING):
+        assert writer.write({"a": 1}) is False
+        assert writer.write({"a": 2}) is False
+    assert writer.failures == 2
+    assert caplog.text.count("could not write") == 1
+
+
+def test_disk_full_is_reported_and_recovers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    target = tmp_path / "m.json"
+    writer = ManifestFileWriter(target)
+    assert writer.write({"v": 1})
+    real_write = os.write
+
+    def full(fd: int, data: bytes) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(atomic.os, "write", full)
+    with caplog.at_level(logging.WARNING):
+        assert writer.write({"v": 2}) is False
+    assert "disk full" in caplog.text
+    assert json.loads(target.read_text()) == {"v": 1}  # the previous version survives intact
+    assert list(tmp_path.glob(".*tmp")) == []
+    monkeypatch.setattr(atomic.os, "write", real_write)
+    assert writer.write({"v": 3})
+    assert json.loads(target.read_text()) == {"v": 3}
+
+
+def test_overtaken_write_does_not_replace_newer_content(tmp_path: Path) -> None:
+    """A write re-entered mid-write (as from a signal handler) wins over the outer one."""
+    target = tmp_path / "m.json"
+    writer = ManifestFileWriter(target)
+
+    def outer_doc() -> dict[str, str]:
+        writer.write({"version": "newer, written from inside"})
+        return {"version": "older, serialized first"}
+
+    assert writer.write(outer_doc)
+    assert json.loads(target.read_text()) == {"version": "newer, written from inside"}
+    assert [p.name for p in tmp_path.iterdir()] == ["m.json"]

@@ -1,0 +1,293 @@
+"""A run in this process: spans, manifest content and its life cycle."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, StatusCode
+
+from otel_tracker import ConfigError, current_run, current_step, step, track_run
+from otel_tracker.liveness import lock_is_held
+from otel_tracker.noop import NoopRun
+from tests.conftest import load_manifest, only_manifest, read_when, wait_for
+
+STEPS = ["Train expert", "Collect expert trajectories", "Pretrain BC", "Fine-tune", "Evaluate"]
+
+
+def _run(root: Path, **kw: Any) -> Any:
+    kw.setdefault("install_signal_handlers", False)
+    return track_run("imitation-pipeline", root=root, **kw)
+
+
+def test_run_and_steps_are_spans_with_cicd_attributes(root: Path, in_memory_spans: Any) -> None:
+    exporter, processor = in_memory_spans
+    with _run(root, steps=STEPS[:2], params={"seed": 1}, span_processors=[processor]) as run:
+        with run.step("Train expert") as s:
+            s.advance(3)
+        with run.step("Collect expert trajectories"):
+            pass
+    spans = {s.name: s for s in exporter.get_finished_spans()}
+    root_span = spans["RUN imitation-pipeline"]
+    assert root_span.kind is SpanKind.SERVER
+    assert root_span.parent is None
+    assert root_span.attributes["cicd.pipeline.name"] == "imitation-pipeline"
+    assert root_span.attributes["cicd.pipeline.run.id"] == run.run_id
+    assert root_span.attributes["cicd.pipeline.result"] == "success"
+    assert root_span.attributes["otel_tracker.param.seed"] == 1
+    for name in STEPS[:2]:
+        child = spans[name]
+        assert child.parent.span_id == root_span.context.span_id
+        assert child.context.trace_id == root_span.context.trace_id
+        assert child.attributes["cicd.pipeline.task.name"] == name
+        assert child.attributes["cicd.pipeline.task.run.result"] == "success"
+    assert spans["Train expert"].attributes["otel_tracker.step.progress.completed"] == 3
+    doc = only_manifest(root)
+    assert doc["trace"]["trace_id"] == format(root_span.context.trace_id, "032x")
+    assert doc["steps"][0]["span_id"] == format(spans["Train expert"].context.span_id, "016x")
+
+
+def test_manifest_records_the_whole_run(root: Path) -> None:
+    with _run(
+        root,
+        steps=STEPS,
+        params={"seed": 1, "api_key": "sk-abcdefghijklmnopqrstu"},
+        scenario="smoke",
+    ) as run:
+        with run.step("Train expert") as s:
+            s.set_total(10, unit="iterations")
+            for _ in range(10):
+                s.advance()
+        run.skip("Pretrain BC", reason="disabled in config")
+        with run.step("Collect expert trajectories"):
+            pass
+    doc = load_manifest(run.manifest_path)
+    assert doc["schema_version"] == 1
+    assert doc["run_id"] == run.run_id == run.dir.name
+    assert (doc["name"], doc["scenario"], doc["status"], doc["exit_code"]) == (
+        "imitation-pipeline",
+        "smoke",
+        "completed",
+        0,
+    )
+    assert doc["params"] == {"seed": 1, "api_key": "***"}
+    assert [s["status"] for s in doc["steps"]] == [
+        "completed",
+        "completed",
+        "skipped",
+        "pending",
+        "pending",
+    ]
+    assert doc["steps"][0]["progress"] == {"completed": 10, "total": 10, "unit": "iterations"}
+    assert doc["steps"][2]["skip_reason"] == "disabled in config"
+    assert (doc["steps_total"], doc["steps_enabled"], doc["steps_completed"]) == (5, 4, 2)
+    assert doc["last_completed_step"] == "Collect expert trajectories"
+    assert doc["duration_s"] >= doc["steps"][0]["duration_s"] > 0
+    assert doc["process"]["pid"] > 0 and doc["process"]["host"]
+    assert doc["environment"]["packages"]["opentelemetry-sdk"]
+    assert doc["ended_at"].endswith("Z") and doc["heartbeat_at"].endswith("Z")
+    assert lock_is_held(run.dir / ".lock") is False
+
+
+def test_exception_fails_step_and_run_and_reraises(root: Path) -> None:
+    with (
+        pytest.raises(ZeroDivisionError),
+        _run(root, steps=STEPS[:2]) as run,
+        run.step("Train expert"),
+    ):
+        1 / 0  # noqa: B018
+    doc = load_manifest(run.manifest_path)
+    assert doc["status"] == "failed"
+    assert doc["error"]["type"] == "ZeroDivisionError"
+    assert "division by zero" in doc["error"]["message"]
+    assert "1 / 0" in doc["error"]["traceback"]
+    step0, step1 = doc["steps"]
+    assert step0["status"] == "failed" and step0["error"]["type"] == "ZeroDivisionError"
+    assert step1["status"] == "pending"
+    assert doc["last_completed_step"] is None
+
+
+def test_exception_sets_span_status(root: Path, in_memory_spans: Any) -> None:
+    exporter, processor = in_memory_spans
+    with pytest.raises(KeyError), _run(root, span_processors=[processor]) as run, run.step("load"):
+        raise KeyError("missing")
+    spans = {s.name: s for s in exporter.get_finished_spans()}
+    for span in spans.values():
+        assert span.status.status_code is StatusCode.ERROR
+        assert span.attributes["error.type"] == "KeyError"
+    assert spans["load"].attributes["cicd.pipeline.task.run.result"] == "failure"
+    assert any(e.name == "exception" for e in spans["load"].events)
+
+
+def test_system_exit_codes(root: Path) -> None:
+    with pytest.raises(SystemExit), _run(root) as run:
+        raise SystemExit(3)
+    doc = load_manifest(run.manifest_path)
+    assert (doc["status"], doc["exit_code"]) == ("failed", 3)
+    assert doc["error"]["message"] == "exited with code 3"
+    with pytest.raises(SystemExit), _run(root) as ok:
+        raise SystemExit(0)
+    assert load_manifest(ok.manifest_path)["status"] == "completed"
+
+
+def test_undeclared_and_repeated_steps_are_appended(root: Path) -> None:
+    with _run(root, steps=["a"]) as run:
+        for _ in range(2):
+            with run.step("epoch"):
+                pass
+        with run.step("a"):
+            pass
+    doc = load_manifest(run.manifest_path)
+    assert [(s["name"], s["declared"], s["status"]) for s in doc["steps"]] == [
+        ("a", True, "completed"),
+        ("epoch", False, "completed"),
+        ("epoch", False, "completed"),
+    ]
+
+
+def test_step_decorator_and_current_step(root: Path) -> None:
+    @step("Train expert")
+    def train(n: int) -> int:
+        for _ in range(n):
+            current_step().advance()
+        return n
+
+    @step
+    def evaluate() -> str:
+        return current_step().name
+
+    assert train(2) == 2  # outside a run: just a function
+    with _run(root, steps=["Train expert", "evaluate"]) as run:
+        assert current_run() is run
+        assert train(5) == 5
+        assert evaluate() == "evaluate"
+    assert current_run() is None
+    doc = load_manifest(run.manifest_path)
+    assert [s["status"] for s in doc["steps"]] == ["completed", "completed"]
+    assert doc["steps"][0]["progress"]["completed"] == 5
+
+
+def test_heartbeat_writes_progress_while_running(root: Path) -> None:
+    with _run(root, steps=["work"], heartbeat_interval=0.05) as run, run.step("work") as s:
+        s.set_total(100)
+        first = wait_for(read_when(root, lambda d: d["heartbeat_at"]), what="first write")
+        s.advance(42)
+        doc = wait_for(
+            read_when(root, lambda d: d["steps"][0]["progress"]["completed"] == 42),
+            what="heartbeat with progress",
+        )
+        assert doc["status"] == "running" and doc["current_step"] == "work"
+        assert doc["steps"][0]["elapsed_s"] is not None
+        assert doc["heartbeat_at"] >= first["heartbeat_at"]
+        assert lock_is_held(run.dir / ".lock") is True
+
+
+def test_global_tracer_provider_is_not_clobbered(root: Path, in_memory_spans: Any) -> None:
+    """The application's own provider stays global, and its spans nest under our steps."""
+    from opentelemetry.sdk.trace import TracerProvider
+
+    exporter, processor = in_memory_spans
+    app_provider = TracerProvider()
+    app_provider.add_span_processor(processor)
+    tracer = app_provider.get_tracer("app")
+    before = trace.get_tracer_provider()
+    with _run(root) as run, run.step("load"), tracer.start_as_current_span("app-work"):
+        pass
+    assert trace.get_tracer_provider() is before
+    (app_span,) = exporter.get_finished_spans()
+    doc = load_manifest(run.manifest_path)
+    assert format(app_span.context.trace_id, "032x") == doc["trace"]["trace_id"]
+    assert format(app_span.parent.span_id, "016x") == doc["steps"][0]["span_id"]
+
+
+def test_injected_clock_gives_exact_durations(root: Path) -> None:
+    class FakeClock:
+        def __init__(self) -> None:
+            self.mono = 10_000_000_000
+            self.wall = 1_790_000_000_000_000_000
+
+        def monotonic_ns(self) -> int:
+            return self.mono
+
+        def time_ns(self) -> int:
+            return self.wall
+
+    clock = FakeClock()
+    with _run(root, clock=clock) as run:
+        with run.step("a"):
+            clock.mono += 2_500_000_000
+            clock.wall += 2_500_000_000
+        clock.mono += 500_000_000
+    doc = load_manifest(run.manifest_path)
+    assert doc["steps"][0]["duration_s"] == 2.5
+    assert doc["duration_s"] == 3.0
+    assert doc["started_at"] == "2026-09-21T14:13:20.000000Z"  # 1_790_000_000 s
+
+
+def test_unusable_root_degrades_with_one_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with (
+        caplog.at_level(logging.WARNING),
+        _run(blocker / "runs", steps=["a"]) as run,
+        run.step("a") as s,
+    ):
+        s.advance()
+    assert run.manifest_path is None
+    assert run.record.status == "completed"
+    assert caplog.text.count("cannot create a run directory") == 1
+
+
+def test_disabled_tracking_is_a_noop(root: Path) -> None:
+    with track_run("x", root=root, enabled=False, steps=["a"]) as run:
+        with run.step("a") as s:
+            s.set_total(3)
+            s.advance()
+        run.skip("b", "because")
+    assert isinstance(run, NoopRun)
+    assert not root.exists()
+
+
+def test_bad_arguments_fail_fast(root: Path) -> None:
+    with pytest.raises(ConfigError):
+        track_run("", root=root)
+    with pytest.raises(ConfigError):
+        track_run("x", root=root, steps="Train expert")
+    with pytest.raises(ConfigError):
+        track_run("x", root=root, steps=["a", "a"])
+    with pytest.raises(ConfigError):
+        track_run("x", root=root, params=[1, 2])  # type: ignore[arg-type]
+    assert not root.exists()
+    with _run(root) as run:
+        with pytest.raises(ConfigError):
+            run.step("a", total=-1)
+        with pytest.raises(ConfigError):
+            run.step("")
+
+
+def test_artifacts_are_recorded(root: Path, tmp_path: Path) -> None:
+    ckpt = tmp_path / "model.pt"
+    ckpt.write_bytes(b"0" * 123)
+    with _run(root) as run:
+        with run.step("train") as s:
+            s.add_artifact(ckpt, kind="checkpoint")
+        run.add_artifact(tmp_path, kind="directory")
+    doc = load_manifest(run.manifest_path)
+    assert doc["steps"][0]["artifacts"] == [
+        {"path": str(ckpt), "kind": "checkpoint", "size_bytes": 123}
+    ]
+    assert doc["artifacts"][0]["size_bytes"] is None
+
+
+def test_unserializable_params_are_kept_as_text(root: Path) -> None:
+    with _run(root, params={"obj": object(), "nan": float("nan"), "nested": {"t": (1, 2)}}) as run:
+        pass
+    params = json.loads(run.manifest_path.read_text())["params"]
+    assert params["nan"] == "nan" and params["nested"] == {"t": [1, 2]}
+    assert params["obj"].startswith("<object object")

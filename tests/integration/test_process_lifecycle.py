@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from otel_tracker.environment import DEFAULT_ENV_ALLOWLIST
 from otel_tracker.liveness import lock_is_held
 from tests.conftest import (
     child_env,
@@ -57,6 +58,10 @@ def test_signal_leaves_final_manifest_and_conventional_exit(
 ) -> None:
     proc = start_script(PIPELINE, root)
     _in_step_2(proc)
+    wait_for(
+        read_when(root, lambda d: d["steps"][1]["progress"]["completed"] > 0),
+        what="progress on disk",
+    )
     sent = time.monotonic()
     proc.send_signal(sig)
     doc = wait_for(
@@ -279,7 +284,9 @@ with track_run("secret", params={"db": "postgres://u:pw-123@h/db"}):
     for secret in ("KEY-456", "pw-789", "pw-123", "aws-999", "AWS_SECRET"):
         assert secret not in raw
     doc = json.loads(raw)
-    assert doc["environment"]["env"] == {"CUDA_VISIBLE_DEVICES": "0"}
+    recorded = doc["environment"]["env"]
+    assert recorded["CUDA_VISIBLE_DEVICES"] == "0"
+    assert set(recorded) <= set(DEFAULT_ENV_ALLOWLIST)
     assert "--api-key" in doc["process"]["command"]
 
 

@@ -3,9 +3,6 @@
 # (unit, integration with real processes and signals, ruff lint/format).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-
-PYTHON="${PYTHON:-python3}"
-[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
-.venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e '.[test]'
+source scripts/_venv.sh
+install_into_venv test
 exec .venv/bin/python -m pytest "$@"

@@ -29,6 +29,7 @@ def track_run(
     steps: Iterable[str] | None = None,
     params: Mapping[str, Any] | None = None,
     scenario: str | None = None,
+    kind: str | None = None,
     expected_durations: Mapping[str, float] | None = None,
     root: str | os.PathLike[str] | None = None,
     enabled: bool | None = None,
@@ -43,6 +44,8 @@ def track_run(
     """Start tracking a pipeline run; use it as a context manager.
 
     ``steps`` declares the pipeline's steps in order (they start ``pending``).
+    ``kind`` says what the run is (``"training"``, ``"evaluation"``...); it is
+    recorded as given and never guessed.
     Each keyword left as ``None`` comes from its ``OTEL_TRACKER_*`` variable,
     else the default. When tracking is disabled this returns a no-op run
     with the same methods.
@@ -68,6 +71,7 @@ def track_run(
         steps=steps,
         params=params,
         scenario=scenario,
+        kind=kind,
         expected_durations=expected_durations,
         config=config,
         clock=clock,

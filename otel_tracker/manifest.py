@@ -21,6 +21,8 @@ RUN_STATUSES = ("running", "completed", "failed", "cancelled")
 STEP_STATUSES = ("pending", "running", "completed", "failed", "skipped")
 MAX_TRACEBACK_CHARS = 4000
 MAX_TRACEBACK_LINES = 30
+MAX_SCORE_HISTORY = 1000
+SCORE_DIRECTIONS = ("max", "min")
 
 ProgressSnapshot = Mapping[int, tuple[int, "int | None", "str | None"]]
 
@@ -78,9 +80,18 @@ class StepRecord:
     error: dict[str, Any] | None = None
     expected_duration_s: float | None = None
     completed: int = 0
+    progress_changed_ns: int | None = None
     total: int | None = None
     unit: str | None = None
     artifacts: list[dict[str, Any]] = field(default_factory=list)
+
+    def update_progress(
+        self, completed: int, total: int | None, unit: str | None, now_ns: int | None
+    ) -> None:
+        """Take the live counters; stamp the time when ``completed`` moved."""
+        if completed != self.completed:
+            self.progress_changed_ns = now_ns
+        self.completed, self.total, self.unit = completed, total, unit
 
     def to_dict(self, now_ns: int | None) -> dict[str, Any]:
         end = self.ended_ns if self.ended_ns is not None else now_ns
@@ -95,7 +106,13 @@ class StepRecord:
             "duration_s": _seconds(self.started_ns, self.ended_ns),
             "elapsed_s": elapsed,
             "expected_duration_s": self.expected_duration_s,
-            "progress": {"completed": self.completed, "total": self.total, "unit": self.unit},
+            "progress": {
+                "completed": self.completed,
+                "total": self.total,
+                "unit": self.unit,
+                # when a write last saw the counter move: readers tell "stuck" from it
+                "updated_at": iso_utc(self.progress_changed_ns),
+            },
             "skip_reason": self.skip_reason,
             "error": self.error,
             "span_id": self.span_id,
@@ -127,6 +144,9 @@ class RunRecord:
     steps: list[StepRecord] = field(default_factory=list)
     artifacts: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    kind: str | None = None
+    scores: dict[str, dict[str, Any]] = field(default_factory=dict)
+    score_history: list[dict[str, Any]] = field(default_factory=list)
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     def declare_steps(
@@ -159,6 +179,32 @@ class RunRecord:
             self.steps.append(step)
             return step
 
+    def log_scores(
+        self,
+        values: Mapping[str, float],
+        directions: Mapping[str, str],
+        at: str | None,
+        epoch: int | None,
+    ) -> None:
+        """Update latest/best of each score; keep a bounded history."""
+        with self.lock:
+            for name, value in values.items():
+                direction = directions.get(name) or self.scores.get(name, {}).get(
+                    "direction", "max"
+                )
+                score = self.scores.setdefault(
+                    name, {"latest": None, "best": None, "direction": direction, "count": 0}
+                )
+                score["direction"] = direction
+                score["latest"] = value
+                score["latest_at"] = at
+                score["count"] += 1
+                best = score["best"]
+                if best is None or (value > best if direction == "max" else value < best):
+                    score["best"], score["best_at"], score["best_epoch"] = value, at, epoch
+            self.score_history.append({"at": at, "epoch": epoch, "values": dict(values)})
+            del self.score_history[:-MAX_SCORE_HISTORY]
+
     def warn(self, message: str) -> None:
         """Record a telemetry problem for readers (each message once)."""
         with self.lock:
@@ -175,8 +221,7 @@ class RunRecord:
             if progress is not None:
                 for index, (completed, total, unit) in progress().items():
                     if 0 <= index < len(self.steps):
-                        step = self.steps[index]
-                        step.completed, step.total, step.unit = completed, total, unit
+                        self.steps[index].update_progress(completed, total, unit, now_ns)
             steps = [s.to_dict(now_ns) for s in self.steps]
             done = [s for s in self.steps if s.status == "completed" and s.ended_ns is not None]
             last_done = max(done, key=lambda s: (s.ended_ns, s.index), default=None)
@@ -210,6 +255,9 @@ class RunRecord:
                 "git": self.git,
                 "environment": self.environment,
                 "tracker": self.tracker,
+                "kind": self.kind,
+                "scores": {name: dict(score) for name, score in self.scores.items()},
+                "score_history": list(self.score_history),
                 "run_dir": self.run_dir,
                 "warnings": list(self.warnings),
             }

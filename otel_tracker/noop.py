@@ -83,6 +83,15 @@ class NoopRun:
     def add_artifact(self, path: str | os.PathLike[str], kind: str | None = None) -> None:
         return None
 
+    def log_scores(
+        self,
+        scores: Any,
+        *,
+        direction: Any = None,
+        epoch: int | None = None,
+    ) -> None:
+        return None
+
     def end(self, error: BaseException | None = None) -> None:
         self.ended = True
 

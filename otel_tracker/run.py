@@ -13,6 +13,7 @@ import atexit
 import contextvars
 import getpass
 import logging
+import math
 import os
 import sys
 import threading
@@ -30,13 +31,13 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from . import __version__, semconv
 from .atomic import ManifestFileWriter
-from .clock import AnchoredClock, Clock, SystemClock
+from .clock import AnchoredClock, Clock, SystemClock, iso_utc
 from .config import TrackerConfig
 from .environment import collect_environment, git_info, host_name
 from .errors import ConfigError
 from .exporters.manifest import ManifestSpanProcessor
 from .liveness import RunLock, process_identity
-from .manifest import RunRecord, StepRecord, jsonable
+from .manifest import SCORE_DIRECTIONS, RunRecord, StepRecord, jsonable
 from .paths import LOCK_NAME, MANIFEST_NAME, create_run_dir, new_run_id
 from .redact import redact_argv, redact_text, redact_value
 from .signals import SignalChain, signal_name
@@ -192,6 +193,7 @@ class Run:
         steps: Iterable[str] | None = None,
         params: Mapping[str, Any] | None = None,
         scenario: str | None = None,
+        kind: str | None = None,
         expected_durations: Mapping[str, float] | None = None,
         config: TrackerConfig,
         clock: Clock | None = None,
@@ -204,6 +206,8 @@ class Run:
         if params is not None and not isinstance(params, Mapping):
             raise ConfigError("params must be a mapping")
         declared = _validate_steps(steps)
+        if kind is not None and (not isinstance(kind, str) or not kind.strip()):
+            raise ConfigError(f"kind must be a non-empty string such as 'training', got {kind!r}")
         env = os.environ if environ is None else environ
         self.name = name
         self.scenario = scenario
@@ -245,6 +249,7 @@ class Run:
             },
             run_dir=str(self.dir.resolve()) if self.dir else None,
         )
+        self.record.kind = kind
         self.record.declare_steps(declared, expected_durations)
         if self.dir is None:
             self.record.warn(f"manifest not written: run directory under {config.root} unavailable")
@@ -254,8 +259,9 @@ class Run:
             self.record, writer, now_ns=self._clock.time_ns, progress=self._progress_snapshot
         )
         self._lock = RunLock(self.dir / LOCK_NAME) if self.dir else None
-        if self._lock is not None:
-            self._lock.acquire(f"{os.getpid()}\n")
+        if self._lock is not None and not self._lock.acquire(f"{os.getpid()}\n"):
+            # readers must not take a lock that was never held as proof of death
+            self.record.tracker["lock_file"] = None
 
         resource_attrs = {"service.name": service_name or env.get("OTEL_SERVICE_NAME") or name}
         self._provider = TracerProvider(
@@ -274,6 +280,8 @@ class Run:
         }
         if scenario:
             attributes[semconv.RUN_SCENARIO] = scenario
+        if kind:
+            attributes[semconv.RUN_KIND] = kind
         if self.dir:
             attributes[semconv.RUN_DIR] = str(self.dir)
         self._span = self._tracer.start_span(
@@ -355,6 +363,41 @@ class Run:
         """Register a file or directory the run produced."""
         self._add_artifact(path, kind, None)
 
+    def log_scores(
+        self,
+        scores: Mapping[str, float],
+        *,
+        direction: Mapping[str, str] | None = None,
+        epoch: int | None = None,
+    ) -> None:
+        """Record evaluation scores (per epoch or at the end).
+
+        ``direction`` says per score whether higher (``"max"``, the default) or
+        lower (``"min"``, e.g. a loss) is better, so the manifest's "best" is right.
+        """
+        directions = dict(direction or {})
+        for name, value in directions.items():
+            if value not in SCORE_DIRECTIONS:
+                raise ConfigError(f"direction of {name!r} must be 'max' or 'min', got {value!r}")
+        values: dict[str, float] = {}
+        for name, value in scores.items():
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not math.isfinite(value)
+            ):
+                raise ConfigError(f"score {name!r} must be a finite number, got {value!r}")
+            values[str(name)] = float(value)
+        if self._ended or os.getpid() != self._owner_pid:
+            return
+        at = iso_utc(self._clock.time_ns())
+        self.record.log_scores(values, directions, at, epoch)
+        event = {f"score.{k}": v for k, v in values.items()}
+        if epoch is not None:
+            event["epoch"] = epoch
+        self._span.add_event("scores", event)
+        self.manifest_processor.write()
+
     def end(self, error: BaseException | None = None) -> None:
         """End the run: completed, or as ``error`` dictates (see :func:`outcome_of`)."""
         result, exit_code, sig = outcome_of(error)
@@ -430,7 +473,7 @@ class Run:
         with self.record.lock:
             self._active.pop(step.index, None)
             record = step._record
-            record.completed, record.total, record.unit = step.completed, step.total, step.unit
+            record.update_progress(step.completed, step.total, step.unit, self._clock.time_ns())
         span.set_attribute(semconv.CICD_PIPELINE_TASK_RUN_RESULT, result)
         span.set_attribute(semconv.STEP_PROGRESS_COMPLETED, step.completed)
         if step.total is not None:

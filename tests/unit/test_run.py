@@ -82,7 +82,10 @@ def test_manifest_records_the_whole_run(root: Path) -> None:
         "pending",
         "pending",
     ]
-    assert doc["steps"][0]["progress"] == {"completed": 10, "total": 10, "unit": "iterations"}
+    progress = doc["steps"][0]["progress"]
+    assert (progress["completed"], progress["total"], progress["unit"]) == (10, 10, "iterations")
+    assert progress["updated_at"].endswith("Z")
+    assert doc["steps"][3]["progress"]["updated_at"] is None
     assert doc["steps"][2]["skip_reason"] == "disabled in config"
     assert (doc["steps_total"], doc["steps_enabled"], doc["steps_completed"]) == (5, 4, 2)
     assert doc["last_completed_step"] == "Collect expert trajectories"
@@ -291,3 +294,43 @@ def test_unserializable_params_are_kept_as_text(root: Path) -> None:
     params = json.loads(run.manifest_path.read_text())["params"]
     assert params["nan"] == "nan" and params["nested"] == {"t": [1, 2]}
     assert params["obj"].startswith("<object object")
+
+
+def test_scores_keep_latest_and_best_by_direction(root: Path, in_memory_spans: Any) -> None:
+    exporter, processor = in_memory_spans
+    with _run(root, kind="training", span_processors=[processor]) as run:
+        run.log_scores({"return": 10.0, "loss": 0.9}, direction={"loss": "min"}, epoch=0)
+        run.log_scores({"return": 30.0, "loss": 0.5}, epoch=1)
+        run.log_scores({"return": 20.0, "loss": 0.7}, epoch=2)
+        with pytest.raises(ConfigError):
+            run.log_scores({"x": float("nan")})
+        with pytest.raises(ConfigError):
+            run.log_scores({"x": 1.0}, direction={"x": "up"})
+    doc = load_manifest(run.manifest_path)
+    assert doc["kind"] == "training"
+    ret, loss = doc["scores"]["return"], doc["scores"]["loss"]
+    assert (ret["latest"], ret["best"], ret["best_epoch"], ret["direction"]) == (
+        20.0,
+        30.0,
+        1,
+        "max",
+    )
+    assert (loss["latest"], loss["best"], loss["best_epoch"], loss["direction"]) == (
+        0.7,
+        0.5,
+        1,
+        "min",
+    )
+    assert [h["epoch"] for h in doc["score_history"]] == [0, 1, 2]
+    (root_span,) = [s for s in exporter.get_finished_spans() if s.name.startswith("RUN")]
+    assert [e.attributes["score.return"] for e in root_span.events if e.name == "scores"] == [
+        10.0,
+        30.0,
+        20.0,
+    ]
+    assert root_span.attributes["otel_tracker.run.kind"] == "training"
+
+
+def test_kind_is_validated(root: Path) -> None:
+    with pytest.raises(ConfigError):
+        _run(root, kind="")

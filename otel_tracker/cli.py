@@ -7,9 +7,12 @@ SDK at module level; each command imports what it needs when it runs.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 from . import __version__
 from .errors import OtelTrackerError
@@ -38,6 +41,138 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     else:
         print(f"run {run.run_id} {run.record.status}")
         print(f"manifest: {run.manifest_path}")
+    return 0
+
+
+# -- reading commands: never import the OpenTelemetry SDK ---------------------------------
+def _store(args: argparse.Namespace) -> Any:
+    from .store import RunStore
+
+    return RunStore.open(args.root)
+
+
+def _report_problems(store: Any) -> None:
+    for problem in store.problems:
+        print(f"otel-tracker: warning: {problem}", file=sys.stderr)
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from .console import emit, make_console, table
+    from .store import Filters
+    from .timeparse import format_duration, format_local, parse_when
+
+    statuses = frozenset(s.strip() for value in args.status for s in value.split(",") if s.strip())
+    filters = Filters(
+        statuses=statuses,
+        since=parse_when(args.since).timestamp() if args.since else None,
+        until=parse_when(args.until).timestamp() if args.until else None,
+        name=args.name,
+        scenario=args.scenario,
+        outdated=True if args.outdated else None,
+    )
+    store = _store(args)
+    views = store.list(filters, limit=None if args.all else args.limit)
+    _report_problems(store)
+    if args.json:
+        print(json.dumps([v.summary() for v in views], indent=2))
+        return 0
+    if not views:
+        print(f"no runs under {store.root}" + (" match" if filters != Filters() else ""))
+        return 0
+    rows = []
+    for v in views:
+        row = v.summary()
+        duration = row["duration_s"] if row["duration_s"] is not None else row["elapsed_s"]
+        rows.append(
+            [
+                row["run_id"],
+                row["name"] + (f" / {row['scenario']}" if row["scenario"] else ""),
+                row["status"] + (" (outdated)" if row["outdated"] else ""),
+                format_local(row["started_at"]),
+                format_duration(duration),
+                f"{row['steps_completed']}/{row['steps_enabled']}",
+                row["last_completed_step"] or "-",
+            ]
+        )
+    console = make_console()
+    headers = ["run id", "name", "status", "started", "duration", "steps", "last completed step"]
+    emit(console, table(console, headers, rows, status_column=2))
+    return 0
+
+
+def _report_renderables(console: Any, report: dict[str, Any], full: bool) -> list[Any]:
+    from .analysis.report import key_values, step_table
+    from .console import key_value_table, table
+
+    parts: list[Any] = [key_value_table(console, key_values(report)), ""]
+    headers, rows = step_table(report)
+    parts.append(table(console, headers, rows, status_column=2))
+    if report["artifacts"]:
+        rows = [
+            [
+                a["step"] or "-",
+                a.get("kind") or "-",
+                a["path"],
+                "-" if a.get("size_bytes") is None else f"{a['size_bytes']:,} B",
+            ]
+            for a in report["artifacts"]
+        ]
+        parts += ["", table(console, ["step", "kind", "path", "size"], rows)]
+    if full and report["error"] and report["error"].get("traceback"):
+        parts += ["", report["error"]["traceback"]]
+    if full and report["command"]:
+        parts += ["", "command: " + " ".join(report["command"])]
+    if report["warnings"]:
+        parts += ["", *(f"warning: {w}" for w in report["warnings"])]
+    return parts
+
+
+def _print_report(args: argparse.Namespace, full: bool) -> int:
+    from .analysis.report import build_report
+    from .console import emit, make_console
+
+    view = _store(args).get(args.run)
+    report = build_report(view)
+    console = make_console()
+    emit(console, *_report_renderables(console, report, full))
+    return 0
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    if args.json:
+        view = _store(args).get(args.run)
+        doc = {**view.doc, "inferred_status": view.status, "status_reason": view.inference.reason}
+        print(json.dumps(doc, indent=2, ensure_ascii=False))
+        return 0
+    return _print_report(args, full=True)
+
+
+def _cmd_summary(args: argparse.Namespace) -> int:
+    if args.format == "json":
+        from .analysis.report import build_report, to_json
+
+        sys.stdout.write(to_json(build_report(_store(args).get(args.run))))
+        return 0
+    return _print_report(args, full=False)
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from .analysis.report import build_report, to_json, to_markdown
+
+    report = build_report(_store(args).get(args.run))
+    text = to_markdown(report) if args.format == "markdown" else to_json(report)
+    output = Path(args.output)
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise OtelTrackerError(f"cannot write {output}: {exc.strerror or exc}") from None
+    print(f"wrote {args.format} report of {report['run_id']} to {output}")
+    return 0
+
+
+def _cmd_recover(args: argparse.Namespace) -> int:
+    view = _store(args).recover(args.run)
+    print(f"recovered {view.run_id} as {view.doc['status']}: {view.doc['recovered']['reason']}")
     return 0
 
 
@@ -76,6 +211,77 @@ def build_parser() -> argparse.ArgumentParser:
         help='skip an optional step: "Pretrain BC" or "Fine-tune" (repeatable)',
     )
     demo.set_defaults(func=_cmd_demo)
+
+    def command(name: str, help_text: str, example: str) -> argparse.ArgumentParser:
+        return sub.add_parser(
+            name,
+            help=help_text,
+            description=help_text[0].upper() + help_text[1:] + ".",
+            epilog="example:\n" + example,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+
+    run_help = "a run id, a unique prefix of one, or 'latest'"
+    ls = command(
+        "list",
+        "list runs, newest first, with their crash-aware status",
+        "  otel-tracker list --status failed,aborted --since 2d\n  otel-tracker list --name 'imitation*' --json",
+    )
+    ls.add_argument("--limit", type=int, default=20, help="show at most N runs (default 20)")
+    ls.add_argument("--all", action="store_true", help="show every run")
+    ls.add_argument(
+        "--status",
+        action="append",
+        default=[],
+        help="running, completed, failed, cancelled, aborted or stuck (comma-separated or repeated)",
+    )
+    ls.add_argument(
+        "--since", help="started at or after: 2d, 12h, today, 2026-11-20, 2026-11-20T08:30"
+    )
+    ls.add_argument("--until", help="started at or before (same forms as --since)")
+    ls.add_argument("--name", help="run name (shell-style wildcards: 'imitation*')")
+    ls.add_argument("--scenario", help="scenario (shell-style wildcards)")
+    ls.add_argument(
+        "--outdated",
+        action="store_true",
+        help="only finished runs older than OTEL_TRACKER_OUTDATED_AFTER (default 30 days)",
+    )
+    ls.add_argument("--json", action="store_true", help="machine-readable output")
+    ls.set_defaults(func=_cmd_list)
+
+    show = command(
+        "show",
+        "show one run in full",
+        "  otel-tracker show latest\n  otel-tracker show 20261123T2137",
+    )
+    show.add_argument("run", help=run_help)
+    show.add_argument("--json", action="store_true", help="the manifest plus the inferred status")
+    show.set_defaults(func=_cmd_show)
+
+    summary = command(
+        "summary", "print a run's report", "  otel-tracker summary latest --format json"
+    )
+    summary.add_argument("run", help=run_help)
+    summary.add_argument("--format", choices=("text", "json"), default="text")
+    summary.set_defaults(func=_cmd_summary)
+
+    export = command(
+        "export",
+        "write a run's report to a file",
+        "  otel-tracker export latest --format markdown --output run.md",
+    )
+    export.add_argument("run", help=run_help)
+    export.add_argument("--format", choices=("markdown", "json"), default="markdown")
+    export.add_argument("--output", "-o", required=True, help="file to write")
+    export.set_defaults(func=_cmd_export)
+
+    recover = command(
+        "recover",
+        "finalize a dead run's manifest as aborted, keeping its partial data",
+        "  otel-tracker recover 20261123T2137",
+    )
+    recover.add_argument("run", help=run_help)
+    recover.set_defaults(func=_cmd_recover)
     return parser
 
 

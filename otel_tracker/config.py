@@ -24,6 +24,9 @@ PREFIX = "OTEL_TRACKER_"
 DEFAULT_ROOT = Path("output") / "run-tracker"
 DEFAULT_HEARTBEAT_S = 5.0
 DEFAULT_EXPORT_TIMEOUT_S = 2.0
+DEFAULT_STALE_AFTER_S = 120.0  # no heartbeat for this long (other hosts): aborted
+DEFAULT_STUCK_AFTER_S = 900.0  # no progress for this long: stuck
+DEFAULT_OUTDATED_AFTER_S = 30 * 86400.0  # finished runs older than this: outdated
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off", ""})
@@ -87,6 +90,18 @@ def env_list(name: str, environ: Mapping[str, str] | None = None) -> tuple[str, 
     return tuple(part.strip() for part in raw.split(",") if part.strip())
 
 
+def resolve_root(
+    root: str | os.PathLike[str] | None, environ: Mapping[str, str] | None = None
+) -> Path:
+    """The runs root: argument > ``OTEL_TRACKER_ROOT`` > ``./output/run-tracker``."""
+    if root is not None:
+        if str(root).strip() == "":
+            raise ConfigError("root must be a non-empty path")
+        return Path(root)
+    env = os.environ if environ is None else environ
+    return Path(env_str(PREFIX + "ROOT", str(DEFAULT_ROOT), env) or DEFAULT_ROOT)
+
+
 def _positive_seconds(name: str, value: float) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ConfigError(f"{name} must be a number of seconds, got {value!r}")
@@ -119,12 +134,7 @@ class TrackerConfig:
     ) -> TrackerConfig:
         """Merge explicit arguments (``None`` = not given) over the environment."""
         env = os.environ if environ is None else environ
-        if root is not None:
-            if str(root).strip() == "":
-                raise ConfigError("root must be a non-empty path")
-            resolved_root = Path(root)
-        else:
-            resolved_root = Path(env_str(PREFIX + "ROOT", str(DEFAULT_ROOT), env) or DEFAULT_ROOT)
+        resolved_root = resolve_root(root, env)
 
         if enabled is None:
             sdk_disabled = env_bool("OTEL_SDK_DISABLED", False, env)
@@ -155,4 +165,39 @@ class TrackerConfig:
             install_signal_handlers=bool(install_signal_handlers),
             export_timeout=export_timeout,
             env_allowlist=env_list(PREFIX + "ENV_ALLOWLIST", env),
+        )
+
+
+@dataclass(frozen=True)
+class ReaderConfig:
+    """Settings of the reading side (store, CLI, status API)."""
+
+    root: Path = DEFAULT_ROOT
+    stale_after: float = DEFAULT_STALE_AFTER_S
+    stuck_after: float = DEFAULT_STUCK_AFTER_S
+    outdated_after: float = DEFAULT_OUTDATED_AFTER_S
+
+    @classmethod
+    def resolve(
+        cls,
+        *,
+        root: str | os.PathLike[str] | None = None,
+        stale_after: float | None = None,
+        stuck_after: float | None = None,
+        outdated_after: float | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> ReaderConfig:
+        """Explicit arguments (``None`` = not given) over ``OTEL_TRACKER_*`` over defaults."""
+        env = os.environ if environ is None else environ
+
+        def pick(value: float | None, name: str, default: float) -> float:
+            if value is not None:
+                return _positive_seconds(name.lower(), value)
+            return env_float(PREFIX + name, default, environ=env)
+
+        return cls(
+            root=resolve_root(root, env),
+            stale_after=pick(stale_after, "STALE_AFTER", DEFAULT_STALE_AFTER_S),
+            stuck_after=pick(stuck_after, "STUCK_AFTER", DEFAULT_STUCK_AFTER_S),
+            outdated_after=pick(outdated_after, "OUTDATED_AFTER", DEFAULT_OUTDATED_AFTER_S),
         )

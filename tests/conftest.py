@@ -108,3 +108,58 @@ def in_memory_spans() -> Iterator[Any]:
 
     exporter = InMemorySpanExporter()
     yield exporter, SimpleSpanProcessor(exporter)
+
+
+@pytest.fixture(scope="session")
+def template_manifest(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A real manifest from a real run, to clone into synthetic history."""
+    from otel_tracker import track_run
+
+    root = tmp_path_factory.mktemp("template")
+    with track_run(
+        "template", root=root, steps=["a", "b", "c"], install_signal_handlers=False
+    ) as run:
+        for name in ("a", "b"):
+            with run.step(name) as s:
+                s.set_total(4)
+                s.advance(4)
+    return json.loads(run.manifest_path.read_text())
+
+
+def make_run(
+    root: Path,
+    template: dict[str, Any],
+    *,
+    name: str = "pipeline",
+    status: str = "completed",
+    started: Any = None,
+    scenario: str | None = None,
+    suffix: str = "000000",
+    **fields: Any,
+) -> Path:
+    """Write a synthetic but schema-valid run directory cloned from ``template``."""
+    import copy
+    from datetime import datetime, timedelta, timezone
+
+    from otel_tracker.atomic import write_json_atomic
+    from otel_tracker.paths import slugify
+
+    started = started or datetime.now(timezone.utc)
+    run_id = f"{started.strftime('%Y%m%dT%H%M%S')}.{started.microsecond // 1000:03d}Z-{slugify(name)}-{suffix}"
+    doc = copy.deepcopy(template)
+    ended = started + timedelta(seconds=90)
+    doc.update(
+        run_id=run_id,
+        name=name,
+        scenario=scenario,
+        status=status,
+        started_at=started.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        ended_at=None if status == "running" else ended.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        heartbeat_at=ended.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        duration_s=None if status == "running" else 90.0,
+    )
+    doc.update(fields)
+    path = root / run_id
+    path.mkdir(parents=True)
+    write_json_atomic(path / "manifest.json", validate_manifest(doc))
+    return path

@@ -1,0 +1,1 @@
+"""Analysis over manifests: run reports (and, later, recommendations and baselines)."""

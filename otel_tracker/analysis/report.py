@@ -1,0 +1,221 @@
+"""The run report: one dict, rendered as text, JSON or Markdown with the same content."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..store import RunView
+from ..timeparse import format_duration, format_local
+
+REPORT_VERSION = 1
+
+
+def _percent(completed: Any, total: Any) -> float | None:
+    if isinstance(total, int) and total > 0 and isinstance(completed, int):
+        return round(100.0 * completed / total, 1)
+    return None
+
+
+def _step_row(step: dict[str, Any]) -> dict[str, Any]:
+    p = step.get("progress") or {}
+    duration = (
+        step.get("duration_s") if step.get("duration_s") is not None else step.get("elapsed_s")
+    )
+    rate = None
+    if isinstance(duration, (int, float)) and duration > 0 and p.get("completed"):
+        rate = round(p["completed"] / duration, 3)
+    error = step.get("error")
+    skipped = step.get("status") == "skipped"
+    return {
+        "index": step.get("index"),
+        "name": step.get("name"),
+        "status": step.get("status"),
+        "started_at": None if skipped else step.get("started_at"),
+        "duration_s": None if skipped else duration,
+        "expected_duration_s": step.get("expected_duration_s"),
+        "completed": p.get("completed", 0),
+        "total": p.get("total"),
+        "unit": p.get("unit"),
+        "percent": _percent(p.get("completed"), p.get("total")),
+        "rate_per_s": rate,
+        "skip_reason": step.get("skip_reason"),
+        "error": f"{error.get('type')}: {error.get('message')}"
+        if isinstance(error, dict)
+        else None,
+    }
+
+
+def build_report(view: RunView) -> dict[str, Any]:
+    """Everything worth knowing about one run, as plain data."""
+    doc = view.doc
+    steps = [_step_row(s) for s in doc.get("steps", [])]
+    timed = [
+        s for s in steps if s["status"] in ("completed", "failed") and s["duration_s"] is not None
+    ]
+    slowest = max(timed, key=lambda s: s["duration_s"], default=None)
+    artifacts = [{"step": None, **a} for a in doc.get("artifacts", [])]
+    for step in doc.get("steps", []):
+        artifacts += [{"step": step.get("name"), **a} for a in step.get("artifacts", [])]
+    process = doc.get("process") or {}
+    return {
+        "report_version": REPORT_VERSION,
+        "run_id": view.run_id,
+        "name": doc.get("name"),
+        "scenario": doc.get("scenario"),
+        "kind": doc.get("kind"),
+        "status": view.status,
+        "recorded_status": doc.get("status"),
+        "status_reason": view.inference.reason,
+        "started_at": doc.get("started_at"),
+        "ended_at": doc.get("ended_at"),
+        "duration_s": doc.get("duration_s")
+        if doc.get("duration_s") is not None
+        else doc.get("elapsed_s"),
+        "exit_code": doc.get("exit_code"),
+        "signal": doc.get("signal"),
+        "error": doc.get("error"),
+        "params": doc.get("params", {}),
+        "figures": {
+            "steps_completed": sum(1 for s in steps if s["status"] == "completed"),
+            "steps_enabled": sum(1 for s in steps if s["status"] != "skipped"),
+            "steps_skipped": sum(1 for s in steps if s["status"] == "skipped"),
+            "steps_failed": sum(1 for s in steps if s["status"] == "failed"),
+            "step_time_s": round(sum(s["duration_s"] for s in timed), 6),
+            "slowest_step": None
+            if slowest is None
+            else {"name": slowest["name"], "duration_s": slowest["duration_s"]},
+            "last_completed_step": doc.get("last_completed_step"),
+            "current_step": doc.get("current_step")
+            if view.status in ("running", "stuck")
+            else None,
+        },
+        "steps": steps,
+        "scores": doc.get("scores", {}),
+        "artifacts": artifacts,
+        "host": process.get("host"),
+        "pid": process.get("pid"),
+        "command": process.get("command"),
+        "git": doc.get("git"),
+        "trace_id": (doc.get("trace") or {}).get("trace_id"),
+        "files": {"run_dir": str(view.path), "manifest": str(view.manifest_path)},
+        "warnings": doc.get("warnings", []),
+    }
+
+
+def to_json(report: dict[str, Any]) -> str:
+    return json.dumps(report, indent=2, ensure_ascii=False) + "\n"
+
+
+def _progress_text(step: dict[str, Any]) -> str:
+    if step["total"]:
+        unit = f" {step['unit']}" if step["unit"] else ""
+        return f"{step['completed']}/{step['total']}{unit} ({step['percent']:.0f}%)"
+    return str(step["completed"]) if step["completed"] else "-"
+
+
+def _status_text(report: dict[str, Any]) -> str:
+    status = report["status"]
+    if report["status_reason"]:
+        status += f" ({report['status_reason']})"
+    if report["signal"]:
+        status += f", {report['signal']}"
+    if report["exit_code"] not in (None, 0):
+        status += f", exit code {report['exit_code']}"
+    return status
+
+
+def step_table(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """Headers and rows of the step table, shared by every rendering."""
+    headers = ["#", "step", "status", "started", "duration", "progress", "rate/s", "note"]
+    rows = []
+    for s in report["steps"]:
+        note = s["error"] or (f"skipped: {s['skip_reason']}" if s["skip_reason"] else "")
+        rows.append(
+            [
+                str(s["index"] + 1),
+                s["name"],
+                s["status"],
+                format_local(s["started_at"]),
+                format_duration(s["duration_s"]),
+                _progress_text(s),
+                f"{s['rate_per_s']:.1f}" if s["rate_per_s"] else "-",
+                note,
+            ]
+        )
+    return headers, rows
+
+
+def key_values(report: dict[str, Any]) -> list[tuple[str, str]]:
+    """The header block: label, value."""
+    f = report["figures"]
+    rows = [
+        ("run", report["run_id"]),
+        ("name", report["name"] + (f" / {report['scenario']}" if report["scenario"] else "")),
+        ("status", _status_text(report)),
+        ("started", format_local(report["started_at"])),
+        ("duration", format_duration(report["duration_s"])),
+        (
+            "steps",
+            f"{f['steps_completed']}/{f['steps_enabled']} completed, {f['steps_skipped']} skipped, {f['steps_failed']} failed",
+        ),
+    ]
+    if report["kind"]:
+        rows.insert(2, ("kind", report["kind"]))
+    if f["last_completed_step"]:
+        rows.append(("last completed", f["last_completed_step"]))
+    if f["current_step"]:
+        rows.append(("current step", f["current_step"]))
+    if f["slowest_step"]:
+        rows.append(
+            (
+                "slowest step",
+                f"{f['slowest_step']['name']} ({format_duration(f['slowest_step']['duration_s'])})",
+            )
+        )
+    if report["error"]:
+        rows.append(("error", f"{report['error'].get('type')}: {report['error'].get('message')}"))
+    if report["params"]:
+        rows.append(
+            ("params", ", ".join(f"{k}={json.dumps(v)}" for k, v in report["params"].items()))
+        )
+    for name, score in report["scores"].items():
+        rows.append(
+            (
+                f"score {name}",
+                f"latest {score.get('latest')}, best {score.get('best')} ({score.get('direction')})",
+            )
+        )
+    if report["git"]:
+        dirty = " (dirty)" if report["git"].get("dirty") else ""
+        rows.append(("git", f"{report['git'].get('commit', '')[:12]}{dirty}"))
+    rows.append(("host / pid", f"{report['host']} / {report['pid']}"))
+    rows.append(("trace id", report["trace_id"] or "-"))
+    rows.append(("files", report["files"]["run_dir"]))
+    return rows
+
+
+def to_markdown(report: dict[str, Any]) -> str:
+    """The report as a Markdown document (step table and key figures)."""
+
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|").replace("\n", " ")
+
+    out = [f"# Run {report['name']} — {report['status']}", ""]
+    out += ["| | |", "|---|---|"]
+    out += [f"| {label} | {cell(value)} |" for label, value in key_values(report)]
+    headers, rows = step_table(report)
+    out += ["", "## Steps", "", "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    out += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
+    if report["artifacts"]:
+        out += ["", "## Artifacts", "", "| step | kind | path | size |", "|---|---|---|---|"]
+        for a in report["artifacts"]:
+            size = "-" if a.get("size_bytes") is None else f"{a['size_bytes']:,} B"
+            out.append(
+                f"| {cell(a['step'] or '-')} | {a.get('kind') or '-'} | `{a['path']}` | {size} |"
+            )
+    if report["error"] and report["error"].get("traceback"):
+        out += ["", "## Error", "", "```", report["error"]["traceback"], "```"]
+    if report["warnings"]:
+        out += ["", "## Warnings", ""] + [f"- {cell(w)}" for w in report["warnings"]]
+    return "\n".join(out) + "\n"

@@ -1,0 +1,165 @@
+"""A typed status API for scripts and agents that babysit many runs.
+
+>>> from otel_tracker.status import get_all_run_status
+>>> for st in get_all_run_status("output/run-tracker"):
+...     print(st.run_id, st.status, st.progress.percent)
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .store import Filters, RunStore, RunView
+
+
+@dataclass(frozen=True)
+class ProcessInfo:
+    """Where the run ran."""
+
+    pid: int | None
+    host: str | None
+    start_time: float | None
+    alive: bool | None
+
+
+@dataclass(frozen=True)
+class ProgressInfo:
+    """How far the run got.
+
+    ``completed``/``total`` count steps; ``step_completed``/``step_total`` the items
+    (epochs, env steps...) of the current or last step when it reports them.
+    """
+
+    completed: int
+    total: int
+    unit: str
+    percent: float | None
+    current_step: str | None
+    step_completed: int | None
+    step_total: int | None
+    step_unit: str | None
+    early_stopped: bool
+    stopped_at: str | None
+
+
+@dataclass(frozen=True)
+class RunStatus:
+    """Everything a babysitter needs about one run, in one object."""
+
+    run_id: str
+    name: str
+    scenario: str | None
+    kind: str | None
+    status: str
+    recorded_status: str
+    status_reason: str | None
+    outdated: bool
+    work_dir: Path
+    process: ProcessInfo
+    progress: ProgressInfo
+    started_at: str | None
+    updated_at: str | None
+    ended_at: str | None
+    best_scores: dict[str, float]
+    latest_scores: dict[str, float]
+    error: str | None
+    warnings: tuple[str, ...]
+
+
+def _progress(doc: dict[str, Any], status: str) -> ProgressInfo:
+    steps = [s for s in doc.get("steps", []) if s.get("status") != "skipped"]
+    done = sum(1 for s in steps if s.get("status") == "completed")
+    started = [s for s in steps if s.get("status") in ("running", "completed", "failed")]
+    focus = started[-1] if started else None
+    p = (focus or {}).get("progress") or {}
+    step_completed, step_total = p.get("completed"), p.get("total")
+    fraction = None
+    if steps:
+        partial = 0.0
+        if focus is not None and focus.get("status") == "running" and step_total:
+            partial = min(1.0, (step_completed or 0) / step_total)
+        fraction = (done + partial) / len(steps)
+    early_stopped, stopped_at = False, None
+    if status == "completed":
+        for s in steps:
+            sp = s.get("progress") or {}
+            if (
+                s.get("status") == "completed"
+                and sp.get("total")
+                and sp.get("completed", 0) < sp["total"]
+            ):
+                early_stopped = True
+                stopped_at = f"{s['name']}: {sp.get('completed', 0)}/{sp['total']} {sp.get('unit') or 'items'}"
+                break
+        pending = [s["name"] for s in steps if s.get("status") == "pending"]
+        if pending and not early_stopped:
+            early_stopped, stopped_at = True, f"before {pending[0]}"
+    return ProgressInfo(
+        completed=done,
+        total=len(steps),
+        unit="steps",
+        percent=None if fraction is None else round(100 * fraction, 1),
+        current_step=focus.get("name") if focus and focus.get("status") == "running" else None,
+        step_completed=step_completed if focus else None,
+        step_total=step_total if focus else None,
+        step_unit=p.get("unit") if focus else None,
+        early_stopped=early_stopped,
+        stopped_at=stopped_at,
+    )
+
+
+def run_status(view: RunView) -> RunStatus:
+    """The typed status of a loaded run."""
+    doc = view.doc
+    process = doc.get("process") or {}
+    scores = doc.get("scores") or {}
+    error = doc.get("error")
+    return RunStatus(
+        run_id=view.run_id,
+        name=str(doc.get("name")),
+        scenario=doc.get("scenario"),
+        kind=doc.get("kind"),
+        status=view.status,
+        recorded_status=str(doc.get("status")),
+        status_reason=view.inference.reason,
+        outdated=view.outdated,
+        work_dir=view.path,
+        process=ProcessInfo(
+            pid=process.get("pid"),
+            host=process.get("host"),
+            start_time=process.get("start_time"),
+            alive=view.inference.alive,
+        ),
+        progress=_progress(doc, view.status),
+        started_at=doc.get("started_at"),
+        updated_at=doc.get("heartbeat_at") or doc.get("ended_at"),
+        ended_at=doc.get("ended_at"),
+        best_scores={k: v["best"] for k, v in scores.items() if v.get("best") is not None},
+        latest_scores={k: v["latest"] for k, v in scores.items() if v.get("latest") is not None},
+        error=f"{error.get('type')}: {error.get('message')}" if isinstance(error, dict) else None,
+        warnings=tuple(doc.get("warnings") or ()),
+    )
+
+
+def get_run_status(
+    run: str | os.PathLike[str], root: str | os.PathLike[str] | None = None
+) -> RunStatus:
+    """Status of one run: an id, unique prefix, ``latest``, or a run directory path."""
+    store = RunStore.open(root)
+    ref = os.fspath(run)
+    return run_status(store.get(ref))
+
+
+def get_all_run_status(
+    root: str | os.PathLike[str] | None = None,
+    *,
+    statuses: tuple[str, ...] = (),
+    limit: int | None = None,
+) -> list[RunStatus]:
+    """Status of every run under ``root`` (newest first); unreadable runs are left out."""
+    store = RunStore.open(root)
+    views = store.list(Filters(statuses=frozenset(statuses)), limit=limit)
+    return [run_status(v) for v in views]

@@ -1,0 +1,375 @@
+"""``RunStore``: find, load, filter and recover runs from ``<root>/*/manifest.json``.
+
+The reading side never imports the OpenTelemetry SDK. Run directories are named
+by run id, which sorts by start time, so "the newest N" reads N manifests, not
+all of them; ``--since``/``--until`` prune by the id's timestamp too.
+Bad files never break a listing: each is reported once in :attr:`RunStore.problems`.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import socket
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .atomic import write_json_atomic
+from .clock import iso_utc
+from .config import ReaderConfig
+from .errors import OtelTrackerError, RunNotFoundError
+from .inference import Inference, infer_status, pid_start_time
+from .manifest import RUN_STATUSES, SCHEMA_VERSION, STEP_STATUSES
+from .paths import MANIFEST_NAME, RUN_ID_PATTERN
+from .timeparse import parse_timestamp
+
+STATUSES = (*RUN_STATUSES, "aborted", "stuck")
+MAX_MANIFEST_BYTES = 64 * 1024 * 1024
+# A run directory gets its manifest a few ms after mkdir; don't call that broken.
+NEW_DIR_GRACE_S = 60.0
+
+
+class BadManifestError(OtelTrackerError):
+    """A manifest that cannot be read as a run."""
+
+
+@dataclass
+class RunView:
+    """One run as a reader sees it: the manifest plus its inferred status."""
+
+    path: Path
+    doc: dict[str, Any]
+    inference: Inference
+    outdated: bool = False
+
+    @property
+    def run_id(self) -> str:
+        return str(self.doc["run_id"])
+
+    @property
+    def status(self) -> str:
+        return self.inference.status
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.path / MANIFEST_NAME
+
+    @property
+    def started(self) -> float | None:
+        return parse_timestamp(self.doc.get("started_at"))
+
+    def summary(self) -> dict[str, Any]:
+        """The row ``list --json`` prints."""
+        d = self.doc
+        return {
+            "run_id": self.run_id,
+            "name": d.get("name"),
+            "scenario": d.get("scenario"),
+            "kind": d.get("kind"),
+            "status": self.status,
+            "recorded_status": d.get("status"),
+            "status_reason": self.inference.reason,
+            "started_at": d.get("started_at"),
+            "ended_at": d.get("ended_at"),
+            "duration_s": d.get("duration_s"),
+            "elapsed_s": d.get("elapsed_s"),
+            "steps_completed": d.get("steps_completed"),
+            "steps_enabled": d.get("steps_enabled"),
+            "last_completed_step": d.get("last_completed_step"),
+            "current_step": d.get("current_step") if self.status in ("running", "stuck") else None,
+            "outdated": self.outdated,
+            "run_dir": str(self.path),
+        }
+
+
+def check_manifest(doc: Any) -> str | None:
+    """Why ``doc`` is not a usable manifest, or ``None`` if it is."""
+    if not isinstance(doc, dict):
+        return "not a JSON object"
+    version = doc.get("schema_version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        return "no integer schema_version"
+    if version > SCHEMA_VERSION:
+        return f"schema_version {version} is newer than this otel-tracker understands ({SCHEMA_VERSION}); upgrade it"
+    for key in ("run_id", "name"):
+        if not isinstance(doc.get(key), str) or not doc[key]:
+            return f"field {key!r} is missing or not a string"
+    if doc.get("status") not in (*RUN_STATUSES, "aborted"):
+        return f"unknown status {doc.get('status')!r}"
+    steps = doc.get("steps")
+    if not isinstance(steps, list):
+        return "field 'steps' is not a list"
+    for step in steps:
+        if not isinstance(step, dict) or not isinstance(step.get("name"), str):
+            return "a step is not an object with a name"
+        if step.get("status") not in STEP_STATUSES:
+            return f"step {step.get('name')!r} has unknown status {step.get('status')!r}"
+        if not isinstance(step.get("progress", {}), dict):
+            return f"step {step.get('name')!r} has a malformed progress"
+    for key in ("params", "process", "tracker"):
+        if not isinstance(doc.get(key, {}), dict):
+            return f"field {key!r} is not an object"
+    for key in ("steps_completed", "steps_enabled"):
+        if not isinstance(doc.get(key, 0), int):
+            return f"field {key!r} is not an integer"
+    return None
+
+
+def read_manifest(run_dir: Path) -> dict[str, Any]:
+    """Load and check ``run_dir/manifest.json`` without following symlinks."""
+    path = run_dir / MANIFEST_NAME
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except FileNotFoundError:
+        raise BadManifestError(f"{run_dir}: no {MANIFEST_NAME}") from None
+    except OSError as exc:
+        raise BadManifestError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    try:
+        with os.fdopen(fd, "rb") as f:
+            data = f.read(MAX_MANIFEST_BYTES + 1)
+    except OSError as exc:
+        raise BadManifestError(f"{path}: cannot be read ({exc})") from None
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise BadManifestError(f"{path}: larger than {MAX_MANIFEST_BYTES} bytes")
+    if not data.strip():
+        raise BadManifestError(f"{path}: empty")
+    try:
+        doc = json.loads(data)
+    except (ValueError, RecursionError) as exc:
+        raise BadManifestError(f"{path}: not valid JSON ({exc})") from None
+    problem = check_manifest(doc)
+    if problem:
+        raise BadManifestError(f"{path}: {problem}")
+    if doc["run_id"] != run_dir.name:
+        raise BadManifestError(f"{path}: run_id {doc['run_id']!r} does not match its directory")
+    return doc
+
+
+def _id_time(name: str) -> float | None:
+    try:
+        return (
+            datetime.strptime(name[:19], "%Y%m%dT%H%M%S.%f")
+            .replace(tzinfo=timezone.utc)
+            .timestamp()
+        )
+    except ValueError:
+        return None
+
+
+@dataclass
+class Filters:
+    """What ``list`` keeps; every field optional."""
+
+    statuses: frozenset[str] = frozenset()
+    since: float | None = None
+    until: float | None = None
+    name: str | None = None
+    scenario: str | None = None
+    outdated: bool | None = None
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.statuses) - set(STATUSES))
+        if unknown:
+            raise OtelTrackerError(
+                f"unknown status {', '.join(unknown)}; choose from {', '.join(STATUSES)}"
+            )
+
+    def keep(self, view: RunView) -> bool:
+        doc = view.doc
+        if self.statuses and view.status not in self.statuses:
+            return False
+        started = view.started or _id_time(view.run_id)
+        if self.since is not None and (started is None or started < self.since):
+            return False
+        if self.until is not None and (started is None or started > self.until):
+            return False
+        if self.name is not None and not fnmatch.fnmatchcase(str(doc.get("name")), self.name):
+            return False
+        if self.scenario is not None and not fnmatch.fnmatchcase(
+            str(doc.get("scenario")), self.scenario
+        ):
+            return False
+        return self.outdated is None or view.outdated == self.outdated
+
+
+@dataclass
+class RunStore:
+    """The runs under one root. Everything external (clock, host, pid probe) is injectable."""
+
+    config: ReaderConfig = field(default_factory=ReaderConfig.resolve)
+    now: Callable[[], float] = time.time
+    host: str = field(default_factory=socket.gethostname)
+    pid_probe: Callable[[int], float | bool | None] = pid_start_time
+    problems: list[str] = field(default_factory=list)
+
+    @classmethod
+    def open(cls, root: str | os.PathLike[str] | None = None, **settings: Any) -> RunStore:
+        """A store for ``root`` (argument > ``OTEL_TRACKER_ROOT`` > default)."""
+        return cls(config=ReaderConfig.resolve(root=root, **settings))
+
+    @property
+    def root(self) -> Path:
+        return self.config.root
+
+    # -- discovery -------------------------------------------------------------------
+    def run_dir_names(self) -> list[str]:
+        """Run directory names, newest first; anything else under the root is ignored."""
+        try:
+            entries = list(os.scandir(self.root))
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise OtelTrackerError(
+                f"cannot read runs root {self.root}: {exc.strerror or exc}"
+            ) from None
+        names = []
+        for entry in entries:
+            if not RUN_ID_PATTERN.match(entry.name):
+                continue  # temp files, baselines, user files: not runs
+            if entry.is_symlink():
+                self._problem(
+                    f"{entry.path}: symbolic link, not read (runs must live inside the root)"
+                )
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                names.append(entry.name)
+        names.sort(reverse=True)
+        return names
+
+    def _problem(self, message: str) -> None:
+        if message not in self.problems:
+            self.problems.append(message)
+
+    def load(self, run_dir: Path) -> RunView:
+        """One run, with its inferred status; raises :class:`BadManifestError`."""
+        doc = read_manifest(run_dir)
+        now = self.now()
+        inference = infer_status(
+            doc,
+            run_dir,
+            now=now,
+            host=self.host,
+            stale_after=self.config.stale_after,
+            stuck_after=self.config.stuck_after,
+            pid_probe=self.pid_probe,
+        )
+        ended = parse_timestamp(doc.get("ended_at")) or parse_timestamp(doc.get("heartbeat_at"))
+        outdated = (
+            inference.status not in ("running", "stuck")
+            and ended is not None
+            and now - ended > self.config.outdated_after
+        )
+        return RunView(run_dir, doc, inference, outdated)
+
+    def iter_runs(self, filters: Filters | None = None) -> Iterator[RunView]:
+        """Matching runs, newest first, read lazily; bad ones go to :attr:`problems`."""
+        filters = filters or Filters()
+        for name in self.run_dir_names():
+            id_time = _id_time(name)
+            if filters.since is not None and id_time is not None and id_time < filters.since - 1:
+                break  # ids sort by start time: everything after this is older
+            if filters.until is not None and id_time is not None and id_time > filters.until + 1:
+                continue
+            path = self.root / name
+            try:
+                view = self.load(path)
+            except BadManifestError as exc:
+                if self._is_new_dir(path):
+                    continue
+                self._problem(str(exc))
+                continue
+            if filters.keep(view):
+                yield view
+
+    def _is_new_dir(self, path: Path) -> bool:
+        try:
+            return (
+                not (path / MANIFEST_NAME).exists()
+                and self.now() - path.stat().st_mtime < NEW_DIR_GRACE_S
+            )
+        except OSError:
+            return False
+
+    def list(self, filters: Filters | None = None, limit: int | None = 20) -> list[RunView]:
+        """Up to ``limit`` matching runs, newest first (``None``: all)."""
+        if limit is not None and limit < 1:
+            raise OtelTrackerError("--limit must be at least 1")
+        found: list[RunView] = []
+        for view in self.iter_runs(filters):
+            found.append(view)
+            if limit is not None and len(found) >= limit:
+                break
+        return found
+
+    # -- one run ---------------------------------------------------------------------
+    def resolve(self, ref: str) -> Path:
+        """The run directory for a full id, a unique prefix, ``latest``, or a run directory path."""
+        ref = ref.strip()
+        if not ref:
+            raise RunNotFoundError("empty run reference")
+        if ref == "latest":
+            for view in self.iter_runs():
+                return view.path
+            raise RunNotFoundError(f"no runs under {self.root}")
+        if os.sep in ref or ref.startswith("."):
+            path = Path(ref)
+            if (path / MANIFEST_NAME).is_file():
+                return path
+            raise RunNotFoundError(f"{ref} is not a run directory (no {MANIFEST_NAME})")
+        names = self.run_dir_names()
+        if ref in names:
+            return self.root / ref
+        matches = [n for n in names if n.startswith(ref)]
+        if not matches:
+            raise RunNotFoundError(f"no run matches {ref!r} under {self.root}")
+        if len(matches) > 1:
+            shown = ", ".join(matches[:5]) + (", ..." if len(matches) > 5 else "")
+            raise RunNotFoundError(f"{ref!r} is ambiguous: {len(matches)} runs match ({shown})")
+        return self.root / matches[0]
+
+    def get(self, ref: str) -> RunView:
+        """The run ``ref`` names; raises a clear :class:`OtelTrackerError` otherwise."""
+        return self.load(self.resolve(ref))
+
+    def recover(self, ref: str) -> RunView:
+        """Finalize a dead run's manifest on disk as ``aborted``, keeping all partial data."""
+        view = self.get(ref)
+        if view.doc.get("status") != "running":
+            raise OtelTrackerError(
+                f"run {view.run_id} is already finalized as {view.doc.get('status')}"
+            )
+        if view.status != "aborted":
+            raise OtelTrackerError(
+                f"run {view.run_id} is {view.status}; only a run whose process is gone can be recovered"
+            )
+        doc = dict(view.doc)
+        reason = view.inference.reason or "process gone"
+        ended = doc.get("heartbeat_at") or doc.get("started_at")
+        doc["status"] = "aborted"
+        doc["ended_at"] = ended
+        start, end = parse_timestamp(doc.get("started_at")), parse_timestamp(ended)
+        if start is not None and end is not None:
+            doc["duration_s"] = round(max(0.0, end - start), 6)
+        steps = []
+        for step in doc.get("steps", []):
+            step = dict(step)
+            if step.get("status") == "running":
+                step["status"] = "failed"
+                step["ended_at"] = ended
+                step["error"] = {
+                    "type": "Aborted",
+                    "message": f"run aborted: {reason}",
+                    "traceback": None,
+                }
+            steps.append(step)
+        doc["steps"] = steps
+        doc["current_step"] = None
+        doc["recovered"] = {"at": iso_utc(int(self.now() * 1e9)), "reason": reason}
+        doc["warnings"] = [*doc.get("warnings", []), f"recovered as aborted: {reason}"]
+        write_json_atomic(view.manifest_path, doc)
+        return self.load(view.path)

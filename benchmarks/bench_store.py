@@ -1,0 +1,166 @@
+"""Scale benchmark of the reading side: ``list`` and ``show`` over many runs.
+
+    python -m benchmarks.bench_store [--runs 10000] [--repeat 7] [--output FILE]
+
+Creates N realistic run directories (cloned from a manifest written by a real
+tracked run of the reference pipeline's shape, ~1 in 10 failed, a few left
+``running`` by dead processes) in a temporary root, then times, side by side
+and interleaved in the same process:
+
+* ``python -c pass`` (interpreter start-up: the floor of any CLI call),
+* ``otel-tracker list --limit 20`` and ``show <id>`` as subprocesses,
+* ``RunStore.list(limit=20)`` in-process,
+* ``list --status failed`` (a filter that has to read every manifest).
+
+Prints a table of medians and writes JSON. Target: ``list --limit 20`` under
+0.5 s at 10,000 runs on a 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+STEPS = ["Train expert", "Collect expert trajectories", "Pretrain BC", "Fine-tune", "Evaluate"]
+
+
+def template_manifest(workdir: Path) -> dict[str, Any]:
+    from otel_tracker import track_run
+
+    with track_run(
+        "imitation-pipeline",
+        root=workdir,
+        steps=STEPS,
+        params={"seed": 1, "lr": 3e-4},
+        install_signal_handlers=False,
+    ) as run:
+        for name in STEPS:
+            with run.step(name) as step:
+                step.set_total(1000, unit="env steps")
+                step.advance(1000)
+    return json.loads(run.manifest_path.read_text())
+
+
+def populate(root: Path, n: int, template: dict[str, Any]) -> list[str]:
+    from otel_tracker.atomic import dump_json
+
+    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    ids = []
+    for i in range(n):
+        t = start + timedelta(minutes=7 * i)
+        run_id = f"{t.strftime('%Y%m%dT%H%M%S')}.000Z-imitation-pipeline-{i:06x}"
+        doc = copy.deepcopy(template)
+        doc["run_id"] = run_id
+        doc["started_at"] = t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        doc["ended_at"] = (t + timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        doc["heartbeat_at"] = doc["ended_at"]
+        if i % 10 == 3:
+            doc["status"] = "failed"
+            doc["steps"][3]["status"] = "failed"
+        elif i % 97 == 5:
+            doc["status"] = "running"  # a dead process: inferred aborted
+            doc["process"]["pid"] = 2**22 + i
+        path = root / run_id
+        path.mkdir()
+        (path / "manifest.json").write_bytes(dump_json(doc))
+        (path / ".lock").write_bytes(b"")
+        ids.append(run_id)
+    return ids
+
+
+def timed(fn: Callable[[], Any]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def run_cli(root: Path, *args: str) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "otel_tracker.cli", "--root", str(root), *args],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=10_000)
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--output", default="benchmarks/results/store.json")
+    args = parser.parse_args(argv)
+
+    from otel_tracker.config import ReaderConfig
+    from otel_tracker.store import Filters, RunStore
+
+    with tempfile.TemporaryDirectory(prefix="otel-tracker-bench-") as tmp:
+        root = Path(tmp) / "runs"
+        root.mkdir()
+        t0 = time.perf_counter()
+        ids = populate(root, args.runs, template_manifest(Path(tmp) / "template"))
+        populate_s = time.perf_counter() - t0
+        size = sum(f.stat().st_size for f in root.glob("*/manifest.json"))
+        store = RunStore(config=ReaderConfig.resolve(root=root))
+        cases: dict[str, Callable[[], Any]] = {
+            "python -c pass (start-up floor)": lambda: subprocess.run(
+                [sys.executable, "-c", "pass"], check=True
+            ),
+            "otel-tracker list --limit 20": lambda: run_cli(root, "list", "--limit", "20"),
+            "otel-tracker show <id>": lambda: run_cli(root, "show", ids[len(ids) // 2]),
+            "otel-tracker show latest": lambda: run_cli(root, "show", "latest"),
+            "RunStore.list(limit=20), in-process": lambda: store.list(limit=20),
+            "RunStore.list(status=failed, limit=20), in-process": lambda: store.list(
+                Filters(statuses=frozenset({"failed"})), limit=20
+            ),
+            "RunStore.list(status=aborted, all), in-process (full scan)": lambda: store.list(
+                Filters(statuses=frozenset({"aborted"})), limit=None
+            ),
+        }
+        samples: dict[str, list[float]] = {name: [] for name in cases}
+        for _ in range(args.repeat):  # interleaved, so machine noise hits every case alike
+            for name, fn in cases.items():
+                samples[name].append(timed(fn))
+        aborted = len(store.list(Filters(statuses=frozenset({"aborted"})), limit=None))
+
+    floor = statistics.median(samples["python -c pass (start-up floor)"])
+    results = {
+        "runs": args.runs,
+        "manifest_bytes_total": size,
+        "populate_s": round(populate_s, 2),
+        "aborted_inferred": aborted,
+        "repeat": args.repeat,
+        "cpu_count": os.cpu_count(),
+        "python": sys.version.split()[0],
+        "median_s": {name: round(statistics.median(v), 4) for name, v in samples.items()},
+        "min_s": {name: round(min(v), 4) for name, v in samples.items()},
+    }
+    print(
+        f"{args.runs} runs ({size / 1e6:.1f} MB of manifests), median of {args.repeat} interleaved repeats:"
+    )
+    width = max(len(n) for n in cases)
+    for name in cases:
+        med = results["median_s"][name]
+        net = f"  (+{med - floor:.3f}s over start-up)" if name.startswith("otel-tracker") else ""
+        print(f"  {name:<{width}}  {med:8.4f}s{net}")
+    target = results["median_s"]["otel-tracker list --limit 20"]
+    print(f"target list --limit 20 < 0.5 s: {'met' if target < 0.5 else 'MISSED'} ({target:.3f}s)")
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,36 @@
+"""The benchmarks must keep working; their figures are not asserted here (see benchmarks/)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import REPO
+
+
+def test_store_benchmark_runs_small(tmp_path: Path) -> None:
+    out = tmp_path / "store.json"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.bench_store",
+            "--runs",
+            "60",
+            "--repeat",
+            "1",
+            "--output",
+            str(out),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads(out.read_text())
+    assert results["runs"] == 60
+    assert results["aborted_inferred"] == 1  # the one dead "running" run, found by a full scan
+    assert "otel-tracker list --limit 20" in results["median_s"]

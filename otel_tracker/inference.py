@@ -127,7 +127,7 @@ def infer_status(
             if held is False:
                 alive, reason = (
                     False,
-                    "its process ended without finishing the record (run lock released)",
+                    "its process ended without finishing the record; the run lock is released",
                 )
             elif held:
                 alive = True

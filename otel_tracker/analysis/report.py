@@ -17,7 +17,7 @@ def _percent(completed: Any, total: Any) -> float | None:
     return None
 
 
-def _step_row(step: dict[str, Any]) -> dict[str, Any]:
+def _step_row(step: dict[str, Any], run_status: str) -> dict[str, Any]:
     p = step.get("progress") or {}
     duration = (
         step.get("duration_s") if step.get("duration_s") is not None else step.get("elapsed_s")
@@ -27,10 +27,13 @@ def _step_row(step: dict[str, Any]) -> dict[str, Any]:
         rate = round(p["completed"] / duration, 3)
     error = step.get("error")
     skipped = step.get("status") == "skipped"
+    status = step.get("status")
+    if status == "running" and run_status == "aborted":
+        status = "aborted"  # its process is gone: it is not running any more
     return {
         "index": step.get("index"),
         "name": step.get("name"),
-        "status": step.get("status"),
+        "status": status,
         "started_at": None if skipped else step.get("started_at"),
         "duration_s": None if skipped else duration,
         "expected_duration_s": step.get("expected_duration_s"),
@@ -49,7 +52,7 @@ def _step_row(step: dict[str, Any]) -> dict[str, Any]:
 def build_report(view: RunView) -> dict[str, Any]:
     """Everything worth knowing about one run, as plain data."""
     doc = view.doc
-    steps = [_step_row(s) for s in doc.get("steps", [])]
+    steps = [_step_row(s, view.status) for s in doc.get("steps", [])]
     timed = [
         s for s in steps if s["status"] in ("completed", "failed") and s["duration_s"] is not None
     ]

@@ -240,7 +240,7 @@ def test_sigkilled_run_is_aborted_while_a_live_one_stays_running(root: Path) -> 
         dead = rows[first_dir.name]
         assert dead["status"] == "aborted" and dead["recorded_status"] == "running"
         assert dead["last_completed_step"] == "prepare"
-        assert "lock released" in dead["status_reason"]
+        assert "run lock is released" in dead["status_reason"]
         (live,) = [r for r in rows.values() if r["run_id"] != first_dir.name]
         assert live["status"] == "running" and live["current_step"] == "train"
 

@@ -50,7 +50,7 @@ def test_free_lock_means_aborted_even_if_pid_looks_alive(
     (tmp_path / ".lock").write_text("")
     result = _infer(_running(template_manifest), tmp_path)
     assert (result.status, result.alive) == ("aborted", False)
-    assert "lock released" in result.reason
+    assert "run lock is released" in result.reason
 
 
 def test_held_lock_means_alive(tmp_path: Path, template_manifest: dict[str, Any]) -> None:

@@ -36,6 +36,8 @@ def track_run(
     heartbeat_interval: float | None = None,
     install_signal_handlers: bool | None = None,
     export_timeout: float | None = None,
+    progress: str | None = None,
+    progress_interval: float | None = None,
     span_processors: Sequence[SpanProcessor] = (),
     service_name: str | None = None,
     clock: Clock | None = None,
@@ -44,6 +46,9 @@ def track_run(
     """Start tracking a pipeline run; use it as a context manager.
 
     ``steps`` declares the pipeline's steps in order (they start ``pending``).
+    ``progress`` is ``"auto"`` (a live display on a terminal, plain lines
+    otherwise, on stderr), ``"live"``, ``"plain"``, ``"log"`` (the
+    ``otel_tracker.progress`` logger) or ``"off"``.
     ``kind`` says what the run is (``"training"``, ``"evaluation"``...); it is
     recorded as given and never guessed.
     Each keyword left as ``None`` comes from its ``OTEL_TRACKER_*`` variable,
@@ -60,6 +65,8 @@ def track_run(
         heartbeat_interval=heartbeat_interval,
         install_signal_handlers=install_signal_handlers,
         export_timeout=export_timeout,
+        progress=progress,
+        progress_interval=progress_interval,
         environ=environ,
     )
     if not config.enabled:

@@ -170,10 +170,75 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_status(args: argparse.Namespace) -> int:
+    from .progress.view import progress_status, status_lines
+
+    view = _store(args).get(args.run)
+    if args.json:
+        info = {k: v for k, v in progress_status(view).items() if not k.startswith("_")}
+        print(json.dumps(info, indent=2))
+    else:
+        print("\n".join(status_lines(view)))
+    return 0
+
+
+def _latest_live(store: Any) -> Any:
+    from .errors import RunNotFoundError
+    from .store import Filters
+
+    for view in store.iter_runs(Filters(statuses=frozenset({"running", "stuck"}))):
+        return view
+    raise RunNotFoundError(f"no running run under {store.root}")
+
+
+def _cmd_watch(args: argparse.Namespace) -> int:
+    import time
+
+    from .progress.view import status_lines
+
+    store = _store(args)
+    path = store.resolve(args.run) if args.run else _latest_live(store).path
+    tty = sys.stdout.isatty()
+    previous: list[str] = []
+    live = None
+    if tty:
+        from rich.live import Live
+
+        live = Live("", refresh_per_second=4, transient=False)
+        live.start()
+    try:
+        while True:
+            view = store.load(path)
+            lines = status_lines(view)
+            if live is not None:
+                live.update("\n".join(lines))
+            elif lines[1:] != previous[1:]:
+                print(lines[1] if previous else "\n".join(lines), flush=True)
+                for extra in lines[2:]:
+                    print(extra, flush=True)
+            previous = lines
+            if view.status not in ("running", "stuck"):
+                return 0 if view.status == "completed" else 1
+            time.sleep(args.interval)
+    finally:
+        if live is not None:
+            live.stop()
+
+
 def _cmd_recover(args: argparse.Namespace) -> int:
     view = _store(args).recover(args.run)
     print(f"recovered {view.run_id} as {view.doc['status']}: {view.doc['recovered']['reason']}")
     return 0
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -274,6 +339,28 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=("markdown", "json"), default="markdown")
     export.add_argument("--output", "-o", required=True, help="file to write")
     export.set_defaults(func=_cmd_export)
+
+    status = command(
+        "status",
+        "show a run's progress and ETA now, from its files",
+        "  otel-tracker status latest\n  otel-tracker status 20261123T2137 --json",
+    )
+    status.add_argument("run", nargs="?", default="latest", help=run_help + " (default: latest)")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.set_defaults(func=_cmd_status)
+
+    watch = command(
+        "watch",
+        "follow a run's progress until it ends (exit 0 if it completed, 1 otherwise)",
+        "  otel-tracker watch            # the latest running run\n  otel-tracker watch 20261123T2137 --interval 5",
+    )
+    watch.add_argument(
+        "run", nargs="?", default=None, help=run_help + " (default: the latest running run)"
+    )
+    watch.add_argument(
+        "--interval", type=_positive_float, default=2.0, help="seconds between reads (default 2)"
+    )
+    watch.set_defaults(func=_cmd_watch)
 
     recover = command(
         "recover",

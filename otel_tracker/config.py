@@ -24,6 +24,8 @@ PREFIX = "OTEL_TRACKER_"
 DEFAULT_ROOT = Path("output") / "run-tracker"
 DEFAULT_HEARTBEAT_S = 5.0
 DEFAULT_EXPORT_TIMEOUT_S = 2.0
+DEFAULT_PROGRESS_INTERVAL_S = 30.0
+PROGRESS_MODES = ("auto", "live", "plain", "log", "off")
 DEFAULT_STALE_AFTER_S = 120.0  # no heartbeat for this long (other hosts): aborted
 DEFAULT_STUCK_AFTER_S = 900.0  # no progress for this long: stuck
 DEFAULT_OUTDATED_AFTER_S = 30 * 86400.0  # finished runs older than this: outdated
@@ -120,6 +122,8 @@ class TrackerConfig:
     install_signal_handlers: bool = True
     export_timeout: float = DEFAULT_EXPORT_TIMEOUT_S
     env_allowlist: tuple[str, ...] = field(default_factory=tuple)
+    progress: str = "auto"
+    progress_interval: float = DEFAULT_PROGRESS_INTERVAL_S
 
     @classmethod
     def resolve(
@@ -130,6 +134,8 @@ class TrackerConfig:
         heartbeat_interval: float | None = None,
         install_signal_handlers: bool | None = None,
         export_timeout: float | None = None,
+        progress: str | None = None,
+        progress_interval: float | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> TrackerConfig:
         """Merge explicit arguments (``None`` = not given) over the environment."""
@@ -158,8 +164,27 @@ class TrackerConfig:
         else:
             export_timeout = _positive_seconds("export_timeout", export_timeout)
 
+        if progress is None:
+            progress = env_str(PREFIX + "PROGRESS", "auto", env) or "auto"
+            if progress not in PROGRESS_MODES:
+                _warn_bad(PREFIX + "PROGRESS", progress, " / ".join(PROGRESS_MODES), "auto")
+                progress = "auto"
+        elif progress not in PROGRESS_MODES:
+            raise ConfigError(
+                f"progress must be one of {', '.join(PROGRESS_MODES)}, got {progress!r}"
+            )
+
+        if progress_interval is None:
+            progress_interval = env_float(
+                PREFIX + "PROGRESS_INTERVAL", DEFAULT_PROGRESS_INTERVAL_S, environ=env
+            )
+        else:
+            progress_interval = _positive_seconds("progress_interval", progress_interval)
+
         return cls(
             root=resolved_root,
+            progress=progress,
+            progress_interval=progress_interval,
             enabled=bool(enabled),
             heartbeat_interval=heartbeat_interval,
             install_signal_handlers=bool(install_signal_handlers),

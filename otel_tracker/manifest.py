@@ -79,6 +79,7 @@ class StepRecord:
     skip_reason: str | None = None
     error: dict[str, Any] | None = None
     expected_duration_s: float | None = None
+    expected_source: str | None = None
     completed: int = 0
     progress_changed_ns: int | None = None
     total: int | None = None
@@ -106,6 +107,7 @@ class StepRecord:
             "duration_s": _seconds(self.started_ns, self.ended_ns),
             "elapsed_s": elapsed,
             "expected_duration_s": self.expected_duration_s,
+            "expected_source": self.expected_source,
             "progress": {
                 "completed": self.completed,
                 "total": self.total,
@@ -147,7 +149,18 @@ class RunRecord:
     kind: str | None = None
     scores: dict[str, dict[str, Any]] = field(default_factory=dict)
     score_history: list[dict[str, Any]] = field(default_factory=list)
+    eta_log: list[dict[str, Any]] = field(default_factory=list)
+    # median step durations of earlier completed runs of this pipeline
+    history: dict[str, float] = field(default_factory=dict)
+    history_runs: int = 0
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+
+    def _expect(self, step: StepRecord, author_estimate: float | None) -> None:
+        # history first, then the author's estimate, else unknown
+        if step.name in self.history:
+            step.expected_duration_s, step.expected_source = self.history[step.name], "history"
+        elif author_estimate is not None:
+            step.expected_duration_s, step.expected_source = float(author_estimate), "author"
 
     def declare_steps(
         self, names: Iterable[str], expected: Mapping[str, float] | None = None
@@ -156,26 +169,20 @@ class RunRecord:
         expected = expected or {}
         with self.lock:
             for name in names:
-                self.steps.append(
-                    StepRecord(
-                        index=len(self.steps),
-                        name=name,
-                        declared=True,
-                        expected_duration_s=expected.get(name),
-                    )
-                )
+                step = StepRecord(index=len(self.steps), name=name, declared=True)
+                self._expect(step, expected.get(name))
+                self.steps.append(step)
 
     def claim_step(self, name: str, expected_duration_s: float | None = None) -> StepRecord:
         """The first still-pending step of this name, or a new one appended at the end."""
         with self.lock:
             for step in self.steps:
                 if step.name == name and step.status == "pending":
-                    if expected_duration_s is not None:
-                        step.expected_duration_s = expected_duration_s
+                    if expected_duration_s is not None and step.expected_source != "history":
+                        self._expect(step, expected_duration_s)
                     return step
-            step = StepRecord(
-                index=len(self.steps), name=name, expected_duration_s=expected_duration_s
-            )
+            step = StepRecord(index=len(self.steps), name=name)
+            self._expect(step, expected_duration_s)
             self.steps.append(step)
             return step
 
@@ -258,6 +265,7 @@ class RunRecord:
                 "kind": self.kind,
                 "scores": {name: dict(score) for name, score in self.scores.items()},
                 "score_history": list(self.score_history),
+                "eta": {"history_runs": self.history_runs, "log": list(self.eta_log)},
                 "run_dir": self.run_dir,
                 "warnings": list(self.warnings),
             }

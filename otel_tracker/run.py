@@ -39,6 +39,8 @@ from .exporters.manifest import ManifestSpanProcessor
 from .liveness import RunLock, process_identity
 from .manifest import SCORE_DIRECTIONS, RunRecord, StepRecord, jsonable
 from .paths import LOCK_NAME, MANIFEST_NAME, create_run_dir, new_run_id
+from .progress.eta import HISTORY_RUNS, history_medians
+from .progress.reporter import ProgressReporter
 from .redact import redact_argv, redact_text, redact_value
 from .signals import SignalChain, signal_name
 
@@ -250,13 +252,25 @@ class Run:
             run_dir=str(self.dir.resolve()) if self.dir else None,
         )
         self.record.kind = kind
+        self.record.history, self.record.history_runs = _history(config, name, scenario)
         self.record.declare_steps(declared, expected_durations)
         if self.dir is None:
             self.record.warn(f"manifest not written: run directory under {config.root} unavailable")
 
         writer = ManifestFileWriter(self.dir / MANIFEST_NAME) if self.dir else None
+        self.reporter = ProgressReporter(
+            self.record,
+            mode=config.progress,
+            interval=config.progress_interval,
+            now_ns=self._clock.time_ns,
+            progress=self._progress_snapshot,
+        )
         self.manifest_processor = ManifestSpanProcessor(
-            self.record, writer, now_ns=self._clock.time_ns, progress=self._progress_snapshot
+            self.record,
+            writer,
+            now_ns=self._clock.time_ns,
+            progress=self._progress_snapshot,
+            listeners=[self.reporter.on_transition],
         )
         self._lock = RunLock(self.dir / LOCK_NAME) if self.dir else None
         if self._lock is not None and not self._lock.acquire(f"{os.getpid()}\n"):
@@ -301,6 +315,7 @@ class Run:
             target=self._heartbeat_loop, name=f"otel-tracker-heartbeat-{self.run_id}", daemon=True
         )
         self._heartbeat_thread.start()
+        self.reporter.start()
 
     # -- public API ------------------------------------------------------------------
     @property
@@ -539,6 +554,7 @@ class Run:
             _mark_error(span, result, error, reason, exit_code)
             span.end(end_time=self._anchored.now_ns())
         finally:
+            self.reporter.stop()
             if self._lock is not None:
                 self._lock.release()
             if self._signals is not None:
@@ -616,6 +632,27 @@ def _mark_error(
         description = reason or result
         span.set_attribute(semconv.ERROR_TYPE, result)
     span.set_status(Status(StatusCode.ERROR, description))
+
+
+def _history(
+    config: TrackerConfig, name: str, scenario: str | None
+) -> tuple[dict[str, float], int]:
+    """Median step durations of this pipeline's earlier completed runs (best effort)."""
+    try:
+        from .config import ReaderConfig
+        from .store import Filters, RunStore
+
+        store = RunStore(config=ReaderConfig(root=config.root))
+        filters = Filters(
+            statuses=frozenset({"completed"}), name=name, scenario=scenario, exact=True
+        )
+        docs = [view.doc for view in store.list(filters, limit=HISTORY_RUNS)]
+        return history_medians(docs), len(docs)
+    except Exception:
+        logger.warning(
+            "otel-tracker could not read run history; ETAs start without it", exc_info=True
+        )
+        return {}, 0
 
 
 def _user() -> str | None:

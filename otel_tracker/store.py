@@ -25,7 +25,7 @@ from .config import ReaderConfig
 from .errors import OtelTrackerError, RunNotFoundError
 from .inference import Inference, infer_status, pid_start_time
 from .manifest import RUN_STATUSES, SCHEMA_VERSION, STEP_STATUSES
-from .paths import MANIFEST_NAME, RUN_ID_PATTERN
+from .paths import MANIFEST_NAME, RUN_ID_PATTERN, slugify
 from .timeparse import parse_timestamp
 
 STATUSES = (*RUN_STATUSES, "aborted", "stuck")
@@ -171,6 +171,7 @@ class Filters:
     name: str | None = None
     scenario: str | None = None
     outdated: bool | None = None
+    exact: bool = False  # name/scenario compared literally (no wildcards; None scenario = none)
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.statuses) - set(STATUSES))
@@ -269,7 +270,16 @@ class RunStore:
     def iter_runs(self, filters: Filters | None = None) -> Iterator[RunView]:
         """Matching runs, newest first, read lazily; bad ones go to :attr:`problems`."""
         filters = filters or Filters()
+        # a run id carries its name's slug: skip other pipelines without reading them
+        slug = (
+            slugify(filters.name)
+            if filters.name is not None
+            and (filters.exact or not any(c in filters.name for c in "*?["))
+            else None
+        )
         for name in self.run_dir_names():
+            if slug is not None and name[21:-7] != slug:
+                continue
             id_time = _id_time(name)
             if filters.since is not None and id_time is not None and id_time < filters.since - 1:
                 break  # ids sort by start time: everything after this is older

@@ -49,6 +49,33 @@ def _step_row(step: dict[str, Any], run_status: str) -> dict[str, Any]:
     }
 
 
+def eta_accuracy(doc: dict[str, Any]) -> dict[str, Any] | None:
+    """The ETA shown when the second step ended vs the time that was really left."""
+    from ..timeparse import parse_timestamp
+
+    ended = parse_timestamp(doc.get("ended_at"))
+    if doc.get("status") != "completed" or ended is None:
+        return None
+    log = (doc.get("eta") or {}).get("log") or []
+    ends = [e for e in log if e.get("event") == "end"]
+    if len(ends) < 2 or ends[1].get("eta_s") is None:
+        return None
+    entry = ends[1]
+    at = parse_timestamp(entry.get("at"))
+    if at is None:
+        return None
+    actual = max(0.0, ended - at)
+    predicted = float(entry["eta_s"])
+    error = None if actual <= 0 else round(100.0 * (predicted - actual) / actual, 1)
+    return {
+        "after_step": entry.get("step"),
+        "predicted_s": predicted,
+        "actual_s": round(actual, 3),
+        "error_pct": error,
+        "lower_bound": bool(entry.get("at_least")),
+    }
+
+
 def build_report(view: RunView) -> dict[str, Any]:
     """Everything worth knowing about one run, as plain data."""
     doc = view.doc
@@ -92,6 +119,7 @@ def build_report(view: RunView) -> dict[str, Any]:
             "current_step": doc.get("current_step")
             if view.status in ("running", "stuck")
             else None,
+            "eta_accuracy": eta_accuracy(doc),
         },
         "steps": steps,
         "scores": doc.get("scores", {}),
@@ -174,6 +202,15 @@ def key_values(report: dict[str, Any]) -> list[tuple[str, str]]:
             (
                 "slowest step",
                 f"{f['slowest_step']['name']} ({format_duration(f['slowest_step']['duration_s'])})",
+            )
+        )
+    accuracy = f.get("eta_accuracy")
+    if accuracy and accuracy["error_pct"] is not None:
+        rows.append(
+            (
+                "ETA accuracy",
+                f"{accuracy['error_pct']:+.0f}% after {accuracy['after_step']} "
+                f"(said {format_duration(accuracy['predicted_s'])}, took {format_duration(accuracy['actual_s'])})",
             )
         )
     if report["error"]:

@@ -52,8 +52,11 @@ class ManifestSpanProcessor(SpanProcessor):
         *,
         now_ns: Callable[[], int],
         progress: Callable[[], ProgressSnapshot] | None = None,
+        listeners: list[Callable[[str, int | None], None]] | None = None,
     ) -> None:
         self.record = record
+        # called with the record locked before each transition's write (the progress reporter)
+        self.listeners = listeners if listeners is not None else []
         self.writer = writer
         self._now_ns = now_ns
         self._progress = progress
@@ -92,6 +95,13 @@ class ManifestSpanProcessor(SpanProcessor):
                 self.record.heartbeat_ns = now  # every write while running proves life
             return self.record.to_dict(now_ns=now, progress=self._progress)
 
+    def _notify(self, event: str, index: int | None) -> None:
+        for listener in self.listeners:
+            try:
+                listener(event, index)
+            except Exception:
+                self._hook_failed(f"listener {event}")
+
     def _is_ours(self, span: ReadableSpan) -> bool:
         attrs = span.attributes or {}
         return attrs.get(semconv.CICD_PIPELINE_RUN_ID) == self.record.run_id
@@ -117,6 +127,10 @@ class ManifestSpanProcessor(SpanProcessor):
                 step.status = "running"
                 step.started_ns = span.start_time
                 step.span_id = format(ctx.span_id, "016x")
+            self._notify(
+                "run_start" if index is None else "step_start",
+                None if index is None else int(index),
+            )  # type: ignore[arg-type]
         self.write()
 
     def _on_end(self, span: ReadableSpan) -> None:
@@ -145,6 +159,11 @@ class ManifestSpanProcessor(SpanProcessor):
                 reason = attrs.get(semconv.STEP_SKIP_REASON)
                 step.skip_reason = str(reason) if reason is not None else None
                 step.error = span_error(span) if step.status == "failed" else None
+            if index is None:
+                self._notify("run_end", None)
+            else:
+                event = "step_skip" if step.status == "skipped" else "step_end"
+                self._notify(event, int(index))  # type: ignore[arg-type]
         self.write()
 
     def _hook_failed(self, hook: str) -> None:

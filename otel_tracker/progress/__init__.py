@@ -1,0 +1,1 @@
+"""Live progress and the ETA model (pure model in ``eta``, lines in ``render``, output in ``reporter``)."""

@@ -1,0 +1,153 @@
+"""The ETA model: history medians, in-run correction, observed rate within a step.
+
+Pure functions over plain data, shared by the live reporter (inside the run) and
+``otel-tracker status``/``watch`` (from the files alone), so both say the same.
+
+1. Each step's expected duration is the median of the same step in earlier
+   completed runs of the same pipeline (name and scenario) under the same root,
+   else the author's estimate, else unknown.
+2. The ratio of observed to expected time over the steps done so far scales
+   every remaining step (a slower machine is slower everywhere).
+3. In a step with known progress, the observed rate predicts the remainder,
+   trusted more as the step advances (blended with the scaled expectation).
+4. Anything unknown makes the estimate a lower bound (``ETA ≥ 4m``) or unknown
+   (``ETA ?``), never a confident wrong number.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..timeparse import parse_timestamp
+
+HISTORY_RUNS = 20
+# The in-run correction is clamped: one odd step must not multiply the rest by 50.
+MIN_CORRECTION, MAX_CORRECTION = 0.2, 5.0
+
+
+@dataclass(frozen=True)
+class StepTiming:
+    """What the model needs to know about one step."""
+
+    name: str
+    status: str
+    expected_s: float | None = None
+    actual_s: float | None = None  # duration if finished, elapsed if running
+    completed: int = 0
+    total: int | None = None
+    rate: float | None = None  # items per second, for the running step
+
+
+@dataclass(frozen=True)
+class Eta:
+    """Estimated time left for the whole run."""
+
+    remaining_s: float | None
+    at_least: bool = False
+    correction: float = 1.0
+
+    def text(self) -> str:
+        from .render import compact_duration
+
+        if self.remaining_s is None:
+            return "ETA ?"
+        prefix = "ETA ≥ " if self.at_least else "ETA "
+        return prefix + compact_duration(self.remaining_s)
+
+
+def correction_factor(steps: Sequence[StepTiming]) -> float:
+    """Observed / expected time over the completed steps that have an expectation."""
+    done = [s for s in steps if s.status == "completed" and s.expected_s and s.actual_s is not None]
+    expected = sum(s.expected_s for s in done)  # type: ignore[misc]
+    if not done or expected <= 0:
+        return 1.0
+    ratio = sum(s.actual_s for s in done) / expected  # type: ignore[misc]
+    return min(MAX_CORRECTION, max(MIN_CORRECTION, ratio))
+
+
+def _running_remaining(step: StepTiming, k: float) -> float | None:
+    by_expected = None
+    if step.expected_s:
+        scaled = k * step.expected_s
+        elapsed = step.actual_s or 0.0
+        by_expected = None if elapsed > scaled else scaled - elapsed  # overrun: we don't know
+    by_rate = None
+    if step.total and step.rate and step.rate > 0:
+        by_rate = max(step.total - step.completed, 0) / step.rate
+    if by_rate is not None and step.expected_s:
+        weight = min(1.0, max(0.0, step.completed / step.total))  # type: ignore[operator]
+        return weight * by_rate + (1 - weight) * (
+            by_expected if by_expected is not None else by_rate
+        )
+    return by_rate if by_rate is not None else by_expected
+
+
+def estimate(steps: Sequence[StepTiming]) -> Eta:
+    """The ETA of a run given its steps in order."""
+    k = correction_factor(steps)
+    remaining = 0.0
+    unknown = False
+    for step in steps:
+        if step.status == "running":
+            part = _running_remaining(step, k)
+        elif step.status == "pending":
+            part = k * step.expected_s if step.expected_s else None
+        else:
+            continue
+        if part is None:
+            unknown = True
+        else:
+            remaining += part
+    if unknown:
+        return Eta(remaining if remaining > 0 else None, at_least=True, correction=k)
+    return Eta(remaining, correction=k)
+
+
+def history_medians(docs: Iterable[Mapping[str, Any]]) -> dict[str, float]:
+    """Median duration of each step name over completed steps of completed runs."""
+    durations: dict[str, list[float]] = {}
+    for doc in docs:
+        if doc.get("status") != "completed":
+            continue
+        for step in doc.get("steps", []):
+            d = step.get("duration_s")
+            if step.get("status") == "completed" and isinstance(d, (int, float)) and d >= 0:
+                durations.setdefault(str(step.get("name")), []).append(float(d))
+    return {name: statistics.median(values) for name, values in durations.items()}
+
+
+def timings_from_manifest(
+    doc: Mapping[str, Any], now: float, rates: Mapping[int, float] | None = None
+) -> list[StepTiming]:
+    """Step timings as read from a manifest at time ``now`` (Unix seconds).
+
+    Without a live rate, a running step's rate is its average so far.
+    """
+    timings = []
+    for step in doc.get("steps", []):
+        status = str(step.get("status"))
+        progress = step.get("progress") or {}
+        actual = step.get("duration_s")
+        rate = None
+        if status == "running":
+            started = parse_timestamp(step.get("started_at"))
+            actual = max(0.0, now - started) if started is not None else None
+            completed = progress.get("completed") or 0
+            rate = (rates or {}).get(step.get("index", -1))
+            if rate is None and actual and completed:
+                rate = completed / actual
+        timings.append(
+            StepTiming(
+                name=str(step.get("name")),
+                status=status,
+                expected_s=step.get("expected_duration_s"),
+                actual_s=actual,
+                completed=int(progress.get("completed") or 0),
+                total=progress.get("total"),
+                rate=rate,
+            )
+        )
+    return timings

@@ -1,0 +1,252 @@
+"""``ProgressReporter``: step lines, periodic or live progress, and the ETA log.
+
+It listens to the manifest processor's transitions, so the ETA shown at a step
+boundary is appended to the manifest's ``eta_log`` in the same atomic write.
+Rendering runs on its own thread (or rich's live refresh), never on the hot path.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+import threading
+from collections.abc import Callable
+from typing import IO, Any
+
+from ..clock import iso_utc
+from ..manifest import RunRecord
+from .eta import Eta, estimate, timings_from_manifest
+from .render import running_line, skip_line, step_line
+
+logger = logging.getLogger(__name__)
+progress_logger = logging.getLogger("otel_tracker.progress")
+
+MODES = ("auto", "live", "plain", "log", "off")
+MAX_ETA_LOG = 2000
+RATE_TAU_S = 10.0  # time constant of the rate's exponential smoothing
+LIVE_REFRESH_PER_S = 4
+
+
+class ProgressReporter:
+    """Prints progress for one run; every failure is logged once and swallowed."""
+
+    def __init__(
+        self,
+        record: RunRecord,
+        *,
+        mode: str = "auto",
+        interval: float = 30.0,
+        now_ns: Callable[[], int],
+        progress: Callable[[], Any] | None = None,
+        stream: IO[str] | None = None,
+    ) -> None:
+        self.record = record
+        self._now_ns = now_ns
+        self._progress = progress
+        self._stream = stream or sys.stderr
+        self.interval = interval
+        if mode == "auto":
+            mode = "live" if _isatty(self._stream) else "plain"
+        self.mode = mode
+        self._rates: dict[int, float] = {}
+        self._last_sample: dict[int, tuple[float, int]] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._live: Any = None
+        self._failed = False
+
+    # -- the manifest processor's transitions ---------------------------------------------
+    def on_transition(self, event: str, index: int | None) -> None:
+        """Called with the record locked, just before the manifest is written."""
+        if self.mode == "off" and event not in ("step_start", "step_end"):
+            return
+        try:
+            self._transition(event, index)
+        except Exception:
+            self._fail("transition")
+
+    def _transition(self, event: str, index: int | None) -> None:
+        now_ns = self._now_ns()
+        doc = self.record.to_dict(now_ns=now_ns, progress=self._progress)
+        elapsed = doc.get("elapsed_s") or 0.0
+        eta = self.eta(doc, now_ns)
+        if event in ("step_start", "step_end") and index is not None:
+            step = doc["steps"][index]
+            self.record.eta_log.append(
+                {
+                    "at": iso_utc(now_ns),
+                    "elapsed_s": round(elapsed, 3),
+                    "event": "start" if event == "step_start" else "end",
+                    "index": index,
+                    "step": step.get("name"),
+                    "eta_s": None if eta.remaining_s is None else round(eta.remaining_s, 3),
+                    "at_least": eta.at_least,
+                }
+            )
+            del self.record.eta_log[:-MAX_ETA_LOG]
+            self._emit(
+                step_line(doc, index, eta, elapsed, "start" if event == "step_start" else "end")
+            )
+        elif event == "step_skip" and index is not None:
+            self._emit(skip_line(doc, index))
+        elif event == "run_end":
+            from .render import run_end_line
+
+            self.stop()
+            self._emit(run_end_line(doc))
+
+    def eta(self, doc: dict[str, Any], now_ns: int) -> Eta:
+        return estimate(timings_from_manifest(doc, now_ns / 1e9, self._rates))
+
+    # -- periodic output -------------------------------------------------------------------
+    def start(self) -> None:
+        if self.mode == "live":
+            self._start_live()
+        elif self.mode in ("plain", "log"):
+            self._thread = threading.Thread(
+                target=self._loop, name="otel-tracker-progress", daemon=True
+            )
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        live, self._live = self._live, None
+        if live is not None:
+            try:
+                live.stop()
+            except Exception:
+                self._fail("live stop")
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                line = self.current_line()
+                if line:
+                    self._emit(line)
+            except Exception:
+                self._fail("periodic line")
+
+    def _snapshot(self) -> tuple[dict[str, Any], int]:
+        now_ns = self._now_ns()
+        with self.record.lock:
+            doc = self.record.to_dict(now_ns=now_ns, progress=self._progress)
+        return doc, now_ns
+
+    def _update_rates(self, doc: dict[str, Any], now_s: float) -> None:
+        for step in doc["steps"]:
+            if step["status"] != "running":
+                continue
+            index, completed = step["index"], step["progress"]["completed"] or 0
+            last = self._last_sample.get(index)
+            self._last_sample[index] = (now_s, completed)
+            if last is None or now_s <= last[0]:
+                continue
+            dt = now_s - last[0]
+            instant = (completed - last[1]) / dt
+            alpha = 1 - math.exp(-dt / RATE_TAU_S)
+            previous = self._rates.get(index)
+            self._rates[index] = (
+                instant if previous is None else previous + alpha * (instant - previous)
+            )
+
+    def current_line(self) -> str | None:
+        """The running step's line now (``None`` between steps)."""
+        doc, now_ns = self._snapshot()
+        self._update_rates(doc, now_ns / 1e9)
+        running = [s for s in doc["steps"] if s["status"] == "running"]
+        if not running:
+            return None
+        step = running[-1]
+        eta = self.eta(doc, now_ns)
+        return running_line(
+            doc, step["index"], eta, doc.get("elapsed_s") or 0.0, self._rates.get(step["index"])
+        )
+
+    def _start_live(self) -> None:
+        from rich.console import Console
+        from rich.live import Live
+
+        console = Console(file=self._stream, highlight=False)
+        reporter = self
+
+        class _View:
+            def __rich__(self) -> Any:
+                return reporter._live_renderable()
+
+        self._live = Live(
+            _View(),
+            console=console,
+            refresh_per_second=LIVE_REFRESH_PER_S,
+            transient=True,
+            redirect_stdout=False,
+            redirect_stderr=False,
+        )
+        self._live.start()
+
+    def _live_renderable(self) -> Any:
+        from rich.progress_bar import ProgressBar
+        from rich.table import Table
+
+        try:
+            doc, now_ns = self._snapshot()
+            self._update_rates(doc, now_ns / 1e9)
+            eta = self.eta(doc, now_ns)
+            grid = Table.grid(padding=(0, 1))
+            enabled = [s for s in doc["steps"] if s["status"] != "skipped"]
+            done = sum(1 for s in enabled if s["status"] == "completed")
+            running = [s for s in doc["steps"] if s["status"] == "running"]
+            if running:
+                step = running[-1]
+                line = running_line(
+                    doc,
+                    step["index"],
+                    eta,
+                    doc.get("elapsed_s") or 0.0,
+                    self._rates.get(step["index"]),
+                )
+                grid.add_row(line)
+                total = step["progress"]["total"]
+                if total:
+                    grid.add_row(
+                        ProgressBar(
+                            total=total,
+                            completed=min(step["progress"]["completed"], total),
+                            width=40,
+                        )
+                    )
+            grid.add_row(ProgressBar(total=max(len(enabled), 1), completed=done, width=40))
+            return grid
+        except Exception:
+            self._fail("live view")
+            return ""
+
+    def _emit(self, line: str) -> None:
+        if self.mode == "off":
+            return
+        if self.mode == "log":
+            progress_logger.info("%s", line)
+            return
+        live = self._live
+        if live is not None:
+            live.console.print(line, markup=False, highlight=False)
+            return
+        try:
+            self._stream.write(line + "\n")
+            self._stream.flush()
+        except (OSError, ValueError):
+            self._fail("write")
+
+    def _fail(self, what: str) -> None:
+        if not self._failed:
+            self._failed = True
+            logger.warning(
+                "otel-tracker progress output failed (%s); the run goes on", what, exc_info=True
+            )
+
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False

@@ -34,3 +34,22 @@ def test_store_benchmark_runs_small(tmp_path: Path) -> None:
     assert results["runs"] == 60
     assert results["aborted_inferred"] == 1  # the one dead "running" run, found by a full scan
     assert "otel-tracker list --limit 20" in results["median_s"]
+
+
+def test_eta_benchmark_runs_small(tmp_path: Path) -> None:
+    out = tmp_path / "eta.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.bench_eta", "--runs", "3", "--output", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads(out.read_text())
+    assert [r["scenario"] for r in results][:3] == [
+        "same machine",
+        "1.5x slower machine",
+        "one step skipped",
+    ]
+    assert all(r["with_eta"] == 3 for r in results)  # every run had an ETA after step 2

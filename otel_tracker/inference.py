@@ -71,7 +71,8 @@ def _process_alive(
     return True, None
 
 
-def _stuck_reason(doc: Mapping[str, Any], now: float, stuck_after: float) -> str | None:
+def stuck_reason(doc: Mapping[str, Any], now: float, stuck_after: float) -> str | None:
+    """Why the running step looks stuck at ``now``, or ``None``."""
     running = [
         s for s in doc.get("steps") or () if isinstance(s, dict) and s.get("status") == "running"
     ]
@@ -143,7 +144,7 @@ def infer_status(
             alive = True if beat is not None else None
     if alive is False:
         return Inference("aborted", reason, False)
-    stuck = _stuck_reason(doc, now, stuck_after)
+    stuck = stuck_reason(doc, now, stuck_after)
     if stuck:
         return Inference("stuck", stuck, True)
     return Inference("running", None, alive)

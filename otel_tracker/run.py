@@ -32,7 +32,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from . import __version__, semconv
 from .atomic import ManifestFileWriter
 from .clock import AnchoredClock, Clock, SystemClock, iso_utc
-from .config import TrackerConfig
+from .config import ReaderConfig, TrackerConfig
 from .environment import collect_environment, git_info, host_name
 from .errors import ConfigError
 from .exporters.manifest import ManifestSpanProcessor
@@ -264,6 +264,7 @@ class Run:
             interval=config.progress_interval,
             now_ns=self._clock.time_ns,
             progress=self._progress_snapshot,
+            stuck_after=ReaderConfig.resolve(root=config.root, environ=env).stuck_after,
         )
         self.manifest_processor = ManifestSpanProcessor(
             self.record,
@@ -639,7 +640,6 @@ def _history(
 ) -> tuple[dict[str, float], int]:
     """Median step durations of this pipeline's earlier completed runs (best effort)."""
     try:
-        from .config import ReaderConfig
         from .store import Filters, RunStore
 
         store = RunStore(config=ReaderConfig(root=config.root))

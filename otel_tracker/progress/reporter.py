@@ -15,6 +15,8 @@ from collections.abc import Callable
 from typing import IO, Any
 
 from ..clock import iso_utc
+from ..config import DEFAULT_STUCK_AFTER_S
+from ..inference import stuck_reason
 from ..manifest import RunRecord
 from .eta import Eta, estimate, timings_from_manifest
 from .render import running_line, skip_line, step_line
@@ -40,8 +42,10 @@ class ProgressReporter:
         now_ns: Callable[[], int],
         progress: Callable[[], Any] | None = None,
         stream: IO[str] | None = None,
+        stuck_after: float = DEFAULT_STUCK_AFTER_S,
     ) -> None:
         self.record = record
+        self.stuck_after = stuck_after
         self._now_ns = now_ns
         self._progress = progress
         self._stream = stream or sys.stderr
@@ -159,9 +163,14 @@ class ProgressReporter:
             return None
         step = running[-1]
         eta = self.eta(doc, now_ns)
-        return running_line(
+        line = running_line(
             doc, step["index"], eta, doc.get("elapsed_s") or 0.0, self._rates.get(step["index"])
         )
+        return self._flag_stuck(line, doc, now_ns)
+
+    def _flag_stuck(self, line: str, doc: dict[str, Any], now_ns: int) -> str:
+        reason = stuck_reason(doc, now_ns / 1e9, self.stuck_after)
+        return f"{line} STUCK: {reason}" if reason else line
 
     def _start_live(self) -> None:
         from rich.console import Console
@@ -205,7 +214,7 @@ class ProgressReporter:
                     doc.get("elapsed_s") or 0.0,
                     self._rates.get(step["index"]),
                 )
-                grid.add_row(line)
+                grid.add_row(self._flag_stuck(line, doc, now_ns))
                 total = step["progress"]["total"]
                 if total:
                     grid.add_row(

@@ -219,3 +219,29 @@ def test_author_estimates_and_summary_accuracy(
         and acc["predicted_s"] == pytest.approx(20)
         and acc["error_pct"] == pytest.approx(0)
     )
+
+
+def test_live_line_flags_a_stuck_step(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_TRACKER_STUCK_AFTER", "600")
+    clock = FakeClock()
+    with (
+        track_run(
+            "s",
+            root=root,
+            steps=["work"],
+            clock=clock,
+            progress="off",
+            install_signal_handlers=False,
+        ) as run,
+        run.step("work") as step,
+    ):
+        step.set_total(100)
+        step.advance(10)
+        clock.sleep(5)
+        assert "STUCK" not in run.reporter.current_line()
+        clock.sleep(700)  # no advance() for 700 s > 600 s
+        line = run.reporter.current_line()
+        assert line.startswith("Step 1/1 – work: 10/100 (10%")
+        assert "STUCK: no progress in step 'work' for 11m 4" in line
+        step.advance()
+        assert "STUCK" not in run.reporter.current_line()

@@ -1,0 +1,140 @@
+"""Whatever happens to a run, its record survives and tells the truth.
+
+OTEL_TRACKER_TEST_KILLS sets how many random SIGKILLs the kill test makes
+(default 100; raise it locally for a longer soak).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from otel_tracker.config import ReaderConfig
+from otel_tracker.store import RunStore
+from tests.conftest import child_env, load_manifest, validate_manifest
+
+KILLS = int(os.environ.get("OTEL_TRACKER_TEST_KILLS", "100"))
+
+# Writes the manifest all the time: a 1 ms heartbeat plus a step transition every few ms.
+BUSY_WRITER = """
+import sys, time
+from otel_tracker import track_run
+with track_run("busy", steps=[f"s{i}" for i in range(5)], heartbeat_interval=0.001, progress="off") as run:
+    print("ready", flush=True)
+    i = 0
+    while True:
+        with run.step(f"s{i % 5}" if i < 5 else f"extra-{i}") as step:
+            step.set_total(50)
+            for _ in range(50):
+                step.advance()
+            time.sleep(0.002)
+        i += 1
+"""
+
+
+def _kill_one(root: Path, seed: int) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", BUSY_WRITER],
+        env=child_env(root / f"k{seed}"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    time.sleep(random.Random(seed).uniform(0.0, 0.15))
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+
+
+def test_sigkill_at_random_moments_never_leaves_a_torn_manifest(root: Path) -> None:
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        list(pool.map(lambda seed: _kill_one(root, seed), range(KILLS)))
+    temp_files = 0
+    for sub in sorted(root.iterdir()):
+        (run_dir,) = [p for p in sub.iterdir() if p.is_dir()]
+        temp_files += sum(1 for p in run_dir.iterdir() if p.name.endswith(".tmp"))
+        doc = load_manifest(run_dir / "manifest.json")  # parses and validates: never torn
+        assert doc["status"] == "running"  # the last complete version written
+        store = RunStore(config=ReaderConfig.resolve(root=sub, environ={}))
+        (view,) = store.list(limit=None)  # temp files are never runs
+        assert store.problems == []
+        assert view.status == "aborted"
+        assert view.doc["steps_completed"] >= 0
+    print(f"{KILLS} kills, {temp_files} interrupted temp files left behind (never read)")
+
+
+CONCURRENT = """
+from otel_tracker import track_run
+with track_run("crowd", steps=["a", "b", "c"], progress="off") as run:
+    for name in ("a", "b", "c"):
+        with run.step(name) as s:
+            s.advance()
+"""
+
+
+def test_fifty_runs_at_once_while_list_reads(root: Path) -> None:
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", CONCURRENT],
+            env=child_env(root),
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(50)
+    ]
+    listings = 0
+    seen_partial = []
+    while any(p.poll() is None for p in procs):
+        store = RunStore(config=ReaderConfig.resolve(root=root, environ={}))
+        views = store.list(limit=None)
+        seen_partial += store.problems
+        for view in views:
+            validate_manifest(view.doc)
+        listings += 1
+    for proc in procs:
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+    assert seen_partial == []  # list never saw partial JSON or any other bad file
+    assert listings > 1
+    store = RunStore(config=ReaderConfig.resolve(root=root, environ={}))
+    views = store.list(limit=None)
+    assert len(views) == 50 and len({v.run_id for v in views}) == 50
+    assert all(v.status == "completed" and v.doc["steps_completed"] == 3 for v in views)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["../../etc/passwd", "a/b\\c", "nul\x00byte", "x" * 5000, "Ünïcødé 🚀 run", "..", "-", " "],
+)
+def test_hostile_names_are_data_never_paths(tmp_path: Path, name: str) -> None:
+    from otel_tracker import track_run
+
+    root = tmp_path / "root"
+    before = sorted(p.name for p in tmp_path.iterdir())
+    if not name.strip():
+        with pytest.raises(ValueError):
+            track_run(name, root=root)
+        return
+    with track_run(
+        name, root=root, scenario=name, steps=[name], progress="off", install_signal_handlers=False
+    ) as run:
+        with run.step(name):
+            pass
+        run.skip(name + "/../x", reason=name)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*before, "root"])
+    (run_dir,) = list(root.iterdir())
+    assert run_dir.parent == root and run_dir.name == run.run_id
+    doc = load_manifest(run_dir / "manifest.json")
+    assert doc["name"] == name and doc["scenario"] == name and doc["steps"][0]["name"] == name
+    assert json.loads(json.dumps(doc))["name"] == name
+    views = RunStore(config=ReaderConfig.resolve(root=root, environ={})).list(limit=None)
+    assert [v.doc["name"] for v in views] == [name]

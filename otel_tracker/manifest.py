@@ -85,6 +85,13 @@ class StepRecord:
     total: int | None = None
     unit: str | None = None
     artifacts: list[dict[str, Any]] = field(default_factory=list)
+    # A finished step never changes, so its dict is built once: a 500-step
+    # manifest must not re-format 500 steps on every write.
+    _final: dict[str, Any] | None = field(default=None, repr=False, compare=False)
+
+    def invalidate(self) -> None:
+        """Forget the cached dict (after a late change such as a new artifact)."""
+        self._final = None
 
     def update_progress(
         self, completed: int, total: int | None, unit: str | None, now_ns: int | None
@@ -95,6 +102,14 @@ class StepRecord:
         self.completed, self.total, self.unit = completed, total, unit
 
     def to_dict(self, now_ns: int | None) -> dict[str, Any]:
+        if self._final is not None:
+            return self._final
+        built = self._build(now_ns)
+        if self.status in ("completed", "failed", "skipped") and self.ended_ns is not None:
+            self._final = built
+        return built
+
+    def _build(self, now_ns: int | None) -> dict[str, Any]:
         end = self.ended_ns if self.ended_ns is not None else now_ns
         elapsed = _seconds(self.started_ns, end) if self.status == "running" else None
         return {

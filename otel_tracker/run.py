@@ -510,7 +510,11 @@ class Run:
             size = None
         entry = {"path": str(p), "kind": kind, "size_bytes": size}
         with self.record.lock:
-            (step.artifacts if step is not None else self.record.artifacts).append(entry)
+            if step is not None:
+                step.artifacts.append(entry)
+                step.invalidate()
+            else:
+                self.record.artifacts.append(entry)
         self.manifest_processor.write()
 
     # -- lifecycle -------------------------------------------------------------------

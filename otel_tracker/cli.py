@@ -34,7 +34,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         skip=args.skip,
         root=args.root,
         scenario=args.scenario,
-        out=sys.stdout,
+        out=True,
     )
     if run.manifest_path is None:
         print("tracking is disabled or the root is unwritable: no manifest was written")

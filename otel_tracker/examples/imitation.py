@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,7 +107,7 @@ def run_pipeline(
     skip: Sequence[str] = (),
     root: str | None = None,
     scenario: str | None = None,
-    out: Any = None,
+    out: bool = False,
 ) -> Any:
     """Run the five tracked steps; return the run (its ``manifest_path`` included)."""
     np = _np()
@@ -214,9 +215,10 @@ def run_pipeline(
                 report = Path(run.dir) / "evaluation.json"
                 report.write_text(json.dumps(results, indent=2) + "\n")
                 step.add_artifact(report, kind="report")
-            if out is not None:
+            if out:
+                # sys.stdout looked up now: a live progress view may have redirected it
                 for label, figures in results.items():
-                    print(f"  {label:<10} mean cost {figures['mean_cost']:>12.1f}", file=out)
+                    print(f"  {label:<10} mean cost {figures['mean_cost']:>12.1f}", file=sys.stdout)
     return run
 
 
@@ -228,10 +230,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--skip", action="append", default=[], choices=STEPS[2:4])
     parser.add_argument("--root", default=None)
     args = parser.parse_args(argv)
-    import sys
 
     run = run_pipeline(
-        FULL if args.full else QUICK, seed=args.seed, skip=args.skip, root=args.root, out=sys.stdout
+        FULL if args.full else QUICK, seed=args.seed, skip=args.skip, root=args.root, out=True
     )
     if run.manifest_path is not None:
         print(f"manifest: {run.manifest_path}")

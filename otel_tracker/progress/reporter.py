@@ -188,12 +188,15 @@ class ProgressReporter:
             console=console,
             refresh_per_second=LIVE_REFRESH_PER_S,
             transient=True,
-            redirect_stdout=False,
-            redirect_stderr=False,
+            # the pipeline's own prints go above the live region instead of through it
+            # (code that kept a reference to the original sys.stdout bypasses this)
+            redirect_stdout=True,
+            redirect_stderr=True,
         )
         self._live.start()
 
     def _live_renderable(self) -> Any:
+        from rich.console import Group
         from rich.progress_bar import ProgressBar
         from rich.table import Table
 
@@ -201,31 +204,24 @@ class ProgressReporter:
             doc, now_ns = self._snapshot()
             self._update_rates(doc, now_ns / 1e9)
             eta = self.eta(doc, now_ns)
-            grid = Table.grid(padding=(0, 1))
             enabled = [s for s in doc["steps"] if s["status"] != "skipped"]
             done = sum(1 for s in enabled if s["status"] == "completed")
             running = [s for s in doc["steps"] if s["status"] == "running"]
+            parts: list[Any] = []
+            bars = Table.grid(padding=(0, 1))
             if running:
                 step = running[-1]
-                line = running_line(
-                    doc,
-                    step["index"],
-                    eta,
-                    doc.get("elapsed_s") or 0.0,
-                    self._rates.get(step["index"]),
-                )
-                grid.add_row(self._flag_stuck(line, doc, now_ns))
+                rate = self._rates.get(step["index"])
+                line = running_line(doc, step["index"], eta, doc.get("elapsed_s") or 0.0, rate)
+                parts.append(self._flag_stuck(line, doc, now_ns))
                 total = step["progress"]["total"]
                 if total:
-                    grid.add_row(
-                        ProgressBar(
-                            total=total,
-                            completed=min(step["progress"]["completed"], total),
-                            width=40,
-                        )
-                    )
-            grid.add_row(ProgressBar(total=max(len(enabled), 1), completed=done, width=40))
-            return grid
+                    completed = min(step["progress"]["completed"], total)
+                    bars.add_row("step", ProgressBar(total=total, completed=completed, width=40))
+            overall = ProgressBar(total=max(len(enabled), 1), completed=done, width=40)
+            bars.add_row(f"run {done}/{len(enabled)}", overall, eta.text())
+            parts.append(bars)
+            return Group(*parts)
         except Exception:
             self._fail("live view")
             return ""

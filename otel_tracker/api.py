@@ -38,6 +38,8 @@ def track_run(
     export_timeout: float | None = None,
     progress: str | None = None,
     progress_interval: float | None = None,
+    resources: bool | None = None,
+    sample_interval: float | None = None,
     span_processors: Sequence[SpanProcessor] = (),
     service_name: str | None = None,
     clock: Clock | None = None,
@@ -67,6 +69,8 @@ def track_run(
         export_timeout=export_timeout,
         progress=progress,
         progress_interval=progress_interval,
+        resources=resources,
+        sample_interval=sample_interval,
         environ=environ,
     )
     if not config.enabled:

@@ -25,6 +25,7 @@ DEFAULT_ROOT = Path("output") / "run-tracker"
 DEFAULT_HEARTBEAT_S = 5.0
 DEFAULT_EXPORT_TIMEOUT_S = 2.0
 DEFAULT_PROGRESS_INTERVAL_S = 30.0
+DEFAULT_SAMPLE_INTERVAL_S = 5.0
 PROGRESS_MODES = ("auto", "live", "plain", "log", "off")
 DEFAULT_STALE_AFTER_S = 120.0  # no heartbeat for this long (other hosts): aborted
 DEFAULT_STUCK_AFTER_S = 900.0  # no progress for this long: stuck
@@ -124,6 +125,8 @@ class TrackerConfig:
     env_allowlist: tuple[str, ...] = field(default_factory=tuple)
     progress: str = "auto"
     progress_interval: float = DEFAULT_PROGRESS_INTERVAL_S
+    resources: bool = True
+    sample_interval: float = DEFAULT_SAMPLE_INTERVAL_S
 
     @classmethod
     def resolve(
@@ -136,6 +139,8 @@ class TrackerConfig:
         export_timeout: float | None = None,
         progress: str | None = None,
         progress_interval: float | None = None,
+        resources: bool | None = None,
+        sample_interval: float | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> TrackerConfig:
         """Merge explicit arguments (``None`` = not given) over the environment."""
@@ -181,8 +186,19 @@ class TrackerConfig:
         else:
             progress_interval = _positive_seconds("progress_interval", progress_interval)
 
+        if resources is None:
+            resources = env_bool(PREFIX + "RESOURCES", True, env)
+        if sample_interval is None:
+            sample_interval = env_float(
+                PREFIX + "SAMPLE_INTERVAL", DEFAULT_SAMPLE_INTERVAL_S, environ=env
+            )
+        else:
+            sample_interval = _positive_seconds("sample_interval", sample_interval)
+
         return cls(
             root=resolved_root,
+            resources=bool(resources),
+            sample_interval=sample_interval,
             progress=progress,
             progress_interval=progress_interval,
             enabled=bool(enabled),

@@ -85,6 +85,7 @@ class StepRecord:
     total: int | None = None
     unit: str | None = None
     artifacts: list[dict[str, Any]] = field(default_factory=list)
+    resources: dict[str, Any] | None = None
     # A finished step never changes, so its dict is built once: a 500-step
     # manifest must not re-format 500 steps on every write.
     _final: dict[str, Any] | None = field(default=None, repr=False, compare=False)
@@ -134,6 +135,7 @@ class StepRecord:
             "error": self.error,
             "span_id": self.span_id,
             "artifacts": list(self.artifacts),
+            "resources": self.resources,
         }
 
 
@@ -168,6 +170,8 @@ class RunRecord:
     # median step durations of earlier completed runs of this pipeline
     history: dict[str, float] = field(default_factory=dict)
     history_runs: int = 0
+    # () -> the telemetry section (the resource sampler's summary), if sampling
+    telemetry: Any = None
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     def _expect(self, step: StepRecord, author_estimate: float | None) -> None:
@@ -281,6 +285,7 @@ class RunRecord:
                 "scores": {name: dict(score) for name, score in self.scores.items()},
                 "score_history": list(self.score_history),
                 "eta": {"history_runs": self.history_runs, "log": list(self.eta_log)},
+                "telemetry": self.telemetry() if self.telemetry is not None else None,
                 "run_dir": self.run_dir,
                 "warnings": list(self.warnings),
             }

@@ -226,6 +226,7 @@ class Run:
         self._pending_signal: str | None = None
         self._run_token: Any = None
         self._var_token: Any = None
+        self.sampler: Any = None
 
         self.run_id, self.dir = self._make_run_dir(name)
         cwd = Path.cwd()
@@ -317,6 +318,7 @@ class Run:
         )
         self._heartbeat_thread.start()
         self.reporter.start()
+        self.sampler = self._start_sampler() if config.resources else None
 
     # -- public API ------------------------------------------------------------------
     @property
@@ -486,6 +488,13 @@ class Run:
         exit_code: int | None = None,
     ) -> None:
         span = step._span
+        if self.sampler is not None:
+            try:
+                # a short step still gets a sample of its own, a long one no extra cost
+                self.sampler.sample_if_older(min(1.0, self.config.sample_interval))
+                step._record.resources = self.sampler.aggregates.step_summary(step.index) or None
+            except Exception:
+                logger.warning("otel-tracker step resources failed", exc_info=True)
         with self.record.lock:
             self._active.pop(step.index, None)
             record = step._record
@@ -546,6 +555,8 @@ class Run:
             self._ended = True
         try:
             self._stop_heartbeat.set()
+            if self.sampler is not None:
+                self.sampler.stop(final_sample=False)
             for step in list(self._active.values()):
                 step_reason = reason or (f"run ended ({result}) while the step was running")
                 step_result = result if result != semconv.RESULT_SUCCESS else semconv.RESULT_FAILURE
@@ -586,6 +597,30 @@ class Run:
                 "otel-tracker exporters did not finish within %.1fs; unsent telemetry was dropped",
                 self.config.export_timeout,
             )
+
+    def _start_sampler(self) -> Any:
+        """Process tree and system sampling; failing to start it never fails the run."""
+        try:
+            from .sampling.process import ProcessTreeSampler
+            from .sampling.sampler import ResourceSampler
+            from .sampling.system import SystemSampler
+
+            sampler = ResourceSampler(
+                [("process", ProcessTreeSampler()), ("system", SystemSampler())],
+                interval=self.config.sample_interval,
+                current_step=self._current_step_index,
+            )
+            sampler.start()
+        except Exception as exc:
+            logger.warning("otel-tracker resource sampling is off: %s", exc)
+            self.record.warn(f"resource sampling unavailable: {exc}")
+            return None
+        self.record.telemetry = sampler.summary
+        return sampler
+
+    def _current_step_index(self) -> int | None:
+        active = list(self._active.values())
+        return active[-1].index if active else None
 
     def _heartbeat_loop(self) -> None:
         while not self._stop_heartbeat.wait(self.config.heartbeat_interval):

@@ -37,6 +37,10 @@ NEW_DIR_GRACE_S = 60.0
 class BadManifestError(OtelTrackerError):
     """A manifest that cannot be read as a run."""
 
+    def __init__(self, message: str, *, missing: bool = False) -> None:
+        super().__init__(message)
+        self.missing = missing
+
 
 @dataclass
 class RunView:
@@ -126,7 +130,7 @@ def read_manifest(run_dir: Path) -> dict[str, Any]:
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
     except FileNotFoundError:
-        raise BadManifestError(f"{run_dir}: no {MANIFEST_NAME}") from None
+        raise BadManifestError(f"{run_dir}: no {MANIFEST_NAME}", missing=True) from None
     except OSError as exc:
         raise BadManifestError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     try:
@@ -289,7 +293,7 @@ class RunStore:
             try:
                 view = self.load(path)
             except BadManifestError as exc:
-                if self._is_new_dir(path):
+                if exc.missing and self._is_new_dir(path):
                     continue
                 self._problem(str(exc))
                 continue
@@ -297,13 +301,11 @@ class RunStore:
                 yield view
 
     def _is_new_dir(self, path: Path) -> bool:
+        # decided by age alone: re-checking for the manifest would race its first write
         try:
-            return (
-                not (path / MANIFEST_NAME).exists()
-                and self.now() - path.stat().st_mtime < NEW_DIR_GRACE_S
-            )
+            return self.now() - path.stat().st_mtime < NEW_DIR_GRACE_S
         except OSError:
-            return False
+            return True  # removed meanwhile: nothing to report
 
     def list(self, filters: Filters | None = None, limit: int | None = 20) -> list[RunView]:
         """Up to ``limit`` matching runs, newest first (``None``: all)."""

@@ -1,0 +1,1 @@
+"""Resource sampling: process tree, system (and, next, NVIDIA GPUs), sampled once per interval."""

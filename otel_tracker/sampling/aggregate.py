@@ -1,0 +1,79 @@
+"""Streaming aggregates with bounded memory: min, mean, max and p95 per series.
+
+p95 comes from a fixed-size uniform reservoir (Vitter's algorithm R), so a
+24-hour run costs the same memory as a 5-minute one.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Iterable
+from typing import Any
+
+from .points import Point
+
+RESERVOIR = 512
+
+
+class StreamingStats:
+    """Count, sum, min, max and a reservoir for quantiles."""
+
+    __slots__ = ("_rng", "count", "max", "min", "reservoir", "total")
+
+    def __init__(self, seed: int = 0) -> None:
+        self.count = 0
+        self.total = 0.0
+        self.min = math.inf
+        self.max = -math.inf
+        self.reservoir: list[float] = []
+        self._rng = random.Random(seed)
+
+    def add(self, value: float) -> None:
+        self.count += 1
+        self.total += value
+        self.min = min(self.min, value)
+        self.max = max(self.max, value)
+        if len(self.reservoir) < RESERVOIR:
+            self.reservoir.append(value)
+        else:
+            j = self._rng.randrange(self.count)
+            if j < RESERVOIR:
+                self.reservoir[j] = value
+
+    def quantile(self, q: float) -> float:
+        ordered = sorted(self.reservoir)
+        return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
+
+    def summary(self) -> dict[str, Any]:
+        if not self.count:
+            return {"count": 0}
+        return {
+            "count": self.count,
+            "min": round(self.min, 6),
+            "mean": round(self.total / self.count, 6),
+            "max": round(self.max, 6),
+            "p95": round(self.quantile(0.95), 6),
+        }
+
+
+class Aggregates:
+    """Per-series stats for the whole run and for each step."""
+
+    def __init__(self) -> None:
+        self.run: dict[str, StreamingStats] = {}
+        self.steps: dict[int, dict[str, StreamingStats]] = {}
+
+    def add(self, points: Iterable[Point], step_index: int | None) -> None:
+        for point in points:
+            self.run.setdefault(point.key, StreamingStats()).add(point.value)
+            if step_index is not None:
+                self.steps.setdefault(step_index, {}).setdefault(point.key, StreamingStats()).add(
+                    point.value
+                )
+
+    def run_summary(self) -> dict[str, Any]:
+        return {key: stats.summary() for key, stats in sorted(self.run.items())}
+
+    def step_summary(self, index: int) -> dict[str, Any]:
+        return {key: stats.summary() for key, stats in sorted(self.steps.get(index, {}).items())}

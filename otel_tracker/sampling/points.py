@@ -1,0 +1,31 @@
+"""A sample is a list of points: metric name, value, attributes, unit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+Attributes = tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class Point:
+    """One measured value of one metric (with its OTel-style attributes)."""
+
+    name: str
+    value: float
+    unit: str
+    attributes: Attributes = ()
+
+    @property
+    def key(self) -> str:
+        """``name{attr=value,...}``: the series this point belongs to."""
+        if not self.attributes:
+            return self.name
+        return self.name + "{" + ",".join(f"{k}={v}" for k, v in self.attributes) + "}"
+
+
+class Unavailable(dict[str, str]):
+    """metric (or group) → why it could not be measured; each reason kept once."""
+
+    def note(self, what: str, reason: str) -> None:
+        self.setdefault(what, reason)

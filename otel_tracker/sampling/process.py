@@ -1,0 +1,156 @@
+"""The tracked process and its whole child tree, through an injectable psutil.
+
+CPU utilization is the delta of each process's CPU time between two samples
+over the wall time between them (children that appear or exit between samples
+contribute from or until the sample that saw them). USS is costly (it reads
+/proc/PID/smaps), so it is sampled every ``uss_every``-th time only.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from .points import Point, Unavailable
+
+
+class ProcessTreeSampler:
+    """Samples one root process and its descendants."""
+
+    def __init__(
+        self, process: Any = None, *, psutil_module: Any = None, uss_every: int = 12
+    ) -> None:
+        if psutil_module is None:
+            import psutil as psutil_module
+        self.psutil = psutil_module
+        self.root = process if process is not None else psutil_module.Process(os.getpid())
+        self.uss_every = max(1, uss_every)
+        self.cpu_count = psutil_module.cpu_count() or 1
+        self._last_cpu: dict[tuple[int, float], float] = {}
+        self._last_time: float | None = None
+        self._samples = 0
+
+    def _tree(self) -> list[Any]:
+        try:
+            children = self.root.children(recursive=True)
+        except self.psutil.Error:
+            children = []
+        return [self.root, *children]
+
+    def sample(self, now: float, unavailable: Unavailable) -> list[Point]:
+        """Points for the tree at monotonic time ``now`` (seconds)."""
+        ps = self.psutil
+        with_uss = self._samples % self.uss_every == 0
+        self._samples += 1
+        totals = {
+            "rss": 0.0,
+            "uss": 0.0,
+            "threads": 0.0,
+            "fds": 0.0,
+            "read": 0.0,
+            "write": 0.0,
+            "vol": 0.0,
+            "invol": 0.0,
+        }
+        seen = {"uss": False, "fds": False, "io": False, "ctx": False}
+        cpu_time = 0.0
+        cpu_delta = 0.0
+        current: dict[tuple[int, float], float] = {}
+        alive = 0
+        for proc in self._tree():
+            try:
+                with proc.oneshot():
+                    times = proc.cpu_times()
+                    key = (proc.pid, proc.create_time())
+                    used = times.user + times.system
+                    current[key] = used
+                    cpu_time += used
+                    cpu_delta += used - self._last_cpu.get(key, used)
+                    totals["rss"] += proc.memory_info().rss
+                    totals["threads"] += proc.num_threads()
+                    alive += 1
+                    self._optional(proc, totals, seen, unavailable, with_uss)
+            except (ps.NoSuchProcess, ps.ZombieProcess):
+                continue  # exited between listing and reading: normal churn
+            except ps.AccessDenied:
+                unavailable.note("process", f"access denied reading pid {proc.pid}")
+                continue
+        points = [
+            Point("otel_tracker.process.count", alive, "{process}"),
+            Point("process.cpu.time", round(cpu_time, 6), "s"),
+            Point("process.memory.usage", totals["rss"], "By"),
+            Point("process.thread.count", totals["threads"], "{thread}"),
+        ]
+        if self._last_time is not None and now > self._last_time:
+            utilization = max(0.0, cpu_delta) / (now - self._last_time) / self.cpu_count
+            points.append(Point("process.cpu.utilization", round(utilization, 6), "1"))
+        if seen["uss"]:
+            points.append(Point("otel_tracker.process.memory.uss", totals["uss"], "By"))
+        if seen["fds"]:
+            points.append(
+                Point("process.unix.file_descriptor.count", totals["fds"], "{file_descriptor}")
+            )
+        if seen["io"]:
+            points.append(
+                Point("process.disk.io", totals["read"], "By", (("disk.io.direction", "read"),))
+            )
+            points.append(
+                Point("process.disk.io", totals["write"], "By", (("disk.io.direction", "write"),))
+            )
+        if seen["ctx"]:
+            points.append(
+                Point(
+                    "process.context_switches",
+                    totals["vol"],
+                    "{context_switch}",
+                    (("process.context_switch_type", "voluntary"),),
+                )
+            )
+            points.append(
+                Point(
+                    "process.context_switches",
+                    totals["invol"],
+                    "{context_switch}",
+                    (("process.context_switch_type", "involuntary"),),
+                )
+            )
+        self._last_cpu = current
+        self._last_time = now
+        return points
+
+    def _optional(
+        self,
+        proc: Any,
+        totals: dict[str, float],
+        seen: dict[str, bool],
+        unavailable: Unavailable,
+        with_uss: bool,
+    ) -> None:
+        """Readings some platforms or permissions lack: each degrades alone."""
+        readers: dict[str, Any] = {
+            "fds": lambda: {"fds": proc.num_fds()},
+            "io": lambda: _io(proc.io_counters()),
+            "ctx": lambda: _ctx(proc.num_ctx_switches()),
+        }
+        if with_uss:
+            readers["uss"] = lambda: {"uss": proc.memory_full_info().uss}
+        for what, read in readers.items():
+            try:
+                values = read()
+            except (AttributeError, NotImplementedError) as exc:
+                unavailable.note(f"process.{what}", f"not supported here ({type(exc).__name__})")
+                continue
+            except self.psutil.AccessDenied:
+                unavailable.note(f"process.{what}", f"access denied for pid {proc.pid}")
+                continue
+            for key, value in values.items():
+                totals[key] += value
+            seen[what] = True
+
+
+def _io(io: Any) -> dict[str, float]:
+    return {"read": io.read_bytes, "write": io.write_bytes}
+
+
+def _ctx(ctx: Any) -> dict[str, float]:
+    return {"vol": ctx.voluntary, "invol": ctx.involuntary}

@@ -1,0 +1,138 @@
+"""A fake psutil for the samplers: only what this machine cannot show on demand."""
+
+from __future__ import annotations
+
+import contextlib
+from collections import namedtuple
+from typing import Any
+
+CpuTimes = namedtuple("CpuTimes", "user system")
+SysCpu = namedtuple("SysCpu", "user system idle iowait")
+Mem = namedtuple("Mem", "rss")
+FullMem = namedtuple("FullMem", "rss uss")
+Io = namedtuple("Io", "read_bytes write_bytes")
+Ctx = namedtuple("Ctx", "voluntary involuntary")
+VMem = namedtuple("VMem", "total available")
+Swap = namedtuple("Swap", "used")
+Disk = namedtuple("Disk", "read_bytes write_bytes")
+Net = namedtuple("Net", "bytes_recv bytes_sent")
+
+
+class Error(Exception):
+    pass
+
+
+class NoSuchProcess(Error):
+    pass
+
+
+class ZombieProcess(NoSuchProcess):
+    pass
+
+
+class AccessDenied(Error):
+    pass
+
+
+class FakeProcess:
+    def __init__(
+        self, pid: int, cpu: float = 0.0, rss: int = 0, children: list[FakeProcess] | None = None
+    ) -> None:
+        self.pid = pid
+        self.cpu = cpu
+        self.rss = rss
+        self.kids = children or []
+        self.gone = False
+        self.denied: set[str] = set()
+        self.unsupported: set[str] = set()
+
+    def _check(self, what: str) -> None:
+        if self.gone:
+            raise NoSuchProcess(self.pid)
+        if what in self.denied:
+            raise AccessDenied(self.pid)
+        if what in self.unsupported:
+            raise AttributeError(what)
+
+    def children(self, recursive: bool = False) -> list[FakeProcess]:
+        out = []
+        for kid in self.kids:
+            out.append(kid)
+            if recursive:
+                out += kid.children(recursive=True)
+        return out
+
+    def oneshot(self) -> Any:
+        return contextlib.nullcontext()
+
+    def create_time(self) -> float:
+        self._check("create_time")
+        return 1000.0 + self.pid
+
+    def cpu_times(self) -> CpuTimes:
+        self._check("cpu_times")
+        return CpuTimes(self.cpu * 0.75, self.cpu * 0.25)
+
+    def memory_info(self) -> Mem:
+        self._check("memory_info")
+        return Mem(self.rss)
+
+    def memory_full_info(self) -> FullMem:
+        self._check("uss")
+        return FullMem(self.rss, self.rss // 2)
+
+    def num_threads(self) -> int:
+        self._check("threads")
+        return 2
+
+    def num_fds(self) -> int:
+        self._check("fds")
+        return 10
+
+    def io_counters(self) -> Io:
+        self._check("io")
+        return Io(100 * self.pid, 10 * self.pid)
+
+    def num_ctx_switches(self) -> Ctx:
+        self._check("ctx")
+        return Ctx(5, 1)
+
+
+class FakePsutil:
+    Error = Error
+    NoSuchProcess = NoSuchProcess
+    ZombieProcess = ZombieProcess
+    AccessDenied = AccessDenied
+
+    def __init__(self, root: FakeProcess, cpus: int = 4) -> None:
+        self.root = root
+        self.cpus = cpus
+        self.busy = [0.0] * cpus
+        self.idle = [0.0] * cpus
+        self.mem = VMem(16 * 2**30, 12 * 2**30)
+        self.disk = Disk(0, 0)
+        self.net = Net(0, 0)
+
+    def Process(self, pid: int | None = None) -> FakeProcess:
+        return self.root
+
+    def cpu_count(self) -> int:
+        return self.cpus
+
+    def cpu_times(self, percpu: bool = False) -> Any:
+        per = [SysCpu(b * 0.5, b * 0.5, i, 0.0) for b, i in zip(self.busy, self.idle, strict=True)]
+        if percpu:
+            return per
+        return SysCpu(sum(p.user for p in per), sum(p.system for p in per), sum(self.idle), 0.0)
+
+    def virtual_memory(self) -> VMem:
+        return self.mem
+
+    def swap_memory(self) -> Swap:
+        return Swap(2**20)
+
+    def disk_io_counters(self) -> Disk:
+        return self.disk
+
+    def net_io_counters(self) -> Net:
+        return self.net

@@ -1,0 +1,126 @@
+"""Resource samplers against an injected fake psutil: every metric, and every way to fail."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from otel_tracker.sampling.aggregate import RESERVOIR, StreamingStats
+from otel_tracker.sampling.points import Unavailable
+from otel_tracker.sampling.process import ProcessTreeSampler
+from otel_tracker.sampling.sampler import ResourceSampler
+from otel_tracker.sampling.system import SystemSampler
+from tests.fakes import FakeProcess, FakePsutil
+
+
+def _values(points: list) -> dict[str, float]:
+    return {p.key: p.value for p in points}
+
+
+def _tree() -> tuple[FakePsutil, FakeProcess, FakeProcess, FakeProcess]:
+    grandchild = FakeProcess(3, cpu=1.0, rss=100)
+    child = FakeProcess(2, cpu=2.0, rss=200, children=[grandchild])
+    root = FakeProcess(1, cpu=3.0, rss=300, children=[child])
+    return FakePsutil(root, cpus=4), root, child, grandchild
+
+
+def test_process_tree_metrics() -> None:
+    ps, root, child, grandchild = _tree()
+    sampler = ProcessTreeSampler(psutil_module=ps, uss_every=2)
+    unavailable = Unavailable()
+    first = _values(sampler.sample(10.0, unavailable))
+    assert first["otel_tracker.process.count"] == 3
+    assert first["process.cpu.time"] == 6.0
+    assert first["process.memory.usage"] == 600
+    assert first["otel_tracker.process.memory.uss"] == 300  # sampled on the first call
+    assert first["process.thread.count"] == 6 and first["process.unix.file_descriptor.count"] == 30
+    assert first["process.disk.io{disk.io.direction=read}"] == 600
+    assert first["process.context_switches{process.context_switch_type=voluntary}"] == 15
+    assert "process.cpu.utilization" not in first  # needs two samples
+    for proc in (root, child, grandchild):
+        proc.cpu += 2.0  # 6 CPU-seconds over 2 s on 4 cores = 75%
+    second = _values(sampler.sample(12.0, unavailable))
+    assert second["process.cpu.utilization"] == pytest.approx(0.75)
+    assert "otel_tracker.process.memory.uss" not in second  # costly: every 2nd sample only
+    assert unavailable == {}
+
+
+def test_children_that_exit_or_deny_access_degrade_alone() -> None:
+    ps, root, child, grandchild = _tree()
+    sampler = ProcessTreeSampler(psutil_module=ps)
+    unavailable = Unavailable()
+    sampler.sample(0.0, unavailable)
+    grandchild.gone = True  # exited between listing and reading
+    child.denied = {"io"}
+    root.unsupported = {"fds"}
+    values = _values(sampler.sample(1.0, unavailable))
+    assert values["otel_tracker.process.count"] == 2
+    assert values["process.disk.io{disk.io.direction=read}"] == 100  # root only
+    assert values["process.unix.file_descriptor.count"] == 10  # the child still has it
+    assert unavailable == {
+        "process.io": "access denied for pid 2",
+        "process.fds": "not supported here (AttributeError)",
+    }
+    child.denied = {"cpu_times"}
+    values = _values(sampler.sample(2.0, unavailable))
+    assert values["otel_tracker.process.count"] == 1
+    assert unavailable["process"] == "access denied reading pid 2"
+
+
+def test_system_metrics_from_deltas() -> None:
+    ps, *_ = _tree()
+    sampler = SystemSampler(psutil_module=ps)
+    unavailable = Unavailable()
+    sampler.sample(0.0, unavailable)
+    ps.busy = [1.0, 0.0, 0.5, 2.0]
+    ps.idle = [1.0, 2.0, 1.5, 0.0]
+    ps.disk = ps.disk._replace(read_bytes=4096, write_bytes=1024)
+    ps.net = ps.net._replace(bytes_recv=2000)
+    values = _values(sampler.sample(2.0, unavailable))
+    assert values["system.cpu.utilization"] == pytest.approx(3.5 / 8)
+    assert values["system.cpu.utilization{cpu.logical_number=3}"] == 1.0
+    assert values["system.cpu.utilization{cpu.logical_number=1}"] == 0.0
+    assert values["system.memory.usage{system.memory.state=used}"] == 4 * 2**30
+    assert values["system.memory.utilization"] == 0.25
+    assert values["system.paging.usage{system.paging.state=used}"] == 2**20
+    assert values["otel_tracker.system.disk.io_rate{disk.io.direction=read}"] == 2048
+    assert values["otel_tracker.system.network.io_rate{network.io.direction=receive}"] == 1000
+    assert "otel_tracker.system.load_average{window=1m}" in values
+
+
+def test_a_failing_sampler_is_marked_unavailable_and_the_rest_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class Broken:
+        def sample(self, now: float, unavailable: Unavailable) -> list:
+            raise RuntimeError("driver exploded")
+
+    ps, *_ = _tree()
+    steps = iter([0, 0, 1])
+    clock = iter([0.0, 5.0, 10.0])
+    sampler = ResourceSampler(
+        [("gpu", Broken()), ("process", ProcessTreeSampler(psutil_module=ps))],
+        current_step=lambda: next(steps),
+        monotonic=lambda: next(clock),
+    )
+    with caplog.at_level(logging.WARNING):
+        for _ in range(3):
+            snapshot = sampler.sample_once()
+    assert caplog.text.count("gpu sampling failed") == 1  # logged once
+    assert snapshot.unavailable == {"gpu": "sampling failed: RuntimeError: driver exploded"}
+    assert snapshot.value("otel_tracker.process.count") == 3 and snapshot.step_index == 1
+    summary = sampler.summary()
+    assert summary["samples"] == 3 and summary["run"]["process.memory.usage"]["count"] == 3
+    assert sampler.aggregates.step_summary(0)["process.memory.usage"]["count"] == 2
+
+
+def test_streaming_stats_stay_bounded_and_close() -> None:
+    stats = StreamingStats()
+    for i in range(100_000):
+        stats.add(float(i % 1000))
+    assert len(stats.reservoir) == RESERVOIR
+    summary = stats.summary()
+    assert (summary["min"], summary["max"], summary["count"]) == (0.0, 999.0, 100_000)
+    assert summary["mean"] == pytest.approx(499.5)
+    assert summary["p95"] == pytest.approx(950, abs=40)

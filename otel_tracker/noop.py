@@ -83,6 +83,12 @@ class NoopRun:
     def add_artifact(self, path: str | os.PathLike[str], kind: str | None = None) -> None:
         return None
 
+    def set_gauge(self, name: str, value: float) -> None:
+        return None
+
+    def add_count(self, name: str, n: float = 1) -> None:
+        return None
+
     def log_scores(
         self,
         scores: Any,

@@ -15,6 +15,7 @@ import getpass
 import logging
 import math
 import os
+import re
 import sys
 import threading
 from collections.abc import Iterable, Mapping, Sequence
@@ -42,6 +43,7 @@ from .paths import LOCK_NAME, MANIFEST_NAME, create_run_dir, new_run_id
 from .progress.eta import HISTORY_RUNS, history_medians
 from .progress.reporter import ProgressReporter
 from .redact import redact_argv, redact_text, redact_value
+from .sampling.custom import UserMetrics
 from .signals import SignalChain, signal_name
 
 logger = logging.getLogger(__name__)
@@ -227,6 +229,8 @@ class Run:
         self._run_token: Any = None
         self._var_token: Any = None
         self.sampler: Any = None
+        self._instruments: Any = None
+        self._user_metrics = UserMetrics()
 
         self.run_id, self.dir = self._make_run_dir(name)
         cwd = Path.cwd()
@@ -416,6 +420,19 @@ class Run:
         self._span.add_event("scores", event)
         self.manifest_processor.write()
 
+    def set_gauge(self, name: str, value: float) -> None:
+        """Record the current value of a metric of yours (FPS, episode reward...).
+
+        Cheap: it stores a number; the sampler reports it as
+        ``otel_tracker.user.<name>`` at its next sample.
+        """
+        self._user_metrics.gauges[_metric_name(name)] = _finite(name, value)
+
+    def add_count(self, name: str, n: float = 1) -> None:
+        """Add to a running total of yours (episodes, tokens...), reported like ``set_gauge``."""
+        key = _metric_name(name)
+        self._user_metrics.counts[key] = self._user_metrics.counts.get(key, 0.0) + _finite(name, n)
+
     def end(self, error: BaseException | None = None) -> None:
         """End the run: completed, or as ``error`` dictates (see :func:`outcome_of`)."""
         result, exit_code, sig = outcome_of(error)
@@ -556,7 +573,7 @@ class Run:
         try:
             self._stop_heartbeat.set()
             if self.sampler is not None:
-                self.sampler.stop(final_sample=False)
+                self.sampler.stop(final_sample=True)  # the last line of telemetry.jsonl
             for step in list(self._active.values()):
                 step_reason = reason or (f"run ended ({result}) while the step was running")
                 step_result = result if result != semconv.RESULT_SUCCESS else semconv.RESULT_FAILURE
@@ -576,6 +593,8 @@ class Run:
             if self._signals is not None:
                 self._signals.uninstall()
             atexit.unregister(self._at_exit)
+            if self._instruments is not None:
+                self._instruments.shutdown()
             self._shutdown_exporters()
 
     def _shutdown_exporters(self) -> None:
@@ -599,17 +618,50 @@ class Run:
             )
 
     def _start_sampler(self) -> Any:
-        """Process tree and system sampling; failing to start it never fails the run."""
+        """Resource sampling and its OTel metrics; failing to start never fails the run."""
         try:
+            from .exporters.metrics import SnapshotInstruments
+            from .exporters.telemetry import (
+                TELEMETRY_NAME,
+                SampleDrivenMetricReader,
+                TelemetryFile,
+                TelemetryJsonlExporter,
+            )
+            from .sampling.custom import ThroughputSampler
             from .sampling.process import ProcessTreeSampler
             from .sampling.sampler import ResourceSampler
             from .sampling.system import SystemSampler
 
+            readers = []
+            if self.dir is not None:
+                telemetry = TelemetryFile(self.dir / TELEMETRY_NAME)
+                readers.append(SampleDrivenMetricReader(TelemetryJsonlExporter(telemetry)))
+            holder: dict[str, Any] = {}
+
+            def on_sample(snapshot: Any) -> None:
+                holder["instruments"].register(snapshot)
+                for reader in readers:
+                    reader.collect()
+
             sampler = ResourceSampler(
-                [("process", ProcessTreeSampler()), ("system", SystemSampler())],
+                [
+                    ("process", ProcessTreeSampler()),
+                    ("system", SystemSampler()),
+                    ("throughput", ThroughputSampler(self._step_counters)),
+                    ("user", self._user_metrics),
+                ],
                 interval=self.config.sample_interval,
                 current_step=self._current_step_index,
+                on_sample=on_sample,
             )
+            holder["instruments"] = SnapshotInstruments(
+                self._provider.resource,
+                readers,
+                run_id=self.run_id,
+                step_name=self._step_name,
+                snapshot=lambda: sampler.snapshot,
+            )
+            self._instruments = holder["instruments"]
             sampler.start()
         except Exception as exc:
             logger.warning("otel-tracker resource sampling is off: %s", exc)
@@ -617,6 +669,14 @@ class Run:
             return None
         self.record.telemetry = sampler.summary
         return sampler
+
+    def _step_counters(self) -> dict[int, tuple[str, int]]:
+        return {i: (s.name, s.completed) for i, s in list(self._active.items())}
+
+    def _step_name(self, index: int | None) -> str | None:
+        if index is None or not 0 <= index < len(self.record.steps):
+            return None
+        return self.record.steps[index].name
 
     def _current_step_index(self) -> int | None:
         active = list(self._active.values())
@@ -692,6 +752,21 @@ def _history(
             "otel-tracker could not read run history; ETAs start without it", exc_info=True
         )
         return {}, 0
+
+
+_METRIC_NAME = re.compile(r"^[a-z][a-z0-9_.]{0,62}$")
+
+
+def _metric_name(name: str) -> str:
+    if not isinstance(name, str) or not _METRIC_NAME.match(name):
+        raise ConfigError(f"metric names are lower-case letters, digits, '_' and '.', got {name!r}")
+    return name
+
+
+def _finite(name: str, value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ConfigError(f"metric {name!r} needs a finite number, got {value!r}")
+    return float(value)
 
 
 def _user() -> str | None:

@@ -9,6 +9,8 @@ contribute from or until the sample that saw them). USS is costly (it reads
 from __future__ import annotations
 
 import os
+import threading
+from pathlib import Path
 from typing import Any
 
 from .points import Point, Unavailable
@@ -18,8 +20,14 @@ class ProcessTreeSampler:
     """Samples one root process and its descendants."""
 
     def __init__(
-        self, process: Any = None, *, psutil_module: Any = None, uss_every: int = 12
+        self,
+        process: Any = None,
+        *,
+        psutil_module: Any = None,
+        uss_every: int = 12,
+        proc_root: Path | None = None,
     ) -> None:
+        real = psutil_module is None
         if psutil_module is None:
             import psutil as psutil_module
         self.psutil = psutil_module
@@ -29,13 +37,41 @@ class ProcessTreeSampler:
         self._last_cpu: dict[tuple[int, float], float] = {}
         self._last_time: float | None = None
         self._samples = 0
+        # The kernel's children lists (Linux) find the tree in a few reads; psutil's
+        # children() reads every process on the machine, and each read waits for the
+        # GIL behind a busy pipeline thread (up to 5 ms each).
+        if proc_root is None and real and _has_children_files(Path("/proc")):
+            proc_root = Path("/proc")
+        self.proc_root = proc_root
+        self._procs: dict[int, Any] = {}
 
     def _tree(self) -> list[Any]:
+        if self.proc_root is not None:
+            pids = _descendants(self.proc_root, self.root.pid)
+            if pids is not None:
+                return [self.root, *self._processes(pids)]
         try:
             children = self.root.children(recursive=True)
         except self.psutil.Error:
             children = []
         return [self.root, *children]
+
+    def _processes(self, pids: list[int]) -> list[Any]:
+        """psutil handles for pids, kept across samples (a reused pid gets a new one)."""
+        found = []
+        for pid in pids:
+            proc = self._procs.get(pid)
+            if proc is None or not proc.is_running():
+                try:
+                    proc = self.psutil.Process(pid)
+                except self.psutil.Error:
+                    self._procs.pop(pid, None)
+                    continue
+                self._procs[pid] = proc
+            found.append(proc)
+        for gone in set(self._procs) - set(pids):
+            del self._procs[gone]
+        return found
 
     def sample(self, now: float, unavailable: Unavailable) -> list[Point]:
         """Points for the tree at monotonic time ``now`` (seconds)."""
@@ -146,6 +182,42 @@ class ProcessTreeSampler:
             for key, value in values.items():
                 totals[key] += value
             seen[what] = True
+
+
+def _has_children_files(proc_root: Path) -> bool:
+    tid = threading.get_native_id()
+    return (proc_root / str(os.getpid()) / "task" / str(tid) / "children").exists()
+
+
+def _descendants(proc_root: Path, root_pid: int) -> list[int] | None:
+    """All descendants of ``root_pid`` from /proc/PID/task/TID/children; None if unreadable."""
+    found: list[int] = []
+    stack = [root_pid]
+    seen = {root_pid}
+    while stack:
+        pid = stack.pop()
+        try:
+            tasks = os.listdir(proc_root / str(pid) / "task")
+        except FileNotFoundError:
+            if pid == root_pid:
+                return None
+            continue  # exited meanwhile
+        except OSError:
+            return None
+        for tid in tasks:
+            try:
+                kids = (proc_root / str(pid) / "task" / tid / "children").read_text().split()
+            except FileNotFoundError:
+                continue
+            except OSError:
+                return None
+            for kid in kids:
+                child = int(kid)
+                if child not in seen:
+                    seen.add(child)
+                    found.append(child)
+                    stack.append(child)
+    return found
 
 
 def _io(io: Any) -> dict[str, float]:

@@ -96,10 +96,8 @@ def test_sigkill_leaves_valid_manifest_with_last_completed_step(root: Path) -> N
     assert doc["steps"][1]["status"] == "running"
     assert lock_is_held(Path(doc["run_dir"]) / ".lock") is False  # the proof it is dead
     run_dir = Path(doc["run_dir"])
-    assert sorted(p.name for p in run_dir.iterdir() if not p.name.startswith(".manifest")) == [
-        ".lock",
-        "manifest.json",
-    ]
+    names = sorted(p.name for p in run_dir.iterdir() if not p.name.startswith(".manifest"))
+    assert names == [".lock", "manifest.json", "telemetry.jsonl"]
 
 
 def test_application_signal_handler_still_runs(root: Path, tmp_path: Path) -> None:

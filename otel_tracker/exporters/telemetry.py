@@ -1,0 +1,194 @@
+"""``telemetry.jsonl``: one self-contained JSON line per resource sample.
+
+Written by :class:`TelemetryJsonlExporter`, a real OTel ``MetricExporter``, fed by
+:class:`SampleDrivenMetricReader`, which collects exactly once per sample. The
+file is append-only and owned by one pid; a line torn by a crash is cut off
+before the next append, and skipped by readers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+from opentelemetry.sdk.metrics.export import (
+    MetricExporter,
+    MetricExportResult,
+    MetricReader,
+    MetricsData,
+)
+
+from .. import semconv
+from ..clock import iso_utc
+
+logger = logging.getLogger(__name__)
+
+TELEMETRY_NAME = "telemetry.jsonl"
+_TAIL_CHUNK = 65536
+
+
+class TelemetryFile:
+    """Append-only JSON lines; never raises (one warning per kind of failure)."""
+
+    def __init__(self, path: Path, owner_pid: int | None = None) -> None:
+        self.path = path
+        self.owner_pid = os.getpid() if owner_pid is None else owner_pid
+        self._lock = threading.Lock()
+        self._repaired = False
+        self._warned: set[str] = set()
+        self.lines = 0
+
+    def append(self, record: dict[str, Any]) -> bool:
+        if os.getpid() != self.owner_pid:
+            return False
+        try:
+            data = (json.dumps(record, separators=(",", ":"), allow_nan=False) + "\n").encode()
+        except (TypeError, ValueError) as exc:
+            self._warn("encode", exc)
+            return False
+        with self._lock:
+            try:
+                if not self._repaired:
+                    repair_torn_tail(self.path)
+                    self._repaired = True
+                fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+                try:
+                    os.write(fd, data)  # one write() of a whole line: O_APPEND keeps lines whole
+                finally:
+                    os.close(fd)
+            except OSError as exc:
+                self._repaired = False  # after a failure, check the tail again
+                self._warn(type(exc).__name__, exc)
+                return False
+        self.lines += 1
+        return True
+
+    def _warn(self, kind: str, exc: BaseException) -> None:
+        if kind not in self._warned:
+            self._warned.add(kind)
+            logger.warning(
+                "otel-tracker could not append to %s: %s; the run goes on", self.path, exc
+            )
+
+
+def repair_torn_tail(path: Path) -> bool:
+    """Cut a last line that has no newline (a write torn by a crash); ``True`` if cut."""
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except FileNotFoundError:
+        return False
+    try:
+        size = os.fstat(fd).st_size
+        if size == 0:
+            return False
+        os.lseek(fd, size - 1, os.SEEK_SET)
+        if os.read(fd, 1) == b"\n":
+            return False
+        end = size
+        while end > 0:
+            start = max(0, end - _TAIL_CHUNK)
+            os.lseek(fd, start, os.SEEK_SET)
+            chunk = os.read(fd, end - start)
+            cut = chunk.rfind(b"\n")
+            if cut >= 0:
+                os.ftruncate(fd, start + cut + 1)
+                return True
+            end = start
+        os.ftruncate(fd, 0)
+        return True
+    finally:
+        os.close(fd)
+
+
+def read_telemetry(path: Path) -> tuple[list[dict[str, Any]], int]:
+    """All complete samples, and how many lines were skipped as torn or bad."""
+    samples: list[dict[str, Any]] = []
+    skipped = 0
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return [], 0
+    for line in raw.split(b"\n"):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except ValueError:
+            skipped += 1
+            continue
+        if isinstance(value, dict):
+            samples.append(value)
+        else:
+            skipped += 1
+    return samples, skipped
+
+
+_RUN_ATTRS = (semconv.CICD_PIPELINE_RUN_ID, semconv.CICD_PIPELINE_TASK_NAME)
+
+
+class TelemetryJsonlExporter(MetricExporter):
+    """Writes each collection as one line: time, run, step and every series' value."""
+
+    def __init__(self, file: TelemetryFile) -> None:
+        super().__init__()
+        self.file = file
+
+    def export(
+        self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
+    ) -> MetricExportResult:
+        points: dict[str, float] = {}
+        step = None
+        run_id = None
+        newest = 0
+        for resource_metrics in metrics_data.resource_metrics:
+            for scope_metrics in resource_metrics.scope_metrics:
+                for metric in scope_metrics.metrics:
+                    for point in getattr(metric.data, "data_points", ()):
+                        attrs = dict(point.attributes or {})
+                        run_id = attrs.pop(semconv.CICD_PIPELINE_RUN_ID, run_id)
+                        step = attrs.pop(semconv.CICD_PIPELINE_TASK_NAME, step)
+                        key = metric.name
+                        if attrs:
+                            key += (
+                                "{" + ",".join(f"{k}={v}" for k, v in sorted(attrs.items())) + "}"
+                            )
+                        points[key] = point.value
+                        newest = max(newest, point.time_unix_nano)
+        if not points:
+            return MetricExportResult.SUCCESS
+        line = {"t": iso_utc(newest or None), "run_id": run_id, "step": step, "points": points}
+        return MetricExportResult.SUCCESS if self.file.append(line) else MetricExportResult.FAILURE
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        return True
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        return None
+
+
+class SampleDrivenMetricReader(MetricReader):
+    """Collects when told (after each resource sample), so one sample is one line."""
+
+    def __init__(self, exporter: MetricExporter) -> None:
+        super().__init__(
+            preferred_temporality=exporter._preferred_temporality,
+            preferred_aggregation=exporter._preferred_aggregation,
+        )
+        self._exporter = exporter
+
+    def _receive_metrics(
+        self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
+    ) -> None:
+        if metrics_data is None:
+            return
+        try:
+            self._exporter.export(metrics_data, timeout_millis=timeout_millis)
+        except Exception:
+            logger.warning("otel-tracker telemetry export failed", exc_info=True)
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        self._exporter.shutdown(timeout_millis=timeout_millis)

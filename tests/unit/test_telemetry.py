@@ -1,0 +1,82 @@
+"""telemetry.jsonl: torn tails are repaired, and a run's samples carry run, step and throughput."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from otel_tracker import ConfigError, track_run
+from otel_tracker.exporters.telemetry import TelemetryFile, read_telemetry, repair_torn_tail
+
+
+def test_torn_last_line_is_skipped_on_read_and_cut_before_append(tmp_path: Path) -> None:
+    path = tmp_path / "telemetry.jsonl"
+    path.write_bytes(b'{"a":1}\n{"a":2}\n{"a":3, "tor')
+    samples, skipped = read_telemetry(path)
+    assert [s["a"] for s in samples] == [1, 2] and skipped == 1
+    file = TelemetryFile(path)
+    assert file.append({"a": 4})
+    assert path.read_bytes() == b'{"a":1}\n{"a":2}\n{"a":4}\n'
+    assert read_telemetry(path) == ([{"a": 1}, {"a": 2}, {"a": 4}], 0)
+
+
+def test_repair_of_a_single_torn_line_and_of_a_clean_file(tmp_path: Path) -> None:
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(b'{"only": "torn')
+    assert repair_torn_tail(path) and path.read_bytes() == b""
+    path.write_bytes(b'{"ok": 1}\n')
+    assert not repair_torn_tail(path) and path.read_bytes() == b'{"ok": 1}\n'
+    assert not repair_torn_tail(tmp_path / "missing.jsonl")
+
+
+def test_a_forked_child_never_appends(tmp_path: Path) -> None:
+    file = TelemetryFile(tmp_path / "t.jsonl", owner_pid=-1)
+    assert not file.append({"x": 1}) and not (tmp_path / "t.jsonl").exists()
+
+
+def test_run_samples_carry_run_step_throughput_and_user_metrics(root: Path) -> None:
+    with track_run(
+        "metered",
+        root=root,
+        steps=["work"],
+        sample_interval=0.05,
+        progress="off",
+        install_signal_handlers=False,
+    ) as run:
+        with run.step("work") as step:
+            import time
+
+            deadline = time.monotonic() + 0.6
+            while time.monotonic() < deadline:
+                step.advance()
+                run.set_gauge("fps", 60.0)
+                run.add_count("episodes")
+                time.sleep(0.001)
+        with pytest.raises(ConfigError):
+            run.set_gauge("Bad Name", 1.0)
+        with pytest.raises(ConfigError):
+            run.set_gauge("fps", float("inf"))
+    samples, skipped = read_telemetry(run.dir / "telemetry.jsonl")
+    assert skipped == 0 and len(samples) >= 3
+    assert {s["run_id"] for s in samples} == {run.run_id}
+    in_step = [s for s in samples if s["step"] == "work"]
+    assert in_step, samples
+    assert any(s["points"].get("otel_tracker.step.throughput", 0) > 0 for s in in_step)
+    assert any(s["points"].get("otel_tracker.user.fps") == 60.0 for s in in_step)
+    assert max(s["points"].get("otel_tracker.user.episodes", 0) for s in samples) > 10
+    assert all("process.memory.usage" in s["points"] for s in samples)
+    doc = json.loads(run.manifest_path.read_text())
+    assert doc["telemetry"]["samples"] == len(samples)
+    assert doc["telemetry"]["run"]["process.memory.usage"]["count"] == len(samples)
+    assert doc["steps"][0]["resources"]["otel_tracker.step.throughput"]["max"] > 0
+
+
+def test_resources_can_be_turned_off(root: Path) -> None:
+    with track_run(
+        "quiet", root=root, resources=False, progress="off", install_signal_handlers=False
+    ) as run:
+        pass
+    assert not (run.dir / "telemetry.jsonl").exists()
+    assert json.loads(run.manifest_path.read_text())["telemetry"] is None

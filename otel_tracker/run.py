@@ -628,6 +628,7 @@ class Run:
                 TelemetryJsonlExporter,
             )
             from .sampling.custom import ThroughputSampler
+            from .sampling.gpu import NvmlSampler
             from .sampling.process import ProcessTreeSampler
             from .sampling.sampler import ResourceSampler
             from .sampling.system import SystemSampler
@@ -637,6 +638,7 @@ class Run:
                 telemetry = TelemetryFile(self.dir / TELEMETRY_NAME)
                 readers.append(SampleDrivenMetricReader(TelemetryJsonlExporter(telemetry)))
             holder: dict[str, Any] = {}
+            tree = ProcessTreeSampler()
 
             def on_sample(snapshot: Any) -> None:
                 holder["instruments"].register(snapshot)
@@ -645,8 +647,9 @@ class Run:
 
             sampler = ResourceSampler(
                 [
-                    ("process", ProcessTreeSampler()),
+                    ("process", tree),
                     ("system", SystemSampler()),
+                    ("gpu", NvmlSampler(pids=tree.tree_pids)),
                     ("throughput", ThroughputSampler(self._step_counters)),
                     ("user", self._user_metrics),
                 ],

@@ -136,3 +136,67 @@ class FakePsutil:
 
     def net_io_counters(self) -> Net:
         return self.net
+
+
+class NVMLError(Exception):
+    pass
+
+
+Util = namedtuple("Util", "gpu memory")
+GpuMem = namedtuple("GpuMem", "total used free")
+GpuProc = namedtuple("GpuProc", "pid usedGpuMemory")
+
+
+class FakeNvml:
+    """Just the NVML calls the GPU sampler makes; one flag per way to fail."""
+
+    NVML_TEMPERATURE_GPU = 0
+    NVMLError = NVMLError
+
+    def __init__(self, uuids: list[str], *, init_error: bool = False) -> None:
+        self.uuids = uuids
+        self.init_error = init_error
+        self.init_calls = 0
+        self.failing: set[tuple[int, str]] = set()  # (device index, query)
+        self.processes: dict[int, list[GpuProc]] = {}
+
+    def _fail(self, handle: int, what: str) -> None:
+        if (handle, what) in self.failing:
+            raise NVMLError(f"{what} not supported")
+
+    def nvmlInit(self) -> None:
+        self.init_calls += 1
+        if self.init_error:
+            raise NVMLError("Driver Not Loaded")
+
+    def nvmlDeviceGetCount(self) -> int:
+        return len(self.uuids)
+
+    def nvmlDeviceGetHandleByIndex(self, i: int) -> int:
+        return i
+
+    def nvmlDeviceGetUUID(self, h: int) -> bytes:
+        return self.uuids[h].encode()
+
+    def nvmlDeviceGetName(self, h: int) -> str:
+        return "NVIDIA Fake 80GB"
+
+    def nvmlDeviceGetUtilizationRates(self, h: int) -> Util:
+        self._fail(h, "utilization")
+        return Util(50 + h, 10)
+
+    def nvmlDeviceGetMemoryInfo(self, h: int) -> GpuMem:
+        self._fail(h, "memory")
+        return GpuMem(80 * 2**30, 20 * 2**30, 60 * 2**30)
+
+    def nvmlDeviceGetTemperature(self, h: int, sensor: int) -> int:
+        self._fail(h, "temperature")
+        return 60 + h
+
+    def nvmlDeviceGetPowerUsage(self, h: int) -> int:
+        self._fail(h, "power")
+        return 250_000  # mW
+
+    def nvmlDeviceGetComputeRunningProcesses(self, h: int) -> list[GpuProc]:
+        self._fail(h, "processes")
+        return self.processes.get(h, [])

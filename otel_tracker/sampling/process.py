@@ -44,6 +44,11 @@ class ProcessTreeSampler:
             proc_root = Path("/proc")
         self.proc_root = proc_root
         self._procs: dict[int, Any] = {}
+        self.last_pids: set[int] = {self.root.pid}
+
+    def tree_pids(self) -> set[int]:
+        """The pids seen in the latest sample (for the GPU sampler's per-run memory)."""
+        return set(self.last_pids)
 
     def _tree(self) -> list[Any]:
         if self.proc_root is not None:
@@ -152,6 +157,7 @@ class ProcessTreeSampler:
             )
         self._last_cpu = current
         self._last_time = now
+        self.last_pids = {pid for pid, _ in current} or {self.root.pid}
         return points
 
     def _optional(

@@ -53,3 +53,18 @@ def test_eta_benchmark_runs_small(tmp_path: Path) -> None:
         "one step skipped",
     ]
     assert all(r["with_eta"] == 3 for r in results)  # every run had an ETA after step 2
+
+
+def test_overhead_benchmark_parts_run(tmp_path: Path, monkeypatch: object) -> None:
+    import os
+
+    from benchmarks import bench_overhead
+
+    os.environ["BENCH_ROOT"] = str(tmp_path)
+    try:
+        costs = bench_overhead.bench_advance(repeat=1, number=10_000)
+        sampler = bench_overhead.bench_sampler(children=2, samples=3)
+    finally:
+        del os.environ["BENCH_ROOT"]
+    assert set(costs) == {"obj.n += 1", "minimal method", "step.advance()"}
+    assert sampler["processes_seen"] >= 3 and sampler["cpu_ms_per_sample"] > 0

@@ -1,0 +1,163 @@
+"""Overhead of tracking, each figure side by side with its comparison in one run.
+
+    python -m benchmarks.bench_overhead [--repeat 5] [--output FILE]
+
+1. ``step.advance()`` per call vs a bare loop, ``obj.n += 1`` and a minimal method
+   (net of the bare loop; medians of interleaved repeats).
+2. Sampler CPU per sample (process tree + system + GPU path with a fake NVML)
+   with 0, 8 and 32 sleeping child processes, and its share of one core at the
+   default 5 s interval.
+3. End-to-end: the reference pipeline (quick) untracked vs tracked with default
+   settings, as interleaved subprocess runs; the ratio of medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+import timeit
+from pathlib import Path
+from typing import Any
+
+
+class _Counter:
+    __slots__ = ("n",)
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def inc(self, k: int = 1) -> None:
+        self.n += k
+
+
+def bench_advance(repeat: int, number: int = 2_000_000) -> dict[str, float]:
+    from otel_tracker import track_run
+
+    root = os.environ["BENCH_ROOT"]
+    run = track_run(
+        "bench", resources=False, progress="off", install_signal_handlers=False, root=root
+    )
+    with run, run.step("loop") as step:
+        c = _Counter()
+        cases = {
+            "bare loop": ("pass", {}),
+            "obj.n += 1": ("c.n += 1", {"c": c}),
+            "minimal method": ("inc()", {"inc": c.inc}),
+            "step.advance()": ("advance()", {"advance": step.advance}),
+        }
+        samples: dict[str, list[float]] = {k: [] for k in cases}
+        for _ in range(repeat):
+            for name, (stmt, glb) in cases.items():
+                samples[name].append(timeit.timeit(stmt, globals=glb, number=number) / number)
+    bare = statistics.median(samples["bare loop"])
+    return {
+        name: round((statistics.median(v) - bare) * 1e9, 1)
+        for name, v in samples.items()
+        if name != "bare loop"
+    }
+
+
+def bench_sampler(children: int, samples: int = 30) -> dict[str, float]:
+    from otel_tracker.sampling.gpu import NvmlSampler
+    from otel_tracker.sampling.points import Unavailable
+    from otel_tracker.sampling.process import ProcessTreeSampler
+    from otel_tracker.sampling.system import SystemSampler
+    from tests.fakes import FakeNvml
+
+    kids = [
+        subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+        for _ in range(children)
+    ]
+    try:
+        time.sleep(0.5)
+        tree = ProcessTreeSampler()
+        parts = [
+            tree,
+            SystemSampler(),
+            NvmlSampler(FakeNvml(["GPU-a", "GPU-b"]), environ={}, pids=tree.tree_pids),
+        ]
+        unavailable = Unavailable()
+        costs = []
+        for _ in range(samples):
+            t0 = time.thread_time()
+            now = time.monotonic()
+            points = [p for part in parts for p in part.sample(now, unavailable)]
+            costs.append(time.thread_time() - t0)
+        per_sample = statistics.median(costs[1:])
+        return {
+            "children": children,
+            "processes_seen": next(
+                p.value for p in points if p.name == "otel_tracker.process.count"
+            ),
+            "cpu_ms_per_sample": round(per_sample * 1e3, 3),
+            "share_of_one_core_at_5s_pct": round(100 * per_sample / 5.0, 4),
+        }
+    finally:
+        for kid in kids:
+            kid.kill()
+            kid.wait()
+
+
+def _demo(root: Path, tracked: bool) -> float:
+    env = {**os.environ, "OTEL_TRACKER_ROOT": str(root), "OTEL_TRACKER_PROGRESS": "off"}
+    if not tracked:
+        env["OTEL_TRACKER_DISABLED"] = "true"
+    code = "from otel_tracker.examples.imitation import run_pipeline; run_pipeline()"
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - t0
+
+
+def bench_end_to_end(root: Path, repeat: int) -> dict[str, float]:
+    off, on = [], []
+    for _ in range(repeat):  # interleaved: drift and noise hit both alike
+        off.append(_demo(root, tracked=False))
+        on.append(_demo(root, tracked=True))
+    return {
+        "untracked_median_s": round(statistics.median(off), 3),
+        "tracked_median_s": round(statistics.median(on), 3),
+        "ratio": round(statistics.median(on) / statistics.median(off), 4),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    import tempfile
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--output", default="benchmarks/results/overhead.json")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="otel-tracker-overhead-") as tmp:
+        os.environ["BENCH_ROOT"] = tmp
+        results: dict[str, Any] = {"cpu_count": os.cpu_count(), "python": sys.version.split()[0]}
+        results["advance_ns_net_of_bare_loop"] = bench_advance(args.repeat)
+        results["sampler"] = [bench_sampler(n) for n in (0, 8, 32)]
+        results["end_to_end_demo_quick"] = bench_end_to_end(Path(tmp), args.repeat)
+    print("1. per call, net of a bare loop (ns):")
+    for name, ns in results["advance_ns_net_of_bare_loop"].items():
+        print(f"   {name:<16}{ns:>8.1f}")
+    print("2. sampler CPU per sample (process tree + system + fake-NVML GPU path):")
+    for row in results["sampler"]:
+        print(
+            f"   {row['children']:>2} children ({row['processes_seen']:.0f} processes): "
+            f"{row['cpu_ms_per_sample']:.2f} ms, {row['share_of_one_core_at_5s_pct']:.3f}% of one core at 5 s"
+        )
+    e2e = results["end_to_end_demo_quick"]
+    print(
+        f"3. demo pipeline (quick), {args.repeat} interleaved runs each: untracked {e2e['untracked_median_s']:.2f} s, "
+        f"tracked {e2e['tracked_median_s']:.2f} s, ratio {e2e['ratio']:.3f}"
+    )
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

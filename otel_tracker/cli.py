@@ -34,6 +34,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         skip=args.skip,
         root=args.root,
         scenario=args.scenario,
+        sample_interval=args.sample_interval,
         out=True,
     )
     if run.manifest_path is None:
@@ -268,6 +269,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--full", action="store_true", help="the long version (minutes, not seconds)")
     demo.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     demo.add_argument("--scenario", default=None, help="scenario label recorded in the manifest")
+    demo.add_argument(
+        "--sample-interval",
+        type=_positive_float,
+        default=None,
+        metavar="SECONDS",
+        help="resource sampling interval (default: $OTEL_TRACKER_SAMPLE_INTERVAL or 5)",
+    )
     demo.add_argument(
         "--skip",
         action="append",

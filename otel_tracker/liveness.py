@@ -108,12 +108,22 @@ def lock_is_held(path: Path) -> bool | None:
 
 
 def process_identity(process: Any = None) -> dict[str, Any]:
-    """pid, parent pid and start time of a process (default: this one)."""
-    import psutil
+    """pid, parent pid and start time of a process (default: this one).
 
-    proc = process if process is not None else psutil.Process()
+    Without psutil the start time is unknown; readers then rely on the lock.
+    """
+    if process is None:
+        try:
+            import psutil
+
+            process = psutil.Process()
+        except Exception:
+            return {"pid": os.getpid(), "ppid": os.getppid(), "start_time": None}
+        ppid: int | None = os.getppid()
+    else:
+        ppid = None
     try:
-        start = proc.create_time()
+        start = process.create_time()
     except Exception:
         start = None
-    return {"pid": proc.pid, "ppid": os.getppid() if process is None else None, "start_time": start}
+    return {"pid": process.pid, "ppid": ppid, "start_time": start}

@@ -106,6 +106,7 @@ def run_pipeline(
     seed: int = 1,
     skip: Sequence[str] = (),
     root: str | None = None,
+    sample_interval: float | None = None,
     scenario: str | None = None,
     out: bool = False,
 ) -> Any:
@@ -120,7 +121,12 @@ def run_pipeline(
     env = CartPole(np, rng)
     params = {"seed": seed, **sizes.__dict__}
     with track_run(
-        "imitation-pipeline", steps=STEPS, params=params, scenario=scenario, root=root
+        "imitation-pipeline",
+        steps=STEPS,
+        params=params,
+        scenario=scenario,
+        root=root,
+        sample_interval=sample_interval,
     ) as run:
         # 1. Expert: Riccati iteration, then random-search refinement on rollouts.
         with run.step("Train expert") as step:

@@ -290,7 +290,16 @@ with track_run("secret", params={"db": "postgres://u:pw-123@h/db"}):
 
 def test_demo_command_end_to_end(root: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "otel_tracker.cli", "--root", str(root), "demo"],
+        [
+            sys.executable,
+            "-m",
+            "otel_tracker.cli",
+            "--root",
+            str(root),
+            "demo",
+            "--sample-interval",
+            "0.5",
+        ],
         env=child_env(root.parent / "elsewhere"),
         cwd=root.parent,
         capture_output=True,
@@ -313,5 +322,6 @@ def test_demo_command_end_to_end(root: Path) -> None:
         for s in doc["steps"]
     )
     assert doc["steps"][4]["artifacts"][0]["path"].endswith("evaluation.json")
+    assert doc["telemetry"]["interval_s"] == 0.5 and doc["telemetry"]["samples"] >= 5
     assert not (root.parent / "elsewhere").exists()
     assert os.listdir(root.parent) == ["runs"]  # nothing written outside the root

@@ -171,6 +171,21 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_run(args: argparse.Namespace) -> int:
+    from .launch import run_command
+
+    command = list(args.command)
+    if command and command[0] == "--":
+        command = command[1:]
+    return run_command(
+        command,
+        name=args.name,
+        scenario=args.scenario,
+        root=args.root,
+        sample_interval=args.sample_interval,
+    )
+
+
 def _cmd_status(args: argparse.Namespace) -> int:
     from .progress.view import progress_status, status_lines
 
@@ -347,6 +362,24 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=("markdown", "json"), default="markdown")
     export.add_argument("--output", "-o", required=True, help="file to write")
     export.set_defaults(func=_cmd_export)
+
+    wrap = command(
+        "run",
+        "run any command as a tracked run (exits with the command's status)",
+        "  otel-tracker run -- python train.py --epochs 3\n"
+        "  otel-tracker run --name nightly-etl --scenario full -- ./etl.sh",
+    )
+    wrap.add_argument("--name", help="run name (default: the command's name)")
+    wrap.add_argument("--scenario", help="scenario label")
+    wrap.add_argument(
+        "--sample-interval",
+        type=_positive_float,
+        default=None,
+        metavar="SECONDS",
+        help="resource sampling interval (default: $OTEL_TRACKER_SAMPLE_INTERVAL or 5)",
+    )
+    wrap.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD [ARGS...]")
+    wrap.set_defaults(func=_cmd_run)
 
     status = command(
         "status",

@@ -438,6 +438,22 @@ class Run:
         result, exit_code, sig = outcome_of(error)
         self._finish(result, exit_code, sig or self._pending_signal, error)
 
+    def end_with_signal(self, signum: int, forwarded: bool = False) -> None:
+        """End the run as ended by signal ``signum`` (a wrapped command killed by it).
+
+        SIGINT, SIGTERM and SIGHUP mean ``cancelled``; any other signal ``failed``.
+        """
+        name = signal_name(signum)
+        cancelled = name in ("SIGINT", "SIGTERM", "SIGHUP")
+        result = semconv.RESULT_CANCELLATION if cancelled else semconv.RESULT_FAILURE
+        how = "forwarded to the command" if forwarded else "received by the command"
+        self._finish(result, 128 + signum, name, None, f"{name} {how}")
+
+    def _current_span(self) -> Any:
+        """The running step's span, else the run's (for trace-context propagation)."""
+        active = list(self._active.values())
+        return active[-1]._span if active else self._span
+
     def __enter__(self) -> Run:
         self._var_token = current_run_var.set(self)
         self._run_token = otel_context.attach(self._context)

@@ -1,0 +1,216 @@
+"""``otel-tracker run -- CMD``: track any command as a run.
+
+The command runs as a child process with its stdout and stderr teed to the
+console and to ``<run>/logs/stdout.log`` and ``stderr.log``. Its whole process
+tree is sampled (it is part of this process's tree). SIGINT, SIGTERM and SIGHUP
+sent to the wrapper are forwarded to the child; a second one kills it. The
+wrapper exits with the child's exit code, or 128 + N when a signal ended it.
+The W3C trace context (``TRACEPARENT``) and the run directory are put in the
+child's environment, so its own spans can join the trace.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from .errors import OtelTrackerError
+from .signals import signal_name
+
+RUN_DIR_ENV = "OTEL_TRACKER_RUN_DIR"
+FORWARDED = tuple(
+    s for s in (getattr(signal, n, None) for n in ("SIGINT", "SIGTERM", "SIGHUP")) if s
+)
+
+
+class CommandFailed(Exception):
+    """The wrapped command ended with a non-zero status (or a signal)."""
+
+    def __init__(self, returncode: int) -> None:
+        self.returncode = returncode
+        if returncode < 0:
+            super().__init__(f"command killed by {signal_name(-returncode)}")
+        else:
+            super().__init__(f"command exited with code {returncode}")
+
+
+def resolve_command(argv: Sequence[str]) -> str:
+    """The executable path of ``argv[0]``, or a clear error (before any run exists)."""
+    if not argv:
+        raise OtelTrackerError("no command given: otel-tracker run [options] -- CMD [ARGS...]")
+    program = argv[0]
+    if os.sep in program:
+        path = Path(program)
+        if not path.exists():
+            raise OtelTrackerError(f"command not found: {program}")
+        if path.is_dir() or not os.access(path, os.X_OK):
+            raise OtelTrackerError(f"not an executable file: {program}")
+        return str(path)
+    found = shutil.which(program)
+    if found is None:
+        raise OtelTrackerError(f"command not found on PATH: {program}")
+    return found
+
+
+def _tee(source: IO[bytes], console: IO[bytes], log_path: Path | None) -> None:
+    log = None
+    if log_path is not None:
+        try:
+            log = open(log_path, "ab")  # noqa: SIM115 - closed below, after the pipe ends
+        except OSError:
+            log = None
+    try:
+        for chunk in iter(lambda: source.read1(65536), b""):  # type: ignore[attr-defined]
+            for sink in (console, log):
+                if sink is None:
+                    continue
+                try:
+                    sink.write(chunk)
+                    sink.flush()
+                except (OSError, ValueError):
+                    pass  # a closed console or a full disk must not stop the child's output
+    finally:
+        if log is not None:
+            log.close()
+
+
+def child_environment(run: Any) -> dict[str, str]:
+    """The child's environment: ours plus the trace context and the run directory."""
+    from opentelemetry.propagate import inject
+
+    env = dict(os.environ)
+    carrier: dict[str, str] = {}
+    step_span = getattr(run, "_current_span", lambda: None)()
+    from opentelemetry import trace
+
+    context = trace.set_span_in_context(step_span) if step_span is not None else None
+    inject(carrier, context=context)
+    if "traceparent" in carrier:
+        env["TRACEPARENT"] = carrier["traceparent"]
+    if "tracestate" in carrier:
+        env["TRACESTATE"] = carrier["tracestate"]
+    if run.dir is not None:
+        env[RUN_DIR_ENV] = str(run.dir)
+    return env
+
+
+def run_command(
+    argv: Sequence[str],
+    *,
+    name: str | None = None,
+    scenario: str | None = None,
+    root: str | os.PathLike[str] | None = None,
+    sample_interval: float | None = None,
+    stdout: IO[bytes] | None = None,
+    stderr: IO[bytes] | None = None,
+) -> int:
+    """Run ``argv`` tracked; return the exit status the wrapper should exit with."""
+    from .api import track_run
+
+    executable = resolve_command(argv)
+    command = [executable, *argv[1:]]
+    step_name = Path(argv[0]).name
+    run = track_run(
+        name or step_name,
+        steps=[step_name],
+        scenario=scenario,
+        root=root,
+        sample_interval=sample_interval,
+        install_signal_handlers=False,  # the wrapper forwards signals to the child instead
+        params={"command": list(argv)},
+    )
+    out = stdout if stdout is not None else sys.stdout.buffer
+    err = stderr if stderr is not None else sys.stderr.buffer
+    logs = None
+    if run.dir is not None:
+        logs = run.dir / "logs"
+        try:
+            logs.mkdir(exist_ok=True)
+        except OSError:
+            logs = None
+    step = run.step(step_name).start()
+    try:
+        proc = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=child_environment(run)
+        )
+    except OSError as exc:
+        step.end(exc)
+        run.end(exc)
+        raise OtelTrackerError(f"cannot start {argv[0]}: {exc.strerror or exc}") from None
+    pumps = [
+        threading.Thread(
+            target=_tee, args=(proc.stdout, out, logs / "stdout.log" if logs else None), daemon=True
+        ),
+        threading.Thread(
+            target=_tee, args=(proc.stderr, err, logs / "stderr.log" if logs else None), daemon=True
+        ),
+    ]
+    for pump in pumps:
+        pump.start()
+    received: list[int] = []
+    previous = _forward_signals(proc, received)
+    try:
+        returncode = proc.wait()
+    finally:
+        _restore_signals(previous)
+    for pump in pumps:
+        pump.join(timeout=5)
+    if logs is not None:
+        for stream in ("stdout", "stderr"):
+            path = logs / f"{stream}.log"
+            if path.exists():
+                run.add_artifact(path, kind="log")
+    return _finish(run, step, returncode, received)
+
+
+def _finish(run: Any, step: Any, returncode: int, received: list[int]) -> int:
+    if returncode == 0:
+        step.end(None)
+        run.end(None)
+        return 0
+    failure = CommandFailed(returncode)
+    step.end(failure)
+    if returncode < 0:
+        signum = -returncode
+        run.end_with_signal(signum, forwarded=bool(received))
+        return 128 + signum
+    run.end(SystemExit(returncode))
+    return returncode
+
+
+def _forward_signals(proc: subprocess.Popen[bytes], received: list[int]) -> dict[int, Any]:
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+
+    def forward(signum: int, frame: Any) -> None:
+        received.append(signum)
+        try:
+            if len(received) > 1:
+                proc.kill()  # a second signal: the child had its chance
+            else:
+                proc.send_signal(signum)
+        except ProcessLookupError:
+            pass
+
+    previous = {}
+    for sig in FORWARDED:
+        try:
+            previous[sig] = signal.signal(sig, forward)
+        except (OSError, ValueError):
+            continue
+    return previous
+
+
+def _restore_signals(previous: dict[int, Any]) -> None:
+    for sig, handler in previous.items():
+        try:
+            signal.signal(sig, handler)
+        except (OSError, ValueError, TypeError):
+            pass

@@ -1,0 +1,131 @@
+"""`otel-tracker run -- CMD`: real children, real signals, real logs."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.conftest import child_env, load_manifest, manifests, only_manifest, read_when, wait_for
+
+
+def wrap(root: Path, *command: str, options: tuple[str, ...] = ()) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "otel_tracker.cli",
+            "--root",
+            str(root),
+            "run",
+            *options,
+            "--",
+            *command,
+        ],
+        env=child_env(root, OTEL_TRACKER_PROGRESS="off"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_exit_code_and_logs(root: Path) -> None:
+    code = "import sys; print('to stdout'); print('to stderr', file=sys.stderr); sys.exit(3)"
+    proc = wrap(
+        root, sys.executable, "-c", code, options=("--name", "etl", "--scenario", "nightly")
+    )
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 3
+    assert out == "to stdout\n" and "to stderr" in err  # teed to the console
+    doc = only_manifest(root)
+    assert (doc["name"], doc["scenario"], doc["status"], doc["exit_code"]) == (
+        "etl",
+        "nightly",
+        "failed",
+        3,
+    )
+    assert (
+        doc["steps"][0]["status"] == "failed"
+        and "exited with code 3" in doc["steps"][0]["error"]["message"]
+    )
+    logs = Path(doc["run_dir"]) / "logs"
+    assert (logs / "stdout.log").read_text() == "to stdout\n"
+    assert (logs / "stderr.log").read_text() == "to stderr\n"
+    assert sorted(Path(a["path"]).name for a in doc["artifacts"]) == ["stderr.log", "stdout.log"]
+
+
+def test_success_and_trace_context_reach_the_child(root: Path) -> None:
+    code = "import os; print(os.environ['TRACEPARENT']); print(os.environ['OTEL_TRACKER_RUN_DIR'])"
+    proc = wrap(root, sys.executable, "-c", code)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    traceparent, run_dir = out.split()
+    doc = only_manifest(root)
+    assert doc["status"] == "completed" and doc["steps"][0]["status"] == "completed"
+    _version, trace_id, span_id, _flags = traceparent.split("-")
+    assert trace_id == doc["trace"]["trace_id"]
+    assert span_id == doc["steps"][0]["span_id"]  # the child's spans would nest under the step
+    assert run_dir == doc["run_dir"]
+
+
+def test_sigterm_is_forwarded_and_the_record_is_final(root: Path) -> None:
+    code = "import time\nprint('ready', flush=True)\nwhile True: time.sleep(0.05)"
+    proc = wrap(root, sys.executable, "-c", code)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=10) == 143
+    doc = wait_for(
+        read_when(root, lambda d: d["status"] != "running"), timeout=5, what="final manifest"
+    )
+    assert time.monotonic() - sent < 5
+    assert (doc["status"], doc["signal"], doc["exit_code"]) == ("cancelled", "SIGTERM", 143)
+    assert doc["steps"][0]["status"] == "failed"
+
+
+def test_the_child_tree_is_sampled(root: Path) -> None:
+    burn = "import time\nend = time.time() + 1.5\nwhile time.time() < end: pass"
+    proc = wrap(root, sys.executable, "-c", burn, options=("--sample-interval", "0.2"))
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    doc = only_manifest(root)
+    run = doc["telemetry"]["run"]
+    assert run["otel_tracker.process.count"]["max"] >= 2  # wrapper and child
+    cores = run["process.cpu.utilization"]["max"] * doc["environment"]["cpu_count"]
+    assert cores > 0.5, run["process.cpu.utilization"]
+
+
+def test_bad_commands_are_one_line_errors_and_leave_no_run(root: Path, tmp_path: Path) -> None:
+    not_executable = tmp_path / "script.sh"
+    not_executable.write_text("echo hi\n")
+    for command, message in (
+        (("no-such-command-xyz",), "command not found on PATH: no-such-command-xyz"),
+        ((str(tmp_path / "missing.sh"),), "command not found"),
+        ((str(not_executable),), "not an executable file"),
+        ((), "no command given"),
+    ):
+        proc = wrap(root, *command)
+        _out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 2, (command, err)
+        assert err.startswith("otel-tracker: error: ") and err.count("\n") == 1
+        assert message in err
+        assert "Traceback" not in err
+    assert manifests(root) == []
+
+
+def test_run_listing_shows_wrapped_runs(root: Path) -> None:
+    proc = wrap(root, sys.executable, "-c", "pass", options=("--name", "tiny"))
+    proc.communicate(timeout=60)
+    listing = subprocess.run(
+        [sys.executable, "-m", "otel_tracker.cli", "--root", str(root), "list", "--json"],
+        env=child_env(root),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    (row,) = json.loads(listing.stdout)
+    assert (row["name"], row["status"], row["steps_completed"]) == ("tiny", "completed", 1)
+    load_manifest(Path(row["run_dir"]) / "manifest.json")

@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -136,6 +137,7 @@ def run_command(
         except OSError:
             logs = None
     step = run.step(step_name).start()
+    started = time.time()
     try:
         proc = subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=child_environment(run)
@@ -167,7 +169,24 @@ def run_command(
             path = logs / f"{stream}.log"
             if path.exists():
                 run.add_artifact(path, kind="log")
+    _register_artifacts(run, started)
     return _finish(run, step, returncode, received)
+
+
+def _register_artifacts(run: Any, started: float) -> None:
+    """What the command left in its working directory (never fails the run)."""
+    from .artifacts import scan
+
+    try:
+        exclude = (Path(run.dir).parent,) if run.dir is not None else ()
+        found, problems = scan(Path.cwd(), since=started, exclude=exclude)
+    except Exception as exc:
+        run.record.warn(f"artifact scan failed: {exc}")
+        return
+    for artifact in found:
+        run.add_artifact(artifact.path, kind=artifact.kind)
+    for problem in problems:
+        run.record.warn(problem)
 
 
 def _finish(run: Any, step: Any, returncode: int, received: list[int]) -> int:

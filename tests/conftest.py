@@ -163,3 +163,14 @@ def make_run(
     path.mkdir(parents=True)
     write_json_atomic(path / "manifest.json", validate_manifest(doc))
     return path
+
+
+def otel_cli(root: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run ``otel-tracker --root ROOT ARGS...`` in a subprocess and capture its output."""
+    return subprocess.run(
+        [sys.executable, "-m", "otel_tracker.cli", "--root", str(root), *args],
+        env=child_env(root),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

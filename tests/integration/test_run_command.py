@@ -3,16 +3,27 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from tests.conftest import child_env, load_manifest, manifests, only_manifest, read_when, wait_for
+from tests.conftest import (
+    child_env,
+    load_manifest,
+    manifests,
+    only_manifest,
+    otel_cli,
+    read_when,
+    wait_for,
+)
 
 
-def wrap(root: Path, *command: str, options: tuple[str, ...] = ()) -> subprocess.Popen[str]:
+def wrap(
+    root: Path, *command: str, options: tuple[str, ...] = (), cwd: Path | None = None
+) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [
             sys.executable,
@@ -26,6 +37,7 @@ def wrap(root: Path, *command: str, options: tuple[str, ...] = ()) -> subprocess
             *command,
         ],
         env=child_env(root, OTEL_TRACKER_PROGRESS="off"),
+        cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -119,13 +131,30 @@ def test_bad_commands_are_one_line_errors_and_leave_no_run(root: Path, tmp_path:
 def test_run_listing_shows_wrapped_runs(root: Path) -> None:
     proc = wrap(root, sys.executable, "-c", "pass", options=("--name", "tiny"))
     proc.communicate(timeout=60)
-    listing = subprocess.run(
-        [sys.executable, "-m", "otel_tracker.cli", "--root", str(root), "list", "--json"],
-        env=child_env(root),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    listing = otel_cli(root, "list", "--json")
     (row,) = json.loads(listing.stdout)
     assert (row["name"], row["status"], row["steps_completed"]) == ("tiny", "completed", 1)
     load_manifest(Path(row["run_dir"]) / "manifest.json")
+
+
+def test_artifacts_the_command_leaves_are_registered(root: Path, tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "stale.ckpt").write_bytes(b"old")
+    os.utime(work / "stale.ckpt", (time.time() - 7200, time.time() - 7200))
+    code = (
+        "import os, pathlib\n"
+        "pathlib.Path('tb/run1').mkdir(parents=True)\n"
+        "pathlib.Path('tb/run1/events.out.tfevents.1.host').write_bytes(b'e')\n"
+        "pathlib.Path('model.pt').write_bytes(b'w' * 1000)\n"
+    )
+    proc = wrap(root, sys.executable, "-c", code, cwd=work)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    doc = only_manifest(root)
+    kinds = {Path(a["path"]).name: (a["kind"], a["size_bytes"]) for a in doc["artifacts"]}
+    assert kinds["model.pt"] == ("checkpoint", 1000)
+    assert kinds["run1"][0] == "tensorboard"
+    assert "stale.ckpt" not in kinds
+    show = otel_cli(root, "show", "latest")
+    assert "checkpoint" in show.stdout and "model.pt" in show.stdout

@@ -306,6 +306,7 @@ class Run:
             attributes[semconv.RUN_DIR] = str(self.dir)
         self._span = self._tracer.start_span(
             f"RUN {name}",
+            context=_parent_context(env),
             kind=SpanKind.SERVER,
             attributes=attributes,
             start_time=self._anchored.now_ns(),
@@ -751,6 +752,25 @@ def _mark_error(
         description = reason or result
         span.set_attribute(semconv.ERROR_TYPE, result)
     span.set_status(Status(StatusCode.ERROR, description))
+
+
+def _parent_context(environ: Mapping[str, str]) -> Any:
+    """The active span's context, else the W3C context a launcher put in TRACEPARENT.
+
+    A run started by ``otel-tracker run`` (or any launcher that follows the
+    OpenTelemetry environment-carrier convention) joins the launcher's trace.
+    """
+    if trace.get_current_span().get_span_context().is_valid:
+        return None  # the current context already has a parent
+    traceparent = environ.get("TRACEPARENT")
+    if not traceparent:
+        return None
+    from opentelemetry.propagate import extract
+
+    carrier = {"traceparent": traceparent}
+    if environ.get("TRACESTATE"):
+        carrier["tracestate"] = environ["TRACESTATE"]
+    return extract(carrier)
 
 
 def _history(

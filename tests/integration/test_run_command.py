@@ -158,3 +158,20 @@ def test_artifacts_the_command_leaves_are_registered(root: Path, tmp_path: Path)
     assert "stale.ckpt" not in kinds
     show = otel_cli(root, "show", "latest")
     assert "checkpoint" in show.stdout and "model.pt" in show.stdout
+
+
+def test_a_tracked_child_joins_the_wrappers_trace(root: Path) -> None:
+    child_root = root.parent / "child-runs"
+    code = (
+        "from otel_tracker import track_run\n"
+        f"with track_run('inner', root={str(child_root)!r}, progress='off') as run:\n"
+        "    with run.step('work'):\n"
+        "        pass\n"
+    )
+    proc = wrap(root, sys.executable, "-c", code)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    outer = only_manifest(root)
+    inner = only_manifest(child_root)
+    assert inner["trace"]["trace_id"] == outer["trace"]["trace_id"]
+    assert inner["trace"]["parent_span_id"] == outer["steps"][0]["span_id"]

@@ -177,6 +177,8 @@ def _register_artifacts(run: Any, started: float) -> None:
     """What the command left in its working directory (never fails the run)."""
     from .artifacts import scan
 
+    if run.dir is None:
+        return  # tracking is off or the root is unusable: nowhere to record them
     try:
         exclude = (Path(run.dir).parent,) if run.dir is not None else ()
         found, problems = scan(Path.cwd(), since=started, exclude=exclude)

@@ -62,6 +62,7 @@ class NoopRun:
     manifest_path: Path | None = None
     trace_id: str | None = None
     scenario: str | None = None
+    ended: bool = False
 
     def __init__(self, name: str = "", **_: Any) -> None:
         self.name = name
@@ -99,6 +100,9 @@ class NoopRun:
         return None
 
     def end(self, error: BaseException | None = None) -> None:
+        self.ended = True
+
+    def end_with_signal(self, signum: int, forwarded: bool = False) -> None:
         self.ended = True
 
     def __enter__(self) -> NoopRun:

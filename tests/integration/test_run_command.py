@@ -175,3 +175,29 @@ def test_a_tracked_child_joins_the_wrappers_trace(root: Path) -> None:
     inner = only_manifest(child_root)
     assert inner["trace"]["trace_id"] == outer["trace"]["trace_id"]
     assert inner["trace"]["parent_span_id"] == outer["steps"][0]["span_id"]
+
+
+def test_with_tracking_off_the_command_still_runs_with_its_exit_status(root: Path) -> None:
+    code = "import os, signal; print('ran'); os.kill(os.getpid(), signal.SIGTERM)"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "otel_tracker.cli",
+            "--root",
+            str(root),
+            "run",
+            "--",
+            sys.executable,
+            "-c",
+            code,
+        ],
+        env=child_env(root, OTEL_TRACKER_DISABLED="true"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert out == "ran\n" and "Traceback" not in err
+    assert not root.exists()

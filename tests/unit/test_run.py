@@ -334,3 +334,20 @@ def test_scores_keep_latest_and_best_by_direction(root: Path, in_memory_spans: A
 def test_kind_is_validated(root: Path) -> None:
     with pytest.raises(ConfigError):
         _run(root, kind="")
+
+
+def test_the_disabled_run_has_the_whole_public_surface() -> None:
+    from otel_tracker.noop import NoopStep
+    from otel_tracker.run import Run, Step
+
+    def public(cls: type) -> set[str]:
+        return {name for name in dir(cls) if not name.startswith("_")}
+
+    assert public(Run) - {
+        "config",
+        "record",
+        "manifest_processor",
+        "reporter",
+        "sampler",
+    } <= public(NoopRun)
+    assert public(Step) <= public(NoopStep) | set(NoopStep.__slots__)

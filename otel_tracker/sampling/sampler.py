@@ -74,6 +74,7 @@ class ResourceSampler:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._failed: set[str] = set()
+        self._summary: dict[str, Any] | None = None
 
     def sample_once(self) -> Snapshot:
         """Take one sample now (the thread calls this every interval)."""
@@ -135,12 +136,19 @@ class ResourceSampler:
             self.sample_once()
 
     def summary(self) -> dict[str, Any]:
-        """The manifest's ``telemetry`` section."""
+        """The manifest's ``telemetry`` section (rebuilt only after a new sample).
+
+        Every manifest write and every live redraw asks for it, while the
+        aggregates change once per sample; the p95s sort each series' reservoir.
+        """
         with self._lock:
-            return {
-                "interval_s": self.interval,
-                "samples": self.samples,
-                "sampler_cpu_s": round(self.cpu_seconds, 6),
-                "unavailable": dict(self.unavailable),
-                "run": self.aggregates.run_summary(),
-            }
+            cached = self._summary
+            if cached is None or cached["samples"] != self.samples:
+                cached = self._summary = {
+                    "interval_s": self.interval,
+                    "samples": self.samples,
+                    "sampler_cpu_s": round(self.cpu_seconds, 6),
+                    "unavailable": dict(self.unavailable),
+                    "run": self.aggregates.run_summary(),
+                }
+            return cached

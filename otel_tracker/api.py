@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextvars
 import functools
 import inspect
 import os
@@ -10,6 +9,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from .config import TrackerConfig
+from .current import current_run_var, current_step_var
 from .noop import NoopRun, NoopStep
 
 if TYPE_CHECKING:
@@ -92,25 +92,14 @@ def track_run(
     )
 
 
-def _run_var() -> contextvars.ContextVar[Any] | None:
-    import sys
-
-    run_module = sys.modules.get("otel_tracker.run")
-    return None if run_module is None else run_module.current_run_var
-
-
 def current_run() -> Run | None:
     """The run entered with ``with track_run(...)`` in this context, if any."""
-    var = _run_var()
-    return None if var is None else var.get()
+    return current_run_var.get()
 
 
 def current_step() -> Step | NoopStep:
     """The step entered in this context; a no-op step outside any step."""
-    import sys
-
-    run_module = sys.modules.get("otel_tracker.run")
-    found = None if run_module is None else run_module.current_step_var.get()
+    found = current_step_var.get()
     return found if found is not None else _NOOP_STEP
 
 

@@ -60,7 +60,7 @@ def scan(
             visited += 1
             if visited > max_files or time.monotonic() > deadline:
                 problems.append(f"artifact scan of {base} stopped after {visited - 1} entries")
-                return _merge(found, base, since, problems)
+                return _merge(found, base, problems)
             path = Path(entry.path)
             if entry.is_symlink():
                 continue
@@ -87,7 +87,7 @@ def scan(
                 found[path] = "checkpoint"
             elif name.endswith(".log"):
                 found[path] = "log"
-    return _merge(found, base, since, problems)
+    return _merge(found, base, problems)
 
 
 def _recent(path: Path, since: float | None) -> bool:
@@ -100,7 +100,7 @@ def _recent(path: Path, since: float | None) -> bool:
 
 
 def _merge(
-    found: dict[Path, str], base: Path, since: float | None, problems: list[str]
+    found: dict[Path, str], base: Path, problems: list[str]
 ) -> tuple[list[Artifact], list[str]]:
     hints = base / HINTS_FILE
     if hints.is_file():

@@ -191,8 +191,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
     view = _store(args).get(args.run)
     if args.json:
-        info = {k: v for k, v in progress_status(view).items() if not k.startswith("_")}
-        print(json.dumps(info, indent=2))
+        print(json.dumps(progress_status(view), indent=2))
     else:
         print("\n".join(status_lines(view)))
     return 0

@@ -10,7 +10,6 @@ rewrites its parent's run.
 from __future__ import annotations
 
 import atexit
-import contextvars
 import getpass
 import logging
 import math
@@ -34,6 +33,7 @@ from . import __version__, semconv
 from .atomic import ManifestFileWriter
 from .clock import AnchoredClock, Clock, SystemClock, iso_utc
 from .config import ReaderConfig, TrackerConfig
+from .current import current_run_var, current_step_var
 from .environment import collect_environment, git_info, host_name
 from .errors import ConfigError
 from .exporters.manifest import ManifestSpanProcessor
@@ -48,12 +48,6 @@ from .signals import SignalChain, signal_name
 
 logger = logging.getLogger(__name__)
 
-current_run_var: contextvars.ContextVar[Any] = contextvars.ContextVar(
-    "otel_tracker_run", default=None
-)
-current_step_var: contextvars.ContextVar[Any] = contextvars.ContextVar(
-    "otel_tracker_step", default=None
-)
 
 # An exception leaving a step or run, mapped to (result, exit code, signal name).
 Outcome = tuple[str, "int | None", "str | None"]
@@ -654,11 +648,10 @@ class Run:
             if self.dir is not None:
                 telemetry = TelemetryFile(self.dir / TELEMETRY_NAME)
                 readers.append(SampleDrivenMetricReader(TelemetryJsonlExporter(telemetry)))
-            holder: dict[str, Any] = {}
             tree = ProcessTreeSampler()
 
             def on_sample(snapshot: Any) -> None:
-                holder["instruments"].register(snapshot)
+                instruments.register(snapshot)
                 for reader in readers:
                     reader.collect()
 
@@ -674,14 +667,15 @@ class Run:
                 current_step=self._current_step_index,
                 on_sample=on_sample,
             )
-            holder["instruments"] = SnapshotInstruments(
+            # on_sample and the snapshot lambda bind late: both exist before the first sample
+            instruments = SnapshotInstruments(
                 self._provider.resource,
                 readers,
                 run_id=self.run_id,
                 step_name=self._step_name,
                 snapshot=lambda: sampler.snapshot,
             )
-            self._instruments = holder["instruments"]
+            self._instruments = instruments
             sampler.start()
         except Exception as exc:
             logger.warning("otel-tracker resource sampling is off: %s", exc)

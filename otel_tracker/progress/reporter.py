@@ -19,7 +19,7 @@ from ..config import DEFAULT_STUCK_AFTER_S
 from ..inference import stuck_reason
 from ..manifest import RunRecord
 from .eta import Eta, estimate, timings_from_manifest
-from .render import running_line, skip_line, step_line
+from .render import run_end_line, running_line, skip_line, step_line
 
 logger = logging.getLogger(__name__)
 progress_logger = logging.getLogger("otel_tracker.progress")
@@ -95,8 +95,6 @@ class ProgressReporter:
         elif event == "step_skip" and index is not None:
             self._emit(skip_line(doc, index))
         elif event == "run_end":
-            from .render import run_end_line
-
             self.stop()
             self._emit(run_end_line(doc))
 

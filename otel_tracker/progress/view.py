@@ -3,30 +3,43 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from ..store import RunView
-from .eta import estimate, timings_from_manifest
+from ..timeparse import parse_timestamp
+from .eta import Eta, estimate, timings_from_manifest
 from .render import compact_duration, run_end_line, running_line
+
+LIVE = ("running", "stuck")
+
+
+@dataclass(frozen=True)
+class LiveProgress:
+    """Where a run is now: its running step (if any), its ETA and elapsed time."""
+
+    step: dict[str, Any] | None
+    eta: Eta | None
+    elapsed_s: float | None
+
+
+def live_progress(view: RunView, now: float | None = None) -> LiveProgress:
+    now = time.time() if now is None else now
+    doc = view.doc
+    if view.status not in LIVE:
+        return LiveProgress(None, None, doc.get("duration_s"))
+    running = [s for s in doc.get("steps", []) if s.get("status") == "running"]
+    start = parse_timestamp(doc.get("started_at"))
+    elapsed = now - start if start is not None else doc.get("elapsed_s")
+    eta = estimate(timings_from_manifest(doc, now))
+    return LiveProgress(running[-1] if running else None, eta, elapsed)
 
 
 def progress_status(view: RunView, now: float | None = None) -> dict[str, Any]:
     """The run's progress as data (``status --json``)."""
-    now = time.time() if now is None else now
+    live = live_progress(view, now)
     doc = view.doc
-    running = [s for s in doc.get("steps", []) if s.get("status") == "running"]
-    live = view.status in ("running", "stuck")
-    eta = estimate(timings_from_manifest(doc, now)) if live else None
-    started = doc.get("started_at")
-    from ..timeparse import parse_timestamp
-
-    start_ts = parse_timestamp(started)
-    elapsed = (
-        doc.get("duration_s")
-        if not live
-        else (now - start_ts if start_ts else doc.get("elapsed_s"))
-    )
-    step = running[-1] if running and live else None
+    step = live.step
     return {
         "run_id": view.run_id,
         "name": doc.get("name"),
@@ -37,30 +50,26 @@ def progress_status(view: RunView, now: float | None = None) -> dict[str, Any]:
         "steps_completed": doc.get("steps_completed"),
         "steps_enabled": doc.get("steps_enabled"),
         "last_completed_step": doc.get("last_completed_step"),
-        "elapsed_s": elapsed,
-        "eta_s": None if eta is None else eta.remaining_s,
-        "eta_at_least": None if eta is None else eta.at_least,
+        "elapsed_s": live.elapsed_s,
+        "eta_s": None if live.eta is None else live.eta.remaining_s,
+        "eta_at_least": None if live.eta is None else live.eta.at_least,
         "heartbeat_at": doc.get("heartbeat_at"),
-        "_eta": eta,
-        "_step_index": step.get("index") if step else None,
     }
 
 
 def status_lines(view: RunView, now: float | None = None) -> list[str]:
     """Human lines: the same step line the run itself prints, plus any warning."""
-    info = progress_status(view, now)
     doc = view.doc
     head = f"{view.run_id}  {doc.get('name')}  {view.status}"
-    if view.status in ("running", "stuck"):
-        lines = [head]
-        if info["_step_index"] is not None:
-            lines.append(
-                running_line(doc, info["_step_index"], info["_eta"], info["elapsed_s"] or 0.0)
-            )
+    if view.status in LIVE:
+        live = live_progress(view, now)
+        eta = live.eta or Eta(None, at_least=True)
+        elapsed = live.elapsed_s or 0.0
+        if live.step is not None:
+            line = running_line(doc, live.step["index"], eta, elapsed)
         else:
-            lines.append(
-                f"between steps ({info['_eta'].text()}, elapsed {compact_duration(info['elapsed_s'] or 0)})"
-            )
+            line = f"between steps ({eta.text()}, elapsed {compact_duration(elapsed)})"
+        lines = [head, line]
         if view.status == "stuck":
             lines.append(f"STUCK: {view.inference.reason}")
         return lines

@@ -113,6 +113,15 @@ def _positive_seconds(name: str, value: float) -> float:
     return float(value)
 
 
+def seconds_setting(
+    value: float | None, name: str, default: float, environ: Mapping[str, str]
+) -> float:
+    """A duration: explicit ``value`` (validated) > ``OTEL_TRACKER_<NAME>`` > ``default``."""
+    if value is not None:
+        return _positive_seconds(name.lower(), value)
+    return env_float(PREFIX + name, default, environ=environ)
+
+
 @dataclass(frozen=True)
 class TrackerConfig:
     """Resolved settings of one run. Build it with :meth:`resolve`."""
@@ -152,22 +161,16 @@ class TrackerConfig:
             tracker_disabled = env_bool(PREFIX + "DISABLED", False, env)
             enabled = not (sdk_disabled or tracker_disabled)
 
-        if heartbeat_interval is None:
-            heartbeat_interval = env_float(
-                PREFIX + "HEARTBEAT_INTERVAL", DEFAULT_HEARTBEAT_S, environ=env
-            )
-        else:
-            heartbeat_interval = _positive_seconds("heartbeat_interval", heartbeat_interval)
+        heartbeat_interval = seconds_setting(
+            heartbeat_interval, "HEARTBEAT_INTERVAL", DEFAULT_HEARTBEAT_S, env
+        )
 
         if install_signal_handlers is None:
             install_signal_handlers = env_bool(PREFIX + "SIGNAL_HANDLERS", True, env)
 
-        if export_timeout is None:
-            export_timeout = env_float(
-                PREFIX + "EXPORT_TIMEOUT", DEFAULT_EXPORT_TIMEOUT_S, environ=env
-            )
-        else:
-            export_timeout = _positive_seconds("export_timeout", export_timeout)
+        export_timeout = seconds_setting(
+            export_timeout, "EXPORT_TIMEOUT", DEFAULT_EXPORT_TIMEOUT_S, env
+        )
 
         if progress is None:
             progress = env_str(PREFIX + "PROGRESS", "auto", env) or "auto"
@@ -179,21 +182,15 @@ class TrackerConfig:
                 f"progress must be one of {', '.join(PROGRESS_MODES)}, got {progress!r}"
             )
 
-        if progress_interval is None:
-            progress_interval = env_float(
-                PREFIX + "PROGRESS_INTERVAL", DEFAULT_PROGRESS_INTERVAL_S, environ=env
-            )
-        else:
-            progress_interval = _positive_seconds("progress_interval", progress_interval)
+        progress_interval = seconds_setting(
+            progress_interval, "PROGRESS_INTERVAL", DEFAULT_PROGRESS_INTERVAL_S, env
+        )
 
         if resources is None:
             resources = env_bool(PREFIX + "RESOURCES", True, env)
-        if sample_interval is None:
-            sample_interval = env_float(
-                PREFIX + "SAMPLE_INTERVAL", DEFAULT_SAMPLE_INTERVAL_S, environ=env
-            )
-        else:
-            sample_interval = _positive_seconds("sample_interval", sample_interval)
+        sample_interval = seconds_setting(
+            sample_interval, "SAMPLE_INTERVAL", DEFAULT_SAMPLE_INTERVAL_S, env
+        )
 
         return cls(
             root=resolved_root,
@@ -231,14 +228,11 @@ class ReaderConfig:
         """Explicit arguments (``None`` = not given) over ``OTEL_TRACKER_*`` over defaults."""
         env = os.environ if environ is None else environ
 
-        def pick(value: float | None, name: str, default: float) -> float:
-            if value is not None:
-                return _positive_seconds(name.lower(), value)
-            return env_float(PREFIX + name, default, environ=env)
-
         return cls(
             root=resolve_root(root, env),
-            stale_after=pick(stale_after, "STALE_AFTER", DEFAULT_STALE_AFTER_S),
-            stuck_after=pick(stuck_after, "STUCK_AFTER", DEFAULT_STUCK_AFTER_S),
-            outdated_after=pick(outdated_after, "OUTDATED_AFTER", DEFAULT_OUTDATED_AFTER_S),
+            stale_after=seconds_setting(stale_after, "STALE_AFTER", DEFAULT_STALE_AFTER_S, env),
+            stuck_after=seconds_setting(stuck_after, "STUCK_AFTER", DEFAULT_STUCK_AFTER_S, env),
+            outdated_after=seconds_setting(
+                outdated_after, "OUTDATED_AFTER", DEFAULT_OUTDATED_AFTER_S, env
+            ),
         )

@@ -27,6 +27,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from otel_tracker.clock import ManualClock
+
 STEPS = {
     "Train expert": 1200.0,
     "Collect expert trajectories": 660.0,
@@ -39,23 +41,9 @@ HISTORY_RUNS = 5
 JITTER = 0.05
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.t = 1_800_000_000 * 10**9
-
-    def monotonic_ns(self) -> int:
-        return self.t
-
-    def time_ns(self) -> int:
-        return self.t
-
-    def sleep(self, seconds: float) -> None:
-        self.t += int(seconds * 1e9)
-
-
 def one_run(
     root: Path,
-    clock: FakeClock,
+    clock: ManualClock,
     rng: random.Random,
     *,
     speed: float,
@@ -91,7 +79,7 @@ def error_after_second_step(doc: dict[str, Any]) -> float | None:
 
 def scenario(name: str, runs: int, seed: int, **kw: Any) -> dict[str, Any]:
     rng = random.Random(f"{seed}-{name}")
-    clock = FakeClock()
+    clock = ManualClock()
     with tempfile.TemporaryDirectory(prefix="otel-tracker-eta-") as tmp:
         root = Path(tmp)
         for _ in range(HISTORY_RUNS):

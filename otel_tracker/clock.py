@@ -49,6 +49,24 @@ class AnchoredClock:
         return self._wall0 + (self._clock.monotonic_ns() - self._mono0)
 
 
+class ManualClock:
+    """A clock that moves only when told: hours of pipeline in milliseconds, in tests
+    and benchmarks. Wall and monotonic time advance together."""
+
+    def __init__(self, start_epoch_s: float = 1_800_000_000.0) -> None:
+        self._ns = int(start_epoch_s * 1e9)
+
+    def monotonic_ns(self) -> int:
+        return self._ns
+
+    def time_ns(self) -> int:
+        return self._ns
+
+    def sleep(self, seconds: float) -> None:
+        """Let ``seconds`` pass."""
+        self._ns += int(seconds * 1e9)
+
+
 def iso_utc(epoch_ns: int | None) -> str | None:
     """``2026-11-23T21:37:00.123456Z`` for an epoch in nanoseconds."""
     if epoch_ns is None:

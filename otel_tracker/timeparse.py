@@ -55,18 +55,28 @@ def parse_timestamp(value: object) -> float | None:
         return None
 
 
-def format_duration(seconds: float | None) -> str:
-    """``0.4s``, ``42s``, ``3m 07s``, ``2h 05m``, ``3d 04h``; ``-`` when unknown."""
+def format_duration(seconds: float | None, *, compact: bool = False) -> str:
+    """``0.4s``, ``42s``, ``3m 07s``, ``2h 05m``, ``3d 04h``; ``-`` when unknown.
+
+    ``compact`` rounds to the largest unit for lines people scan: ``45s``, ``11m``.
+    """
     if seconds is None:
         return "-"
     s = max(0.0, float(seconds))
+    if compact:
+        if s < 59.5:
+            return f"{round(s)}s"
+        minutes = round(s / 60)
+        return f"{minutes}m" if minutes < 60 else _hours_and_days(minutes)
     if s < 10:
         return f"{s:.1f}s"
     if s < 60:
         return f"{s:.0f}s"
     minutes, sec = divmod(round(s), 60)
-    if minutes < 60:
-        return f"{minutes}m {sec:02d}s"
+    return f"{minutes}m {sec:02d}s" if minutes < 60 else _hours_and_days(minutes)
+
+
+def _hours_and_days(minutes: int) -> str:
     hours, minutes = divmod(minutes, 60)
     if hours < 24:
         return f"{hours}h {minutes:02d}m"

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..timeparse import parse_timestamp
+from ..timeparse import format_duration, parse_timestamp
 
 HISTORY_RUNS = 20
 # The in-run correction is clamped: one odd step must not multiply the rest by 50.
@@ -50,12 +50,10 @@ class Eta:
     correction: float = 1.0
 
     def text(self) -> str:
-        from .render import compact_duration
-
         if self.remaining_s is None:
             return "ETA ?"
         prefix = "ETA ≥ " if self.at_least else "ETA "
-        return prefix + compact_duration(self.remaining_s)
+        return prefix + format_duration(self.remaining_s, compact=True)
 
 
 def correction_factor(steps: Sequence[StepTiming]) -> float:

@@ -9,24 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..timeparse import format_duration
 from .eta import Eta
 
 DASH = "–"
-
-
-def compact_duration(seconds: float) -> str:
-    """``45s``, ``11m``, ``1h 05m``, ``2d 03h`` (rounded, for humans scanning logs)."""
-    s = max(0, round(seconds))
-    if s < 60:
-        return f"{s}s"
-    minutes = round(s / 60)
-    if minutes < 60:
-        return f"{minutes}m"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return f"{hours}h {minutes:02d}m"
-    days, hours = divmod(hours, 24)
-    return f"{days}d {hours:02d}h"
 
 
 def position(doc: Mapping[str, Any], index: int) -> tuple[int, int]:
@@ -47,11 +33,11 @@ def step_line(
     step = _step(doc, index)
     number, total = position(doc, index)
     head = f"Step {number}/{total} {DASH} {step.get('name')}"
-    tail = f"({eta.text()}, elapsed {compact_duration(elapsed_s)})"
+    tail = f"({eta.text()}, elapsed {format_duration(elapsed_s, compact=True)})"
     if event == "start":
         return f"{head} {tail}"
     duration = step.get("duration_s")
-    took = compact_duration(duration) if isinstance(duration, (int, float)) else "?"
+    took = format_duration(duration, compact=True) if isinstance(duration, (int, float)) else "?"
     verb = {"completed": "done in", "failed": "failed after"}.get(
         str(step.get("status")), "ended after"
     )
@@ -95,13 +81,13 @@ def running_line(
     number, total = position(doc, index)
     items = items_text(step, rate)
     items = f": {items}" if items else ""
-    return f"Step {number}/{total} {DASH} {step.get('name')}{items} ({eta.text()}, elapsed {compact_duration(elapsed_s)})"
+    return f"Step {number}/{total} {DASH} {step.get('name')}{items} ({eta.text()}, elapsed {format_duration(elapsed_s, compact=True)})"
 
 
 def run_end_line(doc: Mapping[str, Any]) -> str:
     status = doc.get("status")
     duration = doc.get("duration_s")
-    took = compact_duration(duration) if isinstance(duration, (int, float)) else "?"
+    took = format_duration(duration, compact=True) if isinstance(duration, (int, float)) else "?"
     extra = f", {doc['signal']}" if doc.get("signal") else ""
     return (
         f"Run {doc.get('name')} {status} in {took} "

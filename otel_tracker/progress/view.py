@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..store import RunView
-from ..timeparse import parse_timestamp
+from ..timeparse import format_duration, parse_timestamp
 from .eta import Eta, estimate, timings_from_manifest
-from .render import compact_duration, run_end_line, running_line
+from .render import run_end_line, running_line
 
 LIVE = ("running", "stuck")
 
@@ -68,7 +68,7 @@ def status_lines(view: RunView, now: float | None = None) -> list[str]:
         if live.step is not None:
             line = running_line(doc, live.step["index"], eta, elapsed)
         else:
-            line = f"between steps ({eta.text()}, elapsed {compact_duration(elapsed)})"
+            line = f"between steps ({eta.text()}, elapsed {format_duration(elapsed, compact=True)})"
         lines = [head, line]
         if view.status == "stuck":
             lines.append(f"STUCK: {view.inference.reason}")

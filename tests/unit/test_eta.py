@@ -8,8 +8,10 @@ from typing import Any
 import pytest
 
 from otel_tracker import track_run
+from otel_tracker.clock import ManualClock
 from otel_tracker.progress.eta import Eta, StepTiming, estimate, history_medians
-from otel_tracker.progress.render import compact_duration, items_text, step_line
+from otel_tracker.progress.render import items_text, step_line
+from otel_tracker.timeparse import format_duration
 from tests.conftest import load_manifest
 
 
@@ -86,7 +88,7 @@ def test_history_medians_use_only_completed_steps_of_completed_runs() -> None:
     [(0.4, "0s"), (45, "45s"), (660, "11m"), (119, "2m"), (3900, "1h 05m"), (90000, "1d 01h")],
 )
 def test_compact_durations(seconds: float, text: str) -> None:
-    assert compact_duration(seconds) == text
+    assert format_duration(seconds, compact=True) == text
 
 
 def test_line_format_and_skips() -> None:
@@ -120,22 +122,8 @@ def test_items_text() -> None:
     assert items_text({"progress": {"completed": 0, "total": None}}, None) == ""
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.t = 1_800_000_000 * 10**9
-
-    def monotonic_ns(self) -> int:
-        return self.t
-
-    def time_ns(self) -> int:
-        return self.t
-
-    def sleep(self, seconds: float) -> None:
-        self.t += int(seconds * 1e9)
-
-
 def _pipeline(
-    root: Path, clock: FakeClock, durations: dict[str, float], skip: str | None = None
+    root: Path, clock: ManualClock, durations: dict[str, float], skip: str | None = None
 ) -> Any:
     steps = list(durations)
     with track_run(
@@ -153,7 +141,7 @@ def _pipeline(
 def test_eta_learns_from_history_on_a_fake_clock(
     root: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    clock = FakeClock()
+    clock = ManualClock()
     base = {"extract": 60.0, "transform": 600.0, "load": 120.0}
     first = _pipeline(root, clock, base)
     out = capsys.readouterr().err
@@ -178,7 +166,7 @@ def test_eta_learns_from_history_on_a_fake_clock(
 
 
 def test_skipped_step_adjusts_total_and_eta(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    clock = FakeClock()
+    clock = ManualClock()
     base = {"a": 10.0, "b": 20.0, "c": 30.0}
     _pipeline(root, clock, base)
     capsys.readouterr()
@@ -195,7 +183,7 @@ def test_author_estimates_and_summary_accuracy(
     from otel_tracker.analysis.report import build_report
     from otel_tracker.store import RunStore
 
-    clock = FakeClock()
+    clock = ManualClock()
     with track_run(
         "x",
         root=root,
@@ -223,7 +211,7 @@ def test_author_estimates_and_summary_accuracy(
 
 def test_live_line_flags_a_stuck_step(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OTEL_TRACKER_STUCK_AFTER", "600")
-    clock = FakeClock()
+    clock = ManualClock()
     with (
         track_run(
             "s",

@@ -12,6 +12,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, StatusCode
 
 from otel_tracker import ConfigError, current_run, current_step, step, track_run
+from otel_tracker.clock import ManualClock
 from otel_tracker.liveness import lock_is_held
 from otel_tracker.noop import NoopRun
 from tests.conftest import load_manifest, only_manifest, read_when, wait_for
@@ -208,23 +209,11 @@ def test_global_tracer_provider_is_not_clobbered(root: Path, in_memory_spans: An
 
 
 def test_injected_clock_gives_exact_durations(root: Path) -> None:
-    class FakeClock:
-        def __init__(self) -> None:
-            self.mono = 10_000_000_000
-            self.wall = 1_790_000_000_000_000_000
-
-        def monotonic_ns(self) -> int:
-            return self.mono
-
-        def time_ns(self) -> int:
-            return self.wall
-
-    clock = FakeClock()
+    clock = ManualClock(1_790_000_000)
     with _run(root, clock=clock) as run:
         with run.step("a"):
-            clock.mono += 2_500_000_000
-            clock.wall += 2_500_000_000
-        clock.mono += 500_000_000
+            clock.sleep(2.5)
+        clock.sleep(0.5)
     doc = load_manifest(run.manifest_path)
     assert doc["steps"][0]["duration_s"] == 2.5
     assert doc["duration_s"] == 3.0

@@ -27,6 +27,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from benchmarks._results import save
 from otel_tracker.clock import ManualClock
 
 STEPS = {
@@ -131,10 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         f"requirement (every run within ±20%, first three scenarios): {'met' if requirement else 'MISSED'}"
     )
     print(f"goal (median within ±10%, first three scenarios): {'met' if goal else 'MISSED'}")
-    out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"wrote {out}")
+    save(results, args.output)
     return 0
 
 

@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -23,6 +22,8 @@ import time
 import timeit
 from pathlib import Path
 from typing import Any
+
+from benchmarks._results import save
 
 
 class _Counter:
@@ -152,10 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         f"3. demo pipeline (quick), {args.repeat} interleaved runs each: untracked {e2e['untracked_median_s']:.2f} s, "
         f"tracked {e2e['tracked_median_s']:.2f} s, ratio {e2e['ratio']:.3f}"
     )
-    out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"wrote {out}")
+    save(results, args.output)
     return 0
 
 

@@ -32,6 +32,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from benchmarks._results import save
+
 STEPS = ["Train expert", "Collect expert trajectories", "Pretrain BC", "Fine-tune", "Evaluate"]
 
 
@@ -155,10 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {name:<{width}}  {med:8.4f}s{net}")
     target = results["median_s"]["otel-tracker list --limit 20"]
     print(f"target list --limit 20 < 0.5 s: {'met' if target < 0.5 else 'MISSED'} ({target:.3f}s)")
-    out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"wrote {out}")
+    save(results, args.output)
     return 0
 
 

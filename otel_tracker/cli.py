@@ -256,6 +256,16 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _add_sample_interval(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--sample-interval",
+        type=_positive_float,
+        default=None,
+        metavar="SECONDS",
+        help="resource sampling interval (default: $OTEL_TRACKER_SAMPLE_INTERVAL or 5)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
     parser = argparse.ArgumentParser(
@@ -283,13 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--full", action="store_true", help="the long version (minutes, not seconds)")
     demo.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     demo.add_argument("--scenario", default=None, help="scenario label recorded in the manifest")
-    demo.add_argument(
-        "--sample-interval",
-        type=_positive_float,
-        default=None,
-        metavar="SECONDS",
-        help="resource sampling interval (default: $OTEL_TRACKER_SAMPLE_INTERVAL or 5)",
-    )
+    _add_sample_interval(demo)
     demo.add_argument(
         "--skip",
         action="append",
@@ -370,13 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     wrap.add_argument("--name", help="run name (default: the command's name)")
     wrap.add_argument("--scenario", help="scenario label")
-    wrap.add_argument(
-        "--sample-interval",
-        type=_positive_float,
-        default=None,
-        metavar="SECONDS",
-        help="resource sampling interval (default: $OTEL_TRACKER_SAMPLE_INTERVAL or 5)",
-    )
+    _add_sample_interval(wrap)
     wrap.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD [ARGS...]")
     wrap.set_defaults(func=_cmd_run)
 

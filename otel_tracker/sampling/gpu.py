@@ -15,6 +15,7 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from .points import Attributes as Attrs
 from .points import Point, Unavailable
 
 logger = logging.getLogger(__name__)
@@ -95,92 +96,58 @@ class NvmlSampler:
             self._start(unavailable)
         if self._state != "ready":
             return []
-        nvml = self._nvml
-        points: list[Point] = []
         pids = self._pids()
+        points: list[Point] = []
         for index, handle, uuid, name in self._devices:
             attrs = (("hw.id", uuid), ("hw.name", name), ("otel_tracker.gpu.index", str(index)))
-
-            def query(what: str, read: Callable[[], list[Point]], uuid: str = uuid) -> None:
+            for what, query in self._queries:
                 if (uuid, what) in self._disabled:
-                    return
+                    continue
                 try:
-                    points.extend(read())
+                    points += query(handle, attrs, pids)
                 except Exception as exc:
                     self._disabled.add((uuid, what))
                     unavailable.note(
                         f"hw.gpu.{what}[{uuid}]", f"NVML query failed, disabled: {exc}"
                     )
-
-            query(
-                "utilization",
-                lambda h=handle, a=attrs: [
-                    Point(
-                        "hw.gpu.utilization",
-                        nvml.nvmlDeviceGetUtilizationRates(h).gpu / 100.0,
-                        "1",
-                        a,
-                    )
-                ],
-            )
-            query("memory", lambda h=handle, a=attrs: _memory(nvml.nvmlDeviceGetMemoryInfo(h), a))
-            query(
-                "temperature",
-                lambda h=handle, a=attrs: [
-                    Point(
-                        "hw.temperature",
-                        float(
-                            nvml.nvmlDeviceGetTemperature(
-                                h, getattr(nvml, "NVML_TEMPERATURE_GPU", 0)
-                            )
-                        ),
-                        "Cel",
-                        (*a, ("hw.type", "gpu")),
-                    )
-                ],
-            )
-            query(
-                "power",
-                lambda h=handle, a=attrs: [
-                    Point(
-                        "hw.power",
-                        nvml.nvmlDeviceGetPowerUsage(h) / 1000.0,
-                        "W",
-                        (*a, ("hw.type", "gpu")),
-                    )
-                ],
-            )
-            query(
-                "processes",
-                lambda h=handle, a=attrs: [
-                    Point(
-                        "otel_tracker.process.gpu.memory.usage",
-                        float(
-                            sum(
-                                p.usedGpuMemory or 0
-                                for p in nvml.nvmlDeviceGetComputeRunningProcesses(h)
-                                if p.pid in pids
-                            )
-                        ),
-                        "By",
-                        a,
-                    )
-                ],
-            )
         return points
 
+    @property
+    def _queries(self) -> tuple[tuple[str, Callable[[Any, Attrs, set[int]], list[Point]]], ...]:
+        return (
+            ("utilization", self._utilization),
+            ("memory", self._memory),
+            ("temperature", self._temperature),
+            ("power", self._power),
+            ("processes", self._process_memory),
+        )
 
-def _memory(info: Any, attrs: tuple[tuple[str, str], ...]) -> list[Point]:
-    return [
-        Point("hw.gpu.memory.usage", float(info.used), "By", attrs),
-        Point("hw.gpu.memory.limit", float(info.total), "By", attrs),
-        Point(
-            "hw.gpu.memory.utilization",
-            round(info.used / info.total, 6) if info.total else 0.0,
-            "1",
-            attrs,
-        ),
-    ]
+    def _utilization(self, handle: Any, attrs: Attrs, pids: set[int]) -> list[Point]:
+        rates = self._nvml.nvmlDeviceGetUtilizationRates(handle)
+        return [Point("hw.gpu.utilization", rates.gpu / 100.0, "1", attrs)]
+
+    def _memory(self, handle: Any, attrs: Attrs, pids: set[int]) -> list[Point]:
+        info = self._nvml.nvmlDeviceGetMemoryInfo(handle)
+        used = round(info.used / info.total, 6) if info.total else 0.0
+        return [
+            Point("hw.gpu.memory.usage", float(info.used), "By", attrs),
+            Point("hw.gpu.memory.limit", float(info.total), "By", attrs),
+            Point("hw.gpu.memory.utilization", used, "1", attrs),
+        ]
+
+    def _temperature(self, handle: Any, attrs: Attrs, pids: set[int]) -> list[Point]:
+        sensor = getattr(self._nvml, "NVML_TEMPERATURE_GPU", 0)
+        celsius = float(self._nvml.nvmlDeviceGetTemperature(handle, sensor))
+        return [Point("hw.temperature", celsius, "Cel", (*attrs, ("hw.type", "gpu")))]
+
+    def _power(self, handle: Any, attrs: Attrs, pids: set[int]) -> list[Point]:
+        watts = self._nvml.nvmlDeviceGetPowerUsage(handle) / 1000.0  # NVML reports mW
+        return [Point("hw.power", watts, "W", (*attrs, ("hw.type", "gpu")))]
+
+    def _process_memory(self, handle: Any, attrs: Attrs, pids: set[int]) -> list[Point]:
+        procs = self._nvml.nvmlDeviceGetComputeRunningProcesses(handle)
+        used = sum(p.usedGpuMemory or 0 for p in procs if p.pid in pids)
+        return [Point("otel_tracker.process.gpu.memory.usage", float(used), "By", attrs)]
 
 
 def _text(value: Any) -> str:

@@ -165,11 +165,13 @@ def make_run(
     return path
 
 
-def otel_cli(root: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def otel_cli(
+    root: Path, *args: str, timeout: float = 60, **env: str
+) -> subprocess.CompletedProcess[str]:
     """Run ``otel-tracker --root ROOT ARGS...`` in a subprocess and capture its output."""
     return subprocess.run(
         [sys.executable, "-m", "otel_tracker.cli", "--root", str(root), *args],
-        env=child_env(root),
+        env=child_env(root, **env),
         capture_output=True,
         text=True,
         timeout=timeout,

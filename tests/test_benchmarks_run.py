@@ -10,43 +10,28 @@ from pathlib import Path
 from tests.conftest import REPO
 
 
-def test_store_benchmark_runs_small(tmp_path: Path) -> None:
-    out = tmp_path / "store.json"
+def run_benchmark(module: str, output: Path, *args: str) -> object:
+    """Run ``python -m benchmarks.MODULE ARGS --output OUTPUT``; return the JSON it wrote."""
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "benchmarks.bench_store",
-            "--runs",
-            "60",
-            "--repeat",
-            "1",
-            "--output",
-            str(out),
-        ],
+        [sys.executable, "-m", f"benchmarks.{module}", *args, "--output", str(output)],
         cwd=REPO,
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
-    results = json.loads(out.read_text())
+    return json.loads(output.read_text())
+
+
+def test_store_benchmark_runs_small(tmp_path: Path) -> None:
+    results = run_benchmark("bench_store", tmp_path / "store.json", "--runs", "60", "--repeat", "1")
     assert results["runs"] == 60
     assert results["aborted_inferred"] == 1  # the one dead "running" run, found by a full scan
     assert "otel-tracker list --limit 20" in results["median_s"]
 
 
 def test_eta_benchmark_runs_small(tmp_path: Path) -> None:
-    out = tmp_path / "eta.json"
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.bench_eta", "--runs", "3", "--output", str(out)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr
-    results = json.loads(out.read_text())
+    results = run_benchmark("bench_eta", tmp_path / "eta.json", "--runs", "3")
     assert [r["scenario"] for r in results][:3] == [
         "same machine",
         "1.5x slower machine",

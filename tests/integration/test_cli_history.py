@@ -13,7 +13,15 @@ from typing import Any
 import pytest
 
 from otel_tracker.cli import main
-from tests.conftest import child_env, load_manifest, make_run, read_when, start_script, wait_for
+from tests.conftest import (
+    child_env,
+    load_manifest,
+    make_run,
+    otel_cli,
+    read_when,
+    start_script,
+    wait_for,
+)
 
 # History sits 60 days back from today, so relative filters and "outdated" are stable.
 T0 = (datetime.now(timezone.utc) - timedelta(days=60)).replace(
@@ -26,16 +34,6 @@ def cli(capsys: pytest.CaptureFixture[str], root: Path, *args: str) -> tuple[int
     code = main(["--root", str(root), *args])
     out, err = capsys.readouterr()
     return code, out, err
-
-
-def otel_tracker(root: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "otel_tracker.cli", "--root", str(root), *args],
-        env=child_env(root, **env),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 @pytest.fixture
@@ -234,7 +232,7 @@ def test_sigkilled_run_is_aborted_while_a_live_one_stays_running(root: Path) -> 
     alive = start_script(KILLABLE, root)
     try:
         wait_for(lambda: len(list(root.glob("*/manifest.json"))) == 2, what="second run")
-        proc = otel_tracker(root, "list", "--json")
+        proc = otel_cli(root, "list", "--json")
         assert proc.returncode == 0, proc.stderr
         rows = {r["run_id"]: r for r in json.loads(proc.stdout)}
         dead = rows[first_dir.name]
@@ -244,15 +242,15 @@ def test_sigkilled_run_is_aborted_while_a_live_one_stays_running(root: Path) -> 
         (live,) = [r for r in rows.values() if r["run_id"] != first_dir.name]
         assert live["status"] == "running" and live["current_step"] == "train"
 
-        show = otel_tracker(root, "show", first_dir.name)
+        show = otel_cli(root, "show", first_dir.name)
         assert (
             show.returncode == 0
             and "aborted" in show.stdout
             and "last completed  prepare" in show.stdout
         )
-        refused = otel_tracker(root, "recover", live["run_id"])
+        refused = otel_cli(root, "recover", live["run_id"])
         assert refused.returncode == 2 and "is running" in refused.stderr
-        recovered = otel_tracker(root, "recover", first_dir.name)
+        recovered = otel_cli(root, "recover", first_dir.name)
         assert recovered.returncode == 0, recovered.stderr
         doc = load_manifest(first_dir / "manifest.json")
         assert doc["status"] == "aborted" and doc["steps"][1]["progress"]["completed"] > 0

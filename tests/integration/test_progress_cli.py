@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.conftest import child_env, read_when, start_script, wait_for
+from tests.conftest import child_env, otel_cli, read_when, start_script, wait_for
 
 # Runs ~2 s: one short step, then a step that reports progress, with a go-file to finish.
 PIPELINE = """
@@ -98,24 +98,12 @@ def test_status_and_watch_follow_a_run_in_another_process(root: Path, tmp_path: 
         wait_for(
             read_when(root, lambda d: d["steps"][1]["progress"]["completed"] > 100), what="progress"
         )
-        status = subprocess.run(
-            [sys.executable, "-m", "otel_tracker.cli", "--root", str(root), "status"],
-            env=child_env(root),
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
+        status = otel_cli(root, "status")
         assert status.returncode == 0, status.stderr
         head, line = status.stdout.splitlines()[:2]
         assert head.endswith("watched  running")
         assert line.startswith("Step 2/4 – train: ") and "batches" in line and "ETA" in line
-        as_json = subprocess.run(
-            [sys.executable, "-m", "otel_tracker.cli", "--root", str(root), "status", "--json"],
-            env=child_env(root),
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
+        as_json = otel_cli(root, "status", "--json")
         info = json.loads(as_json.stdout)
         assert info["status"] == "running" and info["current_step"] == "train"
         assert info["step_progress"]["completed"] > 100
@@ -142,11 +130,5 @@ def test_status_and_watch_follow_a_run_in_another_process(root: Path, tmp_path: 
 
 
 def test_watch_without_a_running_run_is_a_clear_error(root: Path) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "otel_tracker.cli", "--root", str(root), "watch"],
-        env=child_env(root),
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    proc = otel_cli(root, "watch")
     assert proc.returncode == 2 and "no running run" in proc.stderr

@@ -22,7 +22,11 @@ from tests.conftest import (
 
 
 def wrap(
-    root: Path, *command: str, options: tuple[str, ...] = (), cwd: Path | None = None
+    root: Path,
+    *command: str,
+    options: tuple[str, ...] = (),
+    cwd: Path | None = None,
+    **env: str,
 ) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [
@@ -36,7 +40,7 @@ def wrap(
             "--",
             *command,
         ],
-        env=child_env(root, OTEL_TRACKER_PROGRESS="off"),
+        env=child_env(root, **{"OTEL_TRACKER_PROGRESS": "off", **env}),
         cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -179,24 +183,7 @@ def test_a_tracked_child_joins_the_wrappers_trace(root: Path) -> None:
 
 def test_with_tracking_off_the_command_still_runs_with_its_exit_status(root: Path) -> None:
     code = "import os, signal; print('ran'); os.kill(os.getpid(), signal.SIGTERM)"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "otel_tracker.cli",
-            "--root",
-            str(root),
-            "run",
-            "--",
-            sys.executable,
-            "-c",
-            code,
-        ],
-        env=child_env(root, OTEL_TRACKER_DISABLED="true"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = wrap(root, sys.executable, "-c", code, OTEL_TRACKER_DISABLED="true")
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 143, err
     assert out == "ran\n" and "Traceback" not in err

@@ -289,3 +289,12 @@ def test_terminal_gets_styled_table(root: Path, history: list[Path]) -> None:
     assert "\x1b[" in out  # colour codes on a terminal
     assert "─" in out  # the header rule of the table
     assert history[0].name in out
+
+
+def test_watch_exit_status_follows_the_run(
+    capsys: pytest.CaptureFixture[str], root: Path, history: list[Path]
+) -> None:
+    code, out, _ = cli(capsys, root, "watch", history[1].name)  # a failed run
+    assert code == 1 and "failed" in out
+    code, out, _ = cli(capsys, root, "watch", history[0].name)  # a completed run
+    assert code == 0 and "completed" in out

@@ -340,3 +340,30 @@ def test_the_disabled_run_has_the_whole_public_surface() -> None:
         "sampler",
     } <= public(NoopRun)
     assert public(Step) <= public(NoopStep) | set(NoopStep.__slots__)
+
+
+def test_a_hanging_exporter_cannot_hold_the_run_hostage(root: Path) -> None:
+    """Mirrors are shut down with a hard deadline after the manifest is final."""
+    import time
+
+    from opentelemetry.sdk.trace import SpanProcessor
+
+    class Hangs(SpanProcessor):
+        def shutdown(self) -> None:
+            time.sleep(10)
+
+    started = time.monotonic()
+    with _run(root, span_processors=[Hangs()], export_timeout=0.3) as run:
+        pass
+    assert time.monotonic() - started < 5  # not the processor's 10 s
+    assert load_manifest(run.manifest_path)["status"] == "completed"
+
+
+def test_progress_can_go_to_a_logger(root: Path, caplog: pytest.LogCaptureFixture) -> None:
+    level = caplog.at_level(logging.INFO, logger="otel_tracker.progress")
+    with level, _run(root, steps=["a"], progress="log") as run, run.step("a"):
+        pass
+    lines = [r.getMessage() for r in caplog.records if r.name == "otel_tracker.progress"]
+    assert lines[0].startswith("Step 1/1 – a (ETA ?") and lines[-1].startswith(
+        "Run imitation-pipeline completed"
+    )

@@ -1,4 +1,4 @@
-"""``Run`` and ``Step``: a pipeline run as a root span, each step as a child span.
+"""``Run``: a pipeline run as a root span (its steps, in ``step.py``, are child spans).
 
 The run owns a private ``TracerProvider`` (the application's global one is never
 touched) whose first processor is the synchronous :class:`ManifestSpanProcessor`;
@@ -14,7 +14,6 @@ import getpass
 import logging
 import math
 import os
-import re
 import sys
 import threading
 from collections.abc import Iterable, Mapping, Sequence
@@ -27,13 +26,13 @@ from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace import SpanKind
 
 from . import __version__, semconv
 from .atomic import ManifestFileWriter
 from .clock import AnchoredClock, Clock, SystemClock, iso_utc
 from .config import ReaderConfig, TrackerConfig
-from .current import current_run_var, current_step_var
+from .current import current_run_var
 from .environment import collect_environment, git_info, host_name
 from .errors import ConfigError
 from .exporters.manifest import ManifestSpanProcessor
@@ -43,28 +42,11 @@ from .paths import LOCK_NAME, MANIFEST_NAME, create_run_dir, new_run_id
 from .progress.eta import HISTORY_RUNS, history_medians
 from .progress.reporter import ProgressReporter
 from .redact import redact_argv, redact_text, redact_value
-from .sampling.custom import UserMetrics
+from .run_telemetry import RunTelemetry
 from .signals import SignalChain, signal_name
+from .step import Step, mark_error, outcome_of
 
 logger = logging.getLogger(__name__)
-
-
-# An exception leaving a step or run, mapped to (result, exit code, signal name).
-Outcome = tuple[str, "int | None", "str | None"]
-
-
-def outcome_of(exc: BaseException | None) -> Outcome:
-    """How an exception (or its absence) ends a run or a step."""
-    if exc is None:
-        return semconv.RESULT_SUCCESS, 0, None
-    if isinstance(exc, SystemExit):
-        code = exc.code
-        if code is None or code == 0:
-            return semconv.RESULT_SUCCESS, 0, None
-        return semconv.RESULT_FAILURE, code if isinstance(code, int) else 1, None
-    if isinstance(exc, KeyboardInterrupt):
-        return semconv.RESULT_CANCELLATION, 130, "SIGINT"
-    return semconv.RESULT_FAILURE, None, None
 
 
 def _flat_attributes(prefix: str, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -95,90 +77,6 @@ def _validate_steps(steps: Iterable[str] | None) -> list[str]:
     if len(set(names)) != len(names):
         raise ConfigError("declared step names must be unique")
     return names
-
-
-class Step:
-    """One step of a run. ``advance()`` is the hot path: a plain integer add."""
-
-    __slots__ = ("_record", "_run", "_span", "_token", "_var_token", "completed", "total", "unit")
-
-    def __init__(self, run: Run, record: StepRecord, total: int | None, unit: str | None) -> None:
-        self._run = run
-        self._record = record
-        self._span: Any = None
-        self._token: Any = None
-        self._var_token: Any = None
-        self.completed = 0
-        self.total = total
-        self.unit = unit
-
-    @property
-    def name(self) -> str:
-        return self._record.name
-
-    @property
-    def index(self) -> int:
-        return self._record.index
-
-    def advance(self, n: int = 1) -> None:
-        """Count ``n`` more items done (env steps, batches, files...)."""
-        self.completed += n
-
-    def set_total(self, total: int | None, unit: str | None = None) -> None:
-        """Declare how many items this step will process (``None``: unknown)."""
-        if total is not None and (
-            isinstance(total, bool) or not isinstance(total, int) or total < 0
-        ):
-            raise ConfigError(f"total must be a non-negative int or None, got {total!r}")
-        self.total = total
-        if unit is not None:
-            self.unit = unit
-
-    def add_artifact(self, path: str | os.PathLike[str], kind: str | None = None) -> None:
-        """Register a file or directory this step produced."""
-        self._run._add_artifact(path, kind, self._record)
-
-    def start(self) -> Step:
-        """Start the step (``with run.step(...)`` does this for you)."""
-        self._run._start_step(self)
-        return self
-
-    def end(self, error: BaseException | None = None) -> None:
-        """End the step: completed, or failed with ``error``."""
-        self._run._end_step(self, error)
-
-    def __enter__(self) -> Step:
-        self.start()
-        self._var_token = current_step_var.set(self)
-        if self._span is not None:
-            self._token = otel_context.attach(trace.set_span_in_context(self._span))
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._detach()
-        self.end(exc)
-
-    def _detach(self) -> None:
-        token, self._token = self._token, None
-        if token is not None:
-            try:
-                otel_context.detach(token)
-            except Exception:
-                pass
-        var_token, self._var_token = self._var_token, None
-        if var_token is not None:
-            try:
-                current_step_var.reset(var_token)
-            except ValueError:
-                pass  # ended from another context (e.g. a signal handler)
-
-    def __repr__(self) -> str:
-        return f"<Step {self.index}:{self.name!r} {self.completed}/{self.total}>"
 
 
 class Run:
@@ -222,9 +120,6 @@ class Run:
         self._pending_signal: str | None = None
         self._run_token: Any = None
         self._var_token: Any = None
-        self.sampler: Any = None
-        self._instruments: Any = None
-        self._user_metrics = UserMetrics()
 
         self.run_id, self.dir = self._make_run_dir(name)
         cwd = Path.cwd()
@@ -285,6 +180,15 @@ class Run:
         for processor in span_processors:
             self._provider.add_span_processor(processor)
         self._tracer = self._provider.get_tracer("otel_tracker", __version__)
+        self.telemetry = RunTelemetry(
+            run_id=self.run_id,
+            run_dir=self.dir,
+            resource=self._provider.resource,
+            interval=config.sample_interval,
+            step_counters=self._step_counters,
+            current_step=self._current_step_index,
+            step_name=self._step_name,
+        )
 
         attributes: dict[str, Any] = {
             semconv.CICD_PIPELINE_NAME: name,
@@ -317,7 +221,12 @@ class Run:
         )
         self._heartbeat_thread.start()
         self.reporter.start()
-        self.sampler = self._start_sampler() if config.resources else None
+        if config.resources:
+            problem = self.telemetry.start()
+            if problem:
+                self.record.warn(problem)
+            else:
+                self.record.telemetry = self.telemetry.summary
 
     # -- public API ------------------------------------------------------------------
     @property
@@ -421,12 +330,11 @@ class Run:
         Cheap: it stores a number; the sampler reports it as
         ``otel_tracker.user.<name>`` at its next sample.
         """
-        self._user_metrics.gauges[_metric_name(name)] = _finite(name, value)
+        self.telemetry.set_gauge(name, value)
 
     def add_count(self, name: str, n: float = 1) -> None:
         """Add to a running total of yours (episodes, tokens...), reported like ``set_gauge``."""
-        key = _metric_name(name)
-        self._user_metrics.counts[key] = self._user_metrics.counts.get(key, 0.0) + _finite(name, n)
+        self.telemetry.add_count(name, n)
 
     def end(self, error: BaseException | None = None) -> None:
         """End the run: completed, or as ``error`` dictates (see :func:`outcome_of`)."""
@@ -516,13 +424,7 @@ class Run:
         exit_code: int | None = None,
     ) -> None:
         span = step._span
-        if self.sampler is not None:
-            try:
-                # a short step still gets a sample of its own, a long one no extra cost
-                self.sampler.sample_if_older(min(1.0, self.config.sample_interval))
-                step._record.resources = self.sampler.aggregates.step_summary(step.index) or None
-            except Exception:
-                logger.warning("otel-tracker step resources failed", exc_info=True)
+        step._record.resources = self.telemetry.step_ended(step.index)
         with self.record.lock:
             self._active.pop(step.index, None)
             record = step._record
@@ -531,7 +433,7 @@ class Run:
         span.set_attribute(semconv.STEP_PROGRESS_COMPLETED, step.completed)
         if step.total is not None:
             span.set_attribute(semconv.STEP_PROGRESS_TOTAL, step.total)
-        _mark_error(span, result, error, reason, exit_code)
+        mark_error(span, result, error, reason, exit_code)
         span.end(end_time=self._anchored.now_ns())
 
     def _progress_snapshot(self) -> dict[int, tuple[int, int | None, str | None]]:
@@ -583,8 +485,7 @@ class Run:
             self._ended = True
         try:
             self._stop_heartbeat.set()
-            if self.sampler is not None:
-                self.sampler.stop(final_sample=True)  # the last line of telemetry.jsonl
+            self.telemetry.stop()
             for step in list(self._active.values()):
                 step_reason = reason or (f"run ended ({result}) while the step was running")
                 step_result = result if result != semconv.RESULT_SUCCESS else semconv.RESULT_FAILURE
@@ -595,7 +496,7 @@ class Run:
                 span.set_attribute(semconv.PROCESS_EXIT_CODE, exit_code)
             if sig:
                 span.set_attribute(semconv.RUN_SIGNAL, sig)
-            _mark_error(span, result, error, reason, exit_code)
+            mark_error(span, result, error, reason, exit_code)
             span.end(end_time=self._anchored.now_ns())
         finally:
             self.reporter.stop()
@@ -604,8 +505,6 @@ class Run:
             if self._signals is not None:
                 self._signals.uninstall()
             atexit.unregister(self._at_exit)
-            if self._instruments is not None:
-                self._instruments.shutdown()
             self._shutdown_exporters()
 
     def _shutdown_exporters(self) -> None:
@@ -627,62 +526,6 @@ class Run:
                 "otel-tracker exporters did not finish within %.1fs; unsent telemetry was dropped",
                 self.config.export_timeout,
             )
-
-    def _start_sampler(self) -> Any:
-        """Resource sampling and its OTel metrics; failing to start never fails the run."""
-        try:
-            from .exporters.metrics import SnapshotInstruments
-            from .exporters.telemetry import (
-                TELEMETRY_NAME,
-                SampleDrivenMetricReader,
-                TelemetryFile,
-                TelemetryJsonlExporter,
-            )
-            from .sampling.custom import ThroughputSampler
-            from .sampling.gpu import NvmlSampler
-            from .sampling.process import ProcessTreeSampler
-            from .sampling.sampler import ResourceSampler
-            from .sampling.system import SystemSampler
-
-            readers = []
-            if self.dir is not None:
-                telemetry = TelemetryFile(self.dir / TELEMETRY_NAME)
-                readers.append(SampleDrivenMetricReader(TelemetryJsonlExporter(telemetry)))
-            tree = ProcessTreeSampler()
-
-            def on_sample(snapshot: Any) -> None:
-                instruments.register(snapshot)
-                for reader in readers:
-                    reader.collect()
-
-            sampler = ResourceSampler(
-                [
-                    ("process", tree),
-                    ("system", SystemSampler()),
-                    ("gpu", NvmlSampler(pids=tree.tree_pids)),
-                    ("throughput", ThroughputSampler(self._step_counters)),
-                    ("user", self._user_metrics),
-                ],
-                interval=self.config.sample_interval,
-                current_step=self._current_step_index,
-                on_sample=on_sample,
-            )
-            # on_sample and the snapshot lambda bind late: both exist before the first sample
-            instruments = SnapshotInstruments(
-                self._provider.resource,
-                readers,
-                run_id=self.run_id,
-                step_name=self._step_name,
-                snapshot=lambda: sampler.snapshot,
-            )
-            self._instruments = instruments
-            sampler.start()
-        except Exception as exc:
-            logger.warning("otel-tracker resource sampling is off: %s", exc)
-            self.record.warn(f"resource sampling unavailable: {exc}")
-            return None
-        self.record.telemetry = sampler.summary
-        return sampler
 
     def _step_counters(self) -> dict[int, tuple[str, int]]:
         return {i: (s.name, s.completed) for i, s in list(self._active.items())}
@@ -725,29 +568,6 @@ class Run:
         self.end(None)
 
 
-def _mark_error(
-    span: Any,
-    result: str,
-    error: BaseException | None,
-    reason: str | None,
-    exit_code: int | None,
-) -> None:
-    if result in (semconv.RESULT_SUCCESS, semconv.RESULT_SKIP):
-        return
-    if error is not None and not (isinstance(error, SystemExit)):
-        span.record_exception(error, escaped=True)
-        span.set_attribute(semconv.ERROR_TYPE, type(error).__qualname__)
-        span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
-        return
-    if isinstance(error, SystemExit):
-        description = f"exited with code {exit_code}"
-        span.set_attribute(semconv.ERROR_TYPE, "SystemExit")
-    else:
-        description = reason or result
-        span.set_attribute(semconv.ERROR_TYPE, result)
-    span.set_status(Status(StatusCode.ERROR, description))
-
-
 def _parent_context(environ: Mapping[str, str]) -> Any:
     """The active span's context, else the W3C context a launcher put in TRACEPARENT.
 
@@ -785,21 +605,6 @@ def _history(
             "otel-tracker could not read run history; ETAs start without it", exc_info=True
         )
         return {}, 0
-
-
-_METRIC_NAME = re.compile(r"^[a-z][a-z0-9_.]{0,62}$")
-
-
-def _metric_name(name: str) -> str:
-    if not isinstance(name, str) or not _METRIC_NAME.match(name):
-        raise ConfigError(f"metric names are lower-case letters, digits, '_' and '.', got {name!r}")
-    return name
-
-
-def _finite(name: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ConfigError(f"metric {name!r} needs a finite number, got {value!r}")
-    return float(value)
 
 
 def _user() -> str | None:

@@ -1,0 +1,142 @@
+"""Resource telemetry of one run: the sampler thread, its OTel instruments,
+``telemetry.jsonl`` and the author's own gauges and counters."""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+from .sampling.custom import UserMetrics
+
+logger = logging.getLogger(__name__)
+
+
+class RunTelemetry:
+    """Everything a run samples; each failure degrades it, never the run."""
+
+    def __init__(
+        self,
+        *,
+        run_id: str,
+        run_dir: Path | None,
+        resource: Any,
+        interval: float,
+        step_counters: Callable[[], Mapping[int, tuple[str, int]]],
+        current_step: Callable[[], int | None],
+        step_name: Callable[[int | None], str | None],
+    ) -> None:
+        self._run_id = run_id
+        self._run_dir = run_dir
+        self._resource = resource
+        self.interval = interval
+        self._step_counters = step_counters
+        self._current_step = current_step
+        self._step_name = step_name
+        self.user_metrics = UserMetrics()
+        self.sampler: Any = None
+        self.instruments: Any = None
+
+    def start(self) -> str | None:
+        """Start sampling; the reason if it could not start (the run goes on)."""
+        try:
+            from .exporters.metrics import SnapshotInstruments
+            from .exporters.telemetry import (
+                TELEMETRY_NAME,
+                SampleDrivenMetricReader,
+                TelemetryFile,
+                TelemetryJsonlExporter,
+            )
+            from .sampling.custom import ThroughputSampler
+            from .sampling.gpu import NvmlSampler
+            from .sampling.process import ProcessTreeSampler
+            from .sampling.sampler import ResourceSampler
+            from .sampling.system import SystemSampler
+
+            readers = []
+            if self._run_dir is not None:
+                telemetry = TelemetryFile(self._run_dir / TELEMETRY_NAME)
+                readers.append(SampleDrivenMetricReader(TelemetryJsonlExporter(telemetry)))
+            tree = ProcessTreeSampler()
+
+            def on_sample(snapshot: Any) -> None:
+                instruments.register(snapshot)
+                for reader in readers:
+                    reader.collect()
+
+            sampler = ResourceSampler(
+                [
+                    ("process", tree),
+                    ("system", SystemSampler()),
+                    ("gpu", NvmlSampler(pids=tree.tree_pids)),
+                    ("throughput", ThroughputSampler(self._step_counters)),
+                    ("user", self.user_metrics),
+                ],
+                interval=self.interval,
+                current_step=self._current_step,
+                on_sample=on_sample,
+            )
+            # on_sample and the snapshot lambda bind late: both exist before the first sample
+            instruments = SnapshotInstruments(
+                self._resource,
+                readers,
+                run_id=self._run_id,
+                step_name=self._step_name,
+                snapshot=lambda: sampler.snapshot,
+            )
+            self.instruments = instruments
+            sampler.start()
+        except Exception as exc:
+            logger.warning("otel-tracker resource sampling is off: %s", exc)
+            return f"resource sampling unavailable: {exc}"
+        self.sampler = sampler
+        return None
+
+    def summary(self) -> dict[str, Any] | None:
+        """The manifest's ``telemetry`` section, or ``None`` when not sampling."""
+        return self.sampler.summary() if self.sampler is not None else None
+
+    def step_ended(self, index: int) -> dict[str, Any] | None:
+        """Aggregates of a step that just ended (a short step still gets a sample)."""
+        if self.sampler is None:
+            return None
+        try:
+            self.sampler.sample_if_older(min(1.0, self.interval))
+            return self.sampler.aggregates.step_summary(index) or None
+        except Exception:
+            logger.warning("otel-tracker step resources failed", exc_info=True)
+            return None
+
+    def stop(self) -> None:
+        """A final sample (the last line of telemetry.jsonl), then the instruments."""
+        if self.sampler is not None:
+            self.sampler.stop(final_sample=True)
+        if self.instruments is not None:
+            self.instruments.shutdown()
+
+    def set_gauge(self, name: str, value: float) -> None:
+        self.user_metrics.gauges[_metric_name(name)] = _finite(name, value)
+
+    def add_count(self, name: str, n: float = 1) -> None:
+        key = _metric_name(name)
+        counts = self.user_metrics.counts
+        counts[key] = counts.get(key, 0.0) + _finite(name, n)
+
+
+_METRIC_NAME = re.compile(r"^[a-z][a-z0-9_.]{0,62}$")
+
+
+def _metric_name(name: str) -> str:
+    if not isinstance(name, str) or not _METRIC_NAME.match(name):
+        raise ConfigError(f"metric names are lower-case letters, digits, '_' and '.', got {name!r}")
+    return name
+
+
+def _finite(name: str, value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ConfigError(f"metric {name!r} needs a finite number, got {value!r}")
+    return float(value)

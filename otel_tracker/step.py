@@ -1,0 +1,144 @@
+"""``Step``: one step of a run, a child span; ``advance()`` is a plain integer add."""
+
+from __future__ import annotations
+
+import os
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import Status, StatusCode
+
+from . import semconv
+from .current import current_step_var
+from .errors import ConfigError
+from .manifest import StepRecord
+
+if TYPE_CHECKING:
+    from .run import Run
+
+
+# An exception leaving a step or run, mapped to (result, exit code, signal name).
+Outcome = tuple[str, "int | None", "str | None"]
+
+
+def outcome_of(exc: BaseException | None) -> Outcome:
+    """How an exception (or its absence) ends a run or a step."""
+    if exc is None:
+        return semconv.RESULT_SUCCESS, 0, None
+    if isinstance(exc, SystemExit):
+        code = exc.code
+        if code is None or code == 0:
+            return semconv.RESULT_SUCCESS, 0, None
+        return semconv.RESULT_FAILURE, code if isinstance(code, int) else 1, None
+    if isinstance(exc, KeyboardInterrupt):
+        return semconv.RESULT_CANCELLATION, 130, "SIGINT"
+    return semconv.RESULT_FAILURE, None, None
+
+
+class Step:
+    """One step of a run. ``advance()`` is the hot path: a plain integer add."""
+
+    __slots__ = ("_record", "_run", "_span", "_token", "_var_token", "completed", "total", "unit")
+
+    def __init__(self, run: Run, record: StepRecord, total: int | None, unit: str | None) -> None:
+        self._run = run
+        self._record = record
+        self._span: Any = None
+        self._token: Any = None
+        self._var_token: Any = None
+        self.completed = 0
+        self.total = total
+        self.unit = unit
+
+    @property
+    def name(self) -> str:
+        return self._record.name
+
+    @property
+    def index(self) -> int:
+        return self._record.index
+
+    def advance(self, n: int = 1) -> None:
+        """Count ``n`` more items done (env steps, batches, files...)."""
+        self.completed += n
+
+    def set_total(self, total: int | None, unit: str | None = None) -> None:
+        """Declare how many items this step will process (``None``: unknown)."""
+        if total is not None and (
+            isinstance(total, bool) or not isinstance(total, int) or total < 0
+        ):
+            raise ConfigError(f"total must be a non-negative int or None, got {total!r}")
+        self.total = total
+        if unit is not None:
+            self.unit = unit
+
+    def add_artifact(self, path: str | os.PathLike[str], kind: str | None = None) -> None:
+        """Register a file or directory this step produced."""
+        self._run._add_artifact(path, kind, self._record)
+
+    def start(self) -> Step:
+        """Start the step (``with run.step(...)`` does this for you)."""
+        self._run._start_step(self)
+        return self
+
+    def end(self, error: BaseException | None = None) -> None:
+        """End the step: completed, or failed with ``error``."""
+        self._run._end_step(self, error)
+
+    def __enter__(self) -> Step:
+        self.start()
+        self._var_token = current_step_var.set(self)
+        if self._span is not None:
+            self._token = otel_context.attach(trace.set_span_in_context(self._span))
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._detach()
+        self.end(exc)
+
+    def _detach(self) -> None:
+        token, self._token = self._token, None
+        if token is not None:
+            try:
+                otel_context.detach(token)
+            except Exception:
+                pass
+        var_token, self._var_token = self._var_token, None
+        if var_token is not None:
+            try:
+                current_step_var.reset(var_token)
+            except ValueError:
+                pass  # ended from another context (e.g. a signal handler)
+
+    def __repr__(self) -> str:
+        return f"<Step {self.index}:{self.name!r} {self.completed}/{self.total}>"
+
+
+def mark_error(
+    span: Any,
+    result: str,
+    error: BaseException | None,
+    reason: str | None,
+    exit_code: int | None,
+) -> None:
+    if result in (semconv.RESULT_SUCCESS, semconv.RESULT_SKIP):
+        return
+    if error is not None and not (isinstance(error, SystemExit)):
+        span.record_exception(error, escaped=True)
+        span.set_attribute(semconv.ERROR_TYPE, type(error).__qualname__)
+        span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
+        return
+    if isinstance(error, SystemExit):
+        description = f"exited with code {exit_code}"
+        span.set_attribute(semconv.ERROR_TYPE, "SystemExit")
+    else:
+        description = reason or result
+        span.set_attribute(semconv.ERROR_TYPE, result)
+    span.set_status(Status(StatusCode.ERROR, description))

@@ -40,6 +40,9 @@ def track_run(
     progress_interval: float | None = None,
     resources: bool | None = None,
     sample_interval: float | None = None,
+    otlp: bool | str | None = None,
+    prometheus: bool | int | str | None = None,
+    tensorboard: bool | None = None,
     span_processors: Sequence[SpanProcessor] = (),
     service_name: str | None = None,
     clock: Clock | None = None,
@@ -53,6 +56,10 @@ def track_run(
     ``otel_tracker.progress`` logger) or ``"off"``.
     ``kind`` says what the run is (``"training"``, ``"evaluation"``...); it is
     recorded as given and never guessed.
+    Mirrors (each needs its extra): ``otlp=True`` or an endpoint URL sends
+    spans and metrics to a collector; ``prometheus=True``, a port or
+    ``"host:port"`` serves ``/metrics``; ``tensorboard=True`` writes event files
+    under ``<run>/tensorboard/``.
     Each keyword left as ``None`` comes from its ``OTEL_TRACKER_*`` variable,
     else the default. When tracking is disabled this returns a no-op run
     with the same methods.
@@ -71,6 +78,9 @@ def track_run(
         progress_interval=progress_interval,
         resources=resources,
         sample_interval=sample_interval,
+        otlp=otlp,
+        prometheus=prometheus,
+        tensorboard=tensorboard,
         environ=environ,
     )
     if not config.enabled:

@@ -36,6 +36,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         scenario=args.scenario,
         sample_interval=args.sample_interval,
         out=True,
+        **_mirror_options(args),
     )
     if run.manifest_path is None:
         print("tracking is disabled or the root is unwritable: no manifest was written")
@@ -183,6 +184,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         scenario=args.scenario,
         root=args.root,
         sample_interval=args.sample_interval,
+        **_mirror_options(args),
     )
 
 
@@ -266,6 +268,37 @@ def _add_sample_interval(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_mirror_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("mirrors (each needs its pip extra)")
+    group.add_argument(
+        "--otlp",
+        nargs="?",
+        const=True,
+        default=None,
+        metavar="ENDPOINT",
+        help="send spans and metrics over OTLP (default endpoint: $OTEL_EXPORTER_OTLP_ENDPOINT)",
+    )
+    group.add_argument(
+        "--prometheus",
+        nargs="?",
+        const=True,
+        default=None,
+        metavar="[HOST:]PORT",
+        help="serve /metrics while the run lives (default 127.0.0.1:9464; port 0: any free one)",
+    )
+    group.add_argument(
+        "--tensorboard",
+        action="store_const",
+        const=True,
+        default=None,
+        help="write TensorBoard event files under <run>/tensorboard/",
+    )
+
+
+def _mirror_options(args: argparse.Namespace) -> dict[str, Any]:
+    return {"otlp": args.otlp, "prometheus": args.prometheus, "tensorboard": args.tensorboard}
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
     parser = argparse.ArgumentParser(
@@ -294,6 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     demo.add_argument("--scenario", default=None, help="scenario label recorded in the manifest")
     _add_sample_interval(demo)
+    _add_mirror_options(demo)
     demo.add_argument(
         "--skip",
         action="append",
@@ -370,11 +404,13 @@ def build_parser() -> argparse.ArgumentParser:
         "run",
         "run any command as a tracked run (exits with the command's status)",
         "  otel-tracker run -- python train.py --epochs 3\n"
-        "  otel-tracker run --name nightly-etl --scenario full -- ./etl.sh",
+        "  otel-tracker run --name nightly-etl --scenario full -- ./etl.sh\n"
+        "  otel-tracker run --otlp http://localhost:4317 --tensorboard -- python train.py",
     )
     wrap.add_argument("--name", help="run name (default: the command's name)")
     wrap.add_argument("--scenario", help="scenario label")
     _add_sample_interval(wrap)
+    _add_mirror_options(wrap)
     wrap.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD [ARGS...]")
     wrap.set_defaults(func=_cmd_run)
 

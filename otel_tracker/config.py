@@ -3,8 +3,11 @@
 Every ``OTEL_TRACKER_*`` variable is read here and only here, through one typed
 helper per kind. A bad environment value logs a warning and falls back to the
 default; a bad explicit argument raises :class:`~otel_tracker.errors.ConfigError`.
-The standard ``OTEL_*`` variables belong to the OpenTelemetry SDK; the only one
-read here is ``OTEL_SDK_DISABLED``, which also turns tracking off.
+The standard ``OTEL_*`` variables belong to the OpenTelemetry SDK; the ones read
+here are ``OTEL_SDK_DISABLED`` (turns tracking off), ``OTEL_TRACES_EXPORTER`` /
+``OTEL_METRICS_EXPORTER`` (``otlp`` / ``prometheus`` turn those mirrors on), the
+OTLP protocol variables and ``OTEL_EXPORTER_PROMETHEUS_HOST`` / ``_PORT``. The
+OTLP exporters read their own endpoint, header and timeout variables.
 """
 
 from __future__ import annotations
@@ -77,6 +80,31 @@ def env_float(
     return value
 
 
+def env_int(
+    name: str,
+    default: int,
+    *,
+    minimum: int = 0,
+    maximum: int | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> int:
+    """An integer variable within ``[minimum, maximum]``."""
+    env = os.environ if environ is None else environ
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        _warn_bad(name, raw, "an integer", default)
+        return default
+    if value < minimum or (maximum is not None and value > maximum):
+        bounds = f"{minimum}..{maximum}" if maximum is not None else f">= {minimum}"
+        _warn_bad(name, raw, f"an integer in {bounds}", default)
+        return default
+    return value
+
+
 def env_str(name: str, default: str | None, environ: Mapping[str, str] | None = None) -> str | None:
     """A string variable; empty counts as unset."""
     env = os.environ if environ is None else environ
@@ -122,6 +150,121 @@ def seconds_setting(
     return env_float(PREFIX + name, default, environ=environ)
 
 
+OTLP_PROTOCOLS = ("grpc", "http/protobuf")
+DEFAULT_OTLP_PROTOCOL = "grpc"  # what the Python SDK's own auto-configuration picks
+DEFAULT_PROMETHEUS_HOST = "127.0.0.1"
+DEFAULT_PROMETHEUS_PORT = 9464  # the port OpenTelemetry registered for its Prometheus exporter
+
+
+@dataclass(frozen=True)
+class MirrorConfig:
+    """Which dashboards a run is mirrored to (the manifest is always written)."""
+
+    otlp: bool = False
+    otlp_endpoint: str | None = None  # None: the exporters read OTEL_EXPORTER_OTLP_*ENDPOINT
+    otlp_traces_protocol: str = DEFAULT_OTLP_PROTOCOL
+    otlp_metrics_protocol: str = DEFAULT_OTLP_PROTOCOL
+    otlp_metric_interval: float | None = None  # None: once per resource sample
+    prometheus: bool = False
+    prometheus_host: str = DEFAULT_PROMETHEUS_HOST
+    prometheus_port: int = DEFAULT_PROMETHEUS_PORT
+    tensorboard: bool = False
+
+    @property
+    def enabled(self) -> bool:
+        return self.otlp or self.prometheus or self.tensorboard
+
+    @classmethod
+    def resolve(
+        cls,
+        *,
+        otlp: bool | str | None = None,
+        prometheus: bool | int | str | None = None,
+        tensorboard: bool | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> MirrorConfig:
+        """``otlp`` may be an endpoint URL, ``prometheus`` a port or ``"host:port"``."""
+        env = os.environ if environ is None else environ
+        traces_exporters = env_list("OTEL_TRACES_EXPORTER", env)
+        metrics_exporters = env_list("OTEL_METRICS_EXPORTER", env)
+
+        endpoint = None
+        if isinstance(otlp, str):
+            endpoint = _endpoint_url(otlp)
+            otlp = True
+        elif otlp is None:
+            otlp = env_bool(
+                PREFIX + "OTLP", "otlp" in traces_exporters or "otlp" in metrics_exporters, env
+            )
+        elif not isinstance(otlp, bool):
+            raise ConfigError(f"otlp must be a bool or an endpoint URL, got {otlp!r}")
+
+        host = env_str("OTEL_EXPORTER_PROMETHEUS_HOST", DEFAULT_PROMETHEUS_HOST, env)
+        port = env_int(
+            "OTEL_EXPORTER_PROMETHEUS_PORT", DEFAULT_PROMETHEUS_PORT, maximum=65535, environ=env
+        )
+        if prometheus is None:
+            prometheus = env_bool(PREFIX + "PROMETHEUS", "prometheus" in metrics_exporters, env)
+        elif isinstance(prometheus, bool):
+            pass
+        elif isinstance(prometheus, (int, str)):
+            host, port = _listen_address(prometheus, host or DEFAULT_PROMETHEUS_HOST)
+            prometheus = True
+        else:
+            raise ConfigError(
+                f"prometheus must be a bool, a port or 'host:port', got {prometheus!r}"
+            )
+
+        if tensorboard is None:
+            tensorboard = env_bool(PREFIX + "TENSORBOARD", False, env)
+        interval_ms = env_float("OTEL_METRIC_EXPORT_INTERVAL", 0.0, environ=env)
+        return cls(
+            otlp=bool(otlp),
+            otlp_endpoint=endpoint,
+            otlp_traces_protocol=_otlp_protocol("TRACES", env),
+            otlp_metrics_protocol=_otlp_protocol("METRICS", env),
+            otlp_metric_interval=interval_ms / 1000 if interval_ms else None,
+            prometheus=bool(prometheus),
+            prometheus_host=host or DEFAULT_PROMETHEUS_HOST,
+            prometheus_port=port,
+            tensorboard=bool(tensorboard),
+        )
+
+
+def _otlp_protocol(signal: str, env: Mapping[str, str]) -> str:
+    """``OTEL_EXPORTER_OTLP_<SIGNAL>_PROTOCOL`` > ``OTEL_EXPORTER_OTLP_PROTOCOL`` > grpc."""
+    for name in (f"OTEL_EXPORTER_OTLP_{signal}_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"):
+        value = env_str(name, None, env)
+        if value is None:
+            continue
+        if value in OTLP_PROTOCOLS:
+            return value
+        _warn_bad(name, value, " or ".join(OTLP_PROTOCOLS), DEFAULT_OTLP_PROTOCOL)
+        return DEFAULT_OTLP_PROTOCOL
+    return DEFAULT_OTLP_PROTOCOL
+
+
+def _endpoint_url(value: str) -> str:
+    if not value.startswith(("http://", "https://")) or len(value) <= len("https://"):
+        raise ConfigError(f"an OTLP endpoint is a URL such as http://localhost:4317, got {value!r}")
+    return value
+
+
+def _listen_address(value: int | str, default_host: str) -> tuple[str, int]:
+    """A port (``9464``, ``"9464"``, ``":9464"``) or ``"host:port"``; port 0 picks a free one."""
+    host, port_text = default_host, str(value)
+    if isinstance(value, str) and ":" in value:
+        host, _, port_text = value.rpartition(":")
+        host = host.strip("[]") or default_host
+    try:
+        port = int(port_text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"a Prometheus address is a port or 'host:port', got {value!r}")
+    return host, port
+
+
 @dataclass(frozen=True)
 class TrackerConfig:
     """Resolved settings of one run. Build it with :meth:`resolve`."""
@@ -136,6 +279,7 @@ class TrackerConfig:
     progress_interval: float = DEFAULT_PROGRESS_INTERVAL_S
     resources: bool = True
     sample_interval: float = DEFAULT_SAMPLE_INTERVAL_S
+    mirrors: MirrorConfig = field(default_factory=MirrorConfig)
 
     @classmethod
     def resolve(
@@ -150,6 +294,9 @@ class TrackerConfig:
         progress_interval: float | None = None,
         resources: bool | None = None,
         sample_interval: float | None = None,
+        otlp: bool | str | None = None,
+        prometheus: bool | int | str | None = None,
+        tensorboard: bool | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> TrackerConfig:
         """Merge explicit arguments (``None`` = not given) over the environment."""
@@ -203,6 +350,9 @@ class TrackerConfig:
             install_signal_handlers=bool(install_signal_handlers),
             export_timeout=export_timeout,
             env_allowlist=env_list(PREFIX + "ENV_ALLOWLIST", env),
+            mirrors=MirrorConfig.resolve(
+                otlp=otlp, prometheus=prometheus, tensorboard=tensorboard, environ=env
+            ),
         )
 
 

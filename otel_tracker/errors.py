@@ -16,3 +16,13 @@ class ConfigError(OtelTrackerError, ValueError):
 
 class RunNotFoundError(OtelTrackerError, LookupError):
     """No run matches the given id, prefix or alias."""
+
+
+class MissingExtraError(OtelTrackerError, ImportError):
+    """An optional dependency is not installed; the message names the extra."""
+
+    def __init__(self, extra: str, package: str, what: str | None = None) -> None:
+        super().__init__(
+            f"{what or f'the {extra} mirror'} needs {package}: pip install 'otel-tracker[{extra}]'"
+        )
+        self.extra = extra

@@ -111,8 +111,12 @@ def run_command(
     sample_interval: float | None = None,
     stdout: IO[bytes] | None = None,
     stderr: IO[bytes] | None = None,
+    **track_options: Any,
 ) -> int:
-    """Run ``argv`` tracked; return the exit status the wrapper should exit with."""
+    """Run ``argv`` tracked; return the exit status the wrapper should exit with.
+
+    ``track_options`` go to :func:`~otel_tracker.track_run` (``otlp=``, ``prometheus=``...).
+    """
     from .api import track_run
 
     executable = resolve_command(argv)
@@ -126,6 +130,7 @@ def run_command(
         sample_interval=sample_interval,
         install_signal_handlers=False,  # the wrapper forwards signals to the child instead
         params={"command": list(argv)},
+        **track_options,
     )
     out = stdout if stdout is not None else sys.stdout.buffer
     err = stderr if stderr is not None else sys.stderr.buffer

@@ -172,12 +172,14 @@ class Run:
             # readers must not take a lock that was never held as proof of death
             self.record.tracker["lock_file"] = None
 
-        resource_attrs = {"service.name": service_name or env.get("OTEL_SERVICE_NAME") or name}
+        self.mirrors = self._start_mirrors()
         self._provider = TracerProvider(
-            resource=Resource.create(resource_attrs), sampler=ALWAYS_ON, shutdown_on_exit=False
+            resource=Resource.create(_resource_attributes(self, service_name, env)),
+            sampler=ALWAYS_ON,
+            shutdown_on_exit=False,
         )
         self._provider.add_span_processor(self.manifest_processor)
-        for processor in span_processors:
+        for processor in [*self.mirrors.span_processors, *span_processors]:
             self._provider.add_span_processor(processor)
         self._tracer = self._provider.get_tracer("otel_tracker", __version__)
         self.telemetry = RunTelemetry(
@@ -188,6 +190,8 @@ class Run:
             step_counters=self._step_counters,
             current_step=self._current_step_index,
             step_name=self._step_name,
+            metric_readers=self.mirrors.metric_readers,
+            sample_exporters=self.mirrors.sample_exporters,
         )
 
         attributes: dict[str, Any] = {
@@ -333,7 +337,7 @@ class Run:
         self.telemetry.set_gauge(name, value)
 
     def add_count(self, name: str, n: float = 1) -> None:
-        """Add to a running total of yours (episodes, tokens...), reported like ``set_gauge``."""
+        """Add ``n >= 0`` to a running total of yours (episodes, tokens...): a counter."""
         self.telemetry.add_count(name, n)
 
     def end(self, error: BaseException | None = None) -> None:
@@ -457,6 +461,24 @@ class Run:
         self.manifest_processor.write()
 
     # -- lifecycle -------------------------------------------------------------------
+    def _start_mirrors(self) -> Any:
+        """OTLP / Prometheus / TensorBoard as configured; each failure is a warning."""
+        if not self.config.mirrors.enabled:
+            return _NO_MIRRORS
+        from .exporters.mirrors import Mirrors
+
+        mirrors = Mirrors.start(
+            self.config.mirrors,
+            run_dir=self.dir,
+            params=self.record.params,
+            sample_interval=self.config.sample_interval,
+            resources=self.config.resources,
+        )
+        for problem in mirrors.problems:
+            self.record.warn(problem)
+        self.record.tracker["mirrors"] = mirrors.summary()
+        return mirrors
+
     def _make_run_dir(self, name: str) -> tuple[str, Path | None]:
         try:
             return create_run_dir(self.config.root, name)
@@ -508,12 +530,15 @@ class Run:
             self._shutdown_exporters()
 
     def _shutdown_exporters(self) -> None:
-        """Shut the provider down with a hard deadline: a dead endpoint must not hold us."""
+        """Flush and shut down every exporter under one hard deadline (the manifest is
+        already final): a dead endpoint must not hold the process hostage."""
         done = threading.Event()
 
         def _shutdown() -> None:
             try:
+                self.telemetry.shutdown()
                 self._provider.shutdown()
+                self.mirrors.close()
             except Exception:
                 logger.warning("otel-tracker exporter shutdown failed", exc_info=True)
             finally:
@@ -521,11 +546,16 @@ class Run:
 
         worker = threading.Thread(target=_shutdown, name="otel-tracker-shutdown", daemon=True)
         worker.start()
-        if not done.wait(self.config.export_timeout):
+        finished = done.wait(self.config.export_timeout)
+        if not finished:
             logger.warning(
                 "otel-tracker exporters did not finish within %.1fs; unsent telemetry was dropped",
                 self.config.export_timeout,
             )
+        if self.mirrors.guards:
+            self.mirrors.report()
+            self.record.tracker["mirrors"] = self.mirrors.summary()
+            self.manifest_processor.write()
 
     def _step_counters(self) -> dict[int, tuple[str, int]]:
         return {i: (s.name, s.completed) for i, s in list(self._active.items())}
@@ -566,6 +596,32 @@ class Run:
             return
         self.record.warn("run was not ended explicitly; it was closed at interpreter exit")
         self.end(None)
+
+
+class _NoMirrors:
+    span_processors: tuple[()] = ()
+    metric_readers: tuple[()] = ()
+    sample_exporters: tuple[()] = ()
+    guards: tuple[()] = ()
+
+    def close(self) -> None:
+        return None
+
+
+_NO_MIRRORS = _NoMirrors()
+
+
+def _resource_attributes(run: Run, service_name: str | None, env: Mapping[str, str]) -> dict:
+    """Who sent the telemetry: service, run, host and process (``OTEL_RESOURCE_ATTRIBUTES`` merges under)."""
+    process = run.record.process
+    return {
+        "service.name": service_name or env.get("OTEL_SERVICE_NAME") or run.name,
+        "service.instance.id": run.run_id,
+        semconv.CICD_PIPELINE_NAME: run.name,
+        semconv.CICD_PIPELINE_RUN_ID: run.run_id,
+        "host.name": process.get("host") or "",
+        "process.pid": os.getpid(),
+    }
 
 
 def _parent_context(environ: Mapping[str, str]) -> Any:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,8 @@ class RunTelemetry:
         step_counters: Callable[[], Mapping[int, tuple[str, int]]],
         current_step: Callable[[], int | None],
         step_name: Callable[[int | None], str | None],
+        metric_readers: Sequence[Any] = (),
+        sample_exporters: Sequence[Any] = (),
     ) -> None:
         self._run_id = run_id
         self._run_dir = run_dir
@@ -37,6 +39,8 @@ class RunTelemetry:
         self._step_counters = step_counters
         self._current_step = current_step
         self._step_name = step_name
+        self._metric_readers = list(metric_readers)
+        self._sample_exporters = list(sample_exporters)
         self.user_metrics = UserMetrics()
         self.sampler: Any = None
         self.instruments: Any = None
@@ -61,6 +65,7 @@ class RunTelemetry:
             if self._run_dir is not None:
                 telemetry = TelemetryFile(self._run_dir / TELEMETRY_NAME)
                 readers.append(SampleDrivenMetricReader(TelemetryJsonlExporter(telemetry)))
+            readers.extend(SampleDrivenMetricReader(e) for e in self._sample_exporters)
             tree = ProcessTreeSampler()
 
             def on_sample(snapshot: Any) -> None:
@@ -83,7 +88,7 @@ class RunTelemetry:
             # on_sample and the snapshot lambda bind late: both exist before the first sample
             instruments = SnapshotInstruments(
                 self._resource,
-                readers,
+                [*readers, *(make() for make in self._metric_readers)],
                 run_id=self._run_id,
                 step_name=self._step_name,
                 snapshot=lambda: sampler.snapshot,
@@ -112,9 +117,12 @@ class RunTelemetry:
             return None
 
     def stop(self) -> None:
-        """A final sample (the last line of telemetry.jsonl), then the instruments."""
+        """Stop sampling after a final sample (the last line of telemetry.jsonl)."""
         if self.sampler is not None:
             self.sampler.stop(final_sample=True)
+
+    def shutdown(self) -> None:
+        """Shut the metric readers down (their final export may wait on a network)."""
         if self.instruments is not None:
             self.instruments.shutdown()
 
@@ -123,8 +131,13 @@ class RunTelemetry:
 
     def add_count(self, name: str, n: float = 1) -> None:
         key = _metric_name(name)
+        value = _finite(name, n)
+        if value < 0:
+            raise ConfigError(
+                f"metric {name!r} is a running total: add_count needs n >= 0, got {n!r}"
+            )
         counts = self.user_metrics.counts
-        counts[key] = counts.get(key, 0.0) + _finite(name, n)
+        counts[key] = counts.get(key, 0.0) + value
 
 
 _METRIC_NAME = re.compile(r"^[a-z][a-z0-9_.]{0,62}$")

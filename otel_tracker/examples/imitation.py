@@ -109,8 +109,12 @@ def run_pipeline(
     sample_interval: float | None = None,
     scenario: str | None = None,
     out: bool = False,
+    **track_options: Any,
 ) -> Any:
-    """Run the five tracked steps; return the run (its ``manifest_path`` included)."""
+    """Run the five tracked steps; return the run (its ``manifest_path`` included).
+
+    ``track_options`` go to :func:`~otel_tracker.track_run` (``otlp=``, ``tensorboard=``...).
+    """
     np = _np()
     unknown = [s for s in skip if s not in STEPS]
     if unknown:
@@ -127,6 +131,7 @@ def run_pipeline(
         scenario=scenario,
         root=root,
         sample_interval=sample_interval,
+        **track_options,
     ) as run:
         # 1. Expert: Riccati iteration, then random-search refinement on rollouts.
         with run.step("Train expert") as step:

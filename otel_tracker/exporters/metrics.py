@@ -3,7 +3,8 @@
 Every observation carries the run id and the current step (``cicd.pipeline.run.id``,
 ``cicd.pipeline.task.name``) so dashboards can slice by step. All series are
 observable gauges: tree-wide totals such as ``process.cpu.time`` drop when a
-child exits, so they are not monotonic counters.
+child exits, so they are not monotonic counters. The author's ``run.add_count``
+totals are observable counters.
 """
 
 from __future__ import annotations
@@ -53,9 +54,12 @@ class SnapshotInstruments:
                 if point.name in self._known:
                     continue
                 self._known.add(point.name)
-                self._meter.create_observable_gauge(
-                    point.name, callbacks=[self._callback(point.name)], unit=point.unit
+                create = (
+                    self._meter.create_observable_counter
+                    if point.monotonic
+                    else self._meter.create_observable_gauge
                 )
+                create(point.name, callbacks=[self._callback(point.name)], unit=point.unit)
 
     def _callback(self, name: str) -> Callable[[CallbackOptions], Iterable[Observation]]:
         def observe(options: CallbackOptions) -> Iterable[Observation]:

@@ -50,7 +50,7 @@ class UserMetrics:
             for name, value in list(self.gauges.items())
         ]
         points += [
-            Point(f"otel_tracker.user.{name}", value, "1")
+            Point(f"otel_tracker.user.{name}", value, "1", monotonic=True)
             for name, value in list(self.counts.items())
         ]
         return points

@@ -15,6 +15,7 @@ class Point:
     value: float
     unit: str
     attributes: Attributes = ()
+    monotonic: bool = False  # a running total: exported as a counter (Prometheus ``_total``)
 
     @property
     def key(self) -> str:

@@ -1,0 +1,193 @@
+"""Wrappers that keep a failing mirror quiet and honest.
+
+A dead collector makes the OTLP exporters log an error (and retry warnings) on
+every batch. :class:`GuardedSpanExporter` and :class:`GuardedMetricExporter`
+wrap any SDK exporter: exceptions never leave them, what could not be delivered
+is counted, the first failure is logged once with the exporter's own reason and
+the total once at the end. While one of our exports runs, the exporter's own
+warnings on that thread are held back (other threads, such as an application's
+own OTLP exporters, are untouched).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+logger = logging.getLogger(__name__)
+
+# The exporter modules that log per failed batch; filtering an absent one is harmless.
+QUIETED_LOGGERS = (
+    "opentelemetry.exporter.otlp.proto.grpc.exporter",
+    "opentelemetry.exporter.otlp.proto.http._common",
+    "opentelemetry.exporter.otlp.proto.http.trace_exporter",
+    "opentelemetry.exporter.otlp.proto.http.metric_exporter",
+)
+
+_exporting = threading.local()
+
+
+class _HeldBackOnOurThreads(logging.Filter):
+    """Holds back an exporter's warnings raised inside one of our guarded exports."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        guard: ExportGuard | None = getattr(_exporting, "guard", None)
+        if guard is None or record.levelno < logging.WARNING:
+            return True
+        guard.last_reason = record.getMessage()
+        return False
+
+
+_FILTER = _HeldBackOnOurThreads()
+_installed = False
+_install_lock = threading.Lock()
+
+
+def _install_filter() -> None:
+    global _installed
+    with _install_lock:
+        if _installed:
+            return
+        for name in QUIETED_LOGGERS:
+            logging.getLogger(name).addFilter(_FILTER)
+        _installed = True
+
+
+class ExportGuard:
+    """Counts one mirror's undelivered data; says so once, and once more at the end."""
+
+    def __init__(self, mirror: str, target: str) -> None:
+        self.mirror = mirror
+        self.target = target
+        self.last_reason: str | None = None
+        self.dropped: dict[str, int] = {}
+        self.delivered: dict[str, int] = {}
+        self.in_flight: dict[str, int] = {}  # still being sent: lost if the process exits now
+        self._lock = threading.Lock()
+        self._warned = False
+        _install_filter()
+
+    def call(self, what: str, count: int, export: Any) -> bool:
+        """Run ``export()`` (returns success) on this thread with the exporter's warnings held."""
+        with self._lock:
+            self.in_flight[what] = self.in_flight.get(what, 0) + count
+        _exporting.guard = self
+        try:
+            ok = bool(export())
+        except Exception as exc:
+            self.last_reason = f"{type(exc).__name__}: {exc}"
+            ok = False
+        finally:
+            _exporting.guard = None
+        with self._lock:
+            self.in_flight[what] -= count
+            bucket = self.delivered if ok else self.dropped
+            bucket[what] = bucket.get(what, 0) + count
+            first_failure = not ok and not self._warned
+            if first_failure:
+                self._warned = True
+        if first_failure:
+            logger.warning(
+                "otel-tracker %s export to %s failed (%s); the run goes on, "
+                "further losses are counted and reported when it ends",
+                self.mirror,
+                self.target,
+                self.last_reason or "no reason given",
+            )
+        return ok
+
+    def summary(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "target": self.target,
+                "delivered": dict(self.delivered),
+                "dropped": dict(self.dropped),
+                "in_flight": {k: n for k, n in self.in_flight.items() if n},
+                "last_error": self.last_reason if self.dropped else None,
+            }
+
+    def report(self) -> None:
+        """Log the total loss once, if there was any (what is still in flight is lost too)."""
+        with self._lock:
+            dropped = dict(self.dropped)
+            for what, n in self.in_flight.items():
+                if n:
+                    dropped[what] = dropped.get(what, 0) + n
+        if dropped:
+            logger.warning(
+                "otel-tracker %s could not deliver %s to %s",
+                self.mirror,
+                ", ".join(f"{n} {what}" for what, n in sorted(dropped.items())),
+                self.target,
+            )
+
+
+class GuardedSpanExporter(SpanExporter):
+    """A span exporter that never raises and counts what it could not send."""
+
+    def __init__(self, exporter: SpanExporter, guard: ExportGuard) -> None:
+        self._exporter = exporter
+        self.guard = guard
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        ok = self.guard.call(
+            "spans",
+            len(spans),
+            lambda: self._exporter.export(spans) == SpanExportResult.SUCCESS,
+        )
+        return SpanExportResult.SUCCESS if ok else SpanExportResult.FAILURE
+
+    def shutdown(self) -> None:
+        try:
+            self._exporter.shutdown()
+        except Exception:
+            logger.debug("span exporter shutdown failed", exc_info=True)
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        try:
+            return self._exporter.force_flush(timeout_millis)
+        except Exception:
+            return False
+
+
+class GuardedMetricExporter(MetricExporter):
+    """A metric exporter that never raises and counts the exports it could not send."""
+
+    def __init__(self, exporter: MetricExporter, guard: ExportGuard) -> None:
+        super().__init__(
+            preferred_temporality=exporter._preferred_temporality,
+            preferred_aggregation=exporter._preferred_aggregation,
+        )
+        self._exporter = exporter
+        self.guard = guard
+
+    def export(
+        self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
+    ) -> MetricExportResult:
+        ok = self.guard.call(
+            "metric exports",
+            1,
+            lambda: (
+                self._exporter.export(metrics_data, timeout_millis=timeout_millis, **kwargs)
+                == MetricExportResult.SUCCESS
+            ),
+        )
+        return MetricExportResult.SUCCESS if ok else MetricExportResult.FAILURE
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        try:
+            return self._exporter.force_flush(timeout_millis=timeout_millis)
+        except Exception:
+            return False
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        try:
+            self._exporter.shutdown(timeout_millis=timeout_millis, **kwargs)
+        except Exception:
+            logger.debug("metric exporter shutdown failed", exc_info=True)

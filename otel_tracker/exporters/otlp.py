@@ -1,0 +1,83 @@
+"""OTLP mirror: the run's spans and metrics to a collector over gRPC or HTTP/protobuf.
+
+Configured the standard way: the exporters read ``OTEL_EXPORTER_OTLP_*ENDPOINT``,
+``*_HEADERS``, ``*_TIMEOUT``, ``*_COMPRESSION`` and the certificate variables
+themselves; the protocol comes from ``OTEL_EXPORTER_OTLP_[TRACES_|METRICS_]PROTOCOL``
+(see :class:`~otel_tracker.config.MirrorConfig`). Both signals go through an
+:class:`~otel_tracker.exporters.guard.ExportGuard`, so a dead collector costs one
+warning, never the pipeline's time: spans leave from the batch processor's thread,
+metrics from the periodic reader's, and the run's exit bounds their final flush.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.trace import SpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+from ..config import MirrorConfig
+from ..errors import MissingExtraError
+from .guard import ExportGuard, GuardedMetricExporter, GuardedSpanExporter
+
+_HTTP_PATHS = {"traces": "/v1/traces", "metrics": "/v1/metrics"}
+
+
+def _exporter_classes(protocol: str) -> tuple[Any, Any]:
+    try:
+        if protocol == "grpc":
+            from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (
+                OTLPMetricExporter,
+            )
+            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+        else:
+            from opentelemetry.exporter.otlp.proto.http.metric_exporter import (
+                OTLPMetricExporter,
+            )
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    except ImportError as exc:
+        raise MissingExtraError("otlp", "opentelemetry-exporter-otlp") from exc
+    return OTLPSpanExporter, OTLPMetricExporter
+
+
+def _endpoint(config: MirrorConfig, protocol: str, signal: str) -> str | None:
+    """An explicit base endpoint; HTTP wants the signal's path appended, gRPC does not."""
+    if config.otlp_endpoint is None:
+        return None
+    if protocol == "grpc":
+        return config.otlp_endpoint
+    return config.otlp_endpoint.rstrip("/") + _HTTP_PATHS[signal]
+
+
+def _target(exporter: Any, protocol: str) -> str:
+    return f"{getattr(exporter, '_endpoint', 'the default endpoint')} ({protocol})"
+
+
+def otlp_span_processor(config: MirrorConfig) -> tuple[SpanProcessor, ExportGuard]:
+    """A batch span processor over a guarded OTLP span exporter."""
+    protocol = config.otlp_traces_protocol
+    span_exporter_class, _ = _exporter_classes(protocol)
+    exporter = span_exporter_class(endpoint=_endpoint(config, protocol, "traces"))
+    guard = ExportGuard("OTLP traces", _target(exporter, protocol))
+    return BatchSpanProcessor(GuardedSpanExporter(exporter, guard)), guard
+
+
+def otlp_metric_reader(
+    config: MirrorConfig, sample_interval: float
+) -> tuple[Callable[[], MetricReader], ExportGuard]:
+    """A periodic reader (once per sample unless ``OTEL_METRIC_EXPORT_INTERVAL`` says
+    otherwise), made by the returned factory: its timer starts when it is made."""
+    protocol = config.otlp_metrics_protocol
+    _, metric_exporter_class = _exporter_classes(protocol)
+    exporter = metric_exporter_class(endpoint=_endpoint(config, protocol, "metrics"))
+    guard = ExportGuard("OTLP metrics", _target(exporter, protocol))
+    interval = config.otlp_metric_interval or sample_interval
+
+    def make_reader() -> MetricReader:
+        return PeriodicExportingMetricReader(
+            GuardedMetricExporter(exporter, guard), export_interval_millis=interval * 1000
+        )
+
+    return make_reader, guard

@@ -27,9 +27,9 @@ def root(tmp_path: Path) -> Path:
 
 @pytest.fixture(autouse=True)
 def _clean_tracker_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Tests choose their own settings; the developer's shell must not leak in.
+    # Tests choose their own settings (ours and the SDK's); the developer's shell must not leak in.
     for name in list(os.environ):
-        if name.startswith("OTEL_TRACKER_") or name == "OTEL_SDK_DISABLED":
+        if name.startswith("OTEL_"):
             monkeypatch.delenv(name, raising=False)
 
 
@@ -54,7 +54,7 @@ def only_manifest(root: Path) -> dict[str, Any]:
 
 
 def child_env(root: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_TRACKER_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     env.update({"OTEL_TRACKER_ROOT": str(root), "PYTHONUNBUFFERED": "1"}, **extra)
     return env
 

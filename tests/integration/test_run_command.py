@@ -188,3 +188,55 @@ def test_with_tracking_off_the_command_still_runs_with_its_exit_status(root: Pat
     assert proc.returncode == 143, err
     assert out == "ran\n" and "Traceback" not in err
     assert not root.exists()
+
+
+def test_wrapper_mirrors_to_otlp_prometheus_and_tensorboard(root: Path) -> None:
+    import urllib.request
+
+    from tensorboard.backend.event_processing import event_accumulator
+
+    from tests.otlp_receiver import OtlpHttpReceiver
+
+    receiver = OtlpHttpReceiver()
+    try:
+        proc = wrap(
+            root,
+            sys.executable,
+            "-c",
+            "import time; time.sleep(2.5)",
+            options=(
+                "--name",
+                "mirrored-cmd",
+                "--sample-interval",
+                "0.2",
+                "--otlp",
+                receiver.endpoint,
+                "--prometheus",
+                "0",
+                "--tensorboard",
+            ),
+            OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
+        )
+        live = wait_for(
+            read_when(root, lambda d: d["telemetry"] is not None and d["telemetry"]["samples"]),
+            what="a live manifest with samples",
+        )
+        url = live["tracker"]["mirrors"]["prometheus"]["url"]
+        assert url.startswith("http://127.0.0.1:")
+        with urllib.request.urlopen(url, timeout=5) as response:
+            exposition = response.read().decode()
+        assert f'cicd_pipeline_run_id="{live["run_id"]}"' in exposition
+        assert "process_memory_usage_bytes{" in exposition
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+    finally:
+        receiver.close()
+    doc = only_manifest(root)
+    spans = {s["name"] for s in receiver.received.spans}
+    assert spans == {"RUN mirrored-cmd", Path(sys.executable).name}, spans  # run + its one step
+    assert "process.memory.usage" in receiver.received.metric_names()
+    events = list((Path(doc["run_dir"]) / "tensorboard").glob("events.out.tfevents.*"))
+    accumulator = event_accumulator.EventAccumulator(str(events[0]))
+    accumulator.Reload()
+    assert "step/duration_s" in accumulator.Tags()["scalars"]
+    assert "process.cpu.utilization" in accumulator.Tags()["scalars"]

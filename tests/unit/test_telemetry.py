@@ -58,6 +58,8 @@ def test_run_samples_carry_run_step_throughput_and_user_metrics(root: Path) -> N
             run.set_gauge("Bad Name", 1.0)
         with pytest.raises(ConfigError):
             run.set_gauge("fps", float("inf"))
+        with pytest.raises(ConfigError, match="running total"):
+            run.add_count("episodes", -1)
     samples, skipped = read_telemetry(run.dir / "telemetry.jsonl")
     assert skipped == 0 and len(samples) >= 3
     assert {s["run_id"] for s in samples} == {run.run_id}

@@ -1,0 +1,178 @@
+"""The Prometheus mirror scraped by a real Prometheus server on 127.0.0.1.
+
+``scripts/test.sh`` unpacks Debian's ``prometheus`` into ``.venv/prometheus/`` when
+none is on PATH; without one this test fails (it never skips)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from otel_tracker import track_run
+from tests.conftest import REPO, load_manifest, wait_for
+from tests.otlp_receiver import closed_port
+
+SECRET = "sk-live-0123456789abcdefSECRET"
+
+
+def prometheus_binary() -> str:
+    candidates = [
+        os.environ.get("PROMETHEUS_BIN"),
+        str(REPO / ".venv" / "prometheus" / "usr" / "bin" / "prometheus"),
+        shutil.which("prometheus"),
+    ]
+    for candidate in candidates:
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    pytest.fail(
+        "no Prometheus server found: `bash scripts/test.sh` unpacks Debian's prometheus "
+        "into .venv/prometheus/, or put one on PATH / in PROMETHEUS_BIN"
+    )
+
+
+class PrometheusServer:
+    """A real Prometheus scraping one target every second."""
+
+    def __init__(self, tmp: Path, target_port: int) -> None:
+        self.port = closed_port()
+        config = tmp / "prometheus.yml"
+        config.write_text(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\n"
+            "scrape_configs:\n  - job_name: otel-tracker\n"
+            f"    static_configs:\n      - targets: ['127.0.0.1:{target_port}']\n"
+        )
+        self.log = (tmp / "prometheus.log").open("w")
+        self.proc = subprocess.Popen(
+            [
+                prometheus_binary(),
+                f"--config.file={config}",
+                f"--storage.tsdb.path={tmp / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+            ],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        wait_for(self._ready, timeout=30, what="Prometheus to be ready")
+
+    def _ready(self) -> bool:
+        if self.proc.poll() is not None:
+            pytest.fail(f"Prometheus exited: {Path(self.log.name).read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/-/ready", timeout=1):
+                return True
+        except OSError:
+            return False
+
+    def query(self, promql: str) -> list[dict[str, Any]]:
+        url = f"http://127.0.0.1:{self.port}/api/v1/query?" + urllib.parse.urlencode(
+            {"query": promql}
+        )
+        with urllib.request.urlopen(url, timeout=5) as response:
+            body = json.load(response)
+        assert body["status"] == "success", body
+        return body["data"]["result"]
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+        self.log.close()
+
+
+@pytest.fixture
+def prometheus(tmp_path: Path) -> Iterator[tuple[PrometheusServer, int]]:
+    target_port = closed_port()
+    server = PrometheusServer(tmp_path, target_port)
+    yield server, target_port
+    server.close()
+
+
+def test_prometheus_scrapes_run_cpu_memory_and_step_metrics(
+    root: Path, prometheus: tuple[PrometheusServer, int]
+) -> None:
+    server, port = prometheus
+    with track_run(
+        "scraped",
+        root=root,
+        steps=["train"],
+        params={"token": SECRET},
+        prometheus=port,
+        sample_interval=0.25,
+        progress="off",
+        install_signal_handlers=False,
+    ) as run:
+        url = run.record.tracker["mirrors"]["prometheus"]["url"]
+        assert url == f"http://127.0.0.1:{port}/metrics"
+        selector = f'cicd_pipeline_run_id="{run.run_id}",cicd_pipeline_task_name="train"'
+        with run.step("train") as step:
+            run.add_count("episodes", 3)
+
+            def scraped() -> Any:
+                step.advance()
+                time.sleep(0.05)
+                return server.query(f"otel_tracker_step_items{{{selector}}}")
+
+            items = wait_for(scraped, timeout=30, what="a scrape with the step's items")
+            cpu = server.query(f"process_cpu_utilization{{{selector}}}")
+            memory = server.query(f"process_memory_usage_bytes{{{selector}}}")
+            counter = server.query(f"otel_tracker_user_episodes_total{{{selector}}}")
+            up = server.query('up{job="otel-tracker"}')
+            with urllib.request.urlopen(url, timeout=5) as response:
+                exposition = response.read().decode()
+
+    assert float(items[0]["value"][1]) >= 1
+    assert cpu and 0 <= float(cpu[0]["value"][1]) <= os.cpu_count()
+    assert memory and float(memory[0]["value"][1]) > 10_000_000
+    assert counter and float(counter[0]["value"][1]) == 3
+    assert up and up[0]["value"][1] == "1"
+    assert SECRET not in exposition and "api_key" not in exposition
+    assert "# TYPE otel_tracker_user_episodes_total counter" in exposition
+    doc = load_manifest(run.manifest_path)
+    assert doc["tracker"]["mirrors"]["prometheus"]["url"] == url
+    # the endpoint goes away with the run
+    with pytest.raises(OSError):
+        urllib.request.urlopen(url, timeout=2)
+
+
+def test_a_port_in_use_warns_once_and_the_run_goes_on(
+    root: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        with (
+            track_run(
+                "busy-port", root=root, steps=["a"], prometheus=port, install_signal_handlers=False
+            ) as run,
+            run.step("a") as step,
+        ):
+            step.advance()
+    doc = load_manifest(run.manifest_path)
+    assert doc["status"] == "completed"
+    assert "prometheus" not in doc["tracker"]["mirrors"]
+    assert any(f"127.0.0.1:{port}" in w and "Prometheus" in w for w in doc["warnings"])
+    warnings = [r for r in caplog.records if "Prometheus mirror" in r.getMessage()]
+    assert len(warnings) == 1
+
+
+def test_port_zero_picks_a_free_port_and_the_manifest_records_it(root: Path) -> None:
+    with track_run(
+        "any-port", root=root, prometheus="127.0.0.1:0", install_signal_handlers=False
+    ) as run:
+        url = run.record.tracker["mirrors"]["prometheus"]["url"]
+        with urllib.request.urlopen(url, timeout=5) as response:
+            assert response.status == 200
+    port = int(url.rsplit(":", 1)[1].split("/")[0])
+    assert port > 0
+    assert load_manifest(run.manifest_path)["tracker"]["mirrors"]["prometheus"]["url"] == url

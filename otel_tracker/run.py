@@ -471,7 +471,6 @@ class Run:
             self.config.mirrors,
             run_dir=self.dir,
             params=self.record.params,
-            sample_interval=self.config.sample_interval,
             resources=self.config.resources,
         )
         for problem in mirrors.problems:

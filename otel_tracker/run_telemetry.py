@@ -52,6 +52,7 @@ class RunTelemetry:
             from .exporters.telemetry import (
                 TELEMETRY_NAME,
                 SampleDrivenMetricReader,
+                SampleTriggeredMetricReader,
                 TelemetryFile,
                 TelemetryJsonlExporter,
             )
@@ -66,12 +67,16 @@ class RunTelemetry:
                 telemetry = TelemetryFile(self._run_dir / TELEMETRY_NAME)
                 readers.append(SampleDrivenMetricReader(TelemetryJsonlExporter(telemetry)))
             readers.extend(SampleDrivenMetricReader(e) for e in self._sample_exporters)
+            others = [make() for make in self._metric_readers]
+            triggered = [r for r in others if isinstance(r, SampleTriggeredMetricReader)]
             tree = ProcessTreeSampler()
 
             def on_sample(snapshot: Any) -> None:
                 instruments.register(snapshot)
                 for reader in readers:
                     reader.collect()
+                for reader in triggered:
+                    reader.on_sample()
 
             sampler = ResourceSampler(
                 [
@@ -88,7 +93,7 @@ class RunTelemetry:
             # on_sample and the snapshot lambda bind late: both exist before the first sample
             instruments = SnapshotInstruments(
                 self._resource,
-                [*readers, *(make() for make in self._metric_readers)],
+                [*readers, *others],
                 run_id=self._run_id,
                 step_name=self._step_name,
                 snapshot=lambda: sampler.snapshot,

@@ -53,3 +53,13 @@ def test_overhead_benchmark_parts_run(tmp_path: Path, monkeypatch: object) -> No
         del os.environ["BENCH_ROOT"]
     assert set(costs) == {"obj.n += 1", "minimal method", "step.advance()"}
     assert sampler["processes_seen"] >= 3 and sampler["cpu_ms_per_sample"] > 0
+
+
+def test_mirrors_benchmark_runs_small(tmp_path: Path) -> None:
+    results = run_benchmark("bench_mirrors", tmp_path / "mirrors.json", "--repeat", "1")
+    assert set(results["configs"]) == {
+        "no mirror",
+        "OTLP, live receiver",
+        "OTLP, black-holed endpoint",
+        "OTLP + Prometheus + TensorBoard",
+    }

@@ -47,13 +47,12 @@ class Mirrors:
         *,
         run_dir: Path | None,
         params: Mapping[str, Any],
-        sample_interval: float,
         resources: bool,
     ) -> Mirrors:
         """Start every enabled mirror that can start."""
         mirrors = cls()
         if config.otlp:
-            mirrors._try("OTLP", lambda: mirrors._start_otlp(config, sample_interval, resources))
+            mirrors._try("OTLP", lambda: mirrors._start_otlp(config, resources))
         if config.prometheus:
             if resources:
                 mirrors._try("Prometheus", lambda: mirrors._start_prometheus(config))
@@ -82,7 +81,7 @@ class Mirrors:
         self.problems.append(f"{mirror} mirror off: {reason}")
         logger.warning("otel-tracker %s mirror is off: %s; the run goes on", mirror, reason)
 
-    def _start_otlp(self, config: MirrorConfig, sample_interval: float, resources: bool) -> None:
+    def _start_otlp(self, config: MirrorConfig, resources: bool) -> None:
         from .otlp import otlp_metric_reader, otlp_span_processor
 
         processor, traces = otlp_span_processor(config)
@@ -90,7 +89,7 @@ class Mirrors:
         self.guards.append(traces)
         info = {"traces": traces.target}
         if resources:
-            make_reader, metrics = otlp_metric_reader(config, sample_interval)
+            make_reader, metrics = otlp_metric_reader(config)
             self.metric_readers.append(make_reader)
             self.guards.append(metrics)
             info["metrics"] = metrics.target

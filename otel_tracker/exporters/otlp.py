@@ -21,6 +21,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from ..config import MirrorConfig
 from ..errors import MissingExtraError
 from .guard import ExportGuard, GuardedMetricExporter, GuardedSpanExporter
+from .telemetry import SampleTriggeredMetricReader
 
 _HTTP_PATHS = {"traces": "/v1/traces", "metrics": "/v1/metrics"}
 
@@ -64,20 +65,21 @@ def otlp_span_processor(config: MirrorConfig) -> tuple[SpanProcessor, ExportGuar
     return BatchSpanProcessor(GuardedSpanExporter(exporter, guard)), guard
 
 
-def otlp_metric_reader(
-    config: MirrorConfig, sample_interval: float
-) -> tuple[Callable[[], MetricReader], ExportGuard]:
-    """A periodic reader (once per sample unless ``OTEL_METRIC_EXPORT_INTERVAL`` says
-    otherwise), made by the returned factory: its timer starts when it is made."""
+def otlp_metric_reader(config: MirrorConfig) -> tuple[Callable[[], MetricReader], ExportGuard]:
+    """A reader that exports every resource sample from its own thread, or, when
+    ``OTEL_METRIC_EXPORT_INTERVAL`` is set, the SDK's periodic reader at that cadence.
+    The returned factory makes it: a reader's thread starts when it is made."""
     protocol = config.otlp_metrics_protocol
     _, metric_exporter_class = _exporter_classes(protocol)
     exporter = metric_exporter_class(endpoint=_endpoint(config, protocol, "metrics"))
     guard = ExportGuard("OTLP metrics", _target(exporter, protocol))
-    interval = config.otlp_metric_interval or sample_interval
+    guarded = GuardedMetricExporter(exporter, guard)
 
     def make_reader() -> MetricReader:
-        return PeriodicExportingMetricReader(
-            GuardedMetricExporter(exporter, guard), export_interval_millis=interval * 1000
-        )
+        if config.otlp_metric_interval:
+            return PeriodicExportingMetricReader(
+                guarded, export_interval_millis=config.otlp_metric_interval * 1000
+            )
+        return SampleTriggeredMetricReader(guarded, name="otel-tracker-otlp-metrics")
 
     return make_reader, guard

@@ -192,3 +192,46 @@ class SampleDrivenMetricReader(MetricReader):
 
     def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
         self._exporter.shutdown(timeout_millis=timeout_millis)
+
+
+class SampleTriggeredMetricReader(SampleDrivenMetricReader):
+    """Exports each sample from a thread of its own, for exporters that talk to a network.
+
+    The sampler only sets an event, so a slow or dead endpoint delays nothing but
+    this thread; samples that arrive while an export is still running are
+    coalesced into the next one. Each collection reads the snapshot it was
+    triggered for (or a newer one), with that snapshot's step, so even a step
+    shorter than the interval reaches the endpoint with its step-end sample.
+    """
+
+    def __init__(self, exporter: MetricExporter, name: str = "otel-tracker-metrics") -> None:
+        super().__init__(exporter)
+        self._wake = threading.Event()
+        self._pending = False
+        self._stopping = False
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+        self._thread.start()
+
+    def on_sample(self) -> None:
+        self._pending = True
+        self._wake.set()
+
+    def _loop(self) -> None:
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            if self._pending:
+                self._pending = False
+                try:
+                    self.collect()
+                except Exception:
+                    logger.debug("otel-tracker metric collection failed", exc_info=True)
+            if self._stopping and not self._pending:
+                return
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        """Send what the last sample triggered, then shut the exporter down."""
+        self._stopping = True
+        self._wake.set()
+        self._thread.join(timeout_millis / 1000)
+        super().shutdown(timeout_millis=timeout_millis, **kwargs)

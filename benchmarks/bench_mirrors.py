@@ -6,8 +6,8 @@ mirrors at once.
 
 For each configuration, interleaved subprocess runs give the median of the run's
 own duration (the manifest's ``duration_s``: what the pipeline felt) and of the
-exit delay (from the end of the run's ``with`` block to process exit: what a dead
-collector costs at shutdown). The receiver is the tests' real OTLP gRPC server.
+exit delay (from the run's ``ended_at`` to process exit: what flushing the mirrors,
+or waiting on a dead collector, adds at shutdown). The receiver is the tests' real OTLP gRPC server.
 """
 
 from __future__ import annotations
@@ -24,13 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks._results import save
+from otel_tracker.timeparse import parse_timestamp
 from tests.otlp_receiver import BlackHole, OtlpGrpcReceiver
 
 CODE = (
-    "import time\n"
     "from otel_tracker.examples.imitation import run_pipeline\n"
-    "run = run_pipeline()\n"
-    "print('ENDED', time.monotonic(), run.manifest_path, flush=True)\n"
+    "print('MANIFEST', run_pipeline().manifest_path, flush=True)\n"
 )
 
 
@@ -38,11 +37,11 @@ def _once(env: dict[str, str]) -> tuple[float, float]:
     proc = subprocess.run(
         [sys.executable, "-c", CODE], env=env, capture_output=True, text=True, check=True
     )
-    exited = time.monotonic()
-    line = next(x for x in proc.stdout.splitlines() if x.startswith("ENDED"))
-    _, ended, manifest = line.split(maxsplit=2)
-    duration = json.loads(Path(manifest).read_text())["duration_s"]
-    return duration, exited - float(ended)
+    exited = time.time()
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("MANIFEST"))
+    doc = json.loads(Path(line.split(maxsplit=1)[1]).read_text())
+    # from the run's end (the manifest is final) to process exit: exporter flushes included
+    return doc["duration_s"], exited - (parse_timestamp(doc["ended_at"]) or exited)
 
 
 def main(argv: list[str] | None = None) -> int:

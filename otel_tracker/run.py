@@ -16,7 +16,8 @@ import math
 import os
 import sys
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -531,22 +532,21 @@ class Run:
     def _shutdown_exporters(self) -> None:
         """Flush and shut down every exporter under one hard deadline (the manifest is
         already final): a dead endpoint must not hold the process hostage."""
-        done = threading.Event()
-
-        def _shutdown() -> None:
-            try:
-                self.telemetry.shutdown()
-                self._provider.shutdown()
-                self.mirrors.close()
-            except Exception:
-                logger.warning("otel-tracker exporter shutdown failed", exc_info=True)
-            finally:
-                done.set()
-
-        worker = threading.Thread(target=_shutdown, name="otel-tracker-shutdown", daemon=True)
-        worker.start()
-        finished = done.wait(self.config.export_timeout)
-        if not finished:
+        deadline = time.monotonic() + self.config.export_timeout
+        workers = []
+        # side by side: spans must not wait behind a metric export stuck on a dead endpoint
+        for name, steps in (
+            ("spans", (self._provider.shutdown,)),
+            ("metrics", (self.telemetry.shutdown, self.mirrors.close)),
+        ):
+            worker = threading.Thread(
+                target=_quietly, args=steps, name=f"otel-tracker-shutdown-{name}", daemon=True
+            )
+            worker.start()
+            workers.append(worker)
+        for worker in workers:
+            worker.join(max(0.0, deadline - time.monotonic()))
+        if any(worker.is_alive() for worker in workers):
             logger.warning(
                 "otel-tracker exporters did not finish within %.1fs; unsent telemetry was dropped",
                 self.config.export_timeout,
@@ -595,6 +595,14 @@ class Run:
             return
         self.record.warn("run was not ended explicitly; it was closed at interpreter exit")
         self.end(None)
+
+
+def _quietly(*shutdowns: Callable[[], object]) -> None:
+    for shutdown in shutdowns:
+        try:
+            shutdown()
+        except Exception:
+            logger.warning("otel-tracker exporter shutdown failed", exc_info=True)
 
 
 class _NoMirrors:

@@ -83,7 +83,11 @@ def _tee(source: IO[bytes], console: IO[bytes], log_path: Path | None) -> None:
 
 
 def child_environment(run: Any) -> dict[str, str]:
-    """The child's environment: ours plus the trace context and the run directory."""
+    """The child's environment: ours plus the trace context and the run directory.
+
+    A child that tracks runs of its own joins the trace, and with ``--otlp`` it
+    sends to the same collector, so the collector sees one trace.
+    """
     from opentelemetry.propagate import inject
 
     env = dict(os.environ)
@@ -99,6 +103,11 @@ def child_environment(run: Any) -> dict[str, str]:
         env["TRACESTATE"] = carrier["tracestate"]
     if run.dir is not None:
         env[RUN_DIR_ENV] = str(run.dir)
+    mirrors = getattr(getattr(run, "config", None), "mirrors", None)
+    if mirrors is not None and mirrors.otlp:
+        env["OTEL_TRACKER_OTLP"] = "true"
+        if mirrors.otlp_endpoint:
+            env["OTEL_EXPORTER_OTLP_ENDPOINT"] = mirrors.otlp_endpoint
     return env
 
 

@@ -38,6 +38,7 @@ class Received:
     spans: list[dict[str, Any]] = field(default_factory=list)
     metrics: list[dict[str, Any]] = field(default_factory=list)
     raw: list[bytes] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)  # per request, lower-case names
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add_traces(self, request: Any, raw: bytes) -> None:
@@ -95,11 +96,13 @@ class OtlpGrpcReceiver:
 
         class Traces(trace_service_pb2_grpc.TraceServiceServicer):
             def Export(self, request: Any, context: Any) -> Any:
+                received.headers.append(dict(context.invocation_metadata()))
                 received.add_traces(request, request.SerializeToString())
                 return trace_service_pb2.ExportTraceServiceResponse()
 
         class Metrics(metrics_service_pb2_grpc.MetricsServiceServicer):
             def Export(self, request: Any, context: Any) -> Any:
+                received.headers.append(dict(context.invocation_metadata()))
                 received.add_metrics(request, request.SerializeToString())
                 return metrics_service_pb2.ExportMetricsServiceResponse()
 
@@ -124,6 +127,7 @@ class OtlpHttpReceiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                received.headers.append({k.lower(): v for k, v in self.headers.items()})
                 encoding = self.headers.get("Content-Encoding", "")
                 if encoding == "gzip":
                     body = gzip.decompress(body)

@@ -74,6 +74,7 @@ def test_spans_and_metrics_reach_a_real_receiver(root: Path, receiver: Any) -> N
         root,
         OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
         OTEL_EXPORTER_OTLP_PROTOCOL=receiver.protocol,
+        OTEL_EXPORTER_OTLP_HEADERS=f"x-tenant=ml-team,authorization=Bearer {SECRET}",
     )
     doc = only_manifest(root)
     got = receiver.received
@@ -125,6 +126,10 @@ def test_spans_and_metrics_reach_a_real_receiver(root: Path, receiver: Any) -> N
     assert delivery["traces_delivery"]["dropped"] == {}
     assert delivery["metrics_delivery"]["delivered"]["metric exports"] >= 1
     assert "failed" not in err
+
+    # the standard headers variable reaches the collector, and only the collector
+    assert got.headers and all(h["x-tenant"] == "ml-team" for h in got.headers)
+    assert SECRET not in repr(doc)
 
     # the manifest redacted the secret; the mirror must not leak it either
     assert doc["params"]["api_key"] != SECRET

@@ -240,3 +240,37 @@ def test_wrapper_mirrors_to_otlp_prometheus_and_tensorboard(root: Path) -> None:
     accumulator.Reload()
     assert "step/duration_s" in accumulator.Tags()["scalars"]
     assert "process.cpu.utilization" in accumulator.Tags()["scalars"]
+
+
+def test_a_tracked_child_joins_the_wrappers_trace_at_the_collector(root: Path) -> None:
+    from tests.otlp_receiver import OtlpGrpcReceiver
+
+    child = (
+        "from otel_tracker import track_run\n"
+        "with track_run('inner', steps=['fit'], progress='off') as run:\n"
+        "    with run.step('fit') as step:\n"
+        "        step.advance()\n"
+    )
+    receiver = OtlpGrpcReceiver()
+    try:
+        proc = wrap(
+            root,
+            sys.executable,
+            "-c",
+            child,
+            options=("--name", "outer", "--otlp", receiver.endpoint, "--sample-interval", "0.2"),
+        )
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+    finally:
+        receiver.close()
+    spans = {s["name"]: s for s in receiver.received.spans}
+    assert set(spans) == {"RUN outer", Path(sys.executable).name, "RUN inner", "fit"}, err
+    outer, wrapped_step = spans["RUN outer"], spans[Path(sys.executable).name]
+    assert {s["trace_id"] for s in spans.values()} == {outer["trace_id"]}
+    assert wrapped_step["parent_span_id"] == outer["span_id"]
+    assert spans["RUN inner"]["parent_span_id"] == wrapped_step["span_id"]
+    assert spans["fit"]["parent_span_id"] == spans["RUN inner"]["span_id"]
+    # two processes, two resources: each names its own run and pid
+    assert spans["RUN inner"]["resource"]["process.pid"] != outer["resource"]["process.pid"]
+    assert spans["RUN inner"]["resource"]["cicd.pipeline.name"] == "inner"

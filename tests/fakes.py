@@ -81,6 +81,10 @@ class FakeProcess:
         self._check("uss")
         return FullMem(self.rss, self.rss // 2)
 
+    def name(self) -> str:
+        self._check("name")
+        return f"worker-{self.pid}"
+
     def num_threads(self) -> int:
         self._check("threads")
         return 2

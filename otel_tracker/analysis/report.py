@@ -124,6 +124,7 @@ def build_report(view: RunView) -> dict[str, Any]:
         "steps": steps,
         "scores": doc.get("scores", {}),
         "artifacts": artifacts,
+        "processes": (doc.get("telemetry") or {}).get("processes", []),
         "host": process.get("host"),
         "pid": process.get("pid"),
         "command": process.get("command"),
@@ -226,6 +227,8 @@ def key_values(report: dict[str, Any]) -> list[tuple[str, str]]:
                 f"latest {score.get('latest')}, best {score.get('best')} ({score.get('direction')})",
             )
         )
+    if len(report["processes"]) > 1:
+        rows.append(("busiest processes", _busiest(report["processes"])))
     if report["git"]:
         dirty = " (dirty)" if report["git"].get("dirty") else ""
         rows.append(("git", f"{report['git'].get('commit', '')[:12]}{dirty}"))
@@ -233,6 +236,26 @@ def key_values(report: dict[str, Any]) -> list[tuple[str, str]]:
     rows.append(("trace id", report["trace_id"] or "-"))
     rows.append(("files", report["files"]["run_dir"]))
     return rows
+
+
+def _busiest(processes: list[dict[str, Any]], n: int = 3) -> str:
+    """``python3 (pid 812) 64% of CPU, 1.2 GB peak; ...`` for the top ``n``."""
+    parts = []
+    for p in processes[:n]:
+        share = p.get("cpu_share")
+        cpu = f"{share * 100:.0f}% of CPU" if share is not None else f"{p['cpu_time_s']:.1f} s CPU"
+        parts.append(
+            f"{p.get('name') or '?'} (pid {p['pid']}) {cpu}, {_bytes(p['rss_max_bytes'])} peak"
+        )
+    return "; ".join(parts)
+
+
+def _bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} GB"
 
 
 def to_markdown(report: dict[str, Any]) -> str:

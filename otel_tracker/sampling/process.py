@@ -4,6 +4,11 @@ CPU utilization is the delta of each process's CPU time between two samples
 over the wall time between them (children that appear or exit between samples
 contribute from or until the sample that saw them). USS is costly (it reads
 /proc/PID/smaps), so it is sampled every ``uss_every``-th time only.
+
+Per process, :class:`ProcessTable` keeps who used what (name, CPU time, peak
+RSS) for the manifest's ``telemetry.processes``: a breakdown of the tree, bounded
+in size, and deliberately not metric series (worker churn would make the series
+count unbounded) nor part of the run/step aggregates, which describe the tree.
 """
 
 from __future__ import annotations
@@ -14,6 +19,60 @@ from pathlib import Path
 from typing import Any
 
 from .points import Point, Unavailable
+
+MAX_TRACKED_PROCESSES = 256  # per run; beyond it the smallest exited entry is forgotten
+TOP_PROCESSES = 10
+
+
+class ProcessTable:
+    """Per-process usage over the run, bounded in memory."""
+
+    def __init__(self, limit: int = MAX_TRACKED_PROCESSES) -> None:
+        self.limit = limit
+        self.rows: dict[tuple[int, float], dict[str, Any]] = {}
+        self.forgotten = 0
+        self._lock = threading.Lock()  # the sampler writes, manifest writers read
+
+    def update(self, key: tuple[int, float], name: str | None, cpu_s: float, rss: float) -> None:
+        with self._lock:
+            self._update(key, name, cpu_s, rss)
+
+    def _update(self, key: tuple[int, float], name: str | None, cpu_s: float, rss: float) -> None:
+        row = self.rows.get(key)
+        if row is None:
+            row = self.rows[key] = {
+                "pid": key[0],
+                "name": name,
+                "cpu_time_s": 0.0,
+                "rss_max_bytes": 0.0,
+                "samples": 0,
+            }
+        row["cpu_time_s"] = round(cpu_s, 3)
+        row["rss_max_bytes"] = max(row["rss_max_bytes"], rss)
+        row["samples"] += 1
+
+    def mark_alive(self, alive: set[tuple[int, float]]) -> None:
+        with self._lock:
+            self._mark_alive(alive)
+
+    def _mark_alive(self, alive: set[tuple[int, float]]) -> None:
+        for key, row in self.rows.items():
+            row["alive"] = key in alive
+        excess = len(self.rows) - self.limit
+        if excess > 0:
+            exited = sorted(
+                (k for k in self.rows if k not in alive), key=lambda k: self.rows[k]["cpu_time_s"]
+            )
+            for key in exited[:excess]:
+                del self.rows[key]
+                self.forgotten += 1
+
+    def top(self, n: int = TOP_PROCESSES) -> list[dict[str, Any]]:
+        """The ``n`` processes with the most CPU time, their share of the tree's total."""
+        with self._lock:
+            rows = sorted(self.rows.values(), key=lambda r: r["cpu_time_s"], reverse=True)
+            total = sum(r["cpu_time_s"] for r in rows) or 1.0
+            return [{**r, "cpu_share": round(r["cpu_time_s"] / total, 4)} for r in rows[:n]]
 
 
 class ProcessTreeSampler:
@@ -44,7 +103,13 @@ class ProcessTreeSampler:
             proc_root = Path("/proc")
         self.proc_root = proc_root
         self._procs: dict[int, Any] = {}
+        self._names: dict[tuple[int, float], str | None] = {}
+        self.table = ProcessTable()
         self.last_pids: set[int] = {self.root.pid}
+
+    def details(self) -> dict[str, Any]:
+        """``telemetry.processes``: the heaviest processes of the tree so far."""
+        return {"processes": self.table.top(), "processes_forgotten": self.table.forgotten}
 
     def tree_pids(self) -> set[int]:
         """The pids seen in the latest sample (for the GPU sampler's per-run memory)."""
@@ -107,7 +172,9 @@ class ProcessTreeSampler:
                     current[key] = used
                     cpu_time += used
                     cpu_delta += used - self._last_cpu.get(key, used)
-                    totals["rss"] += proc.memory_info().rss
+                    rss = proc.memory_info().rss
+                    totals["rss"] += rss
+                    self.table.update(key, self._name(key, proc), used, rss)
                     totals["threads"] += proc.num_threads()
                     alive += 1
                     self._optional(proc, totals, seen, unavailable, with_uss)
@@ -157,8 +224,20 @@ class ProcessTreeSampler:
             )
         self._last_cpu = current
         self._last_time = now
+        self.table.mark_alive(set(current))
+        self._names = {k: v for k, v in self._names.items() if k in current}
         self.last_pids = {pid for pid, _ in current} or {self.root.pid}
         return points
+
+    def _name(self, key: tuple[int, float], proc: Any) -> str | None:
+        """The executable's short name, read once per process (never its arguments:
+        command lines carry secrets)."""
+        if key not in self._names:
+            try:
+                self._names[key] = proc.name()
+            except Exception:
+                self._names[key] = None
+        return self._names[key]
 
     def _optional(
         self,

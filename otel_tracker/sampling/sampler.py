@@ -151,4 +151,8 @@ class ResourceSampler:
                     "unavailable": dict(self.unavailable),
                     "run": self.aggregates.run_summary(),
                 }
+                for _, sampler in self.samplers:
+                    details = getattr(sampler, "details", None)
+                    if details is not None:
+                        cached.update(details())
             return cached

@@ -31,6 +31,12 @@ def test_child_processes_cpu_and_memory_are_seen() -> None:
         assert values["process.memory.usage"] > 2 * 150 * 2**20
         cores_busy = values["process.cpu.utilization"] * (psutil.cpu_count() or 1)
         assert cores_busy > 0.8, values  # two spinning children on this machine
+        # the per-process breakdown names them, by executable, never by command line
+        top = {p["pid"]: p for p in sampler.details()["processes"]}
+        for child in children:
+            assert top[child.pid]["rss_max_bytes"] > 150 * 2**20
+            assert top[child.pid]["name"] and "import" not in top[child.pid]["name"]
+            assert top[child.pid]["alive"] is True
     finally:
         for child in children:
             child.kill()

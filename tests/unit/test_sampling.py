@@ -124,3 +124,30 @@ def test_streaming_stats_stay_bounded_and_close() -> None:
     assert (summary["min"], summary["max"], summary["count"]) == (0.0, 999.0, 100_000)
     assert summary["mean"] == pytest.approx(499.5)
     assert summary["p95"] == pytest.approx(950, abs=40)
+
+
+def test_per_process_table_ranks_the_tree_and_stays_bounded() -> None:
+    ps, _, child, grandchild = _tree()
+    child.denied = {"name"}  # a name we may not read is None, the rest still counts
+    sampler = ProcessTreeSampler(psutil_module=ps)
+    sampler.sample(0.0, Unavailable())
+    grandchild.cpu += 9.0
+    sampler.sample(1.0, Unavailable())
+    top = sampler.details()["processes"]
+    assert [(p["pid"], p["name"]) for p in top] == [(3, "worker-3"), (1, "worker-1"), (2, None)]
+    assert top[0]["cpu_time_s"] == 10.0 and top[0]["cpu_share"] == pytest.approx(10 / 15, abs=1e-4)
+    assert top[0]["rss_max_bytes"] == 100 and top[0]["samples"] == 2
+    assert all(p["alive"] for p in top)
+    grandchild.gone = True
+    sampler.sample(2.0, Unavailable())
+    rows = {p["pid"]: p for p in sampler.details()["processes"]}
+    assert rows[3]["alive"] is False and rows[3]["cpu_time_s"] == 10.0  # kept after exit
+
+    from otel_tracker.sampling.process import ProcessTable
+
+    table = ProcessTable(limit=3)
+    for pid in range(6):  # six short-lived workers, one at a time
+        table.update((pid, 0.0), "w", cpu_s=float(pid), rss=1.0)
+        table.mark_alive({(pid, 0.0)})
+    assert len(table.rows) == 3 and table.forgotten == 3
+    assert [r["pid"] for r in table.top()] == [5, 4, 3]  # the smallest exited ones went

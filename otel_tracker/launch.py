@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from .errors import OtelTrackerError
+from .redact import redact_argv
 from .signals import signal_name
 
 RUN_DIR_ENV = "OTEL_TRACKER_RUN_DIR"
@@ -138,7 +139,8 @@ def run_command(
         root=root,
         sample_interval=sample_interval,
         install_signal_handlers=False,  # the wrapper forwards signals to the child instead
-        params={"command": list(argv)},
+        # a flag's value (``--api-key X``) is only a secret next to its flag: redact as argv
+        params={"command": redact_argv(argv)},
         **track_options,
     )
     out = stdout if stdout is not None else sys.stdout.buffer

@@ -176,3 +176,31 @@ def otel_cli(
         text=True,
         timeout=timeout,
     )
+
+
+def wrap(
+    root: Path,
+    *command: str,
+    options: tuple[str, ...] = (),
+    cwd: Path | None = None,
+    **env: str,
+) -> subprocess.Popen[str]:
+    """Start ``otel-tracker --root ROOT run OPTIONS -- COMMAND`` (progress off)."""
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "otel_tracker.cli",
+            "--root",
+            str(root),
+            "run",
+            *options,
+            "--",
+            *command,
+        ],
+        env=child_env(root, **{"OTEL_TRACKER_PROGRESS": "off", **env}),
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )

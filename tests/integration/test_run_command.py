@@ -5,47 +5,19 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 from tests.conftest import (
-    child_env,
     load_manifest,
     manifests,
     only_manifest,
     otel_cli,
     read_when,
     wait_for,
+    wrap,
 )
-
-
-def wrap(
-    root: Path,
-    *command: str,
-    options: tuple[str, ...] = (),
-    cwd: Path | None = None,
-    **env: str,
-) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "otel_tracker.cli",
-            "--root",
-            str(root),
-            "run",
-            *options,
-            "--",
-            *command,
-        ],
-        env=child_env(root, **{"OTEL_TRACKER_PROGRESS": "off", **env}),
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 def test_exit_code_and_logs(root: Path) -> None:

@@ -19,16 +19,19 @@ from pathlib import Path
 import pytest
 
 from otel_tracker.config import ReaderConfig
+from otel_tracker.exporters.telemetry import read_telemetry
 from otel_tracker.store import RunStore
 from tests.conftest import child_env, load_manifest, validate_manifest
 
 KILLS = int(os.environ.get("OTEL_TRACKER_TEST_KILLS", "100"))
 
-# Writes the manifest all the time: a 1 ms heartbeat plus a step transition every few ms.
+# Writes the manifest all the time (a 1 ms heartbeat plus a step transition every few
+# ms) and appends to telemetry.jsonl every 5 ms.
 BUSY_WRITER = """
 import sys, time
 from otel_tracker import track_run
-with track_run("busy", steps=[f"s{i}" for i in range(5)], heartbeat_interval=0.001, progress="off") as run:
+with track_run("busy", steps=[f"s{i}" for i in range(5)], heartbeat_interval=0.001,
+               sample_interval=0.005, progress="off") as run:
     print("ready", flush=True)
     i = 0
     while True:
@@ -58,7 +61,7 @@ def _kill_one(root: Path, seed: int) -> None:
 def test_sigkill_at_random_moments_never_leaves_a_torn_manifest(root: Path) -> None:
     with ThreadPoolExecutor(max_workers=2) as pool:
         list(pool.map(lambda seed: _kill_one(root, seed), range(KILLS)))
-    temp_files = 0
+    temp_files = torn_lines = 0
     for sub in sorted(root.iterdir()):
         (run_dir,) = [p for p in sub.iterdir() if p.is_dir()]
         temp_files += sum(1 for p in run_dir.iterdir() if p.name.endswith(".tmp"))
@@ -69,7 +72,13 @@ def test_sigkill_at_random_moments_never_leaves_a_torn_manifest(root: Path) -> N
         assert store.problems == []
         assert view.status == "aborted"
         assert view.doc["steps_completed"] >= 0
-    print(f"{KILLS} kills, {temp_files} interrupted temp files left behind (never read)")
+        samples, skipped = read_telemetry(run_dir / "telemetry.jsonl")
+        assert samples and skipped <= 1  # only a line the kill tore, and only the last
+        torn_lines += skipped
+    print(
+        f"{KILLS} kills, {temp_files} interrupted temp files left behind (never read), "
+        f"{torn_lines} torn telemetry lines skipped"
+    )
 
 
 CONCURRENT = """

@@ -141,3 +141,18 @@ def test_tensorboard_tags_name_the_series_without_run_and_step() -> None:
     assert metric_tag("process.memory.usage", {"cicd.pipeline.run.id": "x"}) == (
         "process.memory.usage"
     )
+
+
+def test_an_unwritable_tensorboard_directory_is_one_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from otel_tracker.exporters.mirrors import Mirrors
+
+    (tmp_path / "tensorboard").write_text("a file where the directory should be")
+    with caplog.at_level(logging.WARNING):
+        mirrors = Mirrors.start(
+            MirrorConfig(tensorboard=True), run_dir=tmp_path, params={}, resources=True
+        )
+    assert mirrors.span_processors == [] and mirrors.sample_exporters == []
+    assert len(mirrors.problems) == 1 and "TensorBoard mirror off" in mirrors.problems[0]
+    assert caplog.text.count("TensorBoard mirror is off") == 1

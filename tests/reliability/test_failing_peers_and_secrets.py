@@ -1,0 +1,196 @@
+"""Failing peers, full disks and secrets: the record survives, tells the truth, leaks nothing."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import psutil
+
+from otel_tracker import track_run
+from otel_tracker.exporters.telemetry import read_telemetry
+from tests.conftest import (
+    child_env,
+    load_manifest,
+    only_manifest,
+    read_when,
+    start_script,
+    wait_for,
+    wrap,
+)
+from tests.otlp_receiver import BlackHole, OtlpGrpcReceiver
+
+SECRET = "s3cr3t-token-8c1f2a"
+
+
+def test_sigterm_with_a_black_holed_collector_finalizes_the_manifest_at_once(
+    root: Path,
+) -> None:
+    hole = BlackHole()
+    try:
+        proc = start_script(
+            """
+            import time
+            from otel_tracker import track_run
+            with track_run("doomed", steps=["long"], sample_interval=0.2, progress="off") as run:
+                with run.step("long") as step:
+                    while True:
+                        step.advance()
+                        time.sleep(0.01)
+            """,
+            root,
+            OTEL_TRACKER_OTLP="true",
+            OTEL_EXPORTER_OTLP_ENDPOINT=hole.endpoint,
+        )
+        wait_for(read_when(root, lambda d: d["steps"][0]["status"] == "running"), what="start")
+        time.sleep(0.6)  # the exporters are now stuck on the black hole
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        final = wait_for(
+            read_when(root, lambda d: d["status"] == "cancelled"), timeout=5, what="final"
+        )
+        finalized = time.monotonic() - sent
+        proc.wait(timeout=10)
+        exited = time.monotonic() - sent
+        print(f"SIGTERM -> final manifest {finalized:.3f} s, -> exit {exited:.2f} s")
+    finally:
+        hole.close()
+    assert final["signal"] == "SIGTERM" and final["exit_code"] == 143
+    assert final["steps"][0]["status"] == "failed"
+    assert finalized < 0.5, finalized  # the manifest never waits for an exporter
+    assert exited < 2.0 + 2.0, exited  # export_timeout (2 s) plus interpreter teardown
+    assert proc.returncode == -signal.SIGTERM
+
+
+def test_servers_listen_on_loopback_only_by_default(root: Path) -> None:
+    with track_run(
+        "local", root=root, prometheus=0, install_signal_handlers=False, progress="off"
+    ) as run:
+        port = int(run.record.tracker["mirrors"]["prometheus"]["url"].rsplit(":", 1)[1][:-8])
+        listening = [
+            c
+            for c in psutil.Process().net_connections(kind="inet")
+            if c.status == psutil.CONN_LISTEN and c.laddr.port == port
+        ]
+    assert [c.laddr.ip for c in listening] == ["127.0.0.1"]
+
+
+def test_no_secret_reaches_any_output(root: Path) -> None:
+    """A secret in the environment, in argv (four shapes) and in params appears in no
+    file of the run directory, no OTLP payload, no /metrics text, no event file."""
+    receiver = OtlpGrpcReceiver()
+    # the child takes the secret from its environment, as real code does
+    child = (
+        "import os, time\n"
+        "from otel_tracker import track_run\n"
+        "token = os.environ['HF_TOKEN']\n"
+        "params = {'api_key': token, 'db': f'postgres://u:{token}@db/x', 'note': f'token={token}'}\n"
+        "with track_run('inner', steps=['fit'], progress='off', params=params) as run:\n"
+        "    with run.step('fit') as step:\n"
+        "        step.advance()\n"
+        "        time.sleep(1.5)\n"
+    )
+    argv = [
+        sys.executable,
+        "-c",
+        child,
+        "--api-key",
+        SECRET,
+        f"--password={SECRET}",
+        f"https://user:{SECRET}@example.com/data",
+        f"Authorization: Bearer {SECRET}",
+    ]
+    proc = wrap(
+        root,
+        *argv,
+        options=(
+            "--name",
+            "secretive",
+            "--otlp",
+            receiver.endpoint,
+            "--prometheus",
+            "0",
+            "--tensorboard",
+            "--sample-interval",
+            "0.2",
+        ),
+        OTEL_TRACKER_TENSORBOARD="true",
+        HF_TOKEN=SECRET,
+        AWS_SECRET_ACCESS_KEY=SECRET,
+        OTEL_TRACKER_ENV_ALLOWLIST="HF_TOKEN,AWS_SECRET_ACCESS_KEY",
+    )
+    try:
+        live = wait_for(
+            read_when(
+                root,
+                lambda d: d["name"] == "secretive" and (d["telemetry"] or {}).get("samples"),
+            ),
+            what="the wrapper's first sample",
+        )
+        with urllib.request.urlopen(live["tracker"]["mirrors"]["prometheus"]["url"]) as resp:
+            exposition = resp.read()
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+    finally:
+        receiver.close()
+
+    leaks = [str(p) for p in root.rglob("*") if p.is_file() and SECRET.encode() in p.read_bytes()]
+    assert leaks == []
+    assert SECRET.encode() not in exposition
+    assert receiver.received.raw and not any(SECRET.encode() in r for r in receiver.received.raw)
+    assert SECRET not in err
+    runs = {json.loads(p.read_text())["name"] for p in root.glob("*/manifest.json")}
+    assert runs == {"secretive", "inner"}  # both the wrapper and the tracked child were checked
+    assert list(root.glob("*/tensorboard/events.out.tfevents.*"))
+
+
+FILLER = """
+import sys, time
+from otel_tracker import track_run
+with track_run("capped", steps=[f"s{i}" for i in range(40)], sample_interval=0.01,
+               progress="off", params={"blob": "x" * 600}) as run:
+    for i in range(40):
+        with run.step(f"s{i}") as step:
+            step.advance()
+            time.sleep(0.03)
+print("pipeline done", flush=True)
+sys.exit(7)
+"""
+
+
+def test_a_file_size_limit_degrades_telemetry_not_the_pipeline(root: Path) -> None:
+    """RLIMIT_FSIZE stands in for a full disk (it works unprivileged; root ignores chmod)."""
+    limit = 24 * 1024  # the first manifests fit; telemetry.jsonl and later manifests do not
+
+    def cap() -> None:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    proc = subprocess.run(
+        [sys.executable, "-c", FILLER],
+        env=child_env(root),
+        preexec_fn=cap,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 7, proc.stderr  # the pipeline's own exit code
+    assert "pipeline done" in proc.stdout
+    doc = only_manifest(root)  # the last good manifest: parses and validates
+    assert doc["status"] == "running"  # a later write did not fit; the last one that did stays
+    assert 0 < sum(s["status"] == "completed" for s in doc["steps"]) < 40
+    warnings = [line for line in proc.stderr.splitlines() if "otel-tracker" in line]
+    assert any("could not write" in w or "too large" in w for w in warnings), proc.stderr
+    assert len(warnings) <= 3, proc.stderr  # manifest and telemetry: once each, not per write
+    run_dir = Path(doc["run_dir"])
+    assert (run_dir / "telemetry.jsonl").stat().st_size <= limit
+    samples, skipped = read_telemetry(run_dir / "telemetry.jsonl")
+    assert samples and skipped <= 1  # at most the line the limit cut, skipped on read
+    assert not list(run_dir.glob(".*tmp"))  # no temp file left behind
+    load_manifest(run_dir / "manifest.json")

@@ -241,8 +241,10 @@ class RunRecord:
         self,
         now_ns: int | None = None,
         progress: Callable[[], ProgressSnapshot] | None = None,
+        with_telemetry: bool = True,
     ) -> dict[str, Any]:
-        """The manifest as written to disk."""
+        """The manifest as written to disk (``with_telemetry=False``: without the
+        telemetry section, for the sampler itself, which must not build it per sample)."""
         with self.lock:
             if progress is not None:
                 for index, (completed, total, unit) in progress().items():
@@ -285,7 +287,9 @@ class RunRecord:
                 "scores": {name: dict(score) for name, score in self.scores.items()},
                 "score_history": list(self.score_history),
                 "eta": {"history_runs": self.history_runs, "log": list(self.eta_log)},
-                "telemetry": self.telemetry() if self.telemetry is not None else None,
+                "telemetry": self.telemetry()
+                if with_telemetry and self.telemetry is not None
+                else None,
                 "run_dir": self.run_dir,
                 "warnings": list(self.warnings),
             }

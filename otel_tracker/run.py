@@ -191,6 +191,7 @@ class Run:
             step_counters=self._step_counters,
             current_step=self._current_step_index,
             step_name=self._step_name,
+            document=self._state_document,
             metric_readers=self.mirrors.metric_readers,
             sample_exporters=self.mirrors.sample_exporters,
         )
@@ -555,6 +556,11 @@ class Run:
             self.mirrors.report()
             self.record.tracker["mirrors"] = self.mirrors.summary()
             self.manifest_processor.write()
+
+    def _state_document(self) -> dict[str, Any]:
+        return self.record.to_dict(
+            now_ns=self._clock.time_ns(), progress=self._progress_snapshot, with_telemetry=False
+        )
 
     def _step_counters(self) -> dict[int, tuple[str, int]]:
         return {i: (s.name, s.completed) for i, s in list(self._active.items())}

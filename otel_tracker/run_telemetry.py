@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ class RunTelemetry:
         step_counters: Callable[[], Mapping[int, tuple[str, int]]],
         current_step: Callable[[], int | None],
         step_name: Callable[[int | None], str | None],
+        document: Callable[[], Mapping[str, Any]] | None = None,
         metric_readers: Sequence[Any] = (),
         sample_exporters: Sequence[Any] = (),
     ) -> None:
@@ -39,6 +41,7 @@ class RunTelemetry:
         self._step_counters = step_counters
         self._current_step = current_step
         self._step_name = step_name
+        self._document = document
         self._metric_readers = list(metric_readers)
         self._sample_exporters = list(sample_exporters)
         self.user_metrics = UserMetrics()
@@ -59,6 +62,7 @@ class RunTelemetry:
             from .sampling.custom import ThroughputSampler
             from .sampling.gpu import NvmlSampler
             from .sampling.process import ProcessTreeSampler
+            from .sampling.run_state import RunStateSampler
             from .sampling.sampler import ResourceSampler
             from .sampling.system import SystemSampler
 
@@ -85,6 +89,11 @@ class RunTelemetry:
                     ("gpu", NvmlSampler(pids=tree.tree_pids)),
                     ("throughput", ThroughputSampler(self._step_counters)),
                     ("user", self.user_metrics),
+                    *(
+                        [("run", RunStateSampler(self._document, time.time))]
+                        if self._document
+                        else []
+                    ),
                 ],
                 interval=self.interval,
                 current_step=self._current_step,

@@ -24,6 +24,7 @@ from opentelemetry.sdk.metrics.export import (
 
 from .. import semconv
 from ..clock import iso_utc
+from ..sampling.run_state import STEP_DURATION
 
 logger = logging.getLogger(__name__)
 
@@ -147,6 +148,8 @@ class TelemetryJsonlExporter(MetricExporter):
         for resource_metrics in metrics_data.resource_metrics:
             for scope_metrics in resource_metrics.scope_metrics:
                 for metric in scope_metrics.metrics:
+                    if metric.name == STEP_DURATION:
+                        continue  # one series per finished step: the manifest has them
                     for point in getattr(metric.data, "data_points", ()):
                         attrs = dict(point.attributes or {})
                         run_id = attrs.pop(semconv.CICD_PIPELINE_RUN_ID, run_id)

@@ -65,6 +65,7 @@ class Aggregates:
         self.steps: dict[int, dict[str, StreamingStats]] = {}
 
     def add(self, points: Iterable[Point], step_index: int | None) -> None:
+        points = [p for p in points if p.summarize]
         for point in points:
             self.run.setdefault(point.key, StreamingStats()).add(point.value)
             if step_index is not None:

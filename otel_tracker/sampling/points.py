@@ -16,6 +16,7 @@ class Point:
     unit: str
     attributes: Attributes = ()
     monotonic: bool = False  # a running total: exported as a counter (Prometheus ``_total``)
+    summarize: bool = True  # False: not part of the run/step min/mean/max/p95
 
     @property
     def key(self) -> str:

@@ -128,8 +128,13 @@ class ResourceSampler:
         thread, self._thread = self._thread, None
         if thread is not None:
             thread.join(timeout=max(1.0, 2 * self.interval))
-        if final_sample:
-            self.sample_once()
+        # A signal handler ending the run may interrupt this very thread inside a
+        # sample (a step-end sample holds the lock): skip the final one, never deadlock.
+        if final_sample and self._sampling.acquire(timeout=1.0):
+            try:
+                self._sample()
+            finally:
+                self._sampling.release()
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):

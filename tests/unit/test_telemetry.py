@@ -82,3 +82,36 @@ def test_resources_can_be_turned_off(root: Path) -> None:
         pass
     assert not (run.dir / "telemetry.jsonl").exists()
     assert json.loads(run.manifest_path.read_text())["telemetry"] is None
+
+
+def test_run_state_points_say_where_the_run_stands(root: Path) -> None:
+    import time
+
+    with track_run(
+        "stateful",
+        root=root,
+        steps=["a", "b", "c"],
+        sample_interval=30,  # only the start, step-end and final samples
+        progress="off",
+        install_signal_handlers=False,
+    ) as run:
+        with run.step("a") as step:
+            step.advance()
+            time.sleep(0.05)
+        with run.step("b") as step:
+            step.set_total(4)
+            step.advance(2)
+            state = {p.key: p.value for p in run.telemetry.sampler.sample_once().points}
+    assert state["otel_tracker.run.steps.enabled"] == 3
+    assert state["otel_tracker.run.steps.completed"] == 1
+    assert state["otel_tracker.step.number"] == 2
+    assert state["otel_tracker.run.elapsed"] >= 0.05
+    assert "otel_tracker.run.eta" in state  # half of step b done: an estimate exists
+    assert state["otel_tracker.step.duration{cicd.pipeline.task.name=a}"] >= 0.05
+    doc = json.loads(run.manifest_path.read_text())
+    # never aggregated, and per-step durations stay out of telemetry.jsonl
+    assert not any(k.startswith("otel_tracker.run.") for k in doc["telemetry"]["run"])
+    assert "otel_tracker.step.duration" not in json.dumps(doc["telemetry"])
+    samples, _ = read_telemetry(run.dir / "telemetry.jsonl")
+    assert all(not k.startswith("otel_tracker.step.duration") for s in samples for k in s["points"])
+    assert samples[-1]["points"]["otel_tracker.run.steps.completed"] == 2

@@ -185,6 +185,7 @@ class Run:
         self._tracer = self._provider.get_tracer("otel_tracker", __version__)
         self.telemetry = RunTelemetry(
             run_id=self.run_id,
+            pipeline=name,
             run_dir=self.dir,
             resource=self._provider.resource,
             interval=config.sample_interval,

@@ -24,6 +24,7 @@ class RunTelemetry:
         self,
         *,
         run_id: str,
+        pipeline: str | None = None,
         run_dir: Path | None,
         resource: Any,
         interval: float,
@@ -35,6 +36,7 @@ class RunTelemetry:
         sample_exporters: Sequence[Any] = (),
     ) -> None:
         self._run_id = run_id
+        self._pipeline = pipeline
         self._run_dir = run_dir
         self._resource = resource
         self.interval = interval
@@ -104,6 +106,7 @@ class RunTelemetry:
                 self._resource,
                 [*readers, *others],
                 run_id=self._run_id,
+                pipeline=self._pipeline,
                 step_name=self._step_name,
                 snapshot=lambda: sampler.snapshot,
             )

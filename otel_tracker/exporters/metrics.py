@@ -1,7 +1,8 @@
 """OTel metrics from the sampler's snapshot: observable instruments that only read the cache.
 
-Every observation carries the run id and the current step (``cicd.pipeline.run.id``,
-``cicd.pipeline.task.name``) so dashboards can slice by step. All series are
+Every observation carries the pipeline, the run id and the current step
+(``cicd.pipeline.name``, ``cicd.pipeline.run.id``, ``cicd.pipeline.task.name``) so
+dashboards can slice by pipeline, run and step. All series are
 observable gauges: tree-wide totals such as ``process.cpu.time`` drop when a
 child exits, so they are not monotonic counters. The author's ``run.add_count``
 totals are observable counters.
@@ -34,6 +35,7 @@ class SnapshotInstruments:
         readers: Sequence[MetricReader],
         *,
         run_id: str,
+        pipeline: str | None = None,
         step_name: Callable[[int | None], str | None],
         snapshot: Callable[[], Snapshot | None],
     ) -> None:
@@ -42,6 +44,7 @@ class SnapshotInstruments:
         )
         self._meter = self.provider.get_meter("otel_tracker", __version__)
         self._run_id = run_id
+        self._pipeline = pipeline
         self._step_name = step_name
         self._snapshot = snapshot
         self._known: set[str] = set()
@@ -67,6 +70,8 @@ class SnapshotInstruments:
             if snapshot is None:
                 return []
             base: dict[str, Any] = {semconv.CICD_PIPELINE_RUN_ID: self._run_id}
+            if self._pipeline:
+                base[semconv.CICD_PIPELINE_NAME] = self._pipeline
             step = self._step_name(snapshot.step_index)
             if step is not None:
                 base[semconv.CICD_PIPELINE_TASK_NAME] = step

@@ -128,9 +128,6 @@ def read_telemetry(path: Path) -> tuple[list[dict[str, Any]], int]:
     return samples, skipped
 
 
-_RUN_ATTRS = (semconv.CICD_PIPELINE_RUN_ID, semconv.CICD_PIPELINE_TASK_NAME)
-
-
 class TelemetryJsonlExporter(MetricExporter):
     """Writes each collection as one line: time, run, step and every series' value."""
 
@@ -153,6 +150,7 @@ class TelemetryJsonlExporter(MetricExporter):
                     for point in getattr(metric.data, "data_points", ()):
                         attrs = dict(point.attributes or {})
                         run_id = attrs.pop(semconv.CICD_PIPELINE_RUN_ID, run_id)
+                        attrs.pop(semconv.CICD_PIPELINE_NAME, None)  # the manifest's name
                         step = attrs.pop(semconv.CICD_PIPELINE_TASK_NAME, step)
                         key = metric.name
                         if attrs:

@@ -31,6 +31,9 @@ from ..errors import MissingExtraError
 logger = logging.getLogger(__name__)
 
 TENSORBOARD_DIR = "tensorboard"
+_RUN_LABELS = frozenset(
+    {semconv.CICD_PIPELINE_NAME, semconv.CICD_PIPELINE_RUN_ID, semconv.CICD_PIPELINE_TASK_NAME}
+)
 # attributes that only repeat what the GPU index already says in a tag
 _TAG_NOISE = frozenset({"hw.name", "hw.type", "hw.id"})
 
@@ -224,7 +227,7 @@ def metric_tag(name: str, attributes: Mapping[str, Any]) -> str:
     """``system.cpu.utilization/3``, ``hw.gpu.utilization/gpu0``; run and step are not tags."""
     parts = [name]
     for key, value in sorted(attributes.items()):
-        if key in (semconv.CICD_PIPELINE_RUN_ID, semconv.CICD_PIPELINE_TASK_NAME):
+        if key in _RUN_LABELS:
             continue
         if key == "otel_tracker.gpu.index":
             parts.append(f"gpu{value}")

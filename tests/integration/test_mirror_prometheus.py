@@ -1,15 +1,9 @@
-"""The Prometheus mirror scraped by a real Prometheus server on 127.0.0.1.
-
-``scripts/test.sh`` unpacks Debian's ``prometheus`` into ``.venv/prometheus/`` when
-none is on PATH; without one this test fails (it never skips)."""
+"""The Prometheus mirror scraped by a real Prometheus server on 127.0.0.1."""
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import socket
-import subprocess
 import time
 import urllib.parse
 import urllib.request
@@ -20,73 +14,11 @@ from typing import Any
 import pytest
 
 from otel_tracker import track_run
-from tests.conftest import REPO, load_manifest, wait_for
+from tests.conftest import load_manifest, wait_for
 from tests.otlp_receiver import closed_port
+from tests.prometheus_server import PrometheusServer
 
 SECRET = "sk-live-0123456789abcdefSECRET"
-
-
-def prometheus_binary() -> str:
-    candidates = [
-        os.environ.get("PROMETHEUS_BIN"),
-        str(REPO / ".venv" / "prometheus" / "usr" / "bin" / "prometheus"),
-        shutil.which("prometheus"),
-    ]
-    for candidate in candidates:
-        if candidate and os.access(candidate, os.X_OK):
-            return candidate
-    pytest.fail(
-        "no Prometheus server found: `bash scripts/test.sh` unpacks Debian's prometheus "
-        "into .venv/prometheus/, or put one on PATH / in PROMETHEUS_BIN"
-    )
-
-
-class PrometheusServer:
-    """A real Prometheus scraping one target every second."""
-
-    def __init__(self, tmp: Path, target_port: int) -> None:
-        self.port = closed_port()
-        config = tmp / "prometheus.yml"
-        config.write_text(
-            "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\n"
-            "scrape_configs:\n  - job_name: otel-tracker\n"
-            f"    static_configs:\n      - targets: ['127.0.0.1:{target_port}']\n"
-        )
-        self.log = (tmp / "prometheus.log").open("w")
-        self.proc = subprocess.Popen(
-            [
-                prometheus_binary(),
-                f"--config.file={config}",
-                f"--storage.tsdb.path={tmp / 'data'}",
-                f"--web.listen-address=127.0.0.1:{self.port}",
-            ],
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        wait_for(self._ready, timeout=30, what="Prometheus to be ready")
-
-    def _ready(self) -> bool:
-        if self.proc.poll() is not None:
-            pytest.fail(f"Prometheus exited: {Path(self.log.name).read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/-/ready", timeout=1):
-                return True
-        except OSError:
-            return False
-
-    def query(self, promql: str) -> list[dict[str, Any]]:
-        url = f"http://127.0.0.1:{self.port}/api/v1/query?" + urllib.parse.urlencode(
-            {"query": promql}
-        )
-        with urllib.request.urlopen(url, timeout=5) as response:
-            body = json.load(response)
-        assert body["status"] == "success", body
-        return body["data"]["result"]
-
-    def close(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=10)
-        self.log.close()
 
 
 @pytest.fixture

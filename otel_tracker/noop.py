@@ -90,6 +90,9 @@ class NoopRun:
     def add_count(self, name: str, n: float = 1) -> None:
         return None
 
+    def resource_history(self, key: str, seconds: float | None = None) -> list[tuple[float, float]]:
+        return []
+
     def log_scores(
         self,
         scores: Any,

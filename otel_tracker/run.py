@@ -339,6 +339,14 @@ class Run:
         """
         self.telemetry.set_gauge(name, value)
 
+    def resource_history(self, key: str, seconds: float | None = None) -> list[tuple[float, float]]:
+        """``(unix time, value)`` of one series over the last ``seconds`` (all kept: the
+        last 720 samples, an hour at the default interval), for live views and
+        notebooks. ``key`` is a series as in telemetry.jsonl, e.g.
+        ``"process.memory.usage"`` or ``"system.cpu.utilization{cpu.logical_number=0}"``.
+        """
+        return self.telemetry.history(key, seconds)
+
     def add_count(self, name: str, n: float = 1) -> None:
         """Add ``n >= 0`` to a running total of yours (episodes, tokens...): a counter."""
         self.telemetry.add_count(name, n)

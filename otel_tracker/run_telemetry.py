@@ -122,6 +122,10 @@ class RunTelemetry:
         """The manifest's ``telemetry`` section, or ``None`` when not sampling."""
         return self.sampler.summary() if self.sampler is not None else None
 
+    def history(self, key: str, seconds: float | None = None) -> list[tuple[float, float]]:
+        """Recent values of one series (see :meth:`Run.resource_history`)."""
+        return self.sampler.history(key, seconds) if self.sampler is not None else []
+
     def step_ended(self, index: int) -> dict[str, Any] | None:
         """Aggregates of a step that just ended (a short step still gets a sample)."""
         if self.sampler is None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -22,6 +23,8 @@ logger = logging.getLogger(__name__)
 # 5 s: ~2-5 ms of CPU per sample for a process tree of a few dozen processes is
 # about 0.1% of one core, while still resolving steps that last a minute.
 DEFAULT_INTERVAL_S = 5.0
+# the ring buffer of recent snapshots for live views: an hour at the default interval
+RECENT_SNAPSHOTS = 720
 
 
 class Sampler(Protocol):
@@ -67,6 +70,7 @@ class ResourceSampler:
         self.unavailable = Unavailable()
         self.aggregates = Aggregates()
         self.snapshot: Snapshot | None = None
+        self.recent: deque[Snapshot] = deque(maxlen=RECENT_SNAPSHOTS)
         self.cpu_seconds = 0.0  # the sampler's own cost, for the overhead benchmark
         self.samples = 0
         self._lock = threading.Lock()
@@ -80,6 +84,20 @@ class ResourceSampler:
         """Take one sample now (the thread calls this every interval)."""
         with self._sampling:  # samplers keep delta state: one sample at a time
             return self._sample()
+
+    def history(self, key: str, seconds: float | None = None) -> list[tuple[float, float]]:
+        """``(wall time, value)`` of one series from the ring buffer, oldest first."""
+        with self._lock:
+            snapshots = list(self.recent)
+        since = snapshots[-1].wall - seconds if snapshots and seconds is not None else None
+        series = []
+        for snapshot in snapshots:
+            if since is not None and snapshot.wall < since:
+                continue
+            value = snapshot.value(key)
+            if value is not None:
+                series.append((snapshot.wall, value))
+        return series
 
     def sample_if_older(self, seconds: float) -> Snapshot | None:
         """Sample unless the latest snapshot is younger than ``seconds``."""
@@ -106,6 +124,7 @@ class ResourceSampler:
         snapshot = Snapshot(now, self._wall(), tuple(points), step, dict(self.unavailable))
         with self._lock:
             self.snapshot = snapshot
+            self.recent.append(snapshot)
             self.aggregates.add(points, step)
             self.samples += 1
         if self._on_sample is not None:

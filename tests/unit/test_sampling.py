@@ -151,3 +151,24 @@ def test_per_process_table_ranks_the_tree_and_stays_bounded() -> None:
         table.mark_alive({(pid, 0.0)})
     assert len(table.rows) == 3 and table.forgotten == 3
     assert [r["pid"] for r in table.top()] == [5, 4, 3]  # the smallest exited ones went
+
+
+def test_the_ring_buffer_keeps_the_last_hour_for_live_views() -> None:
+    from otel_tracker.sampling.sampler import RECENT_SNAPSHOTS
+
+    ps, root, _, _ = _tree()
+    clock = iter(range(10_000))
+    sampler = ResourceSampler(
+        [("process", ProcessTreeSampler(psutil_module=ps))],
+        monotonic=lambda: float(next(clock)),
+        wall=lambda: 1000.0 + sampler.samples * 5,
+    )
+    for i in range(RECENT_SNAPSHOTS + 30):
+        root.rss = 300 + i
+        sampler.sample_once()
+    assert len(sampler.recent) == RECENT_SNAPSHOTS  # bounded, however long the run
+    series = sampler.history("process.memory.usage")
+    assert len(series) == RECENT_SNAPSHOTS and series[-1][1] == 600 + RECENT_SNAPSHOTS + 29
+    last_minute = sampler.history("process.memory.usage", seconds=60)
+    assert len(last_minute) == 13  # 5 s apart, both ends included
+    assert sampler.history("no.such.series") == []

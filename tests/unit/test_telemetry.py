@@ -69,6 +69,9 @@ def test_run_samples_carry_run_step_throughput_and_user_metrics(root: Path) -> N
     assert any(s["points"].get("otel_tracker.user.fps") == 60.0 for s in in_step)
     assert max(s["points"].get("otel_tracker.user.episodes", 0) for s in samples) > 10
     assert all("process.memory.usage" in s["points"] for s in samples)
+    # the in-memory ring buffer has what telemetry.jsonl has, for live views
+    history = run.resource_history("process.memory.usage")
+    assert [v for _, v in history] == [s["points"]["process.memory.usage"] for s in samples]
     doc = json.loads(run.manifest_path.read_text())
     assert doc["telemetry"]["samples"] == len(samples)
     assert doc["telemetry"]["run"]["process.memory.usage"]["count"] == len(samples)

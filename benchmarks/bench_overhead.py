@@ -5,7 +5,7 @@
 1. ``step.advance()`` per call vs a bare loop, ``obj.n += 1`` and a minimal method
    (net of the bare loop; medians of interleaved repeats).
 2. Sampler CPU per sample (process tree + system + GPU path with a fake NVML)
-   with 0, 8 and 32 sleeping child processes, and its share of one core at the
+   with 0, 1, 8, 16 and 32 sleeping child processes, and its share of one core at the
    default 5 s interval.
 3. End-to-end: the reference pipeline (quick) untracked vs tracked with default
    settings, as interleaved subprocess runs; the ratio of medians.
@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["BENCH_ROOT"] = tmp
         results: dict[str, Any] = {"cpu_count": os.cpu_count(), "python": sys.version.split()[0]}
         results["advance_ns_net_of_bare_loop"] = bench_advance(args.repeat)
-        results["sampler"] = [bench_sampler(n) for n in (0, 8, 32)]
+        results["sampler"] = [bench_sampler(n) for n in (0, 1, 8, 16, 32)]
         results["end_to_end_demo_quick"] = bench_end_to_end(Path(tmp), args.repeat)
         if args.full_demo:
             results["end_to_end_demo_full"] = bench_end_to_end(Path(tmp), args.repeat, full=True)

@@ -188,6 +188,40 @@ def _cmd_run(args: argparse.Namespace) -> int:
     )
 
 
+def _cmd_pipeline_run(args: argparse.Namespace) -> int:
+    from .pipeline_runner import run_pipeline_file
+
+    return run_pipeline_file(
+        args.file,
+        skip=args.skip,
+        only=args.only,
+        root=args.root,
+        name=args.name,
+        sample_interval=args.sample_interval,
+        **_mirror_options(args),
+        **({"scenario": args.scenario} if args.scenario else {}),
+    )
+
+
+def _cmd_pipeline_check(args: argparse.Namespace) -> int:
+    from .pipeline_file import load_pipeline
+
+    pipeline = load_pipeline(args.file)
+    print(f"{pipeline.path}: pipeline {pipeline.name!r}, {len(pipeline.steps)} steps")
+    for number, step in enumerate(pipeline.steps, start=1):
+        flags = [
+            f
+            for f, on in (
+                ("disabled", not step.enabled),
+                ("continue_on_error", step.continue_on_error),
+            )
+            if on
+        ]
+        extra = f"  [{', '.join(flags)}]" if flags else ""
+        print(f"  {number}. {step.name}: {' '.join(step.command)}{extra}")
+    return 0
+
+
 def _cmd_status(args: argparse.Namespace) -> int:
     from .progress.view import progress_status, status_lines
 
@@ -413,6 +447,39 @@ def build_parser() -> argparse.ArgumentParser:
     _add_mirror_options(wrap)
     wrap.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD [ARGS...]")
     wrap.set_defaults(func=_cmd_run)
+
+    pipeline = command(
+        "pipeline",
+        "run or check a pipeline file (TOML or YAML: steps with commands)",
+        "  otel-tracker pipeline run examples/imitation.toml\n"
+        "  otel-tracker pipeline run etl.toml --skip Load --otlp\n"
+        "  otel-tracker pipeline check etl.yaml",
+    )
+    actions = pipeline.add_subparsers(dest="action", metavar="ACTION", required=True)
+    run_file = actions.add_parser(
+        "run",
+        help="run every enabled step in order as one tracked run",
+        description="Run a pipeline file; exits with the failing step's code (124: timeout).",
+    )
+    run_file.add_argument("file", help="pipeline file (.toml, .yaml, .yml)")
+    run_file.add_argument(
+        "--skip", action="append", default=[], metavar="STEP", help="skip a step (repeatable)"
+    )
+    run_file.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="STEP",
+        help="run only these steps (repeatable)",
+    )
+    run_file.add_argument("--name", help="run name (default: the file's name)")
+    run_file.add_argument("--scenario", help="scenario label (default: the file's)")
+    _add_sample_interval(run_file)
+    _add_mirror_options(run_file)
+    run_file.set_defaults(func=_cmd_pipeline_run)
+    check = actions.add_parser("check", help="validate a pipeline file and list its steps")
+    check.add_argument("file", help="pipeline file (.toml, .yaml, .yml)")
+    check.set_defaults(func=_cmd_pipeline_check)
 
     status = command(
         "status",

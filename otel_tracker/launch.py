@@ -18,7 +18,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -27,6 +27,7 @@ from .redact import redact_argv
 from .signals import signal_name
 
 RUN_DIR_ENV = "OTEL_TRACKER_RUN_DIR"
+TIMEOUT_GRACE_S = 5.0  # between SIGTERM and SIGKILL for a step past its timeout
 FORWARDED = tuple(
     s for s in (getattr(signal, n, None) for n in ("SIGINT", "SIGTERM", "SIGHUP")) if s
 )
@@ -145,51 +146,97 @@ def run_command(
     )
     out = stdout if stdout is not None else sys.stdout.buffer
     err = stderr if stderr is not None else sys.stderr.buffer
-    logs = None
-    if run.dir is not None:
-        logs = run.dir / "logs"
-        try:
-            logs.mkdir(exist_ok=True)
-        except OSError:
-            logs = None
-    step = run.step(step_name).start()
+    logs = logs_dir(run)
     started = time.time()
     try:
-        proc = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=child_environment(run)
-        )
+        # before the step starts: whoever sees it running may signal at once
+        with SignalForwarder() as forwarder:
+            step = run.step(step_name).start()
+            result = run_child(run, command, out, err, logs=logs, forwarder=forwarder)
     except OSError as exc:
         step.end(exc)
         run.end(exc)
         raise OtelTrackerError(f"cannot start {argv[0]}: {exc.strerror or exc}") from None
+    register_artifacts(run, started)
+    return _finish(run, step, result.returncode, result.received)
+
+
+class ChildResult:
+    """How a child process ended."""
+
+    def __init__(self, returncode: int, received: list[int], timed_out: bool) -> None:
+        self.returncode = returncode
+        self.received = received
+        self.timed_out = timed_out
+
+
+def run_child(
+    run: Any,
+    command: Sequence[str],
+    out: IO[bytes],
+    err: IO[bytes],
+    *,
+    logs: Path | None,
+    forwarder: SignalForwarder,
+    log_name: str = "",
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float | None = None,
+) -> ChildResult:
+    """Run one child with tee'd output, forwarded signals and an optional timeout
+    (SIGTERM, then SIGKILL after a grace period). ``OSError`` if it cannot start."""
+    proc = subprocess.Popen(
+        list(command),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**child_environment(run), **(env or {})},
+        cwd=cwd,
+    )
+    paths = {
+        stream: logs / f"{log_name}{stream}.log" if logs else None
+        for stream in ("stdout", "stderr")
+    }
     pumps = [
-        threading.Thread(
-            target=_tee, args=(proc.stdout, out, logs / "stdout.log" if logs else None), daemon=True
-        ),
-        threading.Thread(
-            target=_tee, args=(proc.stderr, err, logs / "stderr.log" if logs else None), daemon=True
-        ),
+        threading.Thread(target=_tee, args=(proc.stdout, out, paths["stdout"]), daemon=True),
+        threading.Thread(target=_tee, args=(proc.stderr, err, paths["stderr"]), daemon=True),
     ]
     for pump in pumps:
         pump.start()
-    received: list[int] = []
-    previous = _forward_signals(proc, received)
+    timed_out = False
+    forwarder.attach(proc)
     try:
-        returncode = proc.wait()
+        try:
+            returncode = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            proc.terminate()
+            try:
+                returncode = proc.wait(timeout=TIMEOUT_GRACE_S)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                returncode = proc.wait()
     finally:
-        _restore_signals(previous)
+        forwarder.attach(None)
     for pump in pumps:
         pump.join(timeout=5)
-    if logs is not None:
-        for stream in ("stdout", "stderr"):
-            path = logs / f"{stream}.log"
-            if path.exists():
-                run.add_artifact(path, kind="log")
-    _register_artifacts(run, started)
-    return _finish(run, step, returncode, received)
+    for path in paths.values():
+        if path is not None and path.exists():
+            run.add_artifact(path, kind="log")
+    return ChildResult(returncode, list(forwarder.received), timed_out)
 
 
-def _register_artifacts(run: Any, started: float) -> None:
+def logs_dir(run: Any) -> Path | None:
+    if run.dir is None:
+        return None
+    logs = Path(run.dir) / "logs"
+    try:
+        logs.mkdir(exist_ok=True)
+    except OSError:
+        return None
+    return logs
+
+
+def register_artifacts(run: Any, started: float) -> None:
     """What the command left in its working directory (never fails the run)."""
     from .artifacts import scan
 
@@ -222,32 +269,50 @@ def _finish(run: Any, step: Any, returncode: int, received: list[int]) -> int:
     return returncode
 
 
-def _forward_signals(proc: subprocess.Popen[bytes], received: list[int]) -> dict[int, Any]:
-    if threading.current_thread() is not threading.main_thread():
-        return {}
+class SignalForwarder:
+    """Forwards SIGINT/SIGTERM/SIGHUP to the running child; a second signal kills it.
 
-    def forward(signum: int, frame: Any) -> None:
-        received.append(signum)
+    Installed for the whole tracked run, not per child: a signal that arrives
+    before a child exists (or between two steps) is kept and handed to the next
+    child at once, so the wrapper itself is never killed by it.
+    """
+
+    def __init__(self) -> None:
+        self.received: list[int] = []
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> SignalForwarder:
+        if threading.current_thread() is threading.main_thread():
+            for sig in FORWARDED:
+                try:
+                    self._previous[sig] = signal.signal(sig, self._forward)
+                except (OSError, ValueError):
+                    continue
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            try:
+                signal.signal(sig, handler)
+            except (OSError, ValueError):
+                pass
+
+    def attach(self, proc: subprocess.Popen[bytes] | None) -> None:
+        self._proc = proc
+        if proc is not None and self.received:
+            self._send(proc)
+
+    def _forward(self, signum: int, frame: Any) -> None:
+        self.received.append(signum)
+        if self._proc is not None:
+            self._send(self._proc)
+
+    def _send(self, proc: subprocess.Popen[bytes]) -> None:
         try:
-            if len(received) > 1:
+            if len(self.received) > 1:
                 proc.kill()  # a second signal: the child had its chance
             else:
-                proc.send_signal(signum)
+                proc.send_signal(self.received[0])
         except ProcessLookupError:
-            pass
-
-    previous = {}
-    for sig in FORWARDED:
-        try:
-            previous[sig] = signal.signal(sig, forward)
-        except (OSError, ValueError):
-            continue
-    return previous
-
-
-def _restore_signals(previous: dict[int, Any]) -> None:
-    for sig, handler in previous.items():
-        try:
-            signal.signal(sig, handler)
-        except (OSError, ValueError, TypeError):
             pass

@@ -34,6 +34,8 @@ def outcome_of(exc: BaseException | None) -> Outcome:
         return semconv.RESULT_FAILURE, code if isinstance(code, int) else 1, None
     if isinstance(exc, KeyboardInterrupt):
         return semconv.RESULT_CANCELLATION, 130, "SIGINT"
+    if isinstance(exc, TimeoutError):
+        return semconv.RESULT_TIMEOUT, None, None
     return semconv.RESULT_FAILURE, None, None
 
 

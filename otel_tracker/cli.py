@@ -7,14 +7,11 @@ SDK at module level; each command imports what it needs when it runs.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
 
-from . import __version__
+from . import __version__, cli_read, cli_write
 from .errors import OtelTrackerError
 
 EPILOG_DEMO = """example:
@@ -22,264 +19,6 @@ EPILOG_DEMO = """example:
   otel-tracker demo --full --seed 3 # the long version
   otel-tracker --root /tmp/runs demo --skip "Fine-tune"
 """
-
-
-def _cmd_demo(args: argparse.Namespace) -> int:
-    from .examples.imitation import FULL, QUICK, run_pipeline
-
-    print(f"otel-tracker demo: imitation-learning pipeline ({'full' if args.full else 'quick'})")
-    run = run_pipeline(
-        FULL if args.full else QUICK,
-        seed=args.seed,
-        skip=args.skip,
-        root=args.root,
-        scenario=args.scenario,
-        sample_interval=args.sample_interval,
-        out=True,
-        **_mirror_options(args),
-    )
-    if run.manifest_path is None:
-        print("tracking is disabled or the root is unwritable: no manifest was written")
-    else:
-        print(f"run {run.run_id} {run.record.status}")
-        print(f"manifest: {run.manifest_path}")
-    return 0
-
-
-# -- reading commands: never import the OpenTelemetry SDK ---------------------------------
-def _store(args: argparse.Namespace) -> Any:
-    from .store import RunStore
-
-    return RunStore.open(args.root)
-
-
-def _report_problems(store: Any) -> None:
-    for problem in store.problems:
-        print(f"otel-tracker: warning: {problem}", file=sys.stderr)
-
-
-def _cmd_list(args: argparse.Namespace) -> int:
-    from .console import emit, make_console, table
-    from .store import Filters
-    from .timeparse import format_duration, format_local, parse_when
-
-    statuses = frozenset(s.strip() for value in args.status for s in value.split(",") if s.strip())
-    filters = Filters(
-        statuses=statuses,
-        since=parse_when(args.since).timestamp() if args.since else None,
-        until=parse_when(args.until).timestamp() if args.until else None,
-        name=args.name,
-        scenario=args.scenario,
-        outdated=True if args.outdated else None,
-    )
-    store = _store(args)
-    views = store.list(filters, limit=None if args.all else args.limit)
-    _report_problems(store)
-    if args.json:
-        print(json.dumps([v.summary() for v in views], indent=2))
-        return 0
-    if not views:
-        print(f"no runs under {store.root}" + (" match" if filters != Filters() else ""))
-        return 0
-    rows = []
-    for v in views:
-        row = v.summary()
-        duration = row["duration_s"] if row["duration_s"] is not None else row["elapsed_s"]
-        rows.append(
-            [
-                row["run_id"],
-                row["name"] + (f" / {row['scenario']}" if row["scenario"] else ""),
-                row["status"] + (" (outdated)" if row["outdated"] else ""),
-                format_local(row["started_at"]),
-                format_duration(duration),
-                f"{row['steps_completed']}/{row['steps_enabled']}",
-                row["last_completed_step"] or "-",
-            ]
-        )
-    console = make_console()
-    headers = ["run id", "name", "status", "started", "duration", "steps", "last completed step"]
-    emit(console, table(console, headers, rows, status_column=2))
-    return 0
-
-
-def _report_renderables(console: Any, report: dict[str, Any], full: bool) -> list[Any]:
-    from .analysis.report import key_values, step_table
-    from .console import key_value_table, table
-
-    parts: list[Any] = [key_value_table(console, key_values(report)), ""]
-    headers, rows = step_table(report)
-    parts.append(table(console, headers, rows, status_column=2))
-    if report["artifacts"]:
-        rows = [
-            [
-                a["step"] or "-",
-                a.get("kind") or "-",
-                a["path"],
-                "-" if a.get("size_bytes") is None else f"{a['size_bytes']:,} B",
-            ]
-            for a in report["artifacts"]
-        ]
-        parts += ["", table(console, ["step", "kind", "path", "size"], rows)]
-    if full and report["error"] and report["error"].get("traceback"):
-        parts += ["", report["error"]["traceback"]]
-    if full and report["command"]:
-        parts += ["", "command: " + " ".join(report["command"])]
-    if report["warnings"]:
-        parts += ["", *(f"warning: {w}" for w in report["warnings"])]
-    return parts
-
-
-def _print_report(args: argparse.Namespace, full: bool) -> int:
-    from .analysis.report import build_report
-    from .console import emit, make_console
-
-    view = _store(args).get(args.run)
-    report = build_report(view)
-    console = make_console()
-    emit(console, *_report_renderables(console, report, full))
-    return 0
-
-
-def _cmd_show(args: argparse.Namespace) -> int:
-    if args.json:
-        view = _store(args).get(args.run)
-        doc = {**view.doc, "inferred_status": view.status, "status_reason": view.inference.reason}
-        print(json.dumps(doc, indent=2, ensure_ascii=False))
-        return 0
-    return _print_report(args, full=True)
-
-
-def _cmd_summary(args: argparse.Namespace) -> int:
-    if args.format == "json":
-        from .analysis.report import build_report, to_json
-
-        sys.stdout.write(to_json(build_report(_store(args).get(args.run))))
-        return 0
-    return _print_report(args, full=False)
-
-
-def _cmd_export(args: argparse.Namespace) -> int:
-    from .analysis.report import build_report, to_json, to_markdown
-
-    report = build_report(_store(args).get(args.run))
-    text = to_markdown(report) if args.format == "markdown" else to_json(report)
-    output = Path(args.output)
-    try:
-        output.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise OtelTrackerError(f"cannot write {output}: {exc.strerror or exc}") from None
-    print(f"wrote {args.format} report of {report['run_id']} to {output}")
-    return 0
-
-
-def _cmd_run(args: argparse.Namespace) -> int:
-    from .launch import run_command
-
-    command = list(args.command)
-    if command and command[0] == "--":
-        command = command[1:]
-    return run_command(
-        command,
-        name=args.name,
-        scenario=args.scenario,
-        root=args.root,
-        sample_interval=args.sample_interval,
-        **_mirror_options(args),
-    )
-
-
-def _cmd_pipeline_run(args: argparse.Namespace) -> int:
-    from .pipeline_runner import run_pipeline_file
-
-    return run_pipeline_file(
-        args.file,
-        skip=args.skip,
-        only=args.only,
-        root=args.root,
-        name=args.name,
-        sample_interval=args.sample_interval,
-        **_mirror_options(args),
-        **({"scenario": args.scenario} if args.scenario else {}),
-    )
-
-
-def _cmd_pipeline_check(args: argparse.Namespace) -> int:
-    from .pipeline_file import load_pipeline
-
-    pipeline = load_pipeline(args.file)
-    print(f"{pipeline.path}: pipeline {pipeline.name!r}, {len(pipeline.steps)} steps")
-    for number, step in enumerate(pipeline.steps, start=1):
-        flags = [
-            f
-            for f, on in (
-                ("disabled", not step.enabled),
-                ("continue_on_error", step.continue_on_error),
-            )
-            if on
-        ]
-        extra = f"  [{', '.join(flags)}]" if flags else ""
-        print(f"  {number}. {step.name}: {' '.join(step.command)}{extra}")
-    return 0
-
-
-def _cmd_status(args: argparse.Namespace) -> int:
-    from .progress.view import progress_status, status_lines
-
-    view = _store(args).get(args.run)
-    if args.json:
-        print(json.dumps(progress_status(view), indent=2))
-    else:
-        print("\n".join(status_lines(view)))
-    return 0
-
-
-def _latest_live(store: Any) -> Any:
-    from .errors import RunNotFoundError
-    from .store import Filters
-
-    for view in store.iter_runs(Filters(statuses=frozenset({"running", "stuck"}))):
-        return view
-    raise RunNotFoundError(f"no running run under {store.root}")
-
-
-def _cmd_watch(args: argparse.Namespace) -> int:
-    import time
-
-    from .progress.view import status_lines
-
-    store = _store(args)
-    path = store.resolve(args.run) if args.run else _latest_live(store).path
-    tty = sys.stdout.isatty()
-    previous: list[str] = []
-    live = None
-    if tty:
-        from rich.live import Live
-
-        live = Live("", refresh_per_second=4, transient=False)
-        live.start()
-    try:
-        while True:
-            view = store.load(path)
-            lines = status_lines(view)
-            if live is not None:
-                live.update("\n".join(lines))
-            elif lines[1:] != previous[1:]:
-                print(lines[1] if previous else "\n".join(lines), flush=True)
-                for extra in lines[2:]:
-                    print(extra, flush=True)
-            previous = lines
-            if view.status not in ("running", "stuck"):
-                return 0 if view.status == "completed" else 1
-            time.sleep(args.interval)
-    finally:
-        if live is not None:
-            live.stop()
-
-
-def _cmd_recover(args: argparse.Namespace) -> int:
-    view = _store(args).recover(args.run)
-    print(f"recovered {view.run_id} as {view.doc['status']}: {view.doc['recovered']['reason']}")
-    return 0
 
 
 def _positive_float(text: str) -> float:
@@ -329,10 +68,6 @@ def _add_mirror_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _mirror_options(args: argparse.Namespace) -> dict[str, Any]:
-    return {"otlp": args.otlp, "prometheus": args.prometheus, "tensorboard": args.tensorboard}
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
     parser = argparse.ArgumentParser(
@@ -369,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="STEP",
         help='skip an optional step: "Pretrain BC" or "Fine-tune" (repeatable)',
     )
-    demo.set_defaults(func=_cmd_demo)
+    demo.set_defaults(func=cli_write.cmd_demo)
 
     def command(name: str, help_text: str, example: str) -> argparse.ArgumentParser:
         return sub.add_parser(
@@ -406,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="only finished runs older than OTEL_TRACKER_OUTDATED_AFTER (default 30 days)",
     )
     ls.add_argument("--json", action="store_true", help="machine-readable output")
-    ls.set_defaults(func=_cmd_list)
+    ls.set_defaults(func=cli_read.cmd_list)
 
     show = command(
         "show",
@@ -415,14 +150,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     show.add_argument("run", help=run_help)
     show.add_argument("--json", action="store_true", help="the manifest plus the inferred status")
-    show.set_defaults(func=_cmd_show)
+    show.set_defaults(func=cli_read.cmd_show)
 
     summary = command(
         "summary", "print a run's report", "  otel-tracker summary latest --format json"
     )
     summary.add_argument("run", help=run_help)
     summary.add_argument("--format", choices=("text", "json"), default="text")
-    summary.set_defaults(func=_cmd_summary)
+    summary.set_defaults(func=cli_read.cmd_summary)
 
     export = command(
         "export",
@@ -432,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("run", help=run_help)
     export.add_argument("--format", choices=("markdown", "json"), default="markdown")
     export.add_argument("--output", "-o", required=True, help="file to write")
-    export.set_defaults(func=_cmd_export)
+    export.set_defaults(func=cli_read.cmd_export)
 
     wrap = command(
         "run",
@@ -446,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sample_interval(wrap)
     _add_mirror_options(wrap)
     wrap.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD [ARGS...]")
-    wrap.set_defaults(func=_cmd_run)
+    wrap.set_defaults(func=cli_write.cmd_run)
 
     pipeline = command(
         "pipeline",
@@ -476,10 +211,10 @@ def build_parser() -> argparse.ArgumentParser:
     run_file.add_argument("--scenario", help="scenario label (default: the file's)")
     _add_sample_interval(run_file)
     _add_mirror_options(run_file)
-    run_file.set_defaults(func=_cmd_pipeline_run)
+    run_file.set_defaults(func=cli_write.cmd_pipeline_run)
     check = actions.add_parser("check", help="validate a pipeline file and list its steps")
     check.add_argument("file", help="pipeline file (.toml, .yaml, .yml)")
-    check.set_defaults(func=_cmd_pipeline_check)
+    check.set_defaults(func=cli_write.cmd_pipeline_check)
 
     status = command(
         "status",
@@ -488,7 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     status.add_argument("run", nargs="?", default="latest", help=run_help + " (default: latest)")
     status.add_argument("--json", action="store_true", help="machine-readable output")
-    status.set_defaults(func=_cmd_status)
+    status.set_defaults(func=cli_read.cmd_status)
 
     watch = command(
         "watch",
@@ -501,7 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     watch.add_argument(
         "--interval", type=_positive_float, default=2.0, help="seconds between reads (default 2)"
     )
-    watch.set_defaults(func=_cmd_watch)
+    watch.set_defaults(func=cli_read.cmd_watch)
 
     recover = command(
         "recover",
@@ -509,7 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
         "  otel-tracker recover 20261123T2137",
     )
     recover.add_argument("run", help=run_help)
-    recover.set_defaults(func=_cmd_recover)
+    recover.set_defaults(func=cli_read.cmd_recover)
     return parser
 
 

@@ -10,14 +10,13 @@ rewrites its parent's run.
 from __future__ import annotations
 
 import atexit
-import getpass
 import logging
 import math
 import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -40,44 +39,23 @@ from .exporters.manifest import ManifestSpanProcessor
 from .liveness import RunLock, process_identity
 from .manifest import SCORE_DIRECTIONS, RunRecord, StepRecord, jsonable
 from .paths import LOCK_NAME, MANIFEST_NAME, create_run_dir, new_run_id
-from .progress.eta import HISTORY_RUNS, history_medians
 from .progress.reporter import ProgressReporter
 from .redact import redact_argv, redact_text, redact_value
+from .run_setup import (
+    NO_MIRRORS,
+    current_user,
+    flat_attributes,
+    parent_context,
+    pipeline_history,
+    quietly,
+    resource_attributes,
+    validate_steps,
+)
 from .run_telemetry import RunTelemetry
 from .signals import SignalChain, signal_name
 from .step import Step, mark_error, outcome_of
 
 logger = logging.getLogger(__name__)
-
-
-def _flat_attributes(prefix: str, params: Mapping[str, Any]) -> dict[str, Any]:
-    """Params as span attributes: nested keys dotted, only OTel-compatible values."""
-    out: dict[str, Any] = {}
-    for key, value in params.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            out.update(_flat_attributes(name + ".", value))
-        elif isinstance(value, (bool, int, float, str)) or (
-            isinstance(value, list) and value and all(isinstance(v, str) for v in value)
-        ):
-            out[name] = value
-        elif value is not None:
-            out[name] = str(value)
-    return out
-
-
-def _validate_steps(steps: Iterable[str] | None) -> list[str]:
-    if steps is None:
-        return []
-    if isinstance(steps, str):
-        raise ConfigError("steps must be a list of step names, not a single string")
-    names = list(steps)
-    for name in names:
-        if not isinstance(name, str) or not name.strip():
-            raise ConfigError(f"step names must be non-empty strings, got {name!r}")
-    if len(set(names)) != len(names):
-        raise ConfigError("declared step names must be unique")
-    return names
 
 
 class Run:
@@ -102,7 +80,7 @@ class Run:
             raise ConfigError("a run needs a non-empty name")
         if params is not None and not isinstance(params, Mapping):
             raise ConfigError("params must be a mapping")
-        declared = _validate_steps(steps)
+        declared = validate_steps(steps)
         if kind is not None and (not isinstance(kind, str) or not kind.strip()):
             raise ConfigError(f"kind must be a non-empty string such as 'training', got {kind!r}")
         env = os.environ if environ is None else environ
@@ -133,7 +111,7 @@ class Run:
             process={
                 **identity,
                 "host": host_name(),
-                "user": _user(),
+                "user": current_user(),
                 "cwd": str(cwd),
                 "command": redact_argv(getattr(sys, "orig_argv", sys.argv)),
             },
@@ -147,7 +125,7 @@ class Run:
             run_dir=str(self.dir.resolve()) if self.dir else None,
         )
         self.record.kind = kind
-        self.record.history, self.record.history_runs = _history(config, name, scenario)
+        self.record.history, self.record.history_runs = pipeline_history(config, name, scenario)
         self.record.declare_steps(declared, expected_durations)
         if self.dir is None:
             self.record.warn(f"manifest not written: run directory under {config.root} unavailable")
@@ -175,7 +153,7 @@ class Run:
 
         self.mirrors = self._start_mirrors()
         self._provider = TracerProvider(
-            resource=Resource.create(_resource_attributes(self, service_name, env)),
+            resource=Resource.create(resource_attributes(self, service_name, env)),
             sampler=ALWAYS_ON,
             shutdown_on_exit=False,
         )
@@ -201,7 +179,7 @@ class Run:
             semconv.CICD_PIPELINE_NAME: name,
             semconv.CICD_PIPELINE_RUN_ID: self.run_id,
             semconv.CICD_PIPELINE_ACTION_NAME: "RUN",
-            **_flat_attributes(semconv.PARAM_PREFIX, self.record.params),
+            **flat_attributes(semconv.PARAM_PREFIX, self.record.params),
         }
         if scenario:
             attributes[semconv.RUN_SCENARIO] = scenario
@@ -211,7 +189,7 @@ class Run:
             attributes[semconv.RUN_DIR] = str(self.dir)
         self._span = self._tracer.start_span(
             f"RUN {name}",
-            context=_parent_context(env),
+            context=parent_context(env),
             kind=SpanKind.SERVER,
             attributes=attributes,
             start_time=self._anchored.now_ns(),
@@ -475,7 +453,7 @@ class Run:
     def _start_mirrors(self) -> Any:
         """OTLP / Prometheus / TensorBoard as configured; each failure is a warning."""
         if not self.config.mirrors.enabled:
-            return _NO_MIRRORS
+            return NO_MIRRORS
         from .exporters.mirrors import Mirrors
 
         mirrors = Mirrors.start(
@@ -550,7 +528,7 @@ class Run:
             ("metrics", (self.telemetry.shutdown, self.mirrors.close)),
         ):
             worker = threading.Thread(
-                target=_quietly, args=steps, name=f"otel-tracker-shutdown-{name}", daemon=True
+                target=quietly, args=steps, name=f"otel-tracker-shutdown-{name}", daemon=True
             )
             worker.start()
             workers.append(worker)
@@ -610,83 +588,3 @@ class Run:
             return
         self.record.warn("run was not ended explicitly; it was closed at interpreter exit")
         self.end(None)
-
-
-def _quietly(*shutdowns: Callable[[], object]) -> None:
-    for shutdown in shutdowns:
-        try:
-            shutdown()
-        except Exception:
-            logger.warning("otel-tracker exporter shutdown failed", exc_info=True)
-
-
-class _NoMirrors:
-    span_processors: tuple[()] = ()
-    metric_readers: tuple[()] = ()
-    sample_exporters: tuple[()] = ()
-    guards: tuple[()] = ()
-
-    def close(self) -> None:
-        return None
-
-
-_NO_MIRRORS = _NoMirrors()
-
-
-def _resource_attributes(run: Run, service_name: str | None, env: Mapping[str, str]) -> dict:
-    """Who sent the telemetry: service, run, host and process (``OTEL_RESOURCE_ATTRIBUTES`` merges under)."""
-    process = run.record.process
-    return {
-        "service.name": service_name or env.get("OTEL_SERVICE_NAME") or run.name,
-        "service.instance.id": run.run_id,
-        semconv.CICD_PIPELINE_NAME: run.name,
-        semconv.CICD_PIPELINE_RUN_ID: run.run_id,
-        "host.name": process.get("host") or "",
-        "process.pid": os.getpid(),
-    }
-
-
-def _parent_context(environ: Mapping[str, str]) -> Any:
-    """The active span's context, else the W3C context a launcher put in TRACEPARENT.
-
-    A run started by ``otel-tracker run`` (or any launcher that follows the
-    OpenTelemetry environment-carrier convention) joins the launcher's trace.
-    """
-    if trace.get_current_span().get_span_context().is_valid:
-        return None  # the current context already has a parent
-    traceparent = environ.get("TRACEPARENT")
-    if not traceparent:
-        return None
-    from opentelemetry.propagate import extract
-
-    carrier = {"traceparent": traceparent}
-    if environ.get("TRACESTATE"):
-        carrier["tracestate"] = environ["TRACESTATE"]
-    return extract(carrier)
-
-
-def _history(
-    config: TrackerConfig, name: str, scenario: str | None
-) -> tuple[dict[str, float], int]:
-    """Median step durations of this pipeline's earlier completed runs (best effort)."""
-    try:
-        from .store import Filters, RunStore
-
-        store = RunStore(config=ReaderConfig(root=config.root))
-        filters = Filters(
-            statuses=frozenset({"completed"}), name=name, scenario=scenario, exact=True
-        )
-        docs = [view.doc for view in store.list(filters, limit=HISTORY_RUNS)]
-        return history_medians(docs), len(docs)
-    except Exception:
-        logger.warning(
-            "otel-tracker could not read run history; ETAs start without it", exc_info=True
-        )
-        return {}, 0
-
-
-def _user() -> str | None:
-    try:
-        return getpass.getuser()
-    except Exception:
-        return None

@@ -27,6 +27,7 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 from .. import semconv
 from ..errors import MissingExtraError
+from ..run_setup import flat_attributes
 
 logger = logging.getLogger(__name__)
 
@@ -159,7 +160,7 @@ class TensorBoardSpanProcessor(SpanProcessor):
 
     def _write_params(self) -> None:
         summary = self.events._summary
-        flat = _flat(self._params)
+        flat = flat_attributes("", self._params)
         exp, ssi, _ = summary.hparams(flat, {"run/duration_s": 0.0, "run/steps_completed": 0.0})
         self.events.summary(exp)
         self.events.summary(ssi)
@@ -238,19 +239,6 @@ def metric_tag(name: str, attributes: Mapping[str, Any]) -> str:
 
 def _is_run(span: ReadableSpan) -> bool:
     return (span.attributes or {}).get(semconv.CICD_PIPELINE_ACTION_NAME) == "RUN"
-
-
-def _flat(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in params.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            flat.update(_flat(value, name + "."))
-        elif isinstance(value, (bool, int, float, str)):
-            flat[name] = value
-        else:
-            flat[name] = json.dumps(value, default=str)
-    return flat
 
 
 def _markdown_json(value: Any) -> str:

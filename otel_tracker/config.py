@@ -218,11 +218,17 @@ class MirrorConfig:
         if tensorboard is None:
             tensorboard = env_bool(PREFIX + "TENSORBOARD", False, env)
         interval_ms = env_float("OTEL_METRIC_EXPORT_INTERVAL", 0.0, environ=env)
+        # the general variable is read once: a bad value warns once, not per signal
+        protocol = _otlp_protocol("OTEL_EXPORTER_OTLP_PROTOCOL", env, DEFAULT_OTLP_PROTOCOL)
         return cls(
             otlp=bool(otlp),
             otlp_endpoint=endpoint,
-            otlp_traces_protocol=_otlp_protocol("TRACES", env),
-            otlp_metrics_protocol=_otlp_protocol("METRICS", env),
+            otlp_traces_protocol=_otlp_protocol(
+                "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", env, protocol
+            ),
+            otlp_metrics_protocol=_otlp_protocol(
+                "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", env, protocol
+            ),
             otlp_metric_interval=interval_ms / 1000 if interval_ms else None,
             prometheus=bool(prometheus),
             prometheus_host=host or DEFAULT_PROMETHEUS_HOST,
@@ -231,17 +237,15 @@ class MirrorConfig:
         )
 
 
-def _otlp_protocol(signal: str, env: Mapping[str, str]) -> str:
-    """``OTEL_EXPORTER_OTLP_<SIGNAL>_PROTOCOL`` > ``OTEL_EXPORTER_OTLP_PROTOCOL`` > grpc."""
-    for name in (f"OTEL_EXPORTER_OTLP_{signal}_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"):
-        value = env_str(name, None, env)
-        if value is None:
-            continue
-        if value in OTLP_PROTOCOLS:
-            return value
-        _warn_bad(name, value, " or ".join(OTLP_PROTOCOLS), DEFAULT_OTLP_PROTOCOL)
-        return DEFAULT_OTLP_PROTOCOL
-    return DEFAULT_OTLP_PROTOCOL
+def _otlp_protocol(name: str, env: Mapping[str, str], default: str) -> str:
+    """``OTEL_EXPORTER_OTLP_[<SIGNAL>_]PROTOCOL``, else ``default``; a bad value warns."""
+    value = env_str(name, None, env)
+    if value is None:
+        return default
+    if value in OTLP_PROTOCOLS:
+        return value
+    _warn_bad(name, value, " or ".join(OTLP_PROTOCOLS), default)
+    return default
 
 
 def _endpoint_url(value: str) -> str:

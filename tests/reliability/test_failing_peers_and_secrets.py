@@ -194,3 +194,72 @@ def test_a_file_size_limit_degrades_telemetry_not_the_pipeline(root: Path) -> No
     assert samples and skipped <= 1  # at most the line the limit cut, skipped on read
     assert not list(run_dir.glob(".*tmp"))  # no temp file left behind
     load_manifest(run_dir / "manifest.json")
+
+
+def test_bad_settings_warn_from_the_environment_and_fail_fast_as_arguments(
+    root: Path, tmp_path: Path
+) -> None:
+    """Malformed OTEL_* and OTEL_TRACKER_* values: a warning each and the default; the
+    run completes under a root whose parents do not exist yet. Explicit arguments
+    are one line and exit 2."""
+    deep_root = tmp_path / "not" / "there" / "yet"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "otel_tracker.cli",
+            "--root",
+            str(deep_root),
+            "run",
+            "--",
+            sys.executable,
+            "-c",
+            "pass",
+        ],
+        env=child_env(
+            root,
+            OTEL_TRACKER_PROGRESS="sideways",
+            OTEL_TRACKER_SAMPLE_INTERVAL="0",
+            OTEL_TRACKER_HEARTBEAT_INTERVAL="soon",
+            OTEL_EXPORTER_PROMETHEUS_PORT="http",
+            OTEL_EXPORTER_OTLP_PROTOCOL="carrier-pigeon",
+            OTEL_METRIC_EXPORT_INTERVAL="-5",
+            OTEL_TRACKER_RESOURCES="maybe",
+        ),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    for name in (
+        "OTEL_TRACKER_PROGRESS",
+        "OTEL_TRACKER_SAMPLE_INTERVAL",
+        "OTEL_TRACKER_HEARTBEAT_INTERVAL",
+        "OTEL_EXPORTER_PROMETHEUS_PORT",
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
+        "OTEL_METRIC_EXPORT_INTERVAL",
+        "OTEL_TRACKER_RESOURCES",
+    ):
+        assert proc.stderr.count(f"ignoring {name}=") == 1, (name, proc.stderr)
+    doc = only_manifest(deep_root)
+    assert doc["status"] == "completed"
+    assert doc["tracker"]["heartbeat_interval_s"] == 5.0
+    assert doc["telemetry"]["interval_s"] == 5.0
+
+    for args, message in (
+        (("run", "--sample-interval", "0", "--", "true"), "must be positive"),
+        (("run", "--prometheus", "99999", "--", "true"), "port or 'host:port'"),
+        (("run", "--otlp", "collector:4317", "--", "true"), "a URL such as"),
+        (("run", "--", "/no/such/program"), "command not found"),
+    ):
+        bad = subprocess.run(
+            [sys.executable, "-m", "otel_tracker.cli", "--root", str(root), *args],
+            env=child_env(root),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert bad.returncode == 2, (args, bad.stderr)
+        assert message in bad.stderr, (args, bad.stderr)
+        assert "Traceback" not in bad.stderr
+    assert not list(root.glob("*/manifest.json"))  # no run was started by a bad argument

@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -44,13 +45,16 @@ class CommandFailed(Exception):
             super().__init__(f"command exited with code {returncode}")
 
 
-def resolve_command(argv: Sequence[str]) -> str:
-    """The executable path of ``argv[0]``, or a clear error (before any run exists)."""
+def resolve_command(argv: Sequence[str], cwd: Path | None = None) -> str:
+    """The executable path of ``argv[0]`` (a relative path counts from ``cwd``), or a
+    clear error, before any run exists."""
     if not argv:
         raise OtelTrackerError("no command given: otel-tracker run [options] -- CMD [ARGS...]")
     program = argv[0]
     if os.sep in program:
         path = Path(program)
+        if cwd is not None and not path.is_absolute():
+            path = cwd / path
         if not path.exists():
             raise OtelTrackerError(f"command not found: {program}")
         if path.is_dir() or not os.access(path, os.X_OK):
@@ -161,13 +165,13 @@ def run_command(
     return _finish(run, step, result.returncode, result.received)
 
 
+@dataclass(frozen=True)
 class ChildResult:
     """How a child process ended."""
 
-    def __init__(self, returncode: int, received: list[int], timed_out: bool) -> None:
-        self.returncode = returncode
-        self.received = received
-        self.timed_out = timed_out
+    returncode: int
+    received: list[int]
+    timed_out: bool
 
 
 def run_child(

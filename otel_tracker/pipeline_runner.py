@@ -11,8 +11,6 @@ its failure alone does not fail the run (as in CI systems). A step past its
 
 from __future__ import annotations
 
-import os
-import shutil
 import sys
 import time
 from collections.abc import Sequence
@@ -26,6 +24,7 @@ from .launch import (
     SignalForwarder,
     logs_dir,
     register_artifacts,
+    resolve_command,
     run_child,
 )
 from .paths import slugify
@@ -139,16 +138,10 @@ def _run_step(
 
 def _resolve(step: PipelineStep) -> str:
     """The step's executable, found before anything runs (a clear error, exit 2)."""
-    program = step.command[0]
-    candidate = Path(program) if "/" in program else None
-    if candidate is not None and not candidate.is_absolute():
-        candidate = step.cwd / candidate
-    found = str(candidate) if candidate is not None else shutil.which(program)
-    if found is None or not Path(found).is_file():
-        raise OtelTrackerError(f"step {step.name!r}: command not found: {program}")
-    if not os.access(found, os.X_OK):
-        raise OtelTrackerError(f"step {step.name!r}: not an executable file: {program}")
-    return found
+    try:
+        return resolve_command(step.command, cwd=step.cwd)
+    except OtelTrackerError as exc:
+        raise OtelTrackerError(f"step {step.name!r}: {exc}") from None
 
 
 def _skip_reason(step: PipelineStep, skip: Sequence[str], only: Sequence[str]) -> str | None:

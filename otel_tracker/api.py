@@ -8,8 +8,8 @@ import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
+from . import current
 from .config import TrackerConfig
-from .current import current_run_var, current_step_var
 from .noop import NoopRun, NoopStep
 
 if TYPE_CHECKING:
@@ -43,6 +43,7 @@ def track_run(
     otlp: bool | str | None = None,
     prometheus: bool | int | str | None = None,
     tensorboard: bool | None = None,
+    attach_context: bool | None = None,
     span_processors: Sequence[SpanProcessor] = (),
     service_name: str | None = None,
     clock: Clock | None = None,
@@ -60,6 +61,9 @@ def track_run(
     spans and metrics to a collector; ``prometheus=True``, a port or
     ``"host:port"`` serves ``/metrics``; ``tensorboard=True`` writes event files
     under ``<run>/tensorboard/``.
+    ``attach_context=True`` makes the run's and steps' spans OpenTelemetry's
+    current span, so the application's own spans nest under them; the default
+    does so only when a global tracer provider is installed.
     Each keyword left as ``None`` comes from its ``OTEL_TRACKER_*`` variable,
     else the default. When tracking is disabled this returns a no-op run
     with the same methods.
@@ -81,6 +85,7 @@ def track_run(
         otlp=otlp,
         prometheus=prometheus,
         tensorboard=tensorboard,
+        attach_context=attach_context,
         environ=environ,
     )
     if not config.enabled:
@@ -103,13 +108,13 @@ def track_run(
 
 
 def current_run() -> Run | None:
-    """The run entered with ``with track_run(...)`` in this context, if any."""
-    return current_run_var.get()
+    """The run this thread entered with ``with track_run(...)``, else the process's."""
+    return current.active("run")
 
 
 def current_step() -> Step | NoopStep:
-    """The step entered in this context; a no-op step outside any step."""
-    found = current_step_var.get()
+    """The step this thread entered, else the process's; a no-op step outside any."""
+    found = current.active("step")
     return found if found is not None else _NOOP_STEP
 
 

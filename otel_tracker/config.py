@@ -18,10 +18,13 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from .errors import ConfigError
 
 logger = logging.getLogger(__name__)
+
+_D = TypeVar("_D", bool, None)
 
 PREFIX = "OTEL_TRACKER_"
 DEFAULT_ROOT = Path("output") / "run-tracker"
@@ -42,7 +45,7 @@ def _warn_bad(name: str, raw: str, expected: str, default: object) -> None:
     logger.warning("ignoring %s=%r: expected %s; using %r", name, raw, expected, default)
 
 
-def env_bool(name: str, default: bool, environ: Mapping[str, str] | None = None) -> bool:
+def env_bool(name: str, default: _D, environ: Mapping[str, str] | None = None) -> bool | _D:
     """A boolean variable: 1/true/yes/on or 0/false/no/off (any case)."""
     env = os.environ if environ is None else environ
     raw = env.get(name)
@@ -283,6 +286,7 @@ class TrackerConfig:
     progress_interval: float = DEFAULT_PROGRESS_INTERVAL_S
     resources: bool = True
     sample_interval: float = DEFAULT_SAMPLE_INTERVAL_S
+    attach_context: bool | None = None  # None: when a global tracer provider is set
     mirrors: MirrorConfig = field(default_factory=MirrorConfig)
 
     @classmethod
@@ -301,6 +305,7 @@ class TrackerConfig:
         otlp: bool | str | None = None,
         prometheus: bool | int | str | None = None,
         tensorboard: bool | None = None,
+        attach_context: bool | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> TrackerConfig:
         """Merge explicit arguments (``None`` = not given) over the environment."""
@@ -343,8 +348,12 @@ class TrackerConfig:
             sample_interval, "SAMPLE_INTERVAL", DEFAULT_SAMPLE_INTERVAL_S, env
         )
 
+        if attach_context is None:
+            attach_context = env_bool(PREFIX + "ATTACH_CONTEXT", None, env)
+
         return cls(
             root=resolved_root,
+            attach_context=attach_context,
             resources=bool(resources),
             sample_interval=sample_interval,
             progress=progress,

@@ -28,11 +28,10 @@ from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 from opentelemetry.trace import SpanKind
 
-from . import __version__, semconv
+from . import __version__, current, semconv
 from .atomic import ManifestFileWriter
 from .clock import AnchoredClock, Clock, SystemClock, iso_utc
 from .config import ReaderConfig, TrackerConfig
-from .current import current_run_var
 from .environment import collect_environment, git_info, host_name
 from .errors import ConfigError
 from .exporters.manifest import ManifestSpanProcessor
@@ -50,6 +49,7 @@ from .run_setup import (
     quietly,
     resource_attributes,
     validate_steps,
+    wants_otel_context,
 )
 from .run_telemetry import RunTelemetry
 from .signals import SignalChain, signal_name
@@ -351,9 +351,14 @@ class Run:
         return active[-1]._span if active else self._span
 
     def __enter__(self) -> Run:
-        self._var_token = current_run_var.set(self)
-        self._run_token = otel_context.attach(self._context)
+        self._var_token = current.enter("run", self)
+        if self._attach_context():
+            self._run_token = otel_context.attach(self._context)
         return self
+
+    def _attach_context(self) -> bool:
+        """Whether entering the run or a step makes its span OpenTelemetry's current one."""
+        return wants_otel_context(self.config.attach_context)
 
     def __exit__(
         self,
@@ -361,17 +366,15 @@ class Run:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        for attr, reset in (
-            ("_run_token", otel_context.detach),
-            ("_var_token", current_run_var.reset),
-        ):
-            token = getattr(self, attr)
-            setattr(self, attr, None)
-            if token is not None:
-                try:
-                    reset(token)
-                except Exception:
-                    pass
+        token, self._run_token = self._run_token, None
+        if token is not None:
+            try:
+                otel_context.detach(token)
+            except Exception:
+                pass  # detached from another context (e.g. a signal handler)
+        var_token, self._var_token = self._var_token, None
+        if var_token is not None:
+            current.leave("run", self, var_token)
         self.end(exc)
 
     def __repr__(self) -> str:

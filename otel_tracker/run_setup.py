@@ -88,6 +88,19 @@ def resource_attributes(run: Run, service_name: str | None, env: Mapping[str, st
     }
 
 
+def wants_otel_context(setting: bool | None) -> bool:
+    """Whether runs and steps become OpenTelemetry's current span when entered.
+
+    ``None`` (auto): only when the application installed a global tracer provider,
+    so its own spans nest under our steps. Otherwise nothing would read the
+    context, and a set context variable slows every numpy ufunc call (see
+    :mod:`otel_tracker.current`).
+    """
+    if setting is not None:
+        return setting
+    return not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+
+
 def parent_context(environ: Mapping[str, str]) -> Any:
     """The active span's context, else the W3C context a launcher put in TRACEPARENT.
 

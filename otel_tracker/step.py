@@ -10,8 +10,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 
-from . import semconv
-from .current import current_step_var
+from . import current, semconv
 from .errors import ConfigError
 from .manifest import StepRecord
 
@@ -91,8 +90,8 @@ class Step:
 
     def __enter__(self) -> Step:
         self.start()
-        self._var_token = current_step_var.set(self)
-        if self._span is not None:
+        self._var_token = current.enter("step", self)
+        if self._span is not None and self._run._attach_context():
             self._token = otel_context.attach(trace.set_span_in_context(self._span))
         return self
 
@@ -114,10 +113,7 @@ class Step:
                 pass
         var_token, self._var_token = self._var_token, None
         if var_token is not None:
-            try:
-                current_step_var.reset(var_token)
-            except ValueError:
-                pass  # ended from another context (e.g. a signal handler)
+            current.leave("step", self, var_token)
 
     def __repr__(self) -> str:
         return f"<Step {self.index}:{self.name!r} {self.completed}/{self.total}>"

@@ -199,13 +199,77 @@ def test_global_tracer_provider_is_not_clobbered(root: Path, in_memory_spans: An
     app_provider.add_span_processor(processor)
     tracer = app_provider.get_tracer("app")
     before = trace.get_tracer_provider()
-    with _run(root) as run, run.step("load"), tracer.start_as_current_span("app-work"):
+    with (
+        _run(root, attach_context=True) as run,
+        run.step("load"),
+        tracer.start_as_current_span("app-work"),
+    ):
         pass
     assert trace.get_tracer_provider() is before
     (app_span,) = exporter.get_finished_spans()
     doc = load_manifest(run.manifest_path)
     assert format(app_span.context.trace_id, "032x") == doc["trace"]["trace_id"]
     assert format(app_span.parent.span_id, "016x") == doc["steps"][0]["span_id"]
+
+
+def test_context_is_left_alone_without_a_global_provider(root: Path) -> None:
+    """Nothing would read it, and a set context variable slows every numpy ufunc call."""
+    import contextvars
+
+    before = len(contextvars.copy_context())
+    with _run(root) as run, run.step("load"):
+        assert len(contextvars.copy_context()) == before
+        assert not trace.get_current_span().get_span_context().is_valid
+        assert current_run() is run
+        assert current_step().name == "load"
+
+
+def test_a_global_provider_makes_steps_the_current_span(root: Path) -> None:
+    """Auto mode: with the application's global provider, its spans nest under our steps."""
+    import subprocess
+    import sys
+
+    code = f"""
+import json
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from otel_tracker import track_run
+trace.set_tracer_provider(TracerProvider())
+with track_run("app", root={str(root)!r}, install_signal_handlers=False) as run:
+    with run.step("load"):
+        inner = trace.get_current_span().get_span_context()
+        with trace.get_tracer("app").start_as_current_span("app-work") as span:
+            parent = span.parent
+print(json.dumps([format(inner.span_id, "016x"), format(parent.span_id, "016x"),
+                  format(inner.trace_id, "032x"), str(run.manifest_path)]))
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    ).stdout
+    inner, parent, trace_id, manifest = json.loads(out.strip().splitlines()[-1])
+    doc = load_manifest(Path(manifest))
+    assert inner == parent == doc["steps"][0]["span_id"]
+    assert trace_id == doc["trace"]["trace_id"]
+
+
+def test_worker_threads_see_the_process_step(root: Path) -> None:
+    """A thread that entered nothing itself sees the step its parent thread entered."""
+    import threading
+
+    seen: list[Any] = []
+
+    def worker() -> None:
+        current_step().advance(3)
+        seen.append((current_run(), current_step().name))
+
+    with _run(root) as run, run.step("load") as load:
+        thread = threading.Thread(target=worker)
+        thread.start()
+        thread.join()
+        assert seen == [(run, "load")]
+        assert load.completed == 3
+    assert current_run() is None
+    assert type(current_step()).__name__ == "NoopStep"
 
 
 def test_injected_clock_gives_exact_durations(root: Path) -> None:

@@ -44,6 +44,7 @@ def track_run(
     prometheus: bool | int | str | None = None,
     tensorboard: bool | None = None,
     attach_context: bool | None = None,
+    sample_in_subprocess: bool | None = None,
     span_processors: Sequence[SpanProcessor] = (),
     service_name: str | None = None,
     clock: Clock | None = None,
@@ -61,6 +62,9 @@ def track_run(
     spans and metrics to a collector; ``prometheus=True``, a port or
     ``"host:port"`` serves ``/metrics``; ``tensorboard=True`` writes event files
     under ``<run>/tensorboard/``.
+    ``sample_in_subprocess=False`` samples process, system and GPU resources on a
+    thread of this process instead of a helper process (which never competes
+    with the pipeline for the GIL).
     ``attach_context=True`` makes the run's and steps' spans OpenTelemetry's
     current span, so the application's own spans nest under them; the default
     does so only when a global tracer provider is installed.
@@ -86,6 +90,7 @@ def track_run(
         prometheus=prometheus,
         tensorboard=tensorboard,
         attach_context=attach_context,
+        sample_in_subprocess=sample_in_subprocess,
         environ=environ,
     )
     if not config.enabled:

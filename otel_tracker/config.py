@@ -287,6 +287,7 @@ class TrackerConfig:
     resources: bool = True
     sample_interval: float = DEFAULT_SAMPLE_INTERVAL_S
     attach_context: bool | None = None  # None: when a global tracer provider is set
+    sample_in_subprocess: bool = True
     mirrors: MirrorConfig = field(default_factory=MirrorConfig)
 
     @classmethod
@@ -306,6 +307,7 @@ class TrackerConfig:
         prometheus: bool | int | str | None = None,
         tensorboard: bool | None = None,
         attach_context: bool | None = None,
+        sample_in_subprocess: bool | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> TrackerConfig:
         """Merge explicit arguments (``None`` = not given) over the environment."""
@@ -348,12 +350,15 @@ class TrackerConfig:
             sample_interval, "SAMPLE_INTERVAL", DEFAULT_SAMPLE_INTERVAL_S, env
         )
 
+        if sample_in_subprocess is None:
+            sample_in_subprocess = env_bool(PREFIX + "SAMPLE_IN_SUBPROCESS", True, env)
         if attach_context is None:
             attach_context = env_bool(PREFIX + "ATTACH_CONTEXT", None, env)
 
         return cls(
             root=resolved_root,
             attach_context=attach_context,
+            sample_in_subprocess=bool(sample_in_subprocess),
             resources=bool(resources),
             sample_interval=sample_interval,
             progress=progress,

@@ -173,6 +173,7 @@ class Run:
             document=self._state_document,
             metric_readers=self.mirrors.metric_readers,
             sample_exporters=self.mirrors.sample_exporters,
+            in_subprocess=config.sample_in_subprocess,
         )
 
         attributes: dict[str, Any] = {

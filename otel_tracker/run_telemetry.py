@@ -16,6 +16,10 @@ from .sampling.custom import UserMetrics
 
 logger = logging.getLogger(__name__)
 
+# The run's end must stay fast even with a helper that stopped answering (SIGTERM
+# must leave a final manifest within seconds).
+STOP_REPLY_TIMEOUT_S = 1.0
+
 
 class RunTelemetry:
     """Everything a run samples; each failure degrades it, never the run."""
@@ -34,6 +38,7 @@ class RunTelemetry:
         document: Callable[[], Mapping[str, Any]] | None = None,
         metric_readers: Sequence[Any] = (),
         sample_exporters: Sequence[Any] = (),
+        in_subprocess: bool = True,
     ) -> None:
         self._run_id = run_id
         self._pipeline = pipeline
@@ -46,8 +51,10 @@ class RunTelemetry:
         self._document = document
         self._metric_readers = list(metric_readers)
         self._sample_exporters = list(sample_exporters)
+        self.in_subprocess = in_subprocess
         self.user_metrics = UserMetrics()
         self.sampler: Any = None
+        self._helper: Any = None
         self.instruments: Any = None
 
     def start(self) -> str | None:
@@ -62,11 +69,9 @@ class RunTelemetry:
                 TelemetryJsonlExporter,
             )
             from .sampling.custom import ThroughputSampler
-            from .sampling.gpu import NvmlSampler
-            from .sampling.process import ProcessTreeSampler
             from .sampling.run_state import RunStateSampler
             from .sampling.sampler import ResourceSampler
-            from .sampling.system import SystemSampler
+            from .sampling.sidecar import SubprocessSampler, local_samplers
 
             readers = []
             if self._run_dir is not None:
@@ -75,7 +80,12 @@ class RunTelemetry:
             readers.extend(SampleDrivenMetricReader(e) for e in self._sample_exporters)
             others = [make() for make in self._metric_readers]
             triggered = [r for r in others if isinstance(r, SampleTriggeredMetricReader)]
-            tree = ProcessTreeSampler()
+            if self.in_subprocess:
+                helper = self._helper = SubprocessSampler()
+                helper.start()
+                resources: list[tuple[str, Any]] = [("resources", helper)]
+            else:
+                resources = local_samplers()
 
             def on_sample(snapshot: Any) -> None:
                 instruments.register(snapshot)
@@ -86,9 +96,7 @@ class RunTelemetry:
 
             sampler = ResourceSampler(
                 [
-                    ("process", tree),
-                    ("system", SystemSampler()),
-                    ("gpu", NvmlSampler(pids=tree.tree_pids)),
+                    *resources,
                     ("throughput", ThroughputSampler(self._step_counters)),
                     ("user", self.user_metrics),
                     *(
@@ -111,8 +119,11 @@ class RunTelemetry:
                 snapshot=lambda: sampler.snapshot,
             )
             self.instruments = instruments
-            sampler.start()
+            # with a helper process, the sampler thread takes the first sample: the
+            # helper's start-up (about 0.1 s) is not spent on the pipeline's thread
+            sampler.start(first_sample_now=not self.in_subprocess)
         except Exception as exc:
+            self._close_helper()
             logger.warning("otel-tracker resource sampling is off: %s", exc)
             return f"resource sampling unavailable: {exc}"
         self.sampler = sampler
@@ -139,8 +150,16 @@ class RunTelemetry:
 
     def stop(self) -> None:
         """Stop sampling after a final sample (the last line of telemetry.jsonl)."""
+        if self._helper is not None:
+            self._helper.reply_timeout = STOP_REPLY_TIMEOUT_S
         if self.sampler is not None:
             self.sampler.stop(final_sample=True)
+        self._close_helper()
+
+    def _close_helper(self) -> None:
+        helper, self._helper = self._helper, None
+        if helper is not None:
+            helper.close()
 
     def shutdown(self) -> None:
         """Shut the metric readers down (their final export may wait on a network)."""

@@ -85,6 +85,7 @@ class ProcessTreeSampler:
         psutil_module: Any = None,
         uss_every: int = 12,
         proc_root: Path | None = None,
+        exclude: frozenset[int] = frozenset(),
     ) -> None:
         real = psutil_module is None
         if psutil_module is None:
@@ -92,6 +93,7 @@ class ProcessTreeSampler:
         self.psutil = psutil_module
         self.root = process if process is not None else psutil_module.Process(os.getpid())
         self.uss_every = max(1, uss_every)
+        self.exclude = exclude  # e.g. the sampling helper process itself
         self.cpu_count = psutil_module.cpu_count() or 1
         self._last_cpu: dict[tuple[int, float], float] = {}
         self._last_time: float | None = None
@@ -119,12 +121,12 @@ class ProcessTreeSampler:
         if self.proc_root is not None:
             pids = _descendants(self.proc_root, self.root.pid)
             if pids is not None:
-                return [self.root, *self._processes(pids)]
+                return [self.root, *self._processes([p for p in pids if p not in self.exclude])]
         try:
             children = self.root.children(recursive=True)
         except self.psutil.Error:
             children = []
-        return [self.root, *children]
+        return [self.root, *(c for c in children if c.pid not in self.exclude)]
 
     def _processes(self, pids: list[int]) -> list[Any]:
         """psutil handles for pids, kept across samples (a reused pid gets a new one)."""

@@ -100,11 +100,17 @@ class ResourceSampler:
         return series
 
     def sample_if_older(self, seconds: float) -> Snapshot | None:
-        """Sample unless the latest snapshot is younger than ``seconds``."""
+        """Sample unless the latest snapshot is younger than ``seconds`` or a sample is
+        under way (the caller is the pipeline's thread: it never waits for one)."""
         latest = self.snapshot
         if latest is not None and self._monotonic() - latest.monotonic < seconds:
             return None
-        return self.sample_once()
+        if not self._sampling.acquire(blocking=False):
+            return None
+        try:
+            return self._sample()
+        finally:
+            self._sampling.release()
 
     def _sample(self) -> Snapshot:
         started = time.thread_time()
@@ -137,9 +143,16 @@ class ResourceSampler:
         self.cpu_seconds += time.thread_time() - started
         return snapshot
 
-    def start(self) -> None:
-        self.sample_once()  # a baseline for the rates, and a first snapshot at once
-        self._thread = threading.Thread(target=self._loop, name="otel-tracker-sampler", daemon=True)
+    def start(self, first_sample_now: bool = True) -> None:
+        """Start the thread; the first sample (a baseline for rates) now or on the thread."""
+        if first_sample_now:
+            self.sample_once()
+        self._thread = threading.Thread(
+            target=self._loop,
+            args=(not first_sample_now,),
+            name="otel-tracker-sampler",
+            daemon=True,
+        )
         self._thread.start()
 
     def stop(self, final_sample: bool = True) -> None:
@@ -155,7 +168,9 @@ class ResourceSampler:
             finally:
                 self._sampling.release()
 
-    def _loop(self) -> None:
+    def _loop(self, sample_first: bool = False) -> None:
+        if sample_first:
+            self.sample_once()
         while not self._stop.wait(self.interval):
             self.sample_once()
 

@@ -124,6 +124,7 @@ def test_every_dashboard_query_returns_data(tmp_path: Path, monkeypatch: Any) ->
             steps=["prepare", "train", "evaluate"],
             prometheus=port,
             sample_interval=0.25,
+            sample_in_subprocess=False,  # the fake NVML lives in this process
             progress="off",
             install_signal_handlers=False,
         ) as run:

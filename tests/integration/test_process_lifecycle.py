@@ -88,6 +88,11 @@ def test_sigkill_leaves_valid_manifest_with_last_completed_step(root: Path) -> N
         read_when(root, lambda d: d["steps"][1]["progress"]["completed"] > 0),
         what="progress on disk",
     )
+    # the first resource sample comes from the helper process about 0.1 s after start
+    wait_for(
+        lambda: any(p.stat().st_size for p in root.glob("*/telemetry.jsonl")),
+        what="first telemetry sample",
+    )
     proc.kill()
     proc.wait(timeout=10)
     doc = only_manifest(root)  # parses and validates

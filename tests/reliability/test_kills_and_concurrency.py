@@ -32,6 +32,9 @@ import sys, time
 from otel_tracker import track_run
 with track_run("busy", steps=[f"s{i}" for i in range(5)], heartbeat_interval=0.001,
                sample_interval=0.005, progress="off") as run:
+    telemetry = run.dir / "telemetry.jsonl"
+    while not (telemetry.exists() and telemetry.stat().st_size):
+        time.sleep(0.001)  # the helper process's first sample comes about 0.1 s after start
     print("ready", flush=True)
     i = 0
     while True:

@@ -9,8 +9,9 @@
    default 5 s interval.
 3. End-to-end: the reference pipeline (quick) untracked vs tracked with default
    settings, as interleaved subprocess runs; the ratio of medians.
-4. With ``--full-demo``, the same on the full pipeline (minutes per run), where the
-   fixed cost of importing and starting the SDK no longer dominates.
+4. With ``--medium-demo`` (32 s a run) and ``--full-demo`` (4 min a run), the same
+   on longer pipelines, where the fixed cost of importing and starting the SDK no
+   longer dominates.
 """
 
 from __future__ import annotations
@@ -106,24 +107,29 @@ def bench_sampler(children: int, samples: int = 30) -> dict[str, float]:
             kid.wait()
 
 
-def _demo(root: Path, tracked: bool, full: bool = False) -> float:
+# About 32 s: long enough that in-step overhead shows, short enough to repeat.
+MEDIUM = "Sizes(1000, 150, 300, 400, 60, 60, 32, 80)"
+SIZES = {"quick": "QUICK", "medium": MEDIUM, "full": "FULL"}
+
+
+def _demo(root: Path, tracked: bool, size: str = "quick") -> float:
     env = {**os.environ, "OTEL_TRACKER_ROOT": str(root), "OTEL_TRACKER_PROGRESS": "off"}
     if not tracked:
         env["OTEL_TRACKER_DISABLED"] = "true"
-    sizes = "FULL" if full else "QUICK"
     code = (
-        f"from otel_tracker.examples.imitation import {sizes}, run_pipeline; run_pipeline({sizes})"
+        "from otel_tracker.examples.imitation import QUICK, FULL, Sizes, run_pipeline; "
+        f"run_pipeline({SIZES[size]})"
     )
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-c", code], env=env, check=True, stdout=subprocess.DEVNULL)
     return time.perf_counter() - t0
 
 
-def bench_end_to_end(root: Path, repeat: int, full: bool = False) -> dict[str, float]:
+def bench_end_to_end(root: Path, repeat: int, size: str = "quick") -> dict[str, float]:
     off, on = [], []
     for _ in range(repeat):  # interleaved: drift and noise hit both alike
-        off.append(_demo(root, tracked=False, full=full))
-        on.append(_demo(root, tracked=True, full=full))
+        off.append(_demo(root, tracked=False, size=size))
+        on.append(_demo(root, tracked=True, size=size))
     return {
         "untracked_median_s": round(statistics.median(off), 3),
         "tracked_median_s": round(statistics.median(on), 3),
@@ -138,6 +144,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--output", default="benchmarks/results/overhead.json")
     parser.add_argument(
+        "--medium-demo",
+        action="store_true",
+        help="also compare on a 32 s version of the demo (about 2 x --repeat x 32 s)",
+    )
+    parser.add_argument(
         "--full-demo",
         action="store_true",
         help="also compare on the full demo (about 4 min a run, 2 x --repeat runs)",
@@ -149,8 +160,10 @@ def main(argv: list[str] | None = None) -> int:
         results["advance_ns_net_of_bare_loop"] = bench_advance(args.repeat)
         results["sampler"] = [bench_sampler(n) for n in (0, 1, 8, 16, 32)]
         results["end_to_end_demo_quick"] = bench_end_to_end(Path(tmp), args.repeat)
+        if args.medium_demo:
+            results["end_to_end_demo_medium"] = bench_end_to_end(Path(tmp), args.repeat, "medium")
         if args.full_demo:
-            results["end_to_end_demo_full"] = bench_end_to_end(Path(tmp), args.repeat, full=True)
+            results["end_to_end_demo_full"] = bench_end_to_end(Path(tmp), args.repeat, "full")
     print("1. per call, net of a bare loop (ns):")
     for name, ns in results["advance_ns_net_of_bare_loop"].items():
         print(f"   {name:<16}{ns:>8.1f}")
@@ -165,10 +178,16 @@ def main(argv: list[str] | None = None) -> int:
         f"3. demo pipeline (quick), {args.repeat} interleaved runs each: untracked {e2e['untracked_median_s']:.2f} s, "
         f"tracked {e2e['tracked_median_s']:.2f} s, ratio {e2e['ratio']:.3f}"
     )
+    if args.medium_demo:
+        medium = results["end_to_end_demo_medium"]
+        print(
+            f"4. demo pipeline (medium), {args.repeat} interleaved runs each: untracked {medium['untracked_median_s']:.1f} s, "
+            f"tracked {medium['tracked_median_s']:.1f} s, ratio {medium['ratio']:.4f}"
+        )
     if args.full_demo:
         full = results["end_to_end_demo_full"]
         print(
-            f"4. demo pipeline (full), {args.repeat} interleaved runs each: untracked {full['untracked_median_s']:.1f} s, "
+            f"5. demo pipeline (full), {args.repeat} interleaved runs each: untracked {full['untracked_median_s']:.1f} s, "
             f"tracked {full['tracked_median_s']:.1f} s, ratio {full['ratio']:.4f}"
         )
     save(results, args.output)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 Attributes = tuple[tuple[str, str], ...]
 
@@ -31,3 +33,13 @@ class Unavailable(dict[str, str]):
 
     def note(self, what: str, reason: str) -> None:
         self.setdefault(what, reason)
+
+
+def merged_details(samplers: Sequence[tuple[str, Any]]) -> dict[str, Any]:
+    """What the samplers report beyond points (e.g. ``telemetry.processes``), merged."""
+    found: dict[str, Any] = {}
+    for _, sampler in samplers:
+        details = getattr(sampler, "details", None)
+        if details is not None:
+            found.update(details())
+    return found

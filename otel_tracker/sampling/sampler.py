@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .aggregate import Aggregates
-from .points import Point, Unavailable
+from .points import Point, Unavailable, merged_details
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +105,11 @@ class ResourceSampler:
         latest = self.snapshot
         if latest is not None and self._monotonic() - latest.monotonic < seconds:
             return None
-        if not self._sampling.acquire(blocking=False):
+        return self._sample_unless_busy(timeout=0)
+
+    def _sample_unless_busy(self, timeout: float) -> Snapshot | None:
+        """Sample unless another sample holds the lock longer than ``timeout`` seconds."""
+        if not self._sampling.acquire(timeout=timeout):
             return None
         try:
             return self._sample()
@@ -162,11 +166,8 @@ class ResourceSampler:
             thread.join(timeout=max(1.0, 2 * self.interval))
         # A signal handler ending the run may interrupt this very thread inside a
         # sample (a step-end sample holds the lock): skip the final one, never deadlock.
-        if final_sample and self._sampling.acquire(timeout=1.0):
-            try:
-                self._sample()
-            finally:
-                self._sampling.release()
+        if final_sample:
+            self._sample_unless_busy(timeout=1.0)
 
     def _loop(self, sample_first: bool = False) -> None:
         if sample_first:
@@ -190,8 +191,5 @@ class ResourceSampler:
                     "unavailable": dict(self.unavailable),
                     "run": self.aggregates.run_summary(),
                 }
-                for _, sampler in self.samplers:
-                    details = getattr(sampler, "details", None)
-                    if details is not None:
-                        cached.update(details())
+                cached.update(merged_details(self.samplers))
             return cached

@@ -29,12 +29,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .points import Point, Unavailable
+from .points import Point, Unavailable, merged_details
 
 logger = logging.getLogger(__name__)
 
-FIRST_REPLY_TIMEOUT_S = 30.0  # interpreter start, psutil import, nvmlInit on a big GPU box
 REPLY_TIMEOUT_S = 10.0
+FIRST_REPLY_FACTOR = 3  # the first waits for interpreter start, psutil, nvmlInit on a big box
 LocalSamplers = Callable[[], Sequence[tuple[str, Any]]]
 
 
@@ -77,6 +77,7 @@ class SubprocessSampler:
         self._fallback = fallback or (lambda: local_samplers())
         self.reply_timeout = reply_timeout
         self._proc: subprocess.Popen[bytes] | None = None
+        self.helper_pid: int | None = None
         self._reader: LineReader | None = None
         self._local: list[tuple[str, Any]] | None = None
         self._replies = 0
@@ -101,6 +102,7 @@ class SubprocessSampler:
                 # it, not even while it starts; it ends when our end of its stdin closes
                 start_new_session=True,
             )
+            self.helper_pid = self._proc.pid
             assert self._proc.stdin is not None
             self._proc.stdin.write(json.dumps({"pid": self.pid}).encode() + b"\n")
             self._proc.stdin.flush()
@@ -126,17 +128,10 @@ class SubprocessSampler:
 
     def details(self) -> dict[str, Any]:
         """``telemetry.processes`` and how sampling ran (``telemetry.sampler``)."""
-        if self._local is not None:
-            found: dict[str, Any] = {}
-            for _, sampler in self._local:
-                details = getattr(sampler, "details", None)
-                if details is not None:
-                    found.update(details())
-        else:
-            found = dict(self._details)
+        found = merged_details(self._local) if self._local is not None else dict(self._details)
         found["sampler"] = {
             "mode": self.mode,
-            "helper_pid": self._proc.pid if self._proc is not None else None,
+            "helper_pid": self.helper_pid,
             "helper_cpu_s": round(self.helper_cpu_s, 6),
             **({"fallback_reason": self.fallback_reason} if self.fallback_reason else {}),
         }
@@ -144,23 +139,7 @@ class SubprocessSampler:
 
     def close(self) -> None:
         """Stop the helper (it also exits by itself when this process dies)."""
-        proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        try:
-            if proc.stdin is not None:
-                proc.stdin.close()
-            proc.wait(timeout=1.0)
-        except Exception:
-            proc.kill()
-            try:
-                proc.wait(timeout=1.0)
-            except Exception:
-                pass
-        finally:
-            if proc.stdout is not None:
-                proc.stdout.close()
-        self._proc = proc  # keep the pid for the manifest
+        self._end_helper(kill=False)
 
     def _ask(self, now: float) -> dict[str, Any]:
         proc = self._proc
@@ -168,9 +147,7 @@ class SubprocessSampler:
             raise RuntimeError("not running")
         proc.stdin.write(json.dumps({"now": now}).encode() + b"\n")
         proc.stdin.flush()
-        timeout = self.reply_timeout
-        if self._replies == 0:
-            timeout = max(timeout, min(FIRST_REPLY_TIMEOUT_S, self.reply_timeout * 3))
+        timeout = self.reply_timeout * (FIRST_REPLY_FACTOR if self._replies == 0 else 1)
         if self._reader is None:
             self._reader = LineReader(proc.stdout.fileno())
         line = self._reader.readline(timeout)
@@ -187,14 +164,32 @@ class SubprocessSampler:
     def _fall_back(self, reason: str) -> None:
         logger.warning("otel-tracker %s; sampling in this process instead", reason)
         self.fallback_reason = reason
-        proc = self._proc
-        if proc is not None:
-            try:
+        self._end_helper(kill=True)
+        self._local = list(self._fallback())
+
+    def _end_helper(self, kill: bool) -> None:
+        """Close our end of its stdin (it exits at EOF) and reap it; kill it if it lingers."""
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        try:
+            if kill:
                 proc.kill()
+            elif proc.stdin is not None:
+                proc.stdin.close()
+            proc.wait(timeout=1.0)
+        except Exception:
+            proc.kill()
+            try:
                 proc.wait(timeout=1.0)
             except Exception:
                 pass
-        self._local = list(self._fallback())
+        for pipe in (proc.stdin, proc.stdout):
+            try:
+                if pipe is not None:
+                    pipe.close()
+            except OSError:
+                pass
 
 
 class LineReader:
@@ -266,15 +261,10 @@ def serve(lines: LineReader, stdout: Any, parent: int, samplers: Sequence[tuple[
                     points += sampler.sample(now, unavailable)
                 except Exception as exc:
                     unavailable.note(name, f"sampling failed: {type(exc).__name__}: {exc}")
-            details: dict[str, Any] = {}
-            for _, sampler in samplers:
-                found = getattr(sampler, "details", None)
-                if found is not None:
-                    details.update(found())
             reply = {
                 "points": [_encode(p) for p in points],
                 "unavailable": dict(unavailable),
-                "details": details,
+                "details": merged_details(samplers),
                 "cpu_s": time.process_time(),
             }
         except Exception as exc:  # a bad request: say so, keep serving

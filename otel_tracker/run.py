@@ -538,15 +538,17 @@ class Run:
             workers.append(worker)
         for worker in workers:
             worker.join(max(0.0, deadline - time.monotonic()))
-        if any(worker.is_alive() for worker in workers):
+        stuck = any(worker.is_alive() for worker in workers)
+        reported = False
+        if self.mirrors.guards:
+            reported = self.mirrors.report(self.config.export_timeout if stuck else None)
+            self.record.tracker["mirrors"] = self.mirrors.summary()
+            self.manifest_processor.write()
+        if stuck and not reported:
             logger.warning(
                 "otel-tracker exporters did not finish within %.1fs; unsent telemetry was dropped",
                 self.config.export_timeout,
             )
-        if self.mirrors.guards:
-            self.mirrors.report()
-            self.record.tracker["mirrors"] = self.mirrors.summary()
-            self.manifest_processor.write()
 
     def _state_document(self) -> dict[str, Any]:
         return self.record.to_dict(

@@ -53,6 +53,22 @@ def only_manifest(root: Path) -> dict[str, Any]:
     return load_manifest(found[0])
 
 
+# Prepended to a child's script: a file where the run's TensorBoard directory goes,
+# unwritable even for root (unlike chmod). The tracker creates the run directory,
+# so the obstruction is planted as it is created.
+OBSTRUCT_TENSORBOARD = """
+import otel_tracker.run as run_module
+from otel_tracker.paths import create_run_dir
+
+def obstructed(root, name, attempts=20):
+    run_id, run_dir = create_run_dir(root, name, attempts)
+    (run_dir / "tensorboard").write_text("in the way")
+    return run_id, run_dir
+
+run_module.create_run_dir = obstructed
+"""
+
+
 def child_env(root: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     env.update({"OTEL_TRACKER_ROOT": str(root), "PYTHONUNBUFFERED": "1"}, **extra)

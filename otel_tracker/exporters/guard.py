@@ -60,17 +60,23 @@ def _install_filter() -> None:
 
 
 class ExportGuard:
-    """Counts one mirror's undelivered data; says so once, and once more at the end."""
+    """Counts one signal's undelivered data; says so once, and once more at the end.
 
-    def __init__(self, mirror: str, target: str) -> None:
+    Guards that share ``first_failure`` (the traces and metrics of one OTLP
+    mirror) warn once between them: one dead collector, one warning.
+    """
+
+    def __init__(
+        self, mirror: str, target: str, first_failure: threading.Event | None = None
+    ) -> None:
         self.mirror = mirror
         self.target = target
+        self._first_failure = first_failure if first_failure is not None else threading.Event()
         self.last_reason: str | None = None
         self.dropped: dict[str, int] = {}
         self.delivered: dict[str, int] = {}
         self.in_flight: dict[str, int] = {}  # still being sent: lost if the process exits now
         self._lock = threading.Lock()
-        self._warned = False
         _install_filter()
 
     def call(self, what: str, count: int, export: Any) -> bool:
@@ -89,9 +95,9 @@ class ExportGuard:
             self.in_flight[what] -= count
             bucket = self.delivered if ok else self.dropped
             bucket[what] = bucket.get(what, 0) + count
-            first_failure = not ok and not self._warned
+            first_failure = not ok and not self._first_failure.is_set()
             if first_failure:
-                self._warned = True
+                self._first_failure.set()
         if first_failure:
             logger.warning(
                 "otel-tracker %s export to %s failed (%s); the run goes on, "
@@ -112,20 +118,30 @@ class ExportGuard:
                 "last_error": self.last_reason if self.dropped else None,
             }
 
-    def report(self) -> None:
-        """Log the total loss once, if there was any (what is still in flight is lost too)."""
+    def losses(self) -> str | None:
+        """What was lost, as words ("3 spans"), counting what is still in flight."""
         with self._lock:
-            dropped = dict(self.dropped)
+            lost = dict(self.dropped)
             for what, n in self.in_flight.items():
                 if n:
-                    dropped[what] = dropped.get(what, 0) + n
-        if dropped:
-            logger.warning(
-                "otel-tracker %s could not deliver %s to %s",
-                self.mirror,
-                ", ".join(f"{n} {what}" for what, n in sorted(dropped.items())),
-                self.target,
-            )
+                    lost[what] = lost.get(what, 0) + n
+        if not lost:
+            return None
+        return ", ".join(f"{n} {what[:-1] if n == 1 else what}" for what, n in sorted(lost.items()))
+
+
+def report_losses(mirror: str, guards: Sequence[ExportGuard], gave_up_after: float | None) -> bool:
+    """One warning with what ``guards`` lost, if anything; whether it was given."""
+    parts = [f"{lost} to {g.target}" for g in guards if (lost := g.losses())]
+    if not parts:
+        return False
+    logger.warning(
+        "otel-tracker %s could not deliver %s%s",
+        mirror,
+        "; ".join(parts),
+        f" (gave up after {gave_up_after:.1f} s)" if gave_up_after is not None else "",
+    )
+    return True
 
 
 class GuardedSpanExporter(SpanExporter):

@@ -19,7 +19,7 @@ from opentelemetry.sdk.trace import SpanProcessor
 
 from ..config import MirrorConfig
 from ..errors import MissingExtraError
-from .guard import ExportGuard
+from .guard import ExportGuard, report_losses
 
 logger = logging.getLogger(__name__)
 
@@ -84,12 +84,13 @@ class Mirrors:
     def _start_otlp(self, config: MirrorConfig, resources: bool) -> None:
         from .otlp import otlp_metric_reader, otlp_span_processor
 
-        processor, traces = otlp_span_processor(config)
+        first_failure = threading.Event()  # one dead collector, one warning
+        processor, traces = otlp_span_processor(config, first_failure)
         self.span_processors.append(processor)
         self.guards.append(traces)
         info = {"traces": traces.target}
         if resources:
-            make_reader, metrics = otlp_metric_reader(config)
+            make_reader, metrics = otlp_metric_reader(config, first_failure)
             self.metric_readers.append(make_reader)
             self.guards.append(metrics)
             info["metrics"] = metrics.target
@@ -136,7 +137,6 @@ class Mirrors:
         if self._prometheus is not None:
             self._prometheus.close()
 
-    def report(self) -> None:
-        """One line per mirror that lost data."""
-        for guard in self.guards:
-            guard.report()
+    def report(self, gave_up_after: float | None = None) -> bool:
+        """One line for the OTLP mirror if it lost data; whether it said so."""
+        return report_losses("OTLP", self.guards, gave_up_after)

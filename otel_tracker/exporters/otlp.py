@@ -11,6 +11,7 @@ metrics from the periodic reader's, and the run's exit bounds their final flush.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -56,23 +57,27 @@ def _target(exporter: Any, protocol: str) -> str:
     return f"{getattr(exporter, '_endpoint', 'the default endpoint')} ({protocol})"
 
 
-def otlp_span_processor(config: MirrorConfig) -> tuple[SpanProcessor, ExportGuard]:
+def otlp_span_processor(
+    config: MirrorConfig, first_failure: threading.Event | None = None
+) -> tuple[SpanProcessor, ExportGuard]:
     """A batch span processor over a guarded OTLP span exporter."""
     protocol = config.otlp_traces_protocol
     span_exporter_class, _ = _exporter_classes(protocol)
     exporter = span_exporter_class(endpoint=_endpoint(config, protocol, "traces"))
-    guard = ExportGuard("OTLP traces", _target(exporter, protocol))
+    guard = ExportGuard("OTLP traces", _target(exporter, protocol), first_failure)
     return BatchSpanProcessor(GuardedSpanExporter(exporter, guard)), guard
 
 
-def otlp_metric_reader(config: MirrorConfig) -> tuple[Callable[[], MetricReader], ExportGuard]:
+def otlp_metric_reader(
+    config: MirrorConfig, first_failure: threading.Event | None = None
+) -> tuple[Callable[[], MetricReader], ExportGuard]:
     """A reader that exports every resource sample from its own thread, or, when
     ``OTEL_METRIC_EXPORT_INTERVAL`` is set, the SDK's periodic reader at that cadence.
     The returned factory makes it: a reader's thread starts when it is made."""
     protocol = config.otlp_metrics_protocol
     _, metric_exporter_class = _exporter_classes(protocol)
     exporter = metric_exporter_class(endpoint=_endpoint(config, protocol, "metrics"))
-    guard = ExportGuard("OTLP metrics", _target(exporter, protocol))
+    guard = ExportGuard("OTLP metrics", _target(exporter, protocol), first_failure)
     guarded = GuardedMetricExporter(exporter, guard)
 
     def make_reader() -> MetricReader:

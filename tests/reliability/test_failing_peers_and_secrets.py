@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -11,10 +12,13 @@ import urllib.request
 from pathlib import Path
 
 import psutil
+import pytest
 
 from otel_tracker import track_run
 from otel_tracker.exporters.telemetry import read_telemetry
+from otel_tracker.timeparse import parse_timestamp
 from tests.conftest import (
+    OBSTRUCT_TENSORBOARD,
     child_env,
     load_manifest,
     only_manifest,
@@ -23,7 +27,7 @@ from tests.conftest import (
     wait_for,
     wrap,
 )
-from tests.otlp_receiver import BlackHole, OtlpGrpcReceiver
+from tests.otlp_receiver import BlackHole, OtlpGrpcReceiver, closed_port
 
 SECRET = "s3cr3t-token-8c1f2a"
 
@@ -263,3 +267,61 @@ def test_bad_settings_warn_from_the_environment_and_fail_fast_as_arguments(
         assert message in bad.stderr, (args, bad.stderr)
         assert "Traceback" not in bad.stderr
     assert not list(root.glob("*/manifest.json"))  # no run was started by a bad argument
+
+
+DEAD_PEERS = (
+    OBSTRUCT_TENSORBOARD
+    + """
+import time
+from otel_tracker import track_run
+with track_run("dead-peers", steps=["work"], sample_interval=0.2, progress="off") as run:
+    with run.step("work") as step:
+        for _ in range(100):
+            step.advance()
+            time.sleep(0.01)
+print("MANIFEST", run.manifest_path, flush=True)
+"""
+)
+
+
+@pytest.mark.parametrize("otlp", ["refused", "blackhole"])
+def test_every_mirror_dead_at_once_costs_one_warning_each(root: Path, otlp: str) -> None:
+    """OTLP refused or black-holed, the Prometheus port taken and the TensorBoard
+    directory unwritable, all in one run: it completes, each says so once, and the
+    exit waits for the export timeout at most."""
+    hole = BlackHole() if otlp == "blackhole" else None
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        proc = start_script(
+            DEAD_PEERS,
+            root,
+            OTEL_TRACKER_OTLP="true",
+            OTEL_EXPORTER_OTLP_ENDPOINT=hole.endpoint
+            if hole
+            else f"http://127.0.0.1:{closed_port()}",
+            OTEL_TRACKER_PROMETHEUS="true",
+            OTEL_EXPORTER_PROMETHEUS_PORT=str(busy.getsockname()[1]),
+            OTEL_TRACKER_TENSORBOARD="true",
+        )
+        try:
+            out, err = proc.communicate(timeout=60)
+            exited = time.time()
+        finally:
+            if hole:
+                hole.close()
+    assert proc.returncode == 0, err
+    doc = load_manifest(Path(out.split("MANIFEST", 1)[1].strip()))
+    assert doc["status"] == "completed" and doc["steps"][0]["status"] == "completed"
+    exit_delay = exited - parse_timestamp(doc["ended_at"])
+    assert exit_delay < 2.0 + 2.0, (exit_delay, err)  # export_timeout plus teardown
+    lines = err.splitlines()
+    assert sum("Prometheus mirror" in line for line in lines) == 1, err
+    assert sum("TensorBoard mirror" in line for line in lines) == 1, err
+    otlp_lines = [line for line in lines if "OTLP" in line or "exporters" in line]
+    # a failure seen during the run (if any) and the total at the end
+    assert 1 <= len(otlp_lines) <= 2 and "could not deliver" in otlp_lines[-1], err
+    assert len(lines) == 2 + len(otlp_lines), err
+    assert "Traceback" not in err, err
+    assert any("Prometheus" in w for w in doc["warnings"])
+    assert any("TensorBoard" in w for w in doc["warnings"])

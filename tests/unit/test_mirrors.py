@@ -156,3 +156,32 @@ def test_an_unwritable_tensorboard_directory_is_one_warning(
     assert mirrors.span_processors == [] and mirrors.sample_exporters == []
     assert len(mirrors.problems) == 1 and "TensorBoard mirror off" in mirrors.problems[0]
     assert caplog.text.count("TensorBoard mirror is off") == 1
+
+
+def test_one_dead_collector_is_one_warning_and_one_total(caplog: pytest.LogCaptureFixture) -> None:
+    import threading
+
+    from otel_tracker.exporters.guard import ExportGuard, report_losses
+
+    shared = threading.Event()
+    traces = ExportGuard("OTLP traces", "127.0.0.1:4317 (grpc)", shared)
+    metrics = ExportGuard("OTLP metrics", "127.0.0.1:4318 (http/protobuf)", shared)
+
+    def refused() -> bool:
+        raise ConnectionRefusedError("connection refused")
+
+    with caplog.at_level(logging.WARNING):
+        for _ in range(3):
+            assert traces.call("spans", 2, refused) is False
+            assert metrics.call("metric exports", 1, lambda: False) is False
+        assert metrics.call("metric exports", 1, lambda: True) is True
+        assert report_losses("OTLP", [traces, metrics], gave_up_after=2.0)
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 2, lines
+    assert "export to 127.0.0.1:4317 (grpc) failed (ConnectionRefusedError" in lines[0]
+    assert lines[1] == (
+        "otel-tracker OTLP could not deliver 6 spans to 127.0.0.1:4317 (grpc); "
+        "3 metric exports to 127.0.0.1:4318 (http/protobuf) (gave up after 2.0 s)"
+    )
+    assert metrics.summary()["delivered"] == {"metric exports": 1}
+    assert not report_losses("OTLP", [ExportGuard("OTLP traces", "x")], None)

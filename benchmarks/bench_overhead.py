@@ -2,12 +2,15 @@
 
     python -m benchmarks.bench_overhead [--repeat 5] [--output FILE]
 
-1. ``step.advance()`` per call vs a bare loop, ``obj.n += 1`` and a minimal method
+1. ``step.advance()`` per call vs a bare loop, ``obj.n += 1``, a minimal method,
+   ``tqdm.update(1)``, rich's ``Progress.advance()`` and an OTel SDK ``Counter.add(1)``
    (net of the bare loop; medians of interleaved repeats).
 2. Sampler CPU per sample (process tree + system + GPU path with a fake NVML)
    with 0, 1, 8, 16 and 32 sleeping child processes, and its share of one core at the
-   default 5 s interval.
-3. End-to-end: the reference pipeline (quick) untracked vs tracked with default
+   default 5 s interval; and one collection of
+   ``opentelemetry-instrumentation-system-metrics`` with its defaults.
+3. A tight CPU-bound loop calling ``advance()`` per iteration, untracked vs tracked.
+   End-to-end: the reference pipeline (quick) untracked vs tracked with default
    settings, as interleaved subprocess runs; the ratio of medians.
 4. With ``--medium-demo`` (32 s a run) and ``--full-demo`` (4 min a run), the same
    on longer pipelines, where the fixed cost of importing and starting the SDK no
@@ -39,7 +42,39 @@ class _Counter:
         self.n += k
 
 
+def _comparisons() -> tuple[dict[str, tuple[str, dict[str, Any]]], list[str]]:
+    """What users would use instead of ``advance()``: tqdm, rich, an OTel counter."""
+    import io
+
+    cases: dict[str, tuple[str, dict[str, Any]]] = {}
+    missing = []
+    try:
+        from tqdm import tqdm
+
+        bar = tqdm(total=10**12, file=io.StringIO())  # drawn, but where nobody looks
+        cases["tqdm.update(1)"] = ("update(1)", {"update": bar.update})
+    except ImportError:
+        missing.append("tqdm")
+    from rich.console import Console
+    from rich.progress import Progress
+
+    progress = Progress(console=Console(file=io.StringIO()), auto_refresh=False)
+    task = progress.add_task("loop", total=None)
+    cases["rich Progress.advance()"] = (
+        "advance(task)",
+        {"advance": progress.advance, "task": task},
+    )
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
+    counter = provider.get_meter("bench").create_counter("items")
+    cases["OTel SDK Counter.add(1)"] = ("add(1)", {"add": counter.add})
+    return cases, missing
+
+
 def bench_advance(repeat: int, number: int = 2_000_000) -> dict[str, float]:
+    """ns per call, net of a bare loop; the slow comparisons run 20x fewer calls."""
     from otel_tracker import track_run
 
     root = os.environ["BENCH_ROOT"]
@@ -54,15 +89,86 @@ def bench_advance(repeat: int, number: int = 2_000_000) -> dict[str, float]:
             "minimal method": ("inc()", {"inc": c.inc}),
             "step.advance()": ("advance()", {"advance": step.advance}),
         }
+        slow, missing = _comparisons()
+        cases.update(slow)
         samples: dict[str, list[float]] = {k: [] for k in cases}
         for _ in range(repeat):
             for name, (stmt, glb) in cases.items():
-                samples[name].append(timeit.timeit(stmt, globals=glb, number=number) / number)
+                n = number if name not in slow else number // 20
+                samples[name].append(timeit.timeit(stmt, globals=glb, number=n) / n)
+    for name in missing:
+        print(f"   ({name} is not installed: pip install -e '.[bench]')")
     bare = statistics.median(samples["bare loop"])
     return {
         name: round((statistics.median(v) - bare) * 1e9, 1)
         for name, v in samples.items()
         if name != "bare loop"
+    }
+
+
+def bench_system_metrics_instrumentation(samples: int = 30) -> dict[str, float] | None:
+    """One collection of opentelemetry-instrumentation-system-metrics, with its defaults."""
+    try:
+        from opentelemetry.instrumentation.system_metrics import SystemMetricsInstrumentor
+    except ImportError:
+        print("   (opentelemetry-instrumentation-system-metrics is not installed: '.[bench]')")
+        return None
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    reader = InMemoryMetricReader()
+    instrumentor = SystemMetricsInstrumentor()
+    instrumentor.instrument(meter_provider=MeterProvider(metric_readers=[reader]))
+    try:
+        costs, points = [], 0
+        for _ in range(samples):
+            t0 = time.thread_time()
+            data = reader.get_metrics_data()
+            costs.append(time.thread_time() - t0)
+            points = sum(
+                len(m.data.data_points)
+                for rm in data.resource_metrics
+                for sm in rm.scope_metrics
+                for m in sm.metrics
+            )
+    finally:
+        instrumentor.uninstrument()
+    return {"cpu_ms_per_collection": round(statistics.median(costs[1:]) * 1e3, 3), "points": points}
+
+
+def bench_tight_loop(root: Path, repeat: int, iterations: int = 3_000_000) -> dict[str, float]:
+    """A CPU-bound Python loop calling ``advance()`` every iteration, untracked vs
+    tracked (default settings), interleaved subprocess runs; times the loop."""
+    code = f"""
+import time
+from otel_tracker import track_run
+with track_run("tight loop", steps=["loop"]) as run:
+    with run.step("loop") as step:
+        advance, acc = step.advance, 0
+        began = time.perf_counter()
+        for i in range({iterations}):
+            acc += i * i % 7
+            advance()
+        print(time.perf_counter() - began)
+"""
+    env = {**os.environ, "OTEL_TRACKER_ROOT": str(root), "OTEL_TRACKER_PROGRESS": "off"}
+    off, on = [], []
+    for _ in range(repeat):
+        for tracked, out in ((False, off), (True, on)):
+            run_env = env if tracked else {**env, "OTEL_TRACKER_DISABLED": "true"}
+            proc = subprocess.run(
+                [sys.executable, "-c", code],
+                env=run_env,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            out.append(float(proc.stdout.split()[-1]))
+    return {
+        "iterations": iterations,
+        "untracked_median_s": round(statistics.median(off), 3),
+        "tracked_median_s": round(statistics.median(on), 3),
+        "ratio": round(statistics.median(on) / statistics.median(off), 4),
     }
 
 
@@ -159,6 +265,8 @@ def main(argv: list[str] | None = None) -> int:
         results: dict[str, Any] = {"cpu_count": os.cpu_count(), "python": sys.version.split()[0]}
         results["advance_ns_net_of_bare_loop"] = bench_advance(args.repeat)
         results["sampler"] = [bench_sampler(n) for n in (0, 1, 8, 16, 32)]
+        results["system_metrics_instrumentation"] = bench_system_metrics_instrumentation()
+        results["tight_loop"] = bench_tight_loop(Path(tmp), args.repeat)
         results["end_to_end_demo_quick"] = bench_end_to_end(Path(tmp), args.repeat)
         if args.medium_demo:
             results["end_to_end_demo_medium"] = bench_end_to_end(Path(tmp), args.repeat, "medium")
@@ -173,6 +281,18 @@ def main(argv: list[str] | None = None) -> int:
             f"   {row['children']:>2} children ({row['processes_seen']:.0f} processes): "
             f"{row['cpu_ms_per_sample']:.2f} ms, {row['share_of_one_core_at_5s_pct']:.3f}% of one core at 5 s"
         )
+    other = results["system_metrics_instrumentation"]
+    if other:
+        print(
+            f"   vs opentelemetry-instrumentation-system-metrics, one collection "
+            f"({other['points']} points): {other['cpu_ms_per_collection']:.2f} ms"
+        )
+    loop = results["tight_loop"]
+    print(
+        f"3a. tight loop, advance() per iteration ({loop['iterations']:,}), {args.repeat} "
+        f"interleaved runs: untracked {loop['untracked_median_s']:.3f} s, "
+        f"tracked {loop['tracked_median_s']:.3f} s, ratio {loop['ratio']:.3f}"
+    )
     e2e = results["end_to_end_demo_quick"]
     print(
         f"3. demo pipeline (quick), {args.repeat} interleaved runs each: untracked {e2e['untracked_median_s']:.2f} s, "

@@ -1,14 +1,15 @@
 """Scale benchmark of the reading side: ``list`` and ``show`` over many runs.
 
-    python -m benchmarks.bench_store [--runs 10000] [--repeat 7] [--output FILE]
+    python -m benchmarks.bench_store [--runs 10,1000,10000] [--repeat 7] [--output FILE]
 
-Creates N realistic run directories (cloned from a manifest written by a real
+For each size N, creates N realistic run directories (cloned from a manifest written by a real
 tracked run of the reference pipeline's shape, ~1 in 10 failed, a few left
 ``running`` by dead processes) in a temporary root, then times, side by side
 and interleaved in the same process:
 
 * ``python -c pass`` (interpreter start-up: the floor of any CLI call),
-* ``otel-tracker list --limit 20`` and ``show <id>`` as subprocesses,
+* ``otel-tracker list --limit 20``, ``show <id>``, ``show latest`` and
+  ``status latest`` as subprocesses,
 * ``RunStore.list(limit=20)`` in-process,
 * ``list --status failed`` (a filter that has to read every manifest).
 
@@ -96,67 +97,79 @@ def run_cli(root: Path, *args: str) -> None:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=10_000)
-    parser.add_argument("--repeat", type=int, default=7)
-    parser.add_argument("--output", default="benchmarks/results/store.json")
-    args = parser.parse_args(argv)
-
+def bench_size(workdir: Path, n: int, repeat: int, template: dict[str, Any]) -> dict[str, Any]:
+    """Populate a root with ``n`` runs and time every case on it, interleaved."""
     from otel_tracker.config import ReaderConfig
     from otel_tracker.store import Filters, RunStore
 
-    with tempfile.TemporaryDirectory(prefix="otel-tracker-bench-") as tmp:
-        root = Path(tmp) / "runs"
-        root.mkdir()
-        t0 = time.perf_counter()
-        ids = populate(root, args.runs, template_manifest(Path(tmp) / "template"))
-        populate_s = time.perf_counter() - t0
-        size = sum(f.stat().st_size for f in root.glob("*/manifest.json"))
-        store = RunStore(config=ReaderConfig.resolve(root=root))
-        cases: dict[str, Callable[[], Any]] = {
-            "python -c pass (start-up floor)": lambda: subprocess.run(
-                [sys.executable, "-c", "pass"], check=True
-            ),
-            "otel-tracker list --limit 20": lambda: run_cli(root, "list", "--limit", "20"),
-            "otel-tracker show <id>": lambda: run_cli(root, "show", ids[len(ids) // 2]),
-            "otel-tracker show latest": lambda: run_cli(root, "show", "latest"),
-            "RunStore.list(limit=20), in-process": lambda: store.list(limit=20),
-            "RunStore.list(status=failed, limit=20), in-process": lambda: store.list(
-                Filters(statuses=frozenset({"failed"})), limit=20
-            ),
-            "RunStore.list(status=aborted, all), in-process (full scan)": lambda: store.list(
-                Filters(statuses=frozenset({"aborted"})), limit=None
-            ),
-        }
-        samples: dict[str, list[float]] = {name: [] for name in cases}
-        for _ in range(args.repeat):  # interleaved, so machine noise hits every case alike
-            for name, fn in cases.items():
-                samples[name].append(timed(fn))
-        aborted = len(store.list(Filters(statuses=frozenset({"aborted"})), limit=None))
-
-    floor = statistics.median(samples["python -c pass (start-up floor)"])
-    results = {
-        "runs": args.runs,
+    root = workdir / f"runs-{n}"
+    root.mkdir()
+    t0 = time.perf_counter()
+    ids = populate(root, n, template)
+    populate_s = time.perf_counter() - t0
+    size = sum(f.stat().st_size for f in root.glob("*/manifest.json"))
+    store = RunStore(config=ReaderConfig.resolve(root=root))
+    cases: dict[str, Callable[[], Any]] = {
+        FLOOR: lambda: subprocess.run([sys.executable, "-c", "pass"], check=True),
+        "otel-tracker list --limit 20": lambda: run_cli(root, "list", "--limit", "20"),
+        "otel-tracker show <id>": lambda: run_cli(root, "show", ids[len(ids) // 2]),
+        "otel-tracker show latest": lambda: run_cli(root, "show", "latest"),
+        "otel-tracker status latest": lambda: run_cli(root, "status", "latest"),
+        "RunStore.list(limit=20), in-process": lambda: store.list(limit=20),
+        "RunStore.list(status=failed, limit=20), in-process": lambda: store.list(
+            Filters(statuses=frozenset({"failed"})), limit=20
+        ),
+        "RunStore.list(status=aborted, all), in-process (full scan)": lambda: store.list(
+            Filters(statuses=frozenset({"aborted"})), limit=None
+        ),
+    }
+    samples: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(repeat):  # interleaved, so machine noise hits every case alike
+        for name, fn in cases.items():
+            samples[name].append(timed(fn))
+    aborted = len(store.list(Filters(statuses=frozenset({"aborted"})), limit=None))
+    return {
+        "runs": n,
         "manifest_bytes_total": size,
         "populate_s": round(populate_s, 2),
         "aborted_inferred": aborted,
-        "repeat": args.repeat,
-        "cpu_count": os.cpu_count(),
-        "python": sys.version.split()[0],
         "median_s": {name: round(statistics.median(v), 4) for name, v in samples.items()},
         "min_s": {name: round(min(v), 4) for name, v in samples.items()},
     }
-    print(
-        f"{args.runs} runs ({size / 1e6:.1f} MB of manifests), median of {args.repeat} interleaved repeats:"
+
+
+FLOOR = "python -c pass (start-up floor)"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--runs", default="10,1000,10000", help="comma-separated root sizes (default 10,1000,10000)"
     )
-    width = max(len(n) for n in cases)
-    for name in cases:
-        med = results["median_s"][name]
-        net = f"  (+{med - floor:.3f}s over start-up)" if name.startswith("otel-tracker") else ""
-        print(f"  {name:<{width}}  {med:8.4f}s{net}")
-    target = results["median_s"]["otel-tracker list --limit 20"]
-    print(f"target list --limit 20 < 0.5 s: {'met' if target < 0.5 else 'MISSED'} ({target:.3f}s)")
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--output", default="benchmarks/results/store.json")
+    args = parser.parse_args(argv)
+    sizes = [int(n) for n in args.runs.split(",")]
+
+    with tempfile.TemporaryDirectory(prefix="otel-tracker-bench-") as tmp:
+        template = template_manifest(Path(tmp) / "template")
+        by_size = [bench_size(Path(tmp), n, args.repeat, template) for n in sizes]
+    results = {
+        "repeat": args.repeat,
+        "cpu_count": os.cpu_count(),
+        "python": sys.version.split()[0],
+        "sizes": by_size,
+    }
+    names = list(by_size[0]["median_s"])
+    width = max(len(n) for n in names)
+    print(f"median of {args.repeat} interleaved repeats, seconds, by runs under the root:")
+    print(f"  {'':<{width}}" + "".join(f"{r['runs']:>10,}" for r in by_size))
+    for name in names:
+        print(f"  {name:<{width}}" + "".join(f"{r['median_s'][name]:>10.4f}" for r in by_size))
+    largest = by_size[-1]
+    target = largest["median_s"]["otel-tracker list --limit 20"]
+    verdict = "met" if target < 0.5 else "MISSED"
+    print(f"target list --limit 20 < 0.5 s at {largest['runs']:,} runs: {verdict} ({target:.3f}s)")
     save(results, args.output)
     return 0
 

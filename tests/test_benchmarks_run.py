@@ -24,10 +24,13 @@ def run_benchmark(module: str, output: Path, *args: str) -> object:
 
 
 def test_store_benchmark_runs_small(tmp_path: Path) -> None:
-    results = run_benchmark("bench_store", tmp_path / "store.json", "--runs", "60", "--repeat", "1")
-    assert results["runs"] == 60
-    assert results["aborted_inferred"] == 1  # the one dead "running" run, found by a full scan
-    assert "otel-tracker list --limit 20" in results["median_s"]
+    results = run_benchmark(
+        "bench_store", tmp_path / "store.json", "--runs", "10,60", "--repeat", "1"
+    )
+    small, large = results["sizes"]
+    assert (small["runs"], large["runs"]) == (10, 60)
+    assert large["aborted_inferred"] == 1  # the one dead "running" run, found by a full scan
+    assert {"otel-tracker list --limit 20", "otel-tracker status latest"} <= set(large["median_s"])
 
 
 def test_eta_benchmark_runs_small(tmp_path: Path) -> None:
@@ -51,15 +54,46 @@ def test_overhead_benchmark_parts_run(tmp_path: Path, monkeypatch: object) -> No
         sampler = bench_overhead.bench_sampler(children=2, samples=3)
     finally:
         del os.environ["BENCH_ROOT"]
-    assert set(costs) == {"obj.n += 1", "minimal method", "step.advance()"}
+    assert set(costs) == {
+        "obj.n += 1",
+        "minimal method",
+        "step.advance()",
+        "tqdm.update(1)",
+        "rich Progress.advance()",
+        "OTel SDK Counter.add(1)",
+    }
     assert sampler["processes_seen"] >= 3 and sampler["cpu_ms_per_sample"] > 0
+    other = bench_overhead.bench_system_metrics_instrumentation(samples=3)
+    assert other is not None and other["points"] > 10
+    loop = bench_overhead.bench_tight_loop(tmp_path, repeat=1, iterations=10_000)
+    assert loop["tracked_median_s"] > 0 and loop["untracked_median_s"] > 0
+
+
+def test_manifest_benchmark_runs_small(tmp_path: Path) -> None:
+    results = run_benchmark("bench_manifest", tmp_path / "manifest.json", "--steps", "60")
+    assert results["transitions"]["steps"] == 60
+    assert results["transitions"]["manifest_bytes"] > 60 * 100
+    assert set(results["write_ms_median"]) >= {"atomic write, fsync (as runs do)"}
+
+
+def test_memory_benchmark_runs_small(tmp_path: Path) -> None:
+    results = run_benchmark("bench_memory", tmp_path / "memory.json", "--hours", "0.2")
+    assert results["samples"] == 144
+    assert [r["samples"] for r in results["tracked"]] == [120, 144]
+    assert results["telemetry_jsonl_bytes"] > 0
 
 
 def test_mirrors_benchmark_runs_small(tmp_path: Path) -> None:
     results = run_benchmark("bench_mirrors", tmp_path / "mirrors.json", "--repeat", "1")
-    assert set(results["configs"]) == {
-        "no mirror",
+    configs = results["configs"]
+    assert set(configs) == {
+        "untracked",
+        "tracked, no mirror",
         "OTLP, live receiver",
         "OTLP, black-holed endpoint",
         "OTLP + Prometheus + TensorBoard",
+        "all three dead",
     }
+    assert configs["untracked"]["ratio_to_untracked"] == 1.0
+    assert configs["untracked"]["warning_lines_max"] == 0
+    assert configs["all three dead"]["warning_lines_max"] >= 3  # one per dead mirror at least

@@ -45,6 +45,7 @@ def track_run(
     tensorboard: bool | None = None,
     attach_context: bool | None = None,
     sample_in_subprocess: bool | None = None,
+    join: bool | None = None,
     span_processors: Sequence[SpanProcessor] = (),
     service_name: str | None = None,
     clock: Clock | None = None,
@@ -65,6 +66,11 @@ def track_run(
     ``sample_in_subprocess=False`` samples process, system and GPU resources on a
     thread of this process instead of a helper process (which never competes
     with the pipeline for the GIL).
+    In a process started by ``otel-tracker run`` or ``pipeline run`` (which put
+    ``OTEL_TRACKER_RUN_DIR`` and ``TRACEPARENT`` in its environment) the run joins
+    the launcher's: its steps nest under the launching step, in the same trace,
+    recorded in its own part file; ``join=False`` (``OTEL_TRACKER_JOIN=false``)
+    tracks it as a run of its own.
     ``attach_context=True`` makes the run's and steps' spans OpenTelemetry's
     current span, so the application's own spans nest under them; the default
     does so only when a global tracer provider is installed.
@@ -91,6 +97,7 @@ def track_run(
         tensorboard=tensorboard,
         attach_context=attach_context,
         sample_in_subprocess=sample_in_subprocess,
+        join=join,
         environ=environ,
     )
     if not config.enabled:

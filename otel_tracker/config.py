@@ -288,6 +288,7 @@ class TrackerConfig:
     sample_interval: float = DEFAULT_SAMPLE_INTERVAL_S
     attach_context: bool | None = None  # None: when a global tracer provider is set
     sample_in_subprocess: bool = True
+    join: bool = True  # join the launcher's run named by OTEL_TRACKER_RUN_DIR
     mirrors: MirrorConfig = field(default_factory=MirrorConfig)
 
     @classmethod
@@ -308,6 +309,7 @@ class TrackerConfig:
         tensorboard: bool | None = None,
         attach_context: bool | None = None,
         sample_in_subprocess: bool | None = None,
+        join: bool | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> TrackerConfig:
         """Merge explicit arguments (``None`` = not given) over the environment."""
@@ -354,11 +356,14 @@ class TrackerConfig:
             sample_in_subprocess = env_bool(PREFIX + "SAMPLE_IN_SUBPROCESS", True, env)
         if attach_context is None:
             attach_context = env_bool(PREFIX + "ATTACH_CONTEXT", None, env)
+        if join is None:
+            join = env_bool(PREFIX + "JOIN", True, env)
 
         return cls(
             root=resolved_root,
             attach_context=attach_context,
             sample_in_subprocess=bool(sample_in_subprocess),
+            join=bool(join),
             resources=bool(resources),
             sample_interval=sample_interval,
             progress=progress,

@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import IO, Any
 
 from .errors import OtelTrackerError
+from .paths import RUN_DIR_ENV
 from .redact import redact_argv
 from .signals import signal_name
 
-RUN_DIR_ENV = "OTEL_TRACKER_RUN_DIR"
 TIMEOUT_GRACE_S = 5.0  # between SIGTERM and SIGKILL for a step past its timeout
 FORWARDED = tuple(
     s for s in (getattr(signal, n, None) for n in ("SIGINT", "SIGTERM", "SIGHUP")) if s

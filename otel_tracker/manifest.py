@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .clock import iso_utc
+from .config import DEFAULT_STALE_AFTER_S, DEFAULT_STUCK_AFTER_S
+from .parts import merge_run_parts
 
 SCHEMA_VERSION = 1
 RUN_STATUSES = ("running", "completed", "failed", "cancelled")
@@ -172,6 +176,10 @@ class RunRecord:
     history_runs: int = 0
     # () -> the telemetry section (the resource sampler's summary), if sampling
     telemetry: Any = None
+    # a process that joined a launcher's run: its part section (see parts.py)
+    part: dict[str, Any] | None = None
+    # the run's own directory: its parts are merged into every write
+    parts_from: Path | None = None
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     def _expect(self, step: StepRecord, author_estimate: float | None) -> None:
@@ -256,7 +264,7 @@ class RunRecord:
             running = [s for s in self.steps if s.status == "running"]
             current = max(running, key=lambda s: (s.started_ns or 0, s.index), default=None)
             end = self.ended_ns if self.ended_ns is not None else now_ns
-            return {
+            doc = {
                 "schema_version": SCHEMA_VERSION,
                 "run_id": self.run_id,
                 "name": self.name,
@@ -293,3 +301,17 @@ class RunRecord:
                 "run_dir": self.run_dir,
                 "warnings": list(self.warnings),
             }
+            if self.part is not None:
+                doc["part"] = dict(self.part)
+            if with_telemetry and self.parts_from is not None:
+                for problem in merge_run_parts(
+                    doc,
+                    self.parts_from,
+                    now=time.time(),
+                    host=self.process.get("host"),
+                    stale_after=DEFAULT_STALE_AFTER_S,
+                    stuck_after=DEFAULT_STUCK_AFTER_S,
+                ):
+                    if problem not in self.warnings:
+                        self.warnings.append(problem)
+            return doc

@@ -15,6 +15,8 @@ _SLUG_CHARS = re.compile(r"[^a-z0-9]+")
 MAX_SLUG = 40
 MANIFEST_NAME = "manifest.json"
 LOCK_NAME = ".lock"
+# Put by launchers into a child's environment (with TRACEPARENT): the run it joins.
+RUN_DIR_ENV = "OTEL_TRACKER_RUN_DIR"
 
 # A run id: UTC timestamp to the millisecond (fixed width, so ids sort by start
 # time), the name's slug, and a random suffix that makes it unique.

@@ -10,6 +10,7 @@ rewrites its parent's run.
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import logging
 import math
 import os
@@ -35,8 +36,10 @@ from .config import ReaderConfig, TrackerConfig
 from .environment import collect_environment, git_info, host_name
 from .errors import ConfigError
 from .exporters.manifest import ManifestSpanProcessor
+from .join import join_target
 from .liveness import RunLock, process_identity
 from .manifest import SCORE_DIRECTIONS, RunRecord, StepRecord, jsonable
+from .parts import PARTS_DIR
 from .paths import LOCK_NAME, MANIFEST_NAME, create_run_dir, new_run_id
 from .progress.reporter import ProgressReporter
 from .redact import redact_argv, redact_text, redact_value
@@ -100,7 +103,18 @@ class Run:
         self._run_token: Any = None
         self._var_token: Any = None
 
-        self.run_id, self.dir = self._make_run_dir(name)
+        self.join = join_target(env, config.join)
+        if self.join is not None:
+            # the launcher samples the whole process tree (this process included) into
+            # the run's telemetry and serves its Prometheus and TensorBoard mirrors
+            config = self.config = dataclasses.replace(
+                config,
+                resources=False,
+                mirrors=dataclasses.replace(config.mirrors, prometheus=False, tensorboard=False),
+            )
+            self.run_id, self.dir = self.join.run_id, self.join.run_dir
+        else:
+            self.run_id, self.dir = self._make_run_dir(name)
         cwd = Path.cwd()
         identity = process_identity()
         self.record = RunRecord(
@@ -120,17 +134,24 @@ class Run:
             tracker={
                 "version": __version__,
                 "heartbeat_interval_s": config.heartbeat_interval,
-                "lock_file": LOCK_NAME,
+                "lock_file": self.join.lock_name if self.join else LOCK_NAME,
             },
             run_dir=str(self.dir.resolve()) if self.dir else None,
         )
+        if self.join is not None:
+            self.record.part = {
+                "id": self.join.part_id,
+                "parent_span_id": self.join.parent_span_id,
+            }
+        else:
+            self.record.parts_from = self.dir
         self.record.kind = kind
         self.record.history, self.record.history_runs = pipeline_history(config, name, scenario)
         self.record.declare_steps(declared, expected_durations)
         if self.dir is None:
             self.record.warn(f"manifest not written: run directory under {config.root} unavailable")
 
-        writer = ManifestFileWriter(self.dir / MANIFEST_NAME) if self.dir else None
+        writer = ManifestFileWriter(self.manifest_path) if self.manifest_path else None
         self.reporter = ProgressReporter(
             self.record,
             mode=config.progress,
@@ -146,7 +167,10 @@ class Run:
             progress=self._progress_snapshot,
             listeners=[self.reporter.on_transition],
         )
-        self._lock = RunLock(self.dir / LOCK_NAME) if self.dir else None
+        if self.join is not None:
+            self._lock: RunLock | None = RunLock(self.dir / PARTS_DIR / self.join.lock_name)
+        else:
+            self._lock = RunLock(self.dir / LOCK_NAME) if self.dir else None
         if self._lock is not None and not self._lock.acquire(f"{os.getpid()}\n"):
             # readers must not take a lock that was never held as proof of death
             self.record.tracker["lock_file"] = None
@@ -217,7 +241,10 @@ class Run:
     # -- public API ------------------------------------------------------------------
     @property
     def manifest_path(self) -> Path | None:
-        """Where the manifest is written (``None`` if the root was unusable)."""
+        """Where this process's record is written: the run's manifest, or its part
+        file when it joined a launcher's run (``None`` if the root was unusable)."""
+        if self.join is not None:
+            return self.join.part_path
         return self.dir / MANIFEST_NAME if self.dir else None
 
     @property

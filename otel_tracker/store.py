@@ -25,6 +25,7 @@ from .config import ReaderConfig
 from .errors import OtelTrackerError, RunNotFoundError
 from .inference import Inference, infer_status, pid_start_time
 from .manifest import RUN_STATUSES, SCHEMA_VERSION, STEP_STATUSES
+from .parts import merge_run_parts
 from .paths import MANIFEST_NAME, RUN_ID_PATTERN, slugify
 from .timeparse import parse_timestamp
 
@@ -254,6 +255,16 @@ class RunStore:
         """One run, with its inferred status; raises :class:`BadManifestError`."""
         doc = read_manifest(run_dir)
         now = self.now()
+        for problem in merge_run_parts(
+            doc,
+            run_dir,
+            now=now,
+            host=self.host,
+            stale_after=self.config.stale_after,
+            stuck_after=self.config.stuck_after,
+            pid_probe=self.pid_probe,
+        ):
+            self._problem(problem)
         inference = infer_status(
             doc,
             run_dir,

@@ -46,6 +46,13 @@ def _step_row(step: dict[str, Any], run_status: str) -> dict[str, Any]:
         "error": f"{error.get('type')}: {error.get('message')}"
         if isinstance(error, dict)
         else None,
+        "part": step.get("part"),
+        # steps that child processes recorded from this one (joined runs)
+        "substeps": [
+            _step_row(sub, run_status)
+            for sub in step.get("substeps") or []
+            if isinstance(sub, dict)
+        ],
     }
 
 
@@ -131,6 +138,7 @@ def build_report(view: RunView) -> dict[str, Any]:
         "git": doc.get("git"),
         "trace_id": (doc.get("trace") or {}).get("trace_id"),
         "files": {"run_dir": str(view.path), "manifest": str(view.manifest_path)},
+        "parts": doc.get("parts", []),
         "warnings": doc.get("warnings", []),
     }
 
@@ -160,22 +168,29 @@ def _status_text(report: dict[str, Any]) -> str:
 def step_table(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """Headers and rows of the step table, shared by every rendering."""
     headers = ["#", "step", "status", "started", "duration", "progress", "rate/s", "note"]
-    rows = []
+    rows: list[list[str]] = []
     for s in report["steps"]:
-        note = s["error"] or (f"skipped: {s['skip_reason']}" if s["skip_reason"] else "")
-        rows.append(
-            [
-                str(s["index"] + 1),
-                s["name"],
-                s["status"],
-                format_local(s["started_at"]),
-                format_duration(s["duration_s"]),
-                _progress_text(s),
-                f"{s['rate_per_s']:.1f}" if s["rate_per_s"] else "-",
-                note,
-            ]
-        )
+        _step_rows(s, str(s["index"] + 1), 0, rows)
     return headers, rows
+
+
+def _step_rows(s: dict[str, Any], number: str, depth: int, rows: list[list[str]]) -> None:
+    # a child process's steps follow the step that launched it, numbered 2.1, 2.2...
+    note = s["error"] or (f"skipped: {s['skip_reason']}" if s["skip_reason"] else "")
+    rows.append(
+        [
+            number,
+            "  " * depth + s["name"],
+            s["status"],
+            format_local(s["started_at"]),
+            format_duration(s["duration_s"]),
+            _progress_text(s),
+            f"{s['rate_per_s']:.1f}" if s["rate_per_s"] else "-",
+            note,
+        ]
+    )
+    for i, sub in enumerate(s.get("substeps") or [], 1):
+        _step_rows(sub, f"{number}.{i}", depth + 1, rows)
 
 
 def key_values(report: dict[str, Any]) -> list[tuple[str, str]]:

@@ -136,11 +136,11 @@ def test_artifacts_the_command_leaves_are_registered(root: Path, tmp_path: Path)
     assert "checkpoint" in show.stdout and "model.pt" in show.stdout
 
 
-def test_a_tracked_child_joins_the_wrappers_trace(root: Path) -> None:
+def test_a_child_that_opts_out_of_joining_still_joins_the_trace(root: Path) -> None:
     child_root = root.parent / "child-runs"
     code = (
         "from otel_tracker import track_run\n"
-        f"with track_run('inner', root={str(child_root)!r}, progress='off') as run:\n"
+        f"with track_run('inner', root={str(child_root)!r}, progress='off', join=False) as run:\n"
         "    with run.step('work'):\n"
         "        pass\n"
     )

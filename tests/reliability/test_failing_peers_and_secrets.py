@@ -149,7 +149,9 @@ def test_no_secret_reaches_any_output(root: Path) -> None:
     assert receiver.received.raw and not any(SECRET.encode() in r for r in receiver.received.raw)
     assert SECRET not in err
     runs = {json.loads(p.read_text())["name"] for p in root.glob("*/manifest.json")}
-    assert runs == {"secretive", "inner"}  # both the wrapper and the tracked child were checked
+    parts = {json.loads(p.read_text())["name"] for p in root.glob("*/parts/*.json")}
+    # both the wrapper and the tracked child (which joined its run) were checked
+    assert (runs, parts) == ({"secretive"}, {"inner"})
     assert list(root.glob("*/tensorboard/events.out.tfevents.*"))
 
 

@@ -1,0 +1,160 @@
+"""Child processes that track runs of their own join the launcher's run and trace."""
+
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+from pathlib import Path
+
+from otel_tracker.store import RunStore
+from tests.conftest import load_manifest, only_manifest, otel_cli, validate_manifest, wrap
+from tests.otlp_receiver import OtlpGrpcReceiver
+
+CHILD = """
+import os, sys, time
+from otel_tracker import track_run
+with track_run("trainer", steps=["load", "fit"], progress="off") as run:
+    with run.step("load") as step:
+        step.advance(3)
+    with run.step("fit") as step:
+        step.set_total(5, unit="epochs")
+        for _ in range(5):
+            step.advance()
+        if sys.argv[1:] == ["die"]:
+            os.kill(os.getpid(), 9)
+print("PART", run.manifest_path, flush=True)
+"""
+
+
+def _script(tmp: Path, name: str, code: str) -> str:
+    path = tmp / name
+    path.write_text(textwrap.dedent(code))
+    return str(path)
+
+
+def test_a_tracked_child_becomes_steps_of_the_wrapping_step(root: Path, tmp_path: Path) -> None:
+    receiver = OtlpGrpcReceiver()
+    try:
+        proc = wrap(
+            root,
+            sys.executable,
+            _script(tmp_path, "child.py", CHILD),
+            options=("--name", "wrapper", "--otlp", receiver.endpoint),
+        )
+        out, err = proc.communicate(timeout=60)
+    finally:
+        receiver.close()
+    assert proc.returncode == 0, err
+    # one run: the child wrote a part file inside the wrapper's run, not a run of its own
+    doc = only_manifest(root)
+    run_dir = Path(doc["run_dir"])
+    part_path = Path(out.split("PART", 1)[1].split()[0])
+    assert part_path.parent == run_dir / "parts"
+    part = load_manifest(part_path)
+    assert part["run_id"] == doc["run_id"] and part["name"] == "trainer"
+    assert part["trace"]["trace_id"] == doc["trace"]["trace_id"]
+    wrapping = doc["steps"][0]
+    assert part["part"]["parent_span_id"] == wrapping["span_id"]
+    assert "telemetry" not in part or part["telemetry"] is None  # the wrapper samples the tree
+
+    # the wrapper's final manifest embeds the child's steps, and a reader sees the same
+    for view in (doc, RunStore.open(root).get("latest").doc):
+        validate_manifest(view)
+        subs = view["steps"][0]["substeps"]
+        assert [(s["name"], s["status"]) for s in subs] == [
+            ("load", "completed"),
+            ("fit", "completed"),
+        ]
+        assert subs[1]["progress"]["completed"] == 5 and subs[1]["progress"]["total"] == 5
+        assert {s["part"] for s in subs} == {part["part"]["id"]}
+        [summary] = view["parts"]
+        assert (summary["name"], summary["status"], summary["parent_step"]) == (
+            "trainer",
+            "completed",
+            wrapping["name"],
+        )
+        assert summary["pid"] == part["process"]["pid"] and summary["steps"] == 2
+    assert doc["steps_total"] == 1  # the run's own steps are unchanged
+
+    # one trace: wrapper RUN > wrapper step > child RUN > child steps
+    spans = {s["name"]: s for s in receiver.received.spans}
+    assert {s["trace_id"] for s in spans.values()} == {doc["trace"]["trace_id"]}, spans
+    child_run = spans["RUN trainer"]
+    assert child_run["parent_span_id"] == wrapping["span_id"]
+    for name in ("load", "fit"):
+        step_span = next(s for n, s in spans.items() if n.endswith(name))
+        assert step_span["parent_span_id"] == child_run["span_id"]
+
+    shown = otel_cli(root, "show", "latest")
+    assert shown.returncode == 0, shown.stderr
+    assert "1.1" in shown.stdout and "1.2" in shown.stdout and "fit" in shown.stdout
+
+
+def test_a_killed_child_reads_as_aborted_inside_a_failed_run(root: Path, tmp_path: Path) -> None:
+    proc = wrap(root, sys.executable, _script(tmp_path, "child.py", CHILD), "die")
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + 9, err
+    view = RunStore.open(root).get("latest")
+    assert view.status == "failed" and view.doc["signal"] == "SIGKILL"
+    [summary] = view.doc["parts"]
+    assert summary["status"] == "aborted"  # it was running when its process vanished
+    subs = view.doc["steps"][0]["substeps"]
+    assert [(s["name"], s["status"]) for s in subs] == [("load", "completed"), ("fit", "failed")]
+
+
+SPAWNER = """
+import subprocess, sys
+child = '''
+import sys
+from otel_tracker import track_run
+n = int(sys.argv[1])
+with track_run(f"worker {n}", steps=[f"w{n} s{i}" for i in range(20)], progress="off") as run:
+    for i in range(20):
+        with run.step(f"w{n} s{i}") as step:
+            step.advance()
+'''
+procs = [subprocess.Popen([sys.executable, "-c", child, str(n)]) for n in range(5)]
+sys.exit(max(p.wait() for p in procs))
+"""
+
+
+def test_concurrent_children_lose_no_update(root: Path, tmp_path: Path) -> None:
+    """Five processes write 100 steps at once into one run: each has its own part
+    file, so none is lost and the wrapper's manifest never tears."""
+    proc = wrap(root, sys.executable, _script(tmp_path, "spawner.py", SPAWNER))
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    doc = only_manifest(root)
+    subs = doc["steps"][0]["substeps"]
+    assert len(subs) == 100 and all(s["status"] == "completed" for s in subs)
+    assert sorted(p["name"] for p in doc["parts"]) == [f"worker {n}" for n in range(5)]
+    assert len({p["pid"] for p in doc["parts"]}) == 5
+
+
+def test_a_pipeline_step_running_a_wrapped_command_nests_two_levels(
+    root: Path, tmp_path: Path
+) -> None:
+    """pipeline run > step > otel-tracker run (joins) > its step > tracked child (joins)."""
+    child = _script(tmp_path, "child.py", CHILD)
+    inner = [sys.executable, "-m", "otel_tracker.cli", "run", "--name", "inner", "--"]
+    inner += [sys.executable, child]
+    pipeline = tmp_path / "pipeline.toml"
+    pipeline.write_text(
+        textwrap.dedent(
+            f"""
+            name = "nested"
+            [[steps]]
+            name = "prepare"
+            command = {json.dumps(inner)}
+            """
+        )
+    )
+    proc = otel_cli(root, "pipeline", "run", str(pipeline), OTEL_TRACKER_PROGRESS="off")
+    assert proc.returncode == 0, proc.stderr
+    doc = only_manifest(root)
+    [outer_step] = doc["steps"]
+    [inner_step] = outer_step["substeps"]  # the inner wrapper's one step
+    assert [s["name"] for s in inner_step["substeps"]] == ["load", "fit"]
+    assert sorted(p["name"] for p in doc["parts"]) == ["inner", "trainer"]
+    assert all(p["status"] == "completed" for p in doc["parts"])

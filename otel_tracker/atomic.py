@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,72 @@ def dump_json(doc: Any, *, indent: int | None = None) -> bytes:
     else:
         text = json.dumps(doc, ensure_ascii=False, allow_nan=False, indent=indent)
     return (text + "\n").encode()
+
+
+class FragmentEncoder:
+    """:func:`dump_json` for a document rewritten many times whose long lists
+    (a manifest's steps, its ETA log) mostly repeat: each item's encoding is kept
+    and reused while the item is the same object or an equal one, so a write
+    costs the items that changed, not the whole run. The output is byte for byte
+    what :func:`dump_json` gives.
+    """
+
+    def __init__(self, *paths: tuple[str, ...]) -> None:
+        self._paths = paths
+        self._cache: dict[tuple[str, ...], list[tuple[Any, str]]] = {p: [] for p in paths}
+
+    def __call__(self, doc: Any) -> bytes:
+        lists: dict[str, str] = {}
+        shell = doc
+        for i, path in enumerate(self._paths):
+            items = _get(shell, path)
+            if isinstance(items, list):
+                mark = f"\x00otel-tracker-list-{i}\x00"
+                lists[json.dumps(mark)] = self._encode_list(path, items)
+                shell = _replaced(shell, path, mark)
+        text = json.dumps(shell, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        for mark, encoded in lists.items():
+            if text.count(mark) != 1:  # the mark occurs in the data itself
+                return dump_json(doc)
+            text = text.replace(mark, encoded)
+        return (text + "\n").encode()
+
+    def _encode_list(self, path: tuple[str, ...], items: list[Any]) -> str:
+        cache = self._cache[path]
+        del cache[len(items) :]
+        cached = len(cache)
+        parts = []
+        for i, item in enumerate(items):
+            if i < cached:
+                old, encoded = cache[i]
+                if old is item:
+                    parts.append(encoded)
+                    continue
+                if old == item:  # equal but rebuilt: keep the new one for next time
+                    cache[i] = (item, encoded)
+                    parts.append(encoded)
+                    continue
+            encoded = json.dumps(item, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+            if i < len(cache):
+                cache[i] = (item, encoded)
+            else:
+                cache.append((item, encoded))
+            parts.append(encoded)
+        return "[" + ",".join(parts) + "]"
+
+
+def _get(doc: Any, path: tuple[str, ...]) -> Any:
+    for key in path:
+        if not isinstance(doc, dict):
+            return None
+        doc = doc.get(key)
+    return doc
+
+
+def _replaced(doc: dict[str, Any], path: tuple[str, ...], value: Any) -> dict[str, Any]:
+    # shallow copies along the path: the caller's document is never changed
+    head, *rest = path
+    return {**doc, head: _replaced(doc[head], tuple(rest), value) if rest else value}
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -106,8 +173,15 @@ class ManifestFileWriter:
       instead of replacing the newer content.
     """
 
-    def __init__(self, path: Path, owner_pid: int | None = None, fsync: bool = True) -> None:
+    def __init__(
+        self,
+        path: Path,
+        owner_pid: int | None = None,
+        fsync: bool = True,
+        encode: Callable[[Any], bytes] = dump_json,
+    ) -> None:
         self.path = path
+        self._encode = encode
         self.owner_pid = os.getpid() if owner_pid is None else owner_pid
         self._fsync = fsync
         self._lock = threading.RLock()
@@ -132,7 +206,7 @@ class ManifestFileWriter:
             return True
 
     def _write_if_newest(self, doc: Any, generation: int) -> None:
-        tmp = _write_temp(self.path, dump_json(doc), self._fsync)
+        tmp = _write_temp(self.path, self._encode(doc), self._fsync)
         if generation < self._committed:
             _unlink_quietly(tmp)  # a newer version landed while this one was written
             return

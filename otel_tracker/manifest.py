@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .atomic import FragmentEncoder
 from .clock import iso_utc
 from .config import DEFAULT_STALE_AFTER_S, DEFAULT_STUCK_AFTER_S
 from .parts import merge_run_parts
@@ -29,6 +30,11 @@ MAX_SCORE_HISTORY = 1000
 SCORE_DIRECTIONS = ("max", "min")
 
 ProgressSnapshot = Mapping[int, tuple[int, "int | None", "str | None"]]
+
+
+def manifest_encoder() -> FragmentEncoder:
+    """The manifest's encoder: steps and the ETA log are reused item by item."""
+    return FragmentEncoder(("steps",), ("eta", "log"), ("score_history",))
 
 
 def jsonable(value: Any, depth: int = 0) -> Any:
@@ -93,10 +99,14 @@ class StepRecord:
     # A finished step never changes, so its dict is built once: a 500-step
     # manifest must not re-format 500 steps on every write.
     _final: dict[str, Any] | None = field(default=None, repr=False, compare=False)
+    _pending: tuple[tuple[Any, ...], dict[str, Any]] | None = field(
+        default=None, repr=False, compare=False
+    )
 
     def invalidate(self) -> None:
         """Forget the cached dict (after a late change such as a new artifact)."""
         self._final = None
+        self._pending = None
 
     def update_progress(
         self, completed: int, total: int | None, unit: str | None, now_ns: int | None
@@ -109,6 +119,22 @@ class StepRecord:
     def to_dict(self, now_ns: int | None) -> dict[str, Any]:
         if self._final is not None:
             return self._final
+        if self.status == "pending":
+            # unchanged until it starts: the same dict while nothing it shows moved
+            key = (
+                self.declared,
+                self.expected_duration_s,
+                self.expected_source,
+                self.completed,
+                self.total,
+                self.unit,
+                self.progress_changed_ns,
+                self.skip_reason,
+                len(self.artifacts),
+            )
+            if self._pending is None or self._pending[0] != key:
+                self._pending = (key, self._build(now_ns))
+            return self._pending[1]
         built = self._build(now_ns)
         if self.status in ("completed", "failed", "skipped") and self.ended_ns is not None:
             self._final = built

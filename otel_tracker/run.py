@@ -38,7 +38,7 @@ from .errors import ConfigError
 from .exporters.manifest import ManifestSpanProcessor
 from .join import join_target
 from .liveness import RunLock, process_identity
-from .manifest import SCORE_DIRECTIONS, RunRecord, StepRecord, jsonable
+from .manifest import SCORE_DIRECTIONS, RunRecord, StepRecord, jsonable, manifest_encoder
 from .parts import PARTS_DIR
 from .paths import LOCK_NAME, MANIFEST_NAME, create_run_dir, new_run_id
 from .progress.reporter import ProgressReporter
@@ -151,7 +151,11 @@ class Run:
         if self.dir is None:
             self.record.warn(f"manifest not written: run directory under {config.root} unavailable")
 
-        writer = ManifestFileWriter(self.manifest_path) if self.manifest_path else None
+        writer = (
+            ManifestFileWriter(self.manifest_path, encode=manifest_encoder())
+            if self.manifest_path
+            else None
+        )
         self.reporter = ProgressReporter(
             self.record,
             mode=config.progress,

@@ -118,15 +118,25 @@ def history_medians(docs: Iterable[Mapping[str, Any]]) -> dict[str, float]:
 
 
 def timings_from_manifest(
-    doc: Mapping[str, Any], now: float, rates: Mapping[int, float] | None = None
+    doc: Mapping[str, Any],
+    now: float,
+    rates: Mapping[int, float] | None = None,
+    cache: dict[int, tuple[Any, StepTiming]] | None = None,
 ) -> list[StepTiming]:
     """Step timings as read from a manifest at time ``now`` (Unix seconds).
 
-    Without a live rate, a running step's rate is its average so far.
+    Without a live rate, a running step's rate is its average so far. With a
+    ``cache`` (a writer's, whose step dicts are never changed in place), a step
+    that is not running and is the same dict as last time keeps its timing.
     """
     timings = []
-    for step in doc.get("steps", []):
+    for position, step in enumerate(doc.get("steps", [])):
         status = str(step.get("status"))
+        if cache is not None and status != "running":
+            hit = cache.get(position)
+            if hit is not None and hit[0] is step:
+                timings.append(hit[1])
+                continue
         progress = step.get("progress") or {}
         actual = step.get("duration_s")
         rate = None
@@ -137,15 +147,16 @@ def timings_from_manifest(
             rate = (rates or {}).get(step.get("index", -1))
             if rate is None and actual and completed:
                 rate = completed / actual
-        timings.append(
-            StepTiming(
-                name=str(step.get("name")),
-                status=status,
-                expected_s=step.get("expected_duration_s"),
-                actual_s=actual,
-                completed=int(progress.get("completed") or 0),
-                total=progress.get("total"),
-                rate=rate,
-            )
+        timing = StepTiming(
+            name=str(step.get("name")),
+            status=status,
+            expected_s=step.get("expected_duration_s"),
+            actual_s=actual,
+            completed=int(progress.get("completed") or 0),
+            total=progress.get("total"),
+            rate=rate,
         )
+        if cache is not None and status != "running":
+            cache[position] = (step, timing)
+        timings.append(timing)
     return timings

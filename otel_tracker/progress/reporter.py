@@ -59,6 +59,8 @@ class ProgressReporter:
         self._thread: threading.Thread | None = None
         self._live: Any = None
         self._failed = False
+        # finished and pending steps' timings, reused while their dicts are the same
+        self._timings: dict[int, tuple[Any, Any]] = {}
 
     # -- the manifest processor's transitions ---------------------------------------------
     def on_transition(self, event: str, index: int | None) -> None:
@@ -99,7 +101,8 @@ class ProgressReporter:
             self._emit(run_end_line(doc))
 
     def eta(self, doc: dict[str, Any], now_ns: int) -> Eta:
-        return estimate(timings_from_manifest(doc, now_ns / 1e9, self._rates))
+        timings = timings_from_manifest(doc, now_ns / 1e9, self._rates, self._timings)
+        return estimate(timings)
 
     # -- periodic output -------------------------------------------------------------------
     def start(self) -> None:

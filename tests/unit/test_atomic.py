@@ -79,3 +79,23 @@ def test_overtaken_write_does_not_replace_newer_content(tmp_path: Path) -> None:
     assert writer.write(outer_doc)
     assert json.loads(target.read_text()) == {"version": "newer, written from inside"}
     assert [p.name for p in tmp_path.iterdir()] == ["m.json"]
+
+
+def test_fragment_encoder_writes_what_dump_json_writes_as_the_document_changes() -> None:
+    from otel_tracker.atomic import FragmentEncoder, dump_json
+
+    encode = FragmentEncoder(("steps",), ("eta", "log"))
+    steps = [{"name": f"s{i}", "status": "pending", "progress": {"completed": 0}} for i in range(5)]
+    log: list[dict] = []
+    for i in range(5):
+        steps[i] = {**steps[i], "status": "running"}
+        log.append({"event": "start", "index": i})
+        doc = {"steps": list(steps), "eta": {"history_runs": 0, "log": list(log)}, "n": i}
+        assert encode(doc) == dump_json(doc)
+        steps[i] = {**steps[i], "status": "completed", "progress": {"completed": i}}
+        doc = {"steps": list(steps), "eta": {"log": log[:2]}, "n": i}  # lists also shrink
+        assert encode(doc) == dump_json(doc)
+    # a value that happens to look like the encoder's mark still round-trips
+    hostile = {"steps": [{"name": "\x00otel-tracker-list-0\x00"}], "eta": None}
+    assert json.loads(encode(hostile)) == hostile
+    assert encode({"steps": None}) == dump_json({"steps": None})

@@ -143,7 +143,7 @@ class RunTelemetry:
             return None
         try:
             self.sampler.sample_if_older(min(1.0, self.interval))
-            return self.sampler.aggregates.step_summary(index) or None
+            return self.sampler.close_step(index) or None
         except Exception:
             logger.warning("otel-tracker step resources failed", exc_info=True)
             return None

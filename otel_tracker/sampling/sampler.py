@@ -99,6 +99,11 @@ class ResourceSampler:
                 series.append((snapshot.wall, value))
         return series
 
+    def close_step(self, index: int) -> dict[str, Any]:
+        """A step's aggregates, summarized once and then dropped (see Aggregates)."""
+        with self._lock:
+            return self.aggregates.close_step(index)
+
     def sample_if_older(self, seconds: float) -> Snapshot | None:
         """Sample unless the latest snapshot is younger than ``seconds`` or a sample is
         under way (the caller is the pipeline's thread: it never waits for one)."""

@@ -172,3 +172,18 @@ def test_the_ring_buffer_keeps_the_last_hour_for_live_views() -> None:
     last_minute = sampler.history("process.memory.usage", seconds=60)
     assert len(last_minute) == 13  # 5 s apart, both ends included
     assert sampler.history("no.such.series") == []
+
+
+def test_a_closed_steps_stats_are_dropped_and_later_samples_skip_it() -> None:
+    from otel_tracker.sampling.aggregate import Aggregates
+    from otel_tracker.sampling.points import Point
+
+    aggregates = Aggregates()
+    point = Point("process.cpu.utilization", 0.5, "1")
+    for step in range(100):
+        aggregates.add([point, point], step)
+        summary = aggregates.close_step(step)
+        assert summary[point.key]["count"] == 2
+        aggregates.add([point], step)  # a sample racing the step's end
+    assert aggregates.steps == {}  # memory does not grow with the number of steps
+    assert aggregates.run_summary()[point.key]["count"] == 300

@@ -174,9 +174,16 @@ def build_parser() -> argparse.ArgumentParser:
         "run any command as a tracked run (exits with the command's status)",
         "  otel-tracker run -- python train.py --epochs 3\n"
         "  otel-tracker run --name nightly-etl --scenario full -- ./etl.sh\n"
-        "  otel-tracker run --otlp http://localhost:4317 --tensorboard -- python train.py",
+        "  otel-tracker run --otlp http://localhost:4317 --tensorboard -- python train.py\n"
+        "  otel-tracker run --auto -- python train.py   # the script reports itself, unchanged",
     )
     wrap.add_argument("--name", help="run name (default: the command's name)")
+    wrap.add_argument(
+        "--auto",
+        action="store_true",
+        help="a Python command reports its own process as a step of the run, with no code "
+        "changes (a sitecustomize bootstrap, as opentelemetry-instrument uses)",
+    )
     wrap.add_argument("--scenario", help="scenario label")
     _add_sample_interval(wrap)
     _add_mirror_options(wrap)

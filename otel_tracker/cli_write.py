@@ -41,6 +41,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         scenario=args.scenario,
         root=args.root,
         sample_interval=args.sample_interval,
+        auto=args.auto,
         **_mirror_options(args),
     )
 

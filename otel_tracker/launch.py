@@ -126,10 +126,13 @@ def run_command(
     sample_interval: float | None = None,
     stdout: IO[bytes] | None = None,
     stderr: IO[bytes] | None = None,
+    auto: bool = False,
     **track_options: Any,
 ) -> int:
     """Run ``argv`` tracked; return the exit status the wrapper should exit with.
 
+    ``auto=True`` makes a Python child report its own process as a step, with no
+    change to its code (see :mod:`otel_tracker.auto`).
     ``track_options`` go to :func:`~otel_tracker.track_run` (``otlp=``, ``prometheus=``...).
     """
     from .api import track_run
@@ -156,13 +159,24 @@ def run_command(
         # before the step starts: whoever sees it running may signal at once
         with SignalForwarder() as forwarder:
             step = run.step(step_name).start()
-            result = run_child(run, command, out, err, logs=logs, forwarder=forwarder)
+            result = run_child(
+                run, command, out, err, logs=logs, forwarder=forwarder, env=_auto_env(auto)
+            )
     except OSError as exc:
         step.end(exc)
         run.end(exc)
         raise OtelTrackerError(f"cannot start {argv[0]}: {exc.strerror or exc}") from None
     register_artifacts(run, started)
     return _finish(run, step, result.returncode, result.received)
+
+
+def _auto_env(auto: bool) -> dict[str, str] | None:
+    if not auto:
+        return None
+    from .auto import auto_environment
+
+    current = {"PYTHONPATH": os.environ["PYTHONPATH"]} if os.environ.get("PYTHONPATH") else {}
+    return dict(auto_environment(current))
 
 
 @dataclass(frozen=True)

@@ -158,3 +158,65 @@ def test_a_pipeline_step_running_a_wrapped_command_nests_two_levels(
     assert [s["name"] for s in inner_step["substeps"]] == ["load", "fit"]
     assert sorted(p["name"] for p in doc["parts"]) == ["inner", "trainer"]
     assert all(p["status"] == "completed" for p in doc["parts"])
+
+
+UNCHANGED_SCRIPT = """
+import multiprocessing, os, sys, time
+def work(n):
+    return n * n
+if __name__ == "__main__":
+    print("auto:", os.environ.get("OTEL_TRACKER_AUTO"), "site:", os.environ.get("SITE_RAN"))
+    with multiprocessing.get_context("spawn").Pool(2) as pool:  # plain Python children
+        print(sum(pool.map(work, range(10))), flush=True)
+    time.sleep(0.2)
+    if "--fail" in sys.argv:
+        raise ValueError("bad batch")
+    if "--exit" in sys.argv:
+        sys.exit(3)
+"""
+
+
+def test_auto_makes_an_unchanged_python_script_report_itself(root: Path, tmp_path: Path) -> None:
+    script = _script(tmp_path, "train.py", UNCHANGED_SCRIPT)
+    site = tmp_path / "site"  # the environment's own sitecustomize must still run
+    site.mkdir()
+    (site / "sitecustomize.py").write_text("import os\nos.environ['SITE_RAN'] = 'yes'\n")
+    outcomes = {}
+    for flag in ("", "--fail", "--exit"):
+        proc = wrap(
+            root,
+            sys.executable,
+            script,
+            *([flag] if flag else []),
+            options=("--auto", "--name", f"auto{flag}"),
+            PYTHONPATH=str(site),
+        )
+        out, err = proc.communicate(timeout=60)
+        view = RunStore.open(root).list(limit=1)[0]
+        outcomes[flag] = (proc.returncode, out, err, view.doc)
+
+    rc, out, err, doc = outcomes[""]
+    assert rc == 0, err
+    assert "auto: None site: yes" in out and "285" in out, out
+    [sub] = doc["steps"][0]["substeps"]
+    assert (sub["name"], sub["status"]) == ("train.py", "completed")
+    [part] = doc["parts"]  # the spawned pool workers did not report themselves
+    assert part["name"] == "train.py" and part["pid"] != doc["process"]["pid"]
+
+    rc, _, err, doc = outcomes["--fail"]
+    assert rc == 1 and "ValueError: bad batch" in err
+    sub = doc["steps"][0]["substeps"][0]
+    assert sub["status"] == "failed" and sub["error"]["message"] == "bad batch"
+
+    rc, _, err, doc = outcomes["--exit"]
+    assert rc == 3, err
+    assert doc["parts"][0]["exit_code"] == 3 and doc["parts"][0]["status"] == "failed"
+
+
+def test_auto_leaves_a_command_that_is_not_python_alone(root: Path) -> None:
+    proc = wrap(root, "sh", "-c", "echo plain", options=("--auto",))
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0 and out == "plain\n", err
+    doc = only_manifest(root)
+    assert "substeps" not in doc["steps"][0] and "parts" not in doc
+

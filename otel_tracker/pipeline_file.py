@@ -8,7 +8,8 @@ cwd = "."                         # optional, relative to this file
 
 [[steps]]
 name = "Extract"
-command = ["python", "extract.py", "--day", "yesterday"]   # or one shell-free string
+command = ["python", "extract.py", "--day", "yesterday"]   # or one shell-free string;
+                                  # "{python}" first: the interpreter running otel-tracker
 expected_duration = 120           # seconds, optional: the ETA's first guess
 timeout = 900                     # seconds, optional: then SIGTERM, and SIGKILL 5 s later
 env = { SOURCE = "s3://bucket" }  # optional, over the pipeline's
@@ -34,6 +35,8 @@ from typing import Any
 
 from .errors import MissingExtraError, OtelTrackerError
 
+# a command's first word that stands for the interpreter running otel-tracker
+PYTHON_PLACEHOLDER = "{python}"
 PIPELINE_KEYS = ("name", "scenario", "description", "env", "cwd", "steps")
 STEP_KEYS = (
     "name",

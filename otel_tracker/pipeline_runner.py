@@ -28,7 +28,7 @@ from .launch import (
     run_child,
 )
 from .paths import slugify
-from .pipeline_file import Pipeline, PipelineStep, load_pipeline
+from .pipeline_file import PYTHON_PLACEHOLDER, Pipeline, PipelineStep, load_pipeline
 
 
 class StepTimeout(TimeoutError):
@@ -137,7 +137,10 @@ def _run_step(
 
 
 def _resolve(step: PipelineStep) -> str:
-    """The step's executable, found before anything runs (a clear error, exit 2)."""
+    """The step's executable, found before anything runs (a clear error, exit 2).
+    ``{python}`` is the interpreter running otel-tracker (its venv, its packages)."""
+    if step.command[0] == PYTHON_PLACEHOLDER:
+        return sys.executable
     try:
         return resolve_command(step.command, cwd=step.cwd)
     except OtelTrackerError as exc:

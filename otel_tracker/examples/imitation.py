@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -100,6 +101,101 @@ class CartPole:
         return cost, states, actions
 
 
+# -- the five stages: each does its work on a tracked step and returns its result ----------
+
+
+def train_expert(np: Any, env: CartPole, rng: Any, sizes: Sizes, step: Any) -> Any:
+    """Riccati iteration, then random-search refinement on rollouts: the expert's gain."""
+    step.set_total(sizes.riccati_iters + sizes.search_rounds, unit="iterations")
+    p = np.copy(env.Q)
+    for _ in range(sizes.riccati_iters):
+        bt_p = env.B.T @ p
+        gain = np.linalg.solve(env.R + bt_p @ env.B, bt_p @ env.A)
+        p = env.Q + env.A.T @ p @ (env.A - env.B @ gain)
+        step.advance()
+    best_cost = np.mean([env.rollout(gain, sizes.horizon)[0] for _ in range(4)])
+    for _ in range(sizes.search_rounds):
+        candidate = gain + rng.normal(0, 0.02 * (np.abs(gain) + 1e-3))
+        cost = np.mean([env.rollout(candidate, sizes.horizon)[0] for _ in range(2)])
+        if cost < best_cost:
+            gain, best_cost = candidate, cost
+        step.advance()
+    return gain
+
+
+def collect_trajectories(np: Any, env: CartPole, expert: Any, sizes: Sizes, step: Any) -> Any:
+    """Demonstrations with exploration noise (DART-style): states and expert labels."""
+    step.set_total(sizes.episodes * sizes.horizon, unit="env steps")
+    all_states, all_actions = [], []
+    for _ in range(sizes.episodes):
+        _, states, _noisy_actions = env.rollout(expert, sizes.horizon, act_noise=0.5)
+        all_states.append(states)
+        all_actions.append(-(expert @ states.T).T)  # the expert's label, not the noisy act
+        step.advance(sizes.horizon)
+    return np.concatenate(all_states), np.concatenate(all_actions)
+
+
+def pretrain_bc(np: Any, rng: Any, xs: Any, ys: Any, sizes: Sizes, step: Any) -> Any:
+    """Behaviour cloning: a linear policy by minibatch SGD on squared error."""
+    batch = 256
+    batches = max(1, len(xs) // batch)
+    step.set_total(sizes.bc_epochs * batches, unit="batches")
+    w = np.zeros((4, 1))
+    lr = 0.5
+    scale = xs.std(axis=0) + 1e-6
+    xn = xs / scale
+    for _ in range(sizes.bc_epochs):
+        order = rng.permutation(len(xs))
+        for i in range(batches):
+            idx = order[i * batch : (i + 1) * batch]
+            grad = xn[idx].T @ (xn[idx] @ w - ys[idx]) / len(idx)
+            w -= lr * grad
+            step.advance()
+    return -(w[:, 0] / scale)[None, :]
+
+
+def fine_tune(np: Any, env: CartPole, rng: Any, policy: Any, sizes: Sizes, step: Any) -> Any:
+    """Evolution strategies on rollout cost."""
+    step.set_total(sizes.es_generations * sizes.es_population, unit="rollouts")
+    tuned = policy.copy()
+    sigma, lr = 0.05, 0.02
+    for _ in range(sizes.es_generations):
+        noise = rng.normal(0, 1, size=(sizes.es_population, *tuned.shape))
+        costs = np.empty(sizes.es_population)
+        for k in range(sizes.es_population):
+            costs[k] = env.rollout(tuned + sigma * noise[k], sizes.horizon // 2)[0]
+            step.advance()
+        ranks = (costs.argsort().argsort() / (len(costs) - 1)) - 0.5
+        tuned = tuned - lr / sigma * np.tensordot(ranks, noise, axes=1) / len(costs)
+    return tuned
+
+
+def evaluate(
+    np: Any, env: CartPole, policies: dict[str, Any], sizes: Sizes, step: Any
+) -> dict[str, dict[str, float]]:
+    """Every policy on fresh episodes: mean and spread of the cost."""
+    step.set_total(len(policies) * sizes.eval_episodes, unit="episodes")
+    results = {}
+    for label, gain in policies.items():
+        costs = []
+        for _ in range(sizes.eval_episodes):
+            costs.append(env.rollout(gain, sizes.horizon)[0])
+            step.advance()
+        results[label] = {"mean_cost": float(np.mean(costs)), "std_cost": float(np.std(costs))}
+    return results
+
+
+def _report(run: Any, step: Any, results: dict[str, Any], out: bool) -> None:
+    if run.dir is not None:
+        report = Path(run.dir) / "evaluation.json"
+        report.write_text(json.dumps(results, indent=2) + "\n")
+        step.add_artifact(report, kind="report")
+    if out:
+        # sys.stdout looked up now: a live progress view may have redirected it
+        for label, figures in results.items():
+            print(f"  {label:<10} mean cost {figures['mean_cost']:>12.1f}", file=sys.stdout)
+
+
 def run_pipeline(
     sizes: Sizes = QUICK,
     *,
@@ -133,77 +229,22 @@ def run_pipeline(
         sample_interval=sample_interval,
         **track_options,
     ) as run:
-        # 1. Expert: Riccati iteration, then random-search refinement on rollouts.
         with run.step("Train expert") as step:
-            step.set_total(sizes.riccati_iters + sizes.search_rounds, unit="iterations")
-            p = np.copy(env.Q)
-            for _ in range(sizes.riccati_iters):
-                bt_p = env.B.T @ p
-                gain = np.linalg.solve(env.R + bt_p @ env.B, bt_p @ env.A)
-                p = env.Q + env.A.T @ p @ (env.A - env.B @ gain)
-                step.advance()
-            best_cost = np.mean([env.rollout(gain, sizes.horizon)[0] for _ in range(4)])
-            for _ in range(sizes.search_rounds):
-                candidate = gain + rng.normal(0, 0.02 * (np.abs(gain) + 1e-3))
-                cost = np.mean([env.rollout(candidate, sizes.horizon)[0] for _ in range(2)])
-                if cost < best_cost:
-                    gain, best_cost = candidate, cost
-                step.advance()
-            expert = gain
-
-        # 2. Demonstrations with exploration noise (DART-style) for coverage.
+            expert = train_expert(np, env, rng, sizes, step)
         with run.step("Collect expert trajectories") as step:
-            step.set_total(sizes.episodes * sizes.horizon, unit="env steps")
-            all_states, all_actions = [], []
-            for _ in range(sizes.episodes):
-                _, states, _noisy_actions = env.rollout(expert, sizes.horizon, act_noise=0.5)
-                all_states.append(states)
-                all_actions.append(-(expert @ states.T).T)  # the expert's label, not the noisy act
-                step.advance(sizes.horizon)
-            xs = np.concatenate(all_states)
-            ys = np.concatenate(all_actions)
-
-        # 3. Behaviour cloning: linear policy by minibatch SGD on squared error.
+            xs, ys = collect_trajectories(np, env, expert, sizes, step)
         if "Pretrain BC" in skip:
             run.skip("Pretrain BC", reason="skipped on the command line")
             policy = np.zeros_like(expert)
         else:
             with run.step("Pretrain BC") as step:
-                batch = 256
-                batches = max(1, len(xs) // batch)
-                step.set_total(sizes.bc_epochs * batches, unit="batches")
-                w = np.zeros((4, 1))
-                lr = 0.5
-                scale = xs.std(axis=0) + 1e-6
-                xn = xs / scale
-                for _ in range(sizes.bc_epochs):
-                    order = rng.permutation(len(xs))
-                    for i in range(batches):
-                        idx = order[i * batch : (i + 1) * batch]
-                        grad = xn[idx].T @ (xn[idx] @ w - ys[idx]) / len(idx)
-                        w -= lr * grad
-                        step.advance()
-                policy = -(w[:, 0] / scale)[None, :]
-
-        # 4. Fine-tune: evolution strategies on rollout cost.
+                policy = pretrain_bc(np, rng, xs, ys, sizes, step)
         if "Fine-tune" in skip:
             run.skip("Fine-tune", reason="skipped on the command line")
             tuned = policy
         else:
             with run.step("Fine-tune") as step:
-                step.set_total(sizes.es_generations * sizes.es_population, unit="rollouts")
-                tuned = policy.copy()
-                sigma, lr = 0.05, 0.02
-                for _ in range(sizes.es_generations):
-                    noise = rng.normal(0, 1, size=(sizes.es_population, *tuned.shape))
-                    costs = np.empty(sizes.es_population)
-                    for k in range(sizes.es_population):
-                        costs[k] = env.rollout(tuned + sigma * noise[k], sizes.horizon // 2)[0]
-                        step.advance()
-                    ranks = (costs.argsort().argsort() / (len(costs) - 1)) - 0.5
-                    tuned = tuned - lr / sigma * np.tensordot(ranks, noise, axes=1) / len(costs)
-
-        # 5. Evaluate every policy on fresh episodes.
+                tuned = fine_tune(np, env, rng, policy, sizes, step)
         with run.step("Evaluate") as step:
             policies = {
                 "random": rng.normal(0, 0.1, size=expert.shape),
@@ -211,25 +252,68 @@ def run_pipeline(
                 "fine_tuned": tuned,
                 "expert": expert,
             }
-            step.set_total(len(policies) * sizes.eval_episodes, unit="episodes")
-            results = {}
-            for label, gain in policies.items():
-                costs = []
-                for _ in range(sizes.eval_episodes):
-                    costs.append(env.rollout(gain, sizes.horizon)[0])
-                    step.advance()
-                results[label] = {
-                    "mean_cost": float(np.mean(costs)),
-                    "std_cost": float(np.std(costs)),
+            _report(run, step, evaluate(np, env, policies, sizes, step), out)
+    return run
+
+
+# -- one stage per process: the pipeline file examples/imitation_pipeline.toml -------------
+
+STATE_FILE = "state.npz"
+
+
+def run_stage(stage: str, workdir: Path, sizes: Sizes = QUICK, *, seed: int = 1) -> Any:
+    """Run one stage as its own tracked process; arrays pass through ``workdir``.
+
+    Started by ``otel-tracker pipeline run``, the process joins the pipeline's run:
+    its step nests under the pipeline step that launched it, in the same trace.
+    """
+    np = _np()
+    if stage not in STEPS:
+        raise OtelTrackerError(f"unknown stage {stage!r}; stages: {', '.join(STEPS)}")
+    workdir.mkdir(parents=True, exist_ok=True)
+    state_path = workdir / STATE_FILE
+    if STEPS.index(stage) == 0:
+        state: dict[str, Any] = {}
+    else:
+        try:
+            with np.load(state_path) as saved:
+                state = dict(saved)
+        except OSError as exc:
+            raise OtelTrackerError(
+                f"stage {stage!r} needs the earlier stages' {state_path} ({exc})"
+            ) from None
+    # each stage its own stream, so a stage run again gives the same result
+    rng = np.random.default_rng([seed, STEPS.index(stage)])
+    env = CartPole(np, rng)
+    with track_run(stage, steps=[stage], params={"seed": seed, **sizes.__dict__}) as run:
+        with run.step(stage) as step:
+            if stage == "Train expert":
+                state["expert"] = train_expert(np, env, rng, sizes, step)
+            elif stage == "Collect expert trajectories":
+                state["xs"], state["ys"] = collect_trajectories(
+                    np, env, state["expert"], sizes, step
+                )
+            elif stage == "Pretrain BC":
+                state["policy"] = pretrain_bc(np, rng, state["xs"], state["ys"], sizes, step)
+            elif stage == "Fine-tune":
+                policy = state.get("policy", np.zeros_like(state["expert"]))
+                state["tuned"] = fine_tune(np, env, rng, policy, sizes, step)
+            else:
+                policy = state.get("policy", np.zeros_like(state["expert"]))
+                policies = {
+                    "random": rng.normal(0, 0.1, size=state["expert"].shape),
+                    "bc": policy,
+                    "fine_tuned": state.get("tuned", policy),
+                    "expert": state["expert"],
                 }
-            if run.dir is not None:
-                report = Path(run.dir) / "evaluation.json"
-                report.write_text(json.dumps(results, indent=2) + "\n")
-                step.add_artifact(report, kind="report")
-            if out:
-                # sys.stdout looked up now: a live progress view may have redirected it
-                for label, figures in results.items():
-                    print(f"  {label:<10} mean cost {figures['mean_cost']:>12.1f}", file=sys.stdout)
+                results = evaluate(np, env, policies, sizes, step)
+                (workdir / "evaluation.json").write_text(json.dumps(results, indent=2) + "\n")
+                step.add_artifact(workdir / "evaluation.json", kind="report")
+                _report(run, step, results, out=True)
+        # write-then-rename: a stage killed mid-save leaves the previous state intact
+        partial = workdir / f".{STATE_FILE}.{os.getpid()}.npz"
+        np.savez(partial, **state)
+        os.replace(partial, state_path)
     return run
 
 
@@ -240,7 +324,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--skip", action="append", default=[], choices=STEPS[2:4])
     parser.add_argument("--root", default=None)
+    parser.add_argument(
+        "--stage",
+        choices=STEPS,
+        help="run one stage in this process (arrays pass through --workdir); "
+        "see examples/imitation_pipeline.toml",
+    )
+    parser.add_argument("--workdir", default="output/imitation-stages", help="with --stage")
     args = parser.parse_args(argv)
+    if args.stage:
+        run_stage(args.stage, Path(args.workdir), FULL if args.full else QUICK, seed=args.seed)
+        return 0
 
     run = run_pipeline(
         FULL if args.full else QUICK, seed=args.seed, skip=args.skip, root=args.root, out=True

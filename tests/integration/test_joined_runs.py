@@ -220,3 +220,27 @@ def test_auto_leaves_a_command_that_is_not_python_alone(root: Path) -> None:
     doc = only_manifest(root)
     assert "substeps" not in doc["steps"][0] and "parts" not in doc
 
+
+def test_the_reference_pipeline_file_runs_one_process_per_stage(root: Path, tmp_path: Path) -> None:
+    from tests.conftest import REPO
+
+    pipeline = tmp_path / "imitation_pipeline.toml"
+    # the shipped file, run from a scratch directory instead of the repository root
+    pipeline.write_text(
+        (REPO / "examples" / "imitation_pipeline.toml")
+        .read_text()
+        .replace('cwd = ".."', 'cwd = "."')
+    )
+    proc = otel_cli(
+        root, "pipeline", "run", str(pipeline), OTEL_TRACKER_PROGRESS="off", timeout=180
+    )
+    assert proc.returncode == 0, proc.stderr
+    doc = only_manifest(root)
+    assert doc["status"] == "completed" and doc["steps_completed"] == 5
+    for step in doc["steps"]:
+        [stage] = step["substeps"]  # the stage process reported its own step...
+        assert stage["name"] == step["name"] and stage["status"] == "completed"
+        assert stage["progress"]["completed"] > 0  # ...with its own progress
+    assert len({p["pid"] for p in doc["parts"]}) == 5
+    results = json.loads((tmp_path / "output" / "imitation-stages" / "evaluation.json").read_text())
+    assert results["expert"]["mean_cost"] < results["random"]["mean_cost"]

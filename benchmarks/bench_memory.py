@@ -3,8 +3,8 @@
     python -m benchmarks.bench_memory [--hours 24] [--output FILE]
 
 A tracked run takes as many samples as ``--hours`` of sampling at the default
-5 s interval would (17,280 for 24 h), as fast as the sampler goes, across five
-steps, with every consumer a default run has (the OTel metric instruments, the
+5 s interval would (17,280 for 24 h), as fast as the sampler goes, across
+``--steps`` steps (5), with every consumer a default run has (the OTel metric instruments, the
 telemetry.jsonl exporter, per-step aggregates, the ring buffer of recent
 snapshots). Its RSS is read at the 1-hour, 6-hour and final marks and compared
 with an untracked process that imported the same modules and did the same
@@ -33,9 +33,9 @@ import psutil
 from otel_tracker import track_run
 import otel_tracker.run  # untracked or not, the same modules are in memory
 
-marks, interval = json.loads(sys.argv[1]), float(sys.argv[2])
+marks, interval, nsteps = json.loads(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
 me = psutil.Process()
-steps = [f"part {i}" for i in range(5)]
+steps = [f"part {i}" for i in range(nsteps)]
 with track_run("memory", steps=steps, sample_interval=interval, progress="off") as run:
     tracked = hasattr(run, "telemetry")
     total = marks[-1]
@@ -57,13 +57,15 @@ print(json.dumps({"manifest": str(path) if path else None}), flush=True)
 """
 
 
-def _child(root: Path, marks: list[int], tracked: bool, interval: float) -> list[dict[str, Any]]:
+def _child(
+    root: Path, marks: list[int], tracked: bool, interval: float, steps: int
+) -> list[dict[str, Any]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     env.update(OTEL_TRACKER_ROOT=str(root))
     if not tracked:
         env["OTEL_TRACKER_DISABLED"] = "true"
     proc = subprocess.run(
-        [sys.executable, "-c", CHILD, json.dumps(marks), str(interval)],
+        [sys.executable, "-c", CHILD, json.dumps(marks), str(interval), str(steps)],
         env=env,
         capture_output=True,
         text=True,
@@ -81,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--interval", type=float, default=0.002, help="the fast sampling interval (s)"
     )
+    parser.add_argument("--steps", type=int, default=5, help="steps the samples spread over")
     parser.add_argument("--output", default="benchmarks/results/memory.json")
     args = parser.parse_args(argv)
 
@@ -88,8 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     total = int(args.hours * per_hour)
     marks = sorted({m for m in (per_hour // 6, per_hour, 6 * per_hour, total) if m <= total})
     with tempfile.TemporaryDirectory(prefix="otel-tracker-memory-") as tmp:
-        untracked = _child(Path(tmp), marks, tracked=False, interval=args.interval)
-        tracked = _child(Path(tmp), marks, tracked=True, interval=args.interval)
+        untracked = _child(Path(tmp), marks, False, args.interval, args.steps)
+        tracked = _child(Path(tmp), marks, True, args.interval, args.steps)
         manifest = Path(tracked[-1]["manifest"])
         telemetry_bytes = (manifest.parent / "telemetry.jsonl").stat().st_size
         manifest_bytes = manifest.stat().st_size
@@ -108,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     results = {
         "hours_simulated": args.hours,
         "samples": total,
+        "steps": args.steps,
         "untracked_rss_mib": round(base_rss / 2**20, 1),
         "tracked": rows,
         "growth_after_first_hour_mib": round(growth, 1),
@@ -115,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         "telemetry_jsonl_mib_per_hour": round(telemetry_bytes / 2**20 / (total / per_hour), 2),
         "manifest_bytes": manifest_bytes,
     }
-    print(f"{total} samples ({args.hours:g} h at the default 5 s interval), five steps:")
+    print(f"{total} samples ({args.hours:g} h at the default 5 s interval), {args.steps} steps:")
     print(f"   untracked process: {results['untracked_rss_mib']} MiB RSS")
     for row in rows:
         print(

@@ -71,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--size", choices=sorted(SIZES), default="quick", help="demo size (quick 5 s, medium 32 s)"
     )
+    parser.add_argument(
+        "--only", help="comma-separated configurations (default: all); untracked is always run"
+    )
     parser.add_argument("--output", default="benchmarks/results/mirrors.json")
     args = parser.parse_args(argv)
 
@@ -86,12 +89,12 @@ def main(argv: list[str] | None = None) -> int:
         }
         configs: dict[str, dict[str, str]] = {
             "untracked": {"OTEL_TRACKER_DISABLED": "true"},
-            "tracked, no mirror": {},
-            "OTLP, live receiver": {
+            "tracked (no mirror)": {},
+            "OTLP to a live receiver": {
                 "OTEL_TRACKER_OTLP": "true",
                 "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
             },
-            "OTLP, black-holed endpoint": {
+            "OTLP to a black hole": {
                 "OTEL_TRACKER_OTLP": "true",
                 "OTEL_EXPORTER_OTLP_ENDPOINT": hole.endpoint,
             },
@@ -110,6 +113,12 @@ def main(argv: list[str] | None = None) -> int:
                 "OTEL_TRACKER_TENSORBOARD": "true",
             },
         }
+        if args.only:
+            wanted = {"untracked", *(n.strip() for n in args.only.split(","))}
+            unknown = wanted - set(configs)
+            if unknown:
+                parser.error(f"unknown configuration(s) {sorted(unknown)}; known: {list(configs)}")
+            configs = {n: e for n, e in configs.items() if n in wanted}
         samples: dict[str, list[tuple[float, float, int, float]]] = {name: [] for name in configs}
         for _ in range(args.repeat):  # interleaved: drift and noise hit every config alike
             for name, extra in configs.items():

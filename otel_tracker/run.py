@@ -163,6 +163,7 @@ class Run:
             now_ns=self._clock.time_ns,
             progress=self._progress_snapshot,
             stuck_after=ReaderConfig.resolve(root=config.root, environ=env).stuck_after,
+            label=name if self.join else None,
         )
         self.manifest_processor = ManifestSpanProcessor(
             self.record,

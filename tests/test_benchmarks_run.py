@@ -88,9 +88,9 @@ def test_mirrors_benchmark_runs_small(tmp_path: Path) -> None:
     configs = results["configs"]
     assert set(configs) == {
         "untracked",
-        "tracked, no mirror",
-        "OTLP, live receiver",
-        "OTLP, black-holed endpoint",
+        "tracked (no mirror)",
+        "OTLP to a live receiver",
+        "OTLP to a black hole",
         "OTLP + Prometheus + TensorBoard",
         "all three dead",
     }

@@ -43,8 +43,11 @@ class ProgressReporter:
         progress: Callable[[], Any] | None = None,
         stream: IO[str] | None = None,
         stuck_after: float = DEFAULT_STUCK_AFTER_S,
+        label: str | None = None,
     ) -> None:
         self.record = record
+        # a child that joined a launcher's run: its lines say whose they are, indented
+        self._label = f"  [{label}] " if label else ""
         self.stuck_after = stuck_after
         self._now_ns = now_ns
         self._progress = progress
@@ -230,6 +233,7 @@ class ProgressReporter:
     def _emit(self, line: str) -> None:
         if self.mode == "off":
             return
+        line = self._label + line
         if self.mode == "log":
             progress_logger.info("%s", line)
             return

@@ -91,6 +91,18 @@ def test_a_tracked_child_becomes_steps_of_the_wrapping_step(root: Path, tmp_path
     assert "1.1" in shown.stdout and "1.2" in shown.stdout and "fit" in shown.stdout
 
 
+def test_a_joined_childs_progress_lines_say_whose_they_are(root: Path, tmp_path: Path) -> None:
+    # the child's progress mode comes from the environment it inherits, as usual
+    script = _script(tmp_path, "child.py", CHILD.replace(', progress="off"', ""))
+    proc = wrap(root, sys.executable, script, OTEL_TRACKER_PROGRESS="plain")
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    lines = err.splitlines()
+    assert "  [trainer] Step 2/2 – fit done" in err, err
+    assert lines[0].startswith("Step 1/1 – ")  # the launcher's own lines are unchanged
+    assert lines[-1].startswith("Run ") and "completed" in lines[-1]
+
+
 def test_a_killed_child_reads_as_aborted_inside_a_failed_run(root: Path, tmp_path: Path) -> None:
     proc = wrap(root, sys.executable, _script(tmp_path, "child.py", CHILD), "die")
     _, err = proc.communicate(timeout=60)

@@ -17,6 +17,12 @@ from .points import Point, Unavailable
 
 # per finished step: a series each, so they stay out of telemetry.jsonl lines
 STEP_DURATION = "otel_tracker.step.duration"
+# Only the most recently finished steps report their duration: every point is
+# kept in each snapshot of the ring buffer and written by every mirror at every
+# sample, so all of a 500-step run's durations cost ~0.2 MiB per step over a day.
+# A backend has each one from the samples while it was recent (a Prometheus
+# series goes stale after that; max_over_time still finds it).
+RECENT_STEP_DURATIONS = 16
 
 
 class RunStateSampler:
@@ -44,16 +50,21 @@ class RunStateSampler:
             number = 1 + sum(1 for s in enabled if s.get("index", 0) < current.get("index", 0))
             points.append(_point("otel_tracker.step.number", number, "{step}"))
             points.append(_point("otel_tracker.step.elapsed", current.get("elapsed_s") or 0.0, "s"))
-        for step in steps:
-            if step.get("status") in ("completed", "failed") and step.get("duration_s") is not None:
-                points.append(
-                    _point(
-                        STEP_DURATION,
-                        step["duration_s"],
-                        "s",
-                        ((semconv.CICD_PIPELINE_TASK_NAME, str(step.get("name"))),),
-                    )
+        finished = [
+            s
+            for s in steps
+            if s.get("status") in ("completed", "failed") and s.get("duration_s") is not None
+        ]
+        finished.sort(key=lambda s: str(s.get("ended_at") or ""))
+        for step in finished[-RECENT_STEP_DURATIONS:]:
+            points.append(
+                _point(
+                    STEP_DURATION,
+                    step["duration_s"],
+                    "s",
+                    ((semconv.CICD_PIPELINE_TASK_NAME, str(step.get("name"))),),
                 )
+            )
         return points
 
 

@@ -118,3 +118,29 @@ def test_run_state_points_say_where_the_run_stands(root: Path) -> None:
     samples, _ = read_telemetry(run.dir / "telemetry.jsonl")
     assert all(not k.startswith("otel_tracker.step.duration") for s in samples for k in s["points"])
     assert samples[-1]["points"]["otel_tracker.run.steps.completed"] == 2
+
+
+def test_only_the_most_recently_finished_steps_report_their_duration() -> None:
+    from otel_tracker.sampling.points import Unavailable
+    from otel_tracker.sampling.run_state import (
+        RECENT_STEP_DURATIONS,
+        STEP_DURATION,
+        RunStateSampler,
+    )
+
+    steps = [
+        {
+            "index": i,
+            "name": f"s{i}",
+            "status": "completed",
+            "duration_s": 1.0,
+            "ended_at": f"2026-11-24T00:{i // 60:02d}:{i % 60:02d}.000000Z",
+        }
+        for i in range(500)
+    ]
+    doc = {"steps": steps, "elapsed_s": 500.0, "steps_completed": 500}
+    points = RunStateSampler(lambda: doc, lambda: 0.0).sample(0.0, Unavailable())
+    names = [
+        dict(p.attributes)["cicd.pipeline.task.name"] for p in points if p.name == STEP_DURATION
+    ]
+    assert names == [f"s{i}" for i in range(500 - RECENT_STEP_DURATIONS, 500)]

@@ -113,6 +113,7 @@ class FakePsutil:
         self.cpus = cpus
         self.busy = [0.0] * cpus
         self.idle = [0.0] * cpus
+        self.iowait = 0.0  # whole machine, seconds
         self.mem = VMem(16 * 2**30, 12 * 2**30)
         self.disk = Disk(0, 0)
         self.net = Net(0, 0)
@@ -127,7 +128,9 @@ class FakePsutil:
         per = [SysCpu(b * 0.5, b * 0.5, i, 0.0) for b, i in zip(self.busy, self.idle, strict=True)]
         if percpu:
             return per
-        return SysCpu(sum(p.user for p in per), sum(p.system for p in per), sum(self.idle), 0.0)
+        return SysCpu(
+            sum(p.user for p in per), sum(p.system for p in per), sum(self.idle), self.iowait
+        )
 
     def virtual_memory(self) -> VMem:
         return self.mem

@@ -14,6 +14,12 @@ def _busy_and_total(times: Any) -> tuple[float, float]:
     return total - idle, total
 
 
+def _iowait(times: Any) -> float | None:
+    # Linux only; elsewhere psutil has no such field
+    value = getattr(times, "iowait", None)
+    return float(value) if value is not None else None
+
+
 class SystemSampler:
     """Samples system-wide figures; rates and utilizations come from deltas."""
 
@@ -23,17 +29,27 @@ class SystemSampler:
         self.psutil = psutil_module
         self.per_core = per_core
         self._last_total: tuple[float, float] | None = None
+        self._last_iowait: float | None = None
         self._last_cores: list[tuple[float, float]] | None = None
         self._last_io: tuple[float, Any, Any] | None = None
 
     def sample(self, now: float, unavailable: Unavailable) -> list[Point]:
         ps = self.psutil
         points: list[Point] = []
-        total = _busy_and_total(ps.cpu_times())
+        times = ps.cpu_times()
+        total, iowait = _busy_and_total(times), _iowait(times)
         if self._last_total is not None and total[1] > self._last_total[1]:
-            busy = (total[0] - self._last_total[0]) / (total[1] - self._last_total[1])
+            elapsed = total[1] - self._last_total[1]
+            busy = (total[0] - self._last_total[0]) / elapsed
             points.append(Point("system.cpu.utilization", round(min(1.0, max(0.0, busy)), 6), "1"))
-        self._last_total = total
+            if iowait is not None and self._last_iowait is not None:
+                waiting = (iowait - self._last_iowait) / elapsed
+                points.append(
+                    Point(
+                        "otel_tracker.system.cpu.iowait", round(min(1.0, max(0.0, waiting)), 6), "1"
+                    )
+                )
+        self._last_total, self._last_iowait = total, iowait
         if self.per_core:
             cores = [_busy_and_total(t) for t in ps.cpu_times(percpu=True)]
             if self._last_cores is not None and len(cores) == len(self._last_cores):

@@ -75,12 +75,14 @@ def test_system_metrics_from_deltas() -> None:
     sampler.sample(0.0, unavailable)
     ps.busy = [1.0, 0.0, 0.5, 2.0]
     ps.idle = [1.0, 2.0, 1.5, 0.0]
+    ps.iowait = 2.0
     ps.disk = ps.disk._replace(read_bytes=4096, write_bytes=1024)
     ps.net = ps.net._replace(bytes_recv=2000)
     values = _values(sampler.sample(2.0, unavailable))
-    assert values["system.cpu.utilization"] == pytest.approx(3.5 / 8)
+    assert values["system.cpu.utilization"] == pytest.approx(3.5 / 10)
     assert values["system.cpu.utilization{cpu.logical_number=3}"] == 1.0
     assert values["system.cpu.utilization{cpu.logical_number=1}"] == 0.0
+    assert values["otel_tracker.system.cpu.iowait"] == pytest.approx(0.2)
     assert values["system.memory.usage{system.memory.state=used}"] == 4 * 2**30
     assert values["system.memory.utilization"] == 0.25
     assert values["system.paging.usage{system.paging.state=used}"] == 2**20

@@ -48,6 +48,7 @@ def table(
     """A rich table: ruled on a terminal, bare aligned columns otherwise."""
     from rich import box
     from rich.table import Table
+    from rich.text import Text
 
     styled = console.is_terminal
     t = Table(
@@ -59,23 +60,25 @@ def table(
     for header in headers:
         t.add_column(header, overflow="fold")
     for row in rows:
-        cells = list(row)
+        # Text, not markup: run and step names are user data ("[x]" must print as is)
+        cells = [Text(str(cell)) for cell in row]
         if styled and status_column is not None:
-            value = cells[status_column]
+            value = str(row[status_column])
             style = STATUS_STYLE.get(value.split()[0] if value else "", "")
-            cells[status_column] = f"[{style}]{value}[/]" if style else value
+            cells[status_column] = Text(value, style=style)
         t.add_row(*cells)
     return t
 
 
 def key_value_table(console: Any, rows: Sequence[tuple[str, str]]) -> Any:
     from rich.table import Table
+    from rich.text import Text
 
     t = Table(box=None, show_header=False, pad_edge=False)
     t.add_column(style="bold" if console.is_terminal else "", no_wrap=True)
     t.add_column(overflow="fold")
     for label, value in rows:
-        t.add_row(label, value)
+        t.add_row(Text(label), Text(value))
     return t
 
 
@@ -88,7 +91,7 @@ def render_plain(*renderables: Any, width: int = 120) -> str:
         file=buffer, color_system=None, force_terminal=False, width=width, highlight=False
     )
     for r in renderables:
-        console.print(r)
+        console.print(r, markup=False)
     return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines()) + "\n"
 
 
@@ -96,6 +99,6 @@ def emit(console: Any, *renderables: Any) -> None:
     """Print: styled on a terminal, plain and unpadded otherwise."""
     if console.is_terminal:
         for r in renderables:
-            console.print(r)
+            console.print(r, markup=False)
     else:
         console.file.write(render_plain(*renderables, width=PLAIN_WIDTH))

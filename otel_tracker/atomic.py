@@ -149,9 +149,16 @@ def _commit(tmp: Path, path: Path, fsync: bool) -> None:
         _fsync_dir(path.parent)
 
 
-def write_json_atomic(path: Path, doc: Any, *, fsync: bool = True) -> None:
+def write_json_atomic(
+    path: Path, doc: Any, *, fsync: bool = True, indent: int | None = None
+) -> None:
     """Write ``doc`` to ``path`` atomically; raises ``OSError`` / ``ValueError``."""
-    _commit(_write_temp(path, dump_json(doc), fsync), path, fsync)
+    _commit(_write_temp(path, dump_json(doc, indent=indent), fsync), path, fsync)
+
+
+def write_text_atomic(path: Path, text: str, *, fsync: bool = True) -> None:
+    """Write UTF-8 ``text`` to ``path`` atomically; raises ``OSError``."""
+    _commit(_write_temp(path, text.encode("utf-8"), fsync), path, fsync)
 
 
 def _unlink_quietly(path: Path) -> None:

@@ -11,7 +11,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from . import __version__, cli_read, cli_write
+from . import __version__, cli_analysis, cli_read, cli_write
 from .errors import OtelTrackerError
 
 EPILOG_DEMO = """example:
@@ -66,6 +66,30 @@ def _add_mirror_options(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="write TensorBoard event files under <run>/tensorboard/",
     )
+
+
+def _add_analysis_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--baseline",
+        metavar="KEY|FILE",
+        help="judge against this baseline (default: the run's own pipeline/scenario baseline)",
+    )
+    parser.add_argument(
+        "--tolerance",
+        type=_fraction,
+        default=None,
+        help="throughput this far below the baseline is a regression (default 0.25)",
+    )
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (0.25 = 25%), got {text}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -150,13 +174,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     show.add_argument("run", help=run_help)
     show.add_argument("--json", action="store_true", help="the manifest plus the inferred status")
+    _add_analysis_options(show)
     show.set_defaults(func=cli_read.cmd_show)
 
     summary = command(
-        "summary", "print a run's report", "  otel-tracker summary latest --format json"
+        "summary",
+        "print a run's report: key figures, anomalies and recommendations",
+        "  otel-tracker summary latest\n"
+        "  otel-tracker summary latest --format json --tolerance 0.1\n"
+        "  otel-tracker summary 20261123T2137 --baseline baselines/nightly.json",
     )
     summary.add_argument("run", help=run_help)
-    summary.add_argument("--format", choices=("text", "json"), default="text")
+    summary.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+    _add_analysis_options(summary)
     summary.set_defaults(func=cli_read.cmd_summary)
 
     export = command(
@@ -167,6 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("run", help=run_help)
     export.add_argument("--format", choices=("markdown", "json"), default="markdown")
     export.add_argument("--output", "-o", required=True, help="file to write")
+    _add_analysis_options(export)
     export.set_defaults(func=cli_read.cmd_export)
 
     wrap = command(
@@ -252,6 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     recover.add_argument("run", help=run_help)
     recover.set_defaults(func=cli_read.cmd_recover)
+    cli_analysis.add_commands(sub, command)
     return parser
 
 

@@ -71,41 +71,28 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _report_renderables(console: Any, report: dict[str, Any], full: bool) -> list[Any]:
-    from .analysis.report import key_values, step_table
-    from .console import key_value_table, table
+def _report(args: argparse.Namespace) -> dict[str, Any]:
+    """The run's report with its analysis (baseline, history, recommendations)."""
+    from .analysis.recommend import analyze
+    from .analysis.report import build_report
+    from .analysis.rules import Thresholds
 
-    parts: list[Any] = [key_value_table(console, key_values(report)), ""]
-    headers, rows = step_table(report)
-    parts.append(table(console, headers, rows, status_column=2))
-    if report["artifacts"]:
-        rows = [
-            [
-                a["step"] or "-",
-                a.get("kind") or "-",
-                a["path"],
-                "-" if a.get("size_bytes") is None else f"{a['size_bytes']:,} B",
-            ]
-            for a in report["artifacts"]
-        ]
-        parts += ["", table(console, ["step", "kind", "path", "size"], rows)]
-    if full and report["error"] and report["error"].get("traceback"):
-        parts += ["", report["error"]["traceback"]]
-    if full and report["command"]:
-        parts += ["", "command: " + " ".join(report["command"])]
-    if report["warnings"]:
-        parts += ["", *(f"warning: {w}" for w in report["warnings"])]
-    return parts
+    store = _store(args)
+    view = store.get(args.run)
+    thresholds = Thresholds(tolerance=args.tolerance) if args.tolerance else Thresholds()
+    analysis = analyze(
+        view.doc, root=store.root, store=store, baseline=args.baseline, thresholds=thresholds
+    )
+    return build_report(view, analysis)
 
 
 def _print_report(args: argparse.Namespace, full: bool) -> int:
-    from .analysis.report import build_report
+    from .analysis.render import report_renderables
     from .console import emit, make_console
 
-    view = _store(args).get(args.run)
-    report = build_report(view)
+    report = _report(args)
     console = make_console()
-    emit(console, *_report_renderables(console, report, full))
+    emit(console, *report_renderables(console, report, full))
     return 0
 
 
@@ -119,18 +106,21 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
-    if args.format == "json":
-        from .analysis.report import build_report, to_json
+    from .analysis.report import to_json, to_markdown
 
-        sys.stdout.write(to_json(build_report(_store(args).get(args.run))))
+    if args.format == "json":
+        sys.stdout.write(to_json(_report(args)))
+        return 0
+    if args.format == "markdown":
+        sys.stdout.write(to_markdown(_report(args)))
         return 0
     return _print_report(args, full=False)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from .analysis.report import build_report, to_json, to_markdown
+    from .analysis.report import to_json, to_markdown
 
-    report = build_report(_store(args).get(args.run))
+    report = _report(args)
     text = to_markdown(report) if args.format == "markdown" else to_json(report)
     output = Path(args.output)
     try:

@@ -87,17 +87,18 @@ class Pipeline:
 def load_pipeline(path: str | Path) -> Pipeline:
     """Read and validate a ``.toml``, ``.yaml`` or ``.yml`` pipeline file."""
     path = Path(path)
+    return _pipeline(path, read_settings_file(path, "pipeline file", PipelineError))
+
+
+def read_settings_file(path: Path, what: str, error: type[OtelTrackerError]) -> Any:
+    """The parsed content of a TOML or YAML file; every problem is one ``error``
+    naming the file (and, for a syntax error, where)."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise PipelineError(f"{path}: no such pipeline file") from None
+        raise error(f"{path}: no such {what}") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise PipelineError(f"{path}: cannot read: {exc}") from None
-    data = _parse(path, text)
-    return _pipeline(path, data)
-
-
-def _parse(path: Path, text: str) -> Any:
+        raise error(f"{path}: cannot read: {exc}") from None
     suffix = path.suffix.lower()
     if suffix == ".toml":
         if sys.version_info >= (3, 11):
@@ -107,20 +108,20 @@ def _parse(path: Path, text: str) -> Any:
         try:
             return tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
-            raise PipelineError(f"{path}: invalid TOML: {exc}") from None
+            raise error(f"{path}: invalid TOML: {exc}") from None
     if suffix in (".yaml", ".yml"):
         try:
             import yaml
         except ImportError:
-            raise MissingExtraError("yaml", "PyYAML", what="a YAML pipeline file") from None
+            raise MissingExtraError("yaml", "PyYAML", what=f"a YAML {what}") from None
         try:
             return yaml.safe_load(text)
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
             problem = getattr(exc, "problem", None) or exc
-            raise PipelineError(f"{path}: invalid YAML{where}: {problem}") from None
-    raise PipelineError(f"{path}: a pipeline file ends in .toml, .yaml or .yml")
+            raise error(f"{path}: invalid YAML{where}: {problem}") from None
+    raise error(f"{path}: a {what} ends in .toml, .yaml or .yml")
 
 
 def _pipeline(path: Path, data: Any) -> Pipeline:

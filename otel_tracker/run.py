@@ -30,6 +30,7 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 from opentelemetry.trace import SpanKind
 
 from . import __version__, current, semconv
+from .analysis.summary_files import write_summary_quietly
 from .atomic import ManifestFileWriter
 from .clock import AnchoredClock, Clock, SystemClock, iso_utc
 from .config import ReaderConfig, TrackerConfig
@@ -544,6 +545,9 @@ class Run:
                 span.set_attribute(semconv.RUN_SIGNAL, sig)
             mark_error(span, result, error, reason, exit_code)
             span.end(end_time=self._anchored.now_ns())
+            if self.dir is not None and self.join is None:
+                # a joined child's steps are in the launcher's summary, written when it ends
+                write_summary_quietly(self.dir, self.config.root)
         finally:
             self.reporter.stop()
             if self._lock is not None:

@@ -395,4 +395,10 @@ class RunStore:
         doc["recovered"] = {"at": iso_utc(int(self.now() * 1e9)), "reason": reason}
         doc["warnings"] = [*doc.get("warnings", []), f"recovered as aborted: {reason}"]
         write_json_atomic(view.manifest_path, doc)
+        from .analysis.summary_files import write_summary_files
+
+        try:
+            write_summary_files(view.path, self)
+        except (OSError, OtelTrackerError) as exc:
+            self._problem(f"{view.path}: summary files not written: {exc}")
         return self.load(view.path)

@@ -83,8 +83,12 @@ def eta_accuracy(doc: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
-def build_report(view: RunView) -> dict[str, Any]:
-    """Everything worth knowing about one run, as plain data."""
+def build_report(view: RunView, analysis: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Everything worth knowing about one run, as plain data.
+
+    ``analysis`` (from :func:`otel_tracker.analysis.recommend.analyze`) adds the key
+    figures, the baseline used and the recommendations.
+    """
     doc = view.doc
     steps = [_step_row(s, view.status) for s in doc.get("steps", [])]
     timed = [
@@ -140,6 +144,7 @@ def build_report(view: RunView) -> dict[str, Any]:
         "files": {"run_dir": str(view.path), "manifest": str(view.manifest_path)},
         "parts": doc.get("parts", []),
         "warnings": doc.get("warnings", []),
+        "analysis": analysis,
     }
 
 
@@ -294,6 +299,20 @@ def to_markdown(report: dict[str, Any]) -> str:
             )
     if report["error"] and report["error"].get("traceback"):
         out += ["", "## Error", "", "```", report["error"]["traceback"], "```"]
+    if report["analysis"]:
+        out += _analysis_markdown(report["analysis"], cell)
     if report["warnings"]:
         out += ["", "## Warnings", ""] + [f"- {cell(w)}" for w in report["warnings"]]
     return "\n".join(out) + "\n"
+
+
+def _analysis_markdown(analysis: dict[str, Any], cell: Any) -> list[str]:
+    from .findings import figures_table, finding_lines
+
+    headers, rows = figures_table(analysis)
+    out = ["", "## Key figures", ""]
+    out += ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    out += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
+    out += ["", "## Anomalies and recommendations", ""]
+    out += finding_lines(analysis, markdown=True)
+    return out

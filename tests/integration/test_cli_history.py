@@ -198,7 +198,7 @@ def test_help_of_every_command_has_an_example(capsys: pytest.CaptureFixture[str]
 def test_reading_commands_do_not_import_the_sdk(root: Path, history: list[Path]) -> None:
     code = (
         "import sys; from otel_tracker.cli import main; "
-        f"[main(['--root', {str(root)!r}] + a) for a in (['list'], ['show', 'latest'], ['summary', 'latest', '--format', 'json'])]; "
+        f"[main(['--root', {str(root)!r}] + a) for a in (['list'], ['show', 'latest'], ['summary', 'latest', '--format', 'json'], ['summary', 'latest', '--format', 'markdown'], ['baseline', 'list'])]; "
         "print('SDK', any(m.startswith('opentelemetry') for m in sys.modules), file=sys.stderr)"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

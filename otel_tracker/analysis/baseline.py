@@ -1,0 +1,264 @@
+"""Baselines: the expected figures of one pipeline (and scenario), made from completed runs.
+
+A baseline is one human-readable JSON file, ``<root>/baselines/<key>.json``, where
+the key is the pipeline's slug plus ``--<scenario slug>`` when it has one. It keeps
+the figures of every run it was made from (so an update can add runs without the
+old run directories) and their summary per step: duration and, for steps that
+count items, throughput. ``revision`` goes up by one on every update, and
+``revisions`` says which runs each one used.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import statistics
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..atomic import write_json_atomic
+from ..errors import OtelTrackerError
+from ..paths import slugify
+from .figures import step_figures
+
+BASELINE_VERSION = 1
+BASELINE_DIR = "baselines"
+MAX_BASELINE_RUNS = 50  # an update past this forgets the oldest runs
+MAX_BASELINE_BYTES = 16 * 1024 * 1024
+_KEY = re.compile(r"^[a-z0-9]+(-{1,2}[a-z0-9]+)*$")
+
+
+def baseline_key(pipeline: str, scenario: str | None) -> str:
+    """``imitation-pipeline`` or ``imitation-pipeline--nightly``: the file's stem."""
+    key = slugify(pipeline)
+    return f"{key}--{slugify(scenario)}" if scenario else key
+
+
+def summarize(values: Sequence[float]) -> dict[str, Any]:
+    return {
+        "n": len(values),
+        "median": round(statistics.median(values), 6),
+        "mean": round(statistics.fmean(values), 6),
+        "min": round(min(values), 6),
+        "max": round(max(values), 6),
+    }
+
+
+def run_record(doc: dict[str, Any]) -> dict[str, Any]:
+    """What a baseline keeps of one completed run."""
+    steps = {}
+    for step in doc.get("steps", []):
+        if not isinstance(step, dict) or step.get("status") != "completed":
+            continue
+        fig = step_figures(step)
+        if fig.duration_s is None:
+            continue
+        entry: dict[str, Any] = {"duration_s": fig.duration_s}
+        if fig.items:
+            entry.update(items=fig.items, unit=fig.unit, throughput=fig.throughput)
+        steps[fig.step] = entry
+    return {
+        "run_id": doc.get("run_id"),
+        "started_at": doc.get("started_at"),
+        "duration_s": doc.get("duration_s"),
+        "steps": steps,
+        "scores": {
+            name: {"value": s.get("latest"), "direction": s.get("direction", "max")}
+            for name, s in (doc.get("scores") or {}).items()
+            if isinstance(s, dict) and isinstance(s.get("latest"), (int, float))
+        },
+    }
+
+
+def _summary(records: list[dict[str, Any]]) -> dict[str, Any]:
+    steps: dict[str, dict[str, Any]] = {}
+    order: list[str] = []
+    for record in records:
+        for name in record["steps"]:
+            if name not in order:
+                order.append(name)
+    for name in order:
+        entries = [r["steps"][name] for r in records if name in r["steps"]]
+        summary: dict[str, Any] = {
+            "runs": len(entries),
+            "duration_s": summarize([e["duration_s"] for e in entries]),
+        }
+        rates = [e["throughput"] for e in entries if e.get("throughput")]
+        if rates:
+            summary["throughput"] = {
+                "unit": f"{entries[-1].get('unit') or 'items'}/s",
+                **summarize(rates),
+            }
+        steps[name] = summary
+    scores: dict[str, dict[str, Any]] = {}
+    for record in records:
+        for name, score in record["scores"].items():
+            scores.setdefault(name, {"direction": score["direction"], "values": []})
+            scores[name]["values"].append(score["value"])
+    durations = [r["duration_s"] for r in records if isinstance(r["duration_s"], (int, float))]
+    return {
+        "run": {"duration_s": summarize(durations) if durations else None},
+        "steps": steps,
+        "scores": {
+            name: {"direction": s["direction"], **summarize(s["values"])}
+            for name, s in scores.items()
+        },
+    }
+
+
+def _check_runs(docs: Sequence[dict[str, Any]], pipeline: str | None, scenario: str | None) -> None:
+    if not docs:
+        raise OtelTrackerError("a baseline needs at least one run (--from RUN)")
+    for doc in docs:
+        if doc.get("status") != "completed":
+            raise OtelTrackerError(
+                f"run {doc.get('run_id')} is {doc.get('status')}; "
+                "baselines are made from completed runs only"
+            )
+    keys = {(d.get("name"), d.get("scenario")) for d in docs}
+    if pipeline is not None:
+        keys.add((pipeline, scenario))
+    if len(keys) > 1:
+        found = ", ".join(f"{n}" + (f" / {s}" if s else "") for n, s in sorted(keys, key=str))
+        raise OtelTrackerError(
+            f"the runs belong to different pipelines or scenarios ({found}); "
+            "a baseline covers one pipeline and scenario"
+        )
+
+
+def create_baseline(docs: Sequence[dict[str, Any]], now: str) -> dict[str, Any]:
+    """A new baseline (revision 1) from completed runs of one pipeline and scenario."""
+    _check_runs(docs, None, None)
+    pipeline, scenario = docs[0].get("name"), docs[0].get("scenario")
+    records = [run_record(d) for d in docs][-MAX_BASELINE_RUNS:]
+    return {
+        "baseline_version": BASELINE_VERSION,
+        "key": baseline_key(str(pipeline), scenario),
+        "pipeline": pipeline,
+        "scenario": scenario,
+        "revision": 1,
+        "created_at": now,
+        "updated_at": now,
+        **_summary(records),
+        "source_runs": records,
+        "revisions": [{"revision": 1, "at": now, "runs": [r["run_id"] for r in records]}],
+    }
+
+
+def update_baseline(
+    baseline: dict[str, Any], docs: Sequence[dict[str, Any]], now: str, *, replace: bool = False
+) -> dict[str, Any]:
+    """The next revision: ``docs`` added to (or, with ``replace``, instead of) its runs."""
+    _check_runs(docs, baseline.get("pipeline"), baseline.get("scenario"))
+    new = [run_record(d) for d in docs]
+    new_ids = {r["run_id"] for r in new}
+    kept = [] if replace else [r for r in baseline["source_runs"] if r["run_id"] not in new_ids]
+    records = (kept + new)[-MAX_BASELINE_RUNS:]
+    revision = int(baseline.get("revision", 1)) + 1
+    return {
+        **baseline,
+        "baseline_version": BASELINE_VERSION,
+        "revision": revision,
+        "updated_at": now,
+        **_summary(records),
+        "source_runs": records,
+        "revisions": [
+            *baseline.get("revisions", []),
+            {"revision": revision, "at": now, "runs": [r["run_id"] for r in records]},
+        ],
+    }
+
+
+def check_baseline(doc: Any, source: str) -> dict[str, Any]:
+    """``doc`` if it is a baseline this version can read; a clear error otherwise."""
+    if not isinstance(doc, dict) or "baseline_version" not in doc:
+        raise OtelTrackerError(f"{source}: not an otel-tracker baseline (no baseline_version)")
+    version = doc["baseline_version"]
+    if not isinstance(version, int) or version < 1:
+        raise OtelTrackerError(f"{source}: bad baseline_version {version!r}")
+    if version > BASELINE_VERSION:
+        raise OtelTrackerError(
+            f"{source}: baseline_version {version} is newer than this otel-tracker reads "
+            f"({BASELINE_VERSION}); upgrade otel-tracker"
+        )
+    for key, kind in (("pipeline", str), ("steps", dict), ("source_runs", list)):
+        if not isinstance(doc.get(key), kind):
+            raise OtelTrackerError(
+                f"{source}: baseline field {key!r} is missing or not a {kind.__name__}"
+            )
+    return doc
+
+
+def read_baseline(path: Path) -> dict[str, Any]:
+    try:
+        if path.stat().st_size > MAX_BASELINE_BYTES:
+            raise OtelTrackerError(f"{path}: larger than {MAX_BASELINE_BYTES} bytes, not read")
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise OtelTrackerError(f"no baseline at {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise OtelTrackerError(f"cannot read baseline {path}: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise OtelTrackerError(
+            f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+        ) from None
+    return check_baseline(doc, str(path))
+
+
+class BaselineStore:
+    """The baselines under one runs root."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.directory = Path(root) / BASELINE_DIR
+
+    def path(self, key: str) -> Path:
+        # a key is slugs joined by "--"; anything else is made one, never a path
+        safe = key if _KEY.match(key) else slugify(key)
+        return self.directory / f"{safe}.json"
+
+    def resolve(self, ref: str) -> Path:
+        """A baseline by key (``imitation-pipeline--nightly``) or by file path."""
+        if ref.endswith(".json") or os.sep in ref:
+            return Path(ref)
+        return self.path(ref)
+
+    def load(self, ref: str) -> dict[str, Any]:
+        path = self.resolve(ref)
+        if not path.exists() and path.parent == self.directory:
+            known = ", ".join(self.keys()) or "none yet"
+            raise OtelTrackerError(f"no baseline {ref!r} under {self.directory} (known: {known})")
+        return read_baseline(path)
+
+    def find(self, pipeline: str, scenario: str | None) -> dict[str, Any] | None:
+        """The baseline of this pipeline and scenario, or None when there is none."""
+        path = self.path(baseline_key(pipeline, scenario))
+        if not path.exists():
+            return None
+        doc = read_baseline(path)
+        if doc.get("pipeline") != pipeline or doc.get("scenario") != scenario:
+            return None  # another name with the same slug
+        return doc
+
+    def save(self, doc: dict[str, Any], path: Path | None = None) -> Path:
+        path = path or self.path(doc["key"])
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_json_atomic(path, doc, indent=2)
+        except OSError as exc:
+            raise OtelTrackerError(f"cannot write baseline {path}: {exc.strerror or exc}") from None
+        return path
+
+    def keys(self) -> list[str]:
+        try:
+            return sorted(p.stem for p in self.directory.glob("*.json"))
+        except OSError:
+            return []
+
+    def all(self) -> Iterable[tuple[str, dict[str, Any] | OtelTrackerError]]:
+        for key in self.keys():
+            try:
+                yield key, read_baseline(self.path(key))
+            except OtelTrackerError as exc:
+                yield key, exc

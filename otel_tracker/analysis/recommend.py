@@ -1,0 +1,128 @@
+"""A run's analysis: its key figures, its baseline (or why there is none), and the
+rules' findings. Used by the report (``summary``, ``show``, ``export``) and by the
+summary files a run writes into its directory when it ends."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from ..errors import OtelTrackerError
+from .baseline import BaselineStore, baseline_key
+from .figures import all_step_figures, run_figures
+from .rules import RuleContext, Thresholds, evaluate
+
+logger = logging.getLogger(__name__)
+HISTORY_RUNS = 20
+
+
+def pipeline_history(store: Any, doc: dict[str, Any]) -> tuple[dict[str, list[float]], int]:
+    """Durations of each completed step in this pipeline's earlier completed runs."""
+    from ..store import Filters
+
+    started = store_time(doc)
+    filters = Filters(
+        statuses=frozenset({"completed"}),
+        name=str(doc.get("name")),
+        scenario=doc.get("scenario"),
+        exact=True,
+        until=started,
+    )
+    history: dict[str, list[float]] = {}
+    runs = 0
+    for view in store.iter_runs(filters):
+        if view.run_id == doc.get("run_id"):
+            continue
+        runs += 1
+        for step in view.doc.get("steps", []):
+            d = step.get("duration_s")
+            if step.get("status") == "completed" and isinstance(d, (int, float)):
+                history.setdefault(str(step.get("name")), []).append(float(d))
+        if runs >= HISTORY_RUNS:
+            break
+    return history, runs
+
+
+def store_time(doc: dict[str, Any]) -> float | None:
+    from ..timeparse import parse_timestamp
+
+    return parse_timestamp(doc.get("started_at"))
+
+
+def _baseline(
+    root: Path, doc: dict[str, Any], baseline: dict[str, Any] | str | None
+) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    store = BaselineStore(root)
+    name, scenario = str(doc.get("name")), doc.get("scenario")
+    if isinstance(baseline, str):
+        found: dict[str, Any] | None = store.load(baseline)
+        source = str(store.resolve(baseline))
+    elif isinstance(baseline, dict):
+        found, source = baseline, "given"
+    else:
+        try:
+            found = store.find(name, scenario)
+        except OtelTrackerError as exc:
+            return None, {"status": "unreadable", "note": f"{exc}; default thresholds used"}
+        source = str(store.path(baseline_key(name, scenario)))
+    if found is None:
+        return None, {
+            "status": "none",
+            "note": (
+                f"no baseline for {name}"
+                + (f" / {scenario}" if scenario else "")
+                + ": throughput is not judged against one, resource rules use the default "
+                "thresholds (create one: otel-tracker baseline create --from RUN)"
+            ),
+        }
+    return found, {
+        "status": "used",
+        "key": found.get("key"),
+        "revision": found.get("revision"),
+        "runs": len(found.get("source_runs", [])),
+        "source": source,
+    }
+
+
+def analyze(
+    doc: dict[str, Any],
+    *,
+    root: Path,
+    store: Any = None,
+    baseline: dict[str, Any] | str | None = None,
+    thresholds: Thresholds | None = None,
+) -> dict[str, Any]:
+    """Figures, baseline and recommendations of one run, as plain data."""
+    thresholds = thresholds or Thresholds()
+    base, base_info = _baseline(root, doc, baseline)
+    history: dict[str, list[float]] = {}
+    runs = 0
+    if store is not None:
+        try:
+            history, runs = pipeline_history(store, doc)
+        except OtelTrackerError as exc:
+            logger.warning("otel-tracker could not read the run history: %s", exc)
+    telemetry = doc.get("telemetry") or {}
+    sampler = telemetry.get("sampler") or {}
+    run = run_figures(doc)
+    steps = all_step_figures(doc)
+    ctx = RuleContext(
+        run=run,
+        steps=steps,
+        cpu_count=(doc.get("environment") or {}).get("cpu_count"),
+        thresholds=thresholds,
+        baseline=base,
+        history=history,
+        history_runs=runs,
+        unavailable=dict(telemetry.get("unavailable") or {}),
+        sampler_fallback=sampler.get("fallback_reason"),
+        sample_interval_s=telemetry.get("interval_s"),
+    )
+    return {
+        "baseline": base_info,
+        "history_runs": runs,
+        "thresholds": thresholds.to_dict(),
+        "figures": {"run": run.to_dict(), "steps": [s.to_dict() for s in steps]},
+        "recommendations": [r.to_dict() for r in evaluate(ctx)],
+    }

@@ -1,0 +1,1 @@
+"""Performance smoke tests: scenario files, tracked scenario runs, baselines, reports."""

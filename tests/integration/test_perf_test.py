@@ -1,0 +1,267 @@
+"""``otel-tracker perf-test`` end to end: real worker processes, real runs, real files."""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import load_manifest, otel_cli, validate_manifest
+
+BENCH = """
+import time
+
+def work(items=1000, seconds=0.02):
+    time.sleep(seconds)   # the "work": a fixed time per call, so the figures are steady
+    return items
+
+def boom():
+    raise ValueError("the benchmark broke")
+
+def forever():
+    time.sleep(600)
+"""
+
+
+def scenario_file(tmp_path: Path, body: str, name: str = "scenarios.toml") -> Path:
+    (tmp_path / "bench_mod.py").write_text(BENCH)
+    path = tmp_path / name
+    path.write_text('name = "smoke"\n' + body)
+    return path
+
+
+FAST = """
+[[scenarios]]
+name = "collect"
+entry = "bench_mod:work"
+args = { items = 1000, seconds = %s }
+unit = "env steps"
+repetitions = 4
+warmup = 1
+"""
+
+
+def results(out: Path) -> dict:
+    return json.loads((out / "perf_test_results.json").read_text())
+
+
+def test_no_baseline_then_saved_baseline_then_a_slowed_scenario_is_a_regression(
+    tmp_path: Path, root: Path
+) -> None:
+    out1, out2, out3 = tmp_path / "r1", tmp_path / "r2", tmp_path / "r3"
+    fast = scenario_file(tmp_path, FAST % "0.02", "fast.toml")
+    first = otel_cli(
+        root, "perf-test", "--scenario", str(fast), "--output", str(out1), "--save-baseline"
+    )
+    assert first.returncode == 0, first.stderr
+    assert "collect: throughput_p50" in first.stdout and "-> no-baseline" in first.stdout
+    (entry,) = results(out1)["scenarios"]
+    assert entry["verdict"] == "no-baseline" and entry["baseline"] is None
+    assert entry["unit"] == "env steps/s"
+    assert 30_000 < entry["value"] < 50_001  # 1000 items per ~0.02 s
+    assert entry["metrics"]["latency_ms"]["samples"] == 4
+    baseline = json.loads((root / "baselines" / "smoke--collect.json").read_text())
+    assert baseline["scores"]["throughput_p50"]["median"] == entry["value"]
+
+    # each scenario is a tracked run like any other: manifest, steps, scores
+    doc = validate_manifest(load_manifest(root / entry["run_id"] / "manifest.json"))
+    assert (doc["name"], doc["scenario"], doc["kind"], doc["status"]) == (
+        "smoke",
+        "collect",
+        "perf-test",
+        "completed",
+    )
+    assert [(s["name"], s["progress"]["completed"]) for s in doc["steps"]] == [
+        ("Warm-up", 1),
+        ("Measure", 4),
+    ]
+    assert doc["scores"]["throughput_p50"]["latest"] == entry["value"]
+    assert (root / entry["run_id"] / "summary.md").exists()
+
+    # twice as slow per call: 50% below the baseline
+    slow = scenario_file(tmp_path, FAST % "0.04", "slow.toml")
+    second = otel_cli(root, "perf-test", "--scenario", str(slow), "--output", str(out2))
+    assert second.returncode == 1, second.stdout + second.stderr
+    (entry,) = results(out2)["scenarios"]
+    assert entry["verdict"] == "regression" and entry["change"] > 0.4
+    assert entry["baseline"]["source"].startswith("baseline smoke--collect revision 1")
+    (finding,) = [r for r in entry["recommendations"] if r["id"] == "perf-regression"]
+    assert finding["severity"] in ("warning", "critical") and "worse" in finding["detected"]
+    report = (out2 / "report.md").read_text()
+    assert "| collect | throughput_p50 |" in report and "regression" in report
+    assert "`perf-regression`" in report and "## Environment" in report
+    (row,) = csv.DictReader((out2 / "summary.csv").open())
+    assert row["verdict"] == "regression" and row["scenario"] == "collect"
+    metrics = json.loads((out2 / "collect_metrics.json").read_text())
+    assert set(metrics["throughput"]) == {"mean", "p50", "p95", "p99", "min", "max", "samples"}
+    env = json.loads((out2 / "environment.json").read_text())
+    assert {"python", "platform", "cpu_count", "cpu_model", "gpus", "packages"} <= set(env)
+
+    # a previous results file is a baseline too; a looser tolerance lets the slow one pass
+    third = otel_cli(
+        root,
+        "perf-test",
+        "--scenario",
+        str(slow),
+        "--output",
+        str(out3),
+        "--baseline",
+        str(out1 / "perf_test_results.json"),
+        "--tolerance",
+        "0.6",
+    )
+    assert third.returncode == 0, third.stdout + third.stderr
+    (entry,) = results(out3)["scenarios"]
+    assert entry["verdict"] == "pass" and entry["tolerance"] == 0.6
+
+
+def test_a_failing_or_overlong_scenario_fails_fast_and_its_run_says_why(
+    tmp_path: Path, root: Path
+) -> None:
+    path = scenario_file(
+        tmp_path,
+        """
+[[scenarios]]
+name = "broken"
+entry = "bench_mod:boom"
+
+[[scenarios]]
+name = "stuck"
+entry = "bench_mod:forever"
+warmup = 0
+time_budget = 2
+""",
+    )
+    out = tmp_path / "out"
+    started = time.monotonic()
+    proc = otel_cli(root, "perf-test", "--scenario", str(path), "--output", str(out))
+    took = time.monotonic() - started
+    assert proc.returncode == 1
+    broken, stuck = results(out)["scenarios"]
+    assert broken["status"] == "failed" and "ValueError: the benchmark broke" in broken["error"]
+    assert stuck["status"] == "timeout" and "time budget of 2 s" in stuck["error"]
+    assert took < 20  # the 600 s call was stopped at its 2 s budget
+    for entry in (broken, stuck):
+        doc = validate_manifest(load_manifest(root / entry["run_id"] / "manifest.json"))
+        assert doc["status"] == "failed"
+        assert doc["error"]["type"].endswith("ScenarioFailed")
+
+
+def test_command_scenarios_and_critical_thresholds(tmp_path: Path, root: Path) -> None:
+    path = scenario_file(
+        tmp_path,
+        """
+[[scenarios]]
+name = "sleepy-command"
+command = ["{python}", "-c", "import time; time.sleep(0.05)"]
+items = 10
+metric = "latency"
+percentile = 95
+repetitions = 3
+warmup = 0
+thresholds = { latency_p95_ms = { warn = 1, critical = 2 }, throughput_p50 = { warn = 1 } }
+""",
+    )
+    out = tmp_path / "out"
+    proc = otel_cli(root, "perf-test", "--scenario", str(path), "--output", str(out))
+    assert proc.returncode == 1, proc.stdout + proc.stderr  # the p95 is far over 2 ms
+    (entry,) = results(out)["scenarios"]
+    assert entry["status"] == "ok" and entry["metric"] == "latency_p95_ms"
+    assert entry["value"] >= 50
+    assert entry["thresholds"]["latency_p95_ms"]["level"] == "critical"
+    assert entry["thresholds"]["throughput_p50"]["level"] == "ok"  # ~10 items / 0.05 s
+    assert entry["level"] == "critical" and entry["verdict"] == "no-baseline"
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ('[[scenarios]]\nname = "x"\n', "give exactly one of 'entry'"),
+        (
+            '[[scenarios]]\nname = "x"\nentry = "not an entry"\n',
+            "must look like 'package.module:function'",
+        ),
+        ('[[scenarios]]\nname = "x"\nentry = "m:f"\nrepetition = 3\n', "unknown key 'repetition'"),
+        (
+            '[[scenarios]]\nname = "x"\nentry = "m:f"\nrepetitions = 0\n',
+            "repetitions must be a whole number >= 1",
+        ),
+        (
+            '[[scenarios]]\nname = "x"\nentry = "m:f"\nmetric = "speed"\n',
+            "metric must be 'throughput' or 'latency'",
+        ),
+        (
+            '[[scenarios]]\nname = "x"\nentry = "m:f"\nthresholds = { latency_p97_ms = { warn = 1 } }\n',
+            "unknown metric 'latency_p97_ms'",
+        ),
+        (
+            '[[scenarios]]\nname = "x"\nentry = "m:f"\n[[scenarios]]\nname = "x"\nentry = "m:g"\n',
+            "scenario name 'x' appears twice",
+        ),
+        (
+            'tolerance = 2\n[[scenarios]]\nname = "x"\nentry = "m:f"\n',
+            "'tolerance' must be a number between 0 and 1",
+        ),
+        ("[[scenarios]\n", "invalid TOML"),
+    ],
+)
+def test_bad_scenario_files_are_one_clear_error_and_run_nothing(
+    tmp_path: Path, root: Path, body: str, message: str
+) -> None:
+    path = scenario_file(tmp_path, body)
+    proc = otel_cli(root, "perf-test", "--scenario", str(path))
+    assert proc.returncode == 2
+    assert message in proc.stderr and str(path) in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not root.exists() or not any(root.iterdir())
+
+
+def test_unknown_only_and_bad_baseline_file_fail_before_running(tmp_path: Path, root: Path) -> None:
+    path = scenario_file(tmp_path, FAST % "0.01")
+    proc = otel_cli(root, "perf-test", "--scenario", str(path), "--only", "nope")
+    assert proc.returncode == 2 and "no scenario 'nope'" in proc.stderr
+    bad = tmp_path / "bad.json"
+    bad.write_text("{}")
+    proc = otel_cli(root, "perf-test", "--scenario", str(path), "--baseline", str(bad))
+    assert proc.returncode == 2 and "not an otel-tracker baseline" in proc.stderr
+    assert not root.exists() or not any(root.iterdir())
+
+
+def test_the_shipped_default_suite_runs_and_passes_against_its_own_baseline(
+    tmp_path: Path, root: Path
+) -> None:
+    first = otel_cli(
+        root,
+        "perf-test",
+        "--default",
+        "--save-baseline",
+        "--output",
+        str(tmp_path / "a"),
+        timeout=120,
+    )
+    assert first.returncode == 0, first.stdout + first.stderr
+    names = [r["name"] for r in results(tmp_path / "a")["scenarios"]]
+    assert names == ["rollouts", "bc-epoch", "policy-step"]
+    assert sorted(p.name for p in (root / "baselines").iterdir()) == [
+        "imitation-smoke--bc-epoch.json",
+        "imitation-smoke--policy-step.json",
+        "imitation-smoke--rollouts.json",
+    ]
+    # judged against the baseline just saved: verdicts, not "no-baseline" (a shared CI
+    # machine may be noisy, so the verdict itself is not asserted)
+    second = otel_cli(
+        root,
+        "perf-test",
+        "--default",
+        "--only",
+        "rollouts",
+        "--output",
+        str(tmp_path / "b"),
+        timeout=120,
+    )
+    (entry,) = results(tmp_path / "b")["scenarios"]
+    assert entry["verdict"] in ("pass", "regression", "improvement")
+    assert second.returncode == (1 if entry["verdict"] == "regression" else 0)

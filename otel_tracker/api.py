@@ -46,6 +46,7 @@ def track_run(
     attach_context: bool | None = None,
     sample_in_subprocess: bool | None = None,
     join: bool | None = None,
+    summary_files: bool | None = None,
     span_processors: Sequence[SpanProcessor] = (),
     service_name: str | None = None,
     clock: Clock | None = None,
@@ -71,6 +72,9 @@ def track_run(
     the launcher's: its steps nest under the launching step, in the same trace,
     recorded in its own part file; ``join=False`` (``OTEL_TRACKER_JOIN=false``)
     tracks it as a run of its own.
+    ``summary_files=False`` (``OTEL_TRACKER_SUMMARY_FILES=false``) skips the
+    report (``summary.json``/``.md``/``.txt``) a run writes into its directory when
+    it ends (about 0.1-0.2 s: reading the baseline and the pipeline's history).
     ``attach_context=True`` makes the run's and steps' spans OpenTelemetry's
     current span, so the application's own spans nest under them; the default
     does so only when a global tracer provider is installed.
@@ -98,6 +102,7 @@ def track_run(
         attach_context=attach_context,
         sample_in_subprocess=sample_in_subprocess,
         join=join,
+        summary_files=summary_files,
         environ=environ,
     )
     if not config.enabled:

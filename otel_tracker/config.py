@@ -289,6 +289,7 @@ class TrackerConfig:
     attach_context: bool | None = None  # None: when a global tracer provider is set
     sample_in_subprocess: bool = True
     join: bool = True  # join the launcher's run named by OTEL_TRACKER_RUN_DIR
+    summary_files: bool = True  # summary.json/.md/.txt in the run directory at the end
     mirrors: MirrorConfig = field(default_factory=MirrorConfig)
 
     @classmethod
@@ -310,6 +311,7 @@ class TrackerConfig:
         attach_context: bool | None = None,
         sample_in_subprocess: bool | None = None,
         join: bool | None = None,
+        summary_files: bool | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> TrackerConfig:
         """Merge explicit arguments (``None`` = not given) over the environment."""
@@ -358,12 +360,15 @@ class TrackerConfig:
             attach_context = env_bool(PREFIX + "ATTACH_CONTEXT", None, env)
         if join is None:
             join = env_bool(PREFIX + "JOIN", True, env)
+        if summary_files is None:
+            summary_files = env_bool(PREFIX + "SUMMARY_FILES", True, env)
 
         return cls(
             root=resolved_root,
             attach_context=attach_context,
             sample_in_subprocess=bool(sample_in_subprocess),
             join=bool(join),
+            summary_files=bool(summary_files),
             resources=bool(resources),
             sample_interval=sample_interval,
             progress=progress,

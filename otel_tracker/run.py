@@ -545,7 +545,7 @@ class Run:
                 span.set_attribute(semconv.RUN_SIGNAL, sig)
             mark_error(span, result, error, reason, exit_code)
             span.end(end_time=self._anchored.now_ns())
-            if self.dir is not None and self.join is None:
+            if self.dir is not None and self.join is None and self.config.summary_files:
                 # a joined child's steps are in the launcher's summary, written when it ends
                 write_summary_quietly(self.dir, self.config.root)
         finally:

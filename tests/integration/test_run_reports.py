@@ -113,3 +113,12 @@ def test_an_interrupted_run_writes_its_report_and_a_killed_one_gets_it_when_reco
     report = summary(killed)
     assert report["status"] == "aborted"
     assert (killed / "summary.md").exists() and (killed / "summary.txt").exists()
+
+
+def test_summary_files_can_be_turned_off(root: Path) -> None:
+    proc = start_script(SCRIPT, root, DELAY="0.001", OTEL_TRACKER_SUMMARY_FILES="false")
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    run_dir = newest(root)
+    assert (run_dir / "manifest.json").exists()
+    assert not list(run_dir.glob("summary.*"))

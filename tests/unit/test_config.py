@@ -31,6 +31,10 @@ def test_argument_beats_environment_beats_default() -> None:
     explicit = TrackerConfig.resolve(root="/arg/root", heartbeat_interval=7, environ=env)
     assert explicit.root == Path("/arg/root")
     assert explicit.heartbeat_interval == 7.0
+    assert TrackerConfig.resolve(environ={}).summary_files is True
+    off = {"OTEL_TRACKER_SUMMARY_FILES": "false"}
+    assert TrackerConfig.resolve(environ=off).summary_files is False
+    assert TrackerConfig.resolve(summary_files=True, environ=off).summary_files is True
 
 
 @pytest.mark.parametrize(

@@ -106,7 +106,7 @@ def _entry_calls(
                 continue
             if "error" in record:
                 raise ScenarioFailed(str(record["error"]))
-            if "phase" in record:
+            if "phase" in record or "begin" in record:
                 yield record
         if proc.wait() != 0:
             raise ScenarioFailed(f"worker exited with status {proc.returncode}")
@@ -119,7 +119,9 @@ def _command_calls(
 ) -> Iterator[dict[str, Any]]:
     assert sc.command is not None
     argv = resolve_command(sc.command, python)
-    for phase in ["warmup"] * sc.warmup + ["measure"] * sc.repetitions:
+    for i, phase in enumerate(["warmup"] * sc.warmup + ["measure"] * sc.repetitions):
+        if i == sc.warmup:
+            yield {"begin": "measure"}
         left = deadline - time.monotonic()
         if left <= 0:
             raise ScenarioFailed(
@@ -189,16 +191,17 @@ def run_scenario(
         current, measure = warm, None
         try:
             for call in calls:
-                if call["phase"] == "warmup":
-                    if warm is not None:
-                        warm.advance()
-                    continue
-                if measure is None:
+                if call.get("begin") == "measure":
                     if warm is not None:
                         warm.end()
                     # progress counts calls (known ahead, so the ETA works); items go to scores
                     current = measure = run.step(STEPS[1]).start()
                     measure.set_total(sc.repetitions, unit="calls")
+                    continue
+                if call["phase"] == "warmup" or measure is None:
+                    if warm is not None:
+                        warm.advance()
+                    continue
                 outcome.seconds.append(float(call["seconds"]))
                 outcome.items.append(call.get("items") or sc.items)
                 measure.advance()

@@ -1,6 +1,7 @@
 """Runs one entry-point scenario in a process of its own: ``python -m
 otel_tracker.perftest.worker SPEC_JSON``. Prints one JSON line per call
-(``{"phase": "warmup"|"measure", "seconds": s, "items": n}``), timed here so that
+(``{"phase": "warmup"|"measure", "seconds": s, "items": n}``, and
+``{"begin": "measure"}`` before the first measured one), timed here so that
 pipes and the parent's scheduling never count; an exception is one
 ``{"error": ...}`` line and exit status 1. The parent kills it at the time budget.
 """
@@ -9,7 +10,9 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import sys
+import threading
 import time
 from typing import Any
 
@@ -25,8 +28,20 @@ def _items(result: Any) -> float | None:
     return float(result) if result > 0 else None
 
 
+def _exit_with_parent(parent: int, interval: float = 1.0) -> None:
+    # a perf-test killed outright (SIGKILL, or SIGTERM's default action after its run
+    # is finalized) must not leave a 10-minute benchmark call running behind it
+    while True:
+        time.sleep(interval)
+        if os.getppid() != parent:
+            os._exit(1)
+
+
 def main(argv: list[str]) -> int:
     spec = json.loads(argv[0])
+    threading.Thread(
+        target=_exit_with_parent, args=(os.getppid(),), name="parent-watch", daemon=True
+    ).start()
     sys.path.insert(0, spec["cwd"])
     module_name, _, attr = spec["entry"].partition(":")
     try:
@@ -36,7 +51,9 @@ def main(argv: list[str]) -> int:
         return 1
     kwargs = spec.get("args") or {}
     phases = ["warmup"] * spec["warmup"] + ["measure"] * spec["repetitions"]
-    for phase in phases:
+    for i, phase in enumerate(phases):
+        if phase == "measure" and (i == 0 or phases[i - 1] != "measure"):
+            _emit({"begin": "measure"})  # before the call: a stuck first call is in Measure
         try:
             start = time.perf_counter()
             result = func(**kwargs)

@@ -148,6 +148,12 @@ time_budget = 2
         doc = validate_manifest(load_manifest(root / entry["run_id"] / "manifest.json"))
         assert doc["status"] == "failed"
         assert doc["error"]["type"].endswith("ScenarioFailed")
+    # the call that never returned was measured: its step says so
+    stuck_doc = load_manifest(root / stuck["run_id"] / "manifest.json")
+    assert [(st["name"], st["status"]) for st in stuck_doc["steps"]] == [
+        ("Warm-up", "skipped"),
+        ("Measure", "failed"),
+    ]
 
 
 def test_command_scenarios_and_critical_thresholds(tmp_path: Path, root: Path) -> None:
@@ -265,3 +271,59 @@ def test_the_shipped_default_suite_runs_and_passes_against_its_own_baseline(
     (entry,) = results(tmp_path / "b")["scenarios"]
     assert entry["verdict"] in ("pass", "regression", "improvement")
     assert second.returncode == (1 if entry["verdict"] == "regression" else 0)
+
+
+def test_a_killed_perf_test_takes_its_worker_with_it(tmp_path: Path, root: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import child_env, read_when, wait_for
+
+    path = scenario_file(
+        tmp_path, '[[scenarios]]\nname = "stuck"\nentry = "bench_mod:forever"\nwarmup = 0\n'
+    )
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "otel_tracker.cli",
+            "--root",
+            str(root),
+            "perf-test",
+            "--scenario",
+            str(path),
+        ],
+        env=child_env(root, OTEL_TRACKER_PROGRESS="off"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_for(read_when(root, lambda d: d["current_step"] == "Measure"), what="the Measure step")
+    worker = wait_for(lambda: _worker_pid(proc.pid), what="the worker process")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+
+    def gone() -> bool:
+        try:
+            os.kill(worker, 0)
+        except ProcessLookupError:
+            return True
+        return False
+
+    wait_for(gone, timeout=10, what="the orphaned worker to exit")
+
+
+def _worker_pid(parent: int) -> int | None:
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == parent and b"otel_tracker.perftest.worker" in cmdline:
+            return int(entry.name)
+    return None

@@ -4,9 +4,9 @@
 
 A tracked run takes as many samples as ``--hours`` of sampling at the default
 5 s interval would (17,280 for 24 h), as fast as the sampler goes, across
-``--steps`` steps (5), with every consumer a default run has (the OTel metric instruments, the
-telemetry.jsonl exporter, per-step aggregates, the ring buffer of recent
-snapshots). Its RSS is read at the 1-hour, 6-hour and final marks and compared
+``--steps`` steps (5), with every consumer a default run has (telemetry.jsonl,
+per-step aggregates, the ring buffer of recent snapshots; OTel metric instruments
+only exist with a mirror on). Its RSS is read at the 1-hour, 6-hour and final marks and compared
 with an untracked process that imported the same modules and did the same
 waiting, side by side. Also reports telemetry.jsonl bytes per hour of run.
 """

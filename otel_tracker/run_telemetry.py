@@ -66,18 +66,17 @@ class RunTelemetry:
                 SampleDrivenMetricReader,
                 SampleTriggeredMetricReader,
                 TelemetryFile,
-                TelemetryJsonlExporter,
+                telemetry_line,
             )
             from .sampling.custom import ThroughputSampler
             from .sampling.run_state import RunStateSampler
             from .sampling.sampler import ResourceSampler
             from .sampling.sidecar import SubprocessSampler, local_samplers
 
-            readers = []
-            if self._run_dir is not None:
-                telemetry = TelemetryFile(self._run_dir / TELEMETRY_NAME)
-                readers.append(SampleDrivenMetricReader(TelemetryJsonlExporter(telemetry)))
-            readers.extend(SampleDrivenMetricReader(e) for e in self._sample_exporters)
+            telemetry = (
+                TelemetryFile(self._run_dir / TELEMETRY_NAME) if self._run_dir is not None else None
+            )
+            readers = [SampleDrivenMetricReader(e) for e in self._sample_exporters]
             others = [make() for make in self._metric_readers]
             triggered = [r for r in others if isinstance(r, SampleTriggeredMetricReader)]
             if self.in_subprocess:
@@ -88,6 +87,14 @@ class RunTelemetry:
                 resources = local_samplers()
 
             def on_sample(snapshot: Any) -> None:
+                if telemetry is not None:
+                    line = telemetry_line(
+                        snapshot, self._run_id, self._step_name(snapshot.step_index)
+                    )
+                    if line is not None:
+                        telemetry.append(line)
+                if instruments is None:
+                    return
                 instruments.register(snapshot)
                 for reader in readers:
                     reader.collect()
@@ -109,14 +116,19 @@ class RunTelemetry:
                 current_step=self._current_step,
                 on_sample=on_sample,
             )
-            # on_sample and the snapshot lambda bind late: both exist before the first sample
-            instruments = SnapshotInstruments(
-                self._resource,
-                [*readers, *others],
-                run_id=self._run_id,
-                pipeline=self._pipeline,
-                step_name=self._step_name,
-                snapshot=lambda: sampler.snapshot,
+            # on_sample and the snapshot lambda bind late: both exist before the first sample.
+            # Without a mirror nothing reads OTel metrics: no meter provider at all.
+            instruments = (
+                SnapshotInstruments(
+                    self._resource,
+                    [*readers, *others],
+                    run_id=self._run_id,
+                    pipeline=self._pipeline,
+                    step_name=self._step_name,
+                    snapshot=lambda: sampler.snapshot,
+                )
+                if readers or others
+                else None
             )
             self.instruments = instruments
             # with a helper process, the sampler thread takes the first sample: the

@@ -1,9 +1,12 @@
 """``telemetry.jsonl``: one self-contained JSON line per resource sample.
 
-Written by :class:`TelemetryJsonlExporter`, a real OTel ``MetricExporter``, fed by
-:class:`SampleDrivenMetricReader`, which collects exactly once per sample. The
-file is append-only and owned by one pid; a line torn by a crash is cut off
-before the next append, and skipped by readers.
+Written straight from each sample's snapshot (:func:`telemetry_line`), not through
+an OTel metric reader: a reader's collection keeps an SDK aggregation for every
+attribute set it ever saw (each step name makes new ones) and costs the pipeline's
+process a pass over every observable gauge per sample, for a file that needs
+neither. The mirrors (OTLP, Prometheus, TensorBoard) still go through the SDK. The
+file is append-only and owned by one pid; a line torn by a crash is cut off before
+the next append, and skipped by readers.
 """
 
 from __future__ import annotations
@@ -15,14 +18,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from opentelemetry.sdk.metrics.export import (
-    MetricExporter,
-    MetricExportResult,
-    MetricReader,
-    MetricsData,
-)
+from opentelemetry.sdk.metrics.export import MetricExporter, MetricReader, MetricsData
 
-from .. import semconv
 from ..clock import iso_utc
 from ..sampling.run_state import STEP_DURATION
 
@@ -128,47 +125,24 @@ def read_telemetry(path: Path) -> tuple[list[dict[str, Any]], int]:
     return samples, skipped
 
 
-class TelemetryJsonlExporter(MetricExporter):
-    """Writes each collection as one line: time, run, step and every series' value."""
-
-    def __init__(self, file: TelemetryFile) -> None:
-        super().__init__()
-        self.file = file
-
-    def export(
-        self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
-    ) -> MetricExportResult:
-        points: dict[str, float] = {}
-        step = None
-        run_id = None
-        newest = 0
-        for resource_metrics in metrics_data.resource_metrics:
-            for scope_metrics in resource_metrics.scope_metrics:
-                for metric in scope_metrics.metrics:
-                    if metric.name == STEP_DURATION:
-                        continue  # one series per finished step: the manifest has them
-                    for point in getattr(metric.data, "data_points", ()):
-                        attrs = dict(point.attributes or {})
-                        run_id = attrs.pop(semconv.CICD_PIPELINE_RUN_ID, run_id)
-                        attrs.pop(semconv.CICD_PIPELINE_NAME, None)  # the manifest's name
-                        step = attrs.pop(semconv.CICD_PIPELINE_TASK_NAME, step)
-                        key = metric.name
-                        if attrs:
-                            key += (
-                                "{" + ",".join(f"{k}={v}" for k, v in sorted(attrs.items())) + "}"
-                            )
-                        points[key] = point.value
-                        newest = max(newest, point.time_unix_nano)
-        if not points:
-            return MetricExportResult.SUCCESS
-        line = {"t": iso_utc(newest or None), "run_id": run_id, "step": step, "points": points}
-        return MetricExportResult.SUCCESS if self.file.append(line) else MetricExportResult.FAILURE
-
-    def force_flush(self, timeout_millis: float = 10_000) -> bool:
-        return True
-
-    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+def telemetry_line(snapshot: Any, run_id: str, step: str | None) -> dict[str, Any] | None:
+    """One sample as its ``telemetry.jsonl`` record (None when it has no points)."""
+    points: dict[str, float] = {}
+    for point in snapshot.points:
+        if point.name == STEP_DURATION:
+            continue  # one series per finished step: the manifest has them
+        key = point.name
+        if point.attributes:
+            key += "{" + ",".join(f"{k}={v}" for k, v in sorted(point.attributes)) + "}"
+        points[key] = point.value
+    if not points:
         return None
+    return {
+        "t": iso_utc(int(snapshot.wall * 1e9)),
+        "run_id": run_id,
+        "step": step,
+        "points": points,
+    }
 
 
 class SampleDrivenMetricReader(MetricReader):

@@ -8,7 +8,12 @@ from pathlib import Path
 import pytest
 
 from otel_tracker import ConfigError, track_run
-from otel_tracker.exporters.telemetry import TelemetryFile, read_telemetry, repair_torn_tail
+from otel_tracker.exporters.telemetry import (
+    TelemetryFile,
+    read_telemetry,
+    repair_torn_tail,
+    telemetry_line,
+)
 
 
 def test_torn_last_line_is_skipped_on_read_and_cut_before_append(tmp_path: Path) -> None:
@@ -76,6 +81,36 @@ def test_run_samples_carry_run_step_throughput_and_user_metrics(root: Path) -> N
     assert doc["telemetry"]["samples"] == len(samples)
     assert doc["telemetry"]["run"]["process.memory.usage"]["count"] == len(samples)
     assert doc["steps"][0]["resources"]["otel_tracker.step.throughput"]["max"] > 0
+    # no mirror: nothing reads OTel metrics, so no meter provider keeps per-step state
+    assert run.telemetry.instruments is None
+
+
+def test_a_telemetry_line_is_the_snapshot_with_sorted_attributes() -> None:
+    from otel_tracker.sampling.points import Point
+    from otel_tracker.sampling.run_state import STEP_DURATION
+    from otel_tracker.sampling.sampler import Snapshot
+
+    snapshot = Snapshot(
+        monotonic=1.0,
+        wall=1_795_000_000.5,
+        points=(
+            Point("process.memory.usage", 1024.0, "By"),
+            Point("hw.gpu.utilization", 0.5, "1", (("hw.name", "A100"), ("hw.id", "GPU-1"))),
+            Point(STEP_DURATION, 3.0, "s", (("step", "load"),)),
+        ),
+        step_index=0,
+    )
+    assert telemetry_line(snapshot, "run-1", "train") == {
+        "t": "2026-11-18T11:06:40.500000Z",
+        "run_id": "run-1",
+        "step": "train",
+        "points": {
+            "process.memory.usage": 1024.0,
+            "hw.gpu.utilization{hw.id=GPU-1,hw.name=A100}": 0.5,
+        },
+    }
+    empty = Snapshot(monotonic=1.0, wall=0.0, points=(), step_index=None)
+    assert telemetry_line(empty, "run-1", None) is None
 
 
 def test_resources_can_be_turned_off(root: Path) -> None:

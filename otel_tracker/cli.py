@@ -76,20 +76,10 @@ def _add_analysis_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--tolerance",
-        type=_fraction,
+        type=cli_analysis.fraction,
         default=None,
         help="throughput this far below the baseline is a regression (default 0.25)",
     )
-
-
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (0.25 = 25%), got {text}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -12,6 +12,17 @@ from typing import Any
 from .errors import OtelTrackerError
 
 
+def fraction(text: str) -> float:
+    """An argparse type: a number strictly between 0 and 1 (a tolerance)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (0.25 = 25%), got {text}")
+    return value
+
+
 def add_commands(sub: Any, command: Callable[[str, str, str], argparse.ArgumentParser]) -> None:
     """Add ``baseline`` and ``perf-test`` to the main parser's subcommands."""
     baseline = command(
@@ -69,7 +80,7 @@ def add_commands(sub: Any, command: Callable[[str, str, str], argparse.ArgumentP
     )
     perf.add_argument(
         "--tolerance",
-        type=float,
+        type=fraction,
         default=None,
         help="a metric this far worse than its baseline is a regression (default: the file's, or 0.25)",
     )
@@ -110,7 +121,7 @@ def _baselines(args: argparse.Namespace) -> Any:
     from .analysis.baseline import BaselineStore
     from .cli_read import _store
 
-    return BaselineStore(_store(args).root)
+    return BaselineStore.under(_store(args).root)
 
 
 def cmd_baseline_create(args: argparse.Namespace) -> int:

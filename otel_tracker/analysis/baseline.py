@@ -208,10 +208,15 @@ def read_baseline(path: Path) -> dict[str, Any]:
 
 
 class BaselineStore:
-    """The baselines under one runs root."""
+    """The baselines in one directory: ``<root>/baselines``, or any other."""
 
-    def __init__(self, root: str | os.PathLike[str]) -> None:
-        self.directory = Path(root) / BASELINE_DIR
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        self.directory = Path(directory)
+
+    @classmethod
+    def under(cls, root: str | os.PathLike[str]) -> BaselineStore:
+        """The baselines of a runs root."""
+        return cls(Path(root) / BASELINE_DIR)
 
     def path(self, key: str) -> Path:
         # a key is slugs joined by "--"; anything else is made one, never a path

@@ -90,17 +90,26 @@ def finding_lines(analysis: dict[str, Any], *, markdown: bool = False) -> list[s
     if not found:
         lines.append(("- " if markdown else "") + "no anomalies detected")
     for r in found:
-        where = f" (step {r['step']})" if r["step"] else ""
-        if markdown:
-            lines += [
-                f"- **{r['severity']}** `{r['id']}`{where}: {r['detected']}",
-                f"  - why: {r['why']}",
-                f"  - action: {r['action']}",
-            ]
-        else:
-            lines += [
-                f"[{r['severity']}] {r['id']}{where}: {r['detected']}",
-                f"    why: {r['why']}",
-                f"    action: {r['action']}",
-            ]
+        where = f"step {r['step']}" if r["step"] else None
+        lines += finding_markdown(r, where) if markdown else finding_text(r, where)
     return lines
+
+
+def finding_text(r: dict[str, Any], where: str | None) -> list[str]:
+    """One recommendation as terminal lines; ``where`` is shown in parentheses."""
+    place = f" ({where})" if where else ""
+    return [
+        f"[{r['severity']}] {r['id']}{place}: {r['detected']}",
+        f"    why: {r['why']}",
+        f"    action: {r['action']}",
+    ]
+
+
+def finding_markdown(r: dict[str, Any], where: str | None) -> list[str]:
+    """One recommendation as a Markdown list item with why and action under it."""
+    place = f" ({where})" if where else ""
+    return [
+        f"- **{r['severity']}** `{r['id']}`{place}: {r['detected']}",
+        f"  - why: {r['why']}",
+        f"  - action: {r['action']}",
+    ]

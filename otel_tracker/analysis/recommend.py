@@ -14,46 +14,34 @@ from .figures import all_step_figures, run_figures
 from .rules import RuleContext, Thresholds, evaluate
 
 logger = logging.getLogger(__name__)
-HISTORY_RUNS = 20
 
 
 def pipeline_history(store: Any, doc: dict[str, Any]) -> tuple[dict[str, list[float]], int]:
-    """Durations of each completed step in this pipeline's earlier completed runs."""
+    """Durations of each completed step in this pipeline's earlier completed runs
+    (the same runs the ETA learns from)."""
+    from ..progress.eta import HISTORY_RUNS, step_durations
     from ..store import Filters
+    from ..timeparse import parse_timestamp
 
-    started = store_time(doc)
     filters = Filters(
         statuses=frozenset({"completed"}),
         name=str(doc.get("name")),
         scenario=doc.get("scenario"),
         exact=True,
-        until=started,
+        until=parse_timestamp(doc.get("started_at")),
     )
-    history: dict[str, list[float]] = {}
-    runs = 0
-    for view in store.iter_runs(filters):
-        if view.run_id == doc.get("run_id"):
-            continue
-        runs += 1
-        for step in view.doc.get("steps", []):
-            d = step.get("duration_s")
-            if step.get("status") == "completed" and isinstance(d, (int, float)):
-                history.setdefault(str(step.get("name")), []).append(float(d))
-        if runs >= HISTORY_RUNS:
-            break
-    return history, runs
-
-
-def store_time(doc: dict[str, Any]) -> float | None:
-    from ..timeparse import parse_timestamp
-
-    return parse_timestamp(doc.get("started_at"))
+    earlier = [
+        view.doc
+        for view in store.list(filters, limit=HISTORY_RUNS + 1)
+        if view.run_id != doc.get("run_id")
+    ][:HISTORY_RUNS]
+    return step_durations(earlier), len(earlier)
 
 
 def _baseline(
     root: Path, doc: dict[str, Any], baseline: dict[str, Any] | str | None
 ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
-    store = BaselineStore(root)
+    store = BaselineStore.under(root)
     name, scenario = str(doc.get("name")), doc.get("scenario")
     if isinstance(baseline, str):
         found: dict[str, Any] | None = store.load(baseline)

@@ -26,7 +26,11 @@ class Thresholds:
     min_idle_cores: int = 2  # ... and at least this many cores left idle
     gpu_idle: float = 0.30  # mean GPU utilization below this is idle
     cpu_busy_per_process: float = 0.80  # cores busy per process of the run for "CPU busy"
+    own_cpu_share: float = 0.60  # the run used at most this share of a saturated machine:
+    # the rest is competing load
+    worker_target: float = 0.80  # suggested workers aim at this share of the cores
     gpu_memory_near: float = 0.92  # peak GPU memory used / GPU memory
+    gpu_memory_critical: float = 0.98
     memory_near: float = 0.90  # peak system memory used / total
     swap_growth_bytes: float = 256 * 2**20  # swap in use grew this much during a step
     iowait_high: float = 0.20  # mean share of CPU time waiting on IO
@@ -89,36 +93,34 @@ def pct(x: float) -> str:
     return f"{x * 100:.0f}%"
 
 
-def rate_text(x: float) -> str:
-    from .findings import format_number
-
-    return format_number(x)
-
-
 def cores_busy(ctx: RuleContext, step: Figures) -> float | None:
     if step.cpu_utilization is None or not ctx.cpu_count:
         return None
     return step.cpu_utilization.mean * ctx.cpu_count
 
 
-def cpu_diagnosis(ctx: RuleContext, step: Figures) -> tuple[str, str]:
+def cpu_diagnosis(step: Figures, cores: int | None, t: Thresholds) -> tuple[str, str]:
     """What the CPU did during a slow step, and the matching advice."""
-    t = ctx.thresholds
     cpu = step.cpu_utilization
-    if cpu is None or not ctx.cpu_count or cpu.count < t.min_samples:
+    if cpu is None or not cores or cpu.count < t.min_samples:
         return "", "compare this step's code, inputs and machine with the baseline runs"
     processes = round(step.processes.mean) if step.processes else 1
-    cores = ctx.cpu_count
     state = f" while CPU utilization is {pct(cpu.mean)} of {cores} cores"
     machine = step.system_cpu_utilization
-    if machine is not None and machine.mean >= t.cpu_saturated and cpu.mean <= 0.6 * machine.mean:
+    if (
+        machine is not None
+        and machine.mean >= t.cpu_saturated
+        and cpu.mean <= t.own_cpu_share * machine.mean
+    ):
         others = machine.mean - cpu.mean
         return f"{state} and the machine's {pct(machine.mean)}", (
             f"other processes took {pct(others)} of the CPUs: run on an idle machine "
             "or lower the competing load (top shows which processes)"
         )
     if cpu.mean <= t.cpu_idle and cores - cpu.mean * cores >= t.min_idle_cores:
-        target = min(cores, max(processes + 1, math.floor(processes * 0.8 / max(cpu.mean, 0.01))))
+        target = min(
+            cores, max(processes + 1, math.floor(processes * t.worker_target / max(cpu.mean, 0.01)))
+        )
         return state, (
             f"the step leaves cores idle: increase parallel workers (env workers, "
             f"DataLoader num_workers, threads) from {processes} to about {target}"

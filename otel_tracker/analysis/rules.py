@@ -14,6 +14,7 @@ import math
 import statistics
 from collections.abc import Callable
 
+from .findings import format_number
 from .rulebase import (
     SEVERITIES,
     Recommendation,
@@ -22,7 +23,6 @@ from .rulebase import (
     cores_busy,
     cpu_diagnosis,
     pct,
-    rate_text,
 )
 
 __all__ = ["RULES", "Recommendation", "RuleContext", "Thresholds", "evaluate"]
@@ -49,7 +49,7 @@ def throughput_below_baseline(ctx: RuleContext) -> list[Recommendation]:
         lost = (step.duration_s or 0.0) * drop  # time lost against the baseline's rate
         if drop < t.tolerance or lost < t.min_lost_s:
             continue
-        state, action = cpu_diagnosis(ctx, step)
+        state, action = cpu_diagnosis(step, ctx.cpu_count, ctx.thresholds)
         unit = f"{step.unit}/s"
         out.append(
             Recommendation(
@@ -57,8 +57,8 @@ def throughput_below_baseline(ctx: RuleContext) -> list[Recommendation]:
                 severity="critical" if drop >= t.critical_tolerance else "warning",
                 step=step.step,
                 detected=(
-                    f"{unit} {pct(drop)} below baseline ({rate_text(step.throughput)} vs "
-                    f"{rate_text(base)}, baseline revision {ctx.baseline.get('revision')}){state}"
+                    f"{unit} {pct(drop)} below baseline ({format_number(step.throughput)} vs "
+                    f"{format_number(base)}, baseline revision {ctx.baseline.get('revision')}){state}"
                 ),
                 why="the run is slower than the runs the baseline was made from; "
                 "at this rate the step takes "
@@ -111,7 +111,7 @@ def cpu_idle_cores(ctx: RuleContext) -> list[Recommendation]:
         idle = cores - cpu.mean * cores
         if idle < t.min_idle_cores:
             continue
-        _, action = cpu_diagnosis(ctx, step)
+        _, action = cpu_diagnosis(step, ctx.cpu_count, ctx.thresholds)
         out.append(
             Recommendation(
                 id="cpu-idle-cores",
@@ -187,7 +187,9 @@ def gpu_memory_near_limit(ctx: RuleContext) -> list[Recommendation]:
             out.append(
                 Recommendation(
                     id="gpu-memory-near-limit",
-                    severity="critical" if mem.max >= 0.98 else "warning",
+                    severity="critical"
+                    if mem.max >= ctx.thresholds.gpu_memory_critical
+                    else "warning",
                     step=step.step,
                     detected=f"GPU {gpu.index} memory peaked at {pct(mem.max)}{detail}",
                     why="one larger batch or sequence will fail with CUDA out of memory",
@@ -285,7 +287,7 @@ def step_slower_than_history(ctx: RuleContext) -> list[Recommendation]:
         slow = step.duration_s >= median * (1 + t.history_slower)
         if median <= 0 or not slow or step.duration_s - median < t.min_lost_s:
             continue
-        _, action = cpu_diagnosis(ctx, step)
+        _, action = cpu_diagnosis(step, ctx.cpu_count, ctx.thresholds)
         out.append(
             Recommendation(
                 id="step-slower-than-history",

@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
 from ..atomic import write_text_atomic
 
+logger = logging.getLogger(__name__)
 SUMMARY_FILES = ("summary.json", "summary.md", "summary.txt")
 
 
@@ -35,14 +37,10 @@ def write_summary_files(run_dir: Path, store: Any) -> list[Path]:
 
 def write_summary_quietly(run_dir: Path, root: Path) -> None:
     """:func:`write_summary_files` for a run that is ending: failures are logged, never raised."""
-    import logging
-
     from ..config import ReaderConfig
     from ..store import RunStore
 
     try:
         write_summary_files(run_dir, RunStore(config=ReaderConfig.resolve(root=root)))
     except Exception as exc:
-        logging.getLogger(__name__).warning(
-            "otel-tracker could not write the summary files of %s: %s", run_dir, exc
-        )
+        logger.warning("otel-tracker could not write the summary files of %s: %s", run_dir, exc)

@@ -146,7 +146,7 @@ def telemetry_line(snapshot: Any, run_id: str, step: str | None) -> dict[str, An
 
 
 class SampleDrivenMetricReader(MetricReader):
-    """Collects when told (after each resource sample), so one sample is one line."""
+    """Collects when told (after each resource sample): one export per sample."""
 
     def __init__(self, exporter: MetricExporter) -> None:
         super().__init__(

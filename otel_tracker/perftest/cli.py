@@ -34,9 +34,7 @@ def _select(suite: Suite, only: list[str]) -> list[Scenario]:
 
 def _tolerance(args: argparse.Namespace, suite: Suite) -> float:
     if args.tolerance is not None:
-        if not 0 < args.tolerance < 1:
-            raise OtelTrackerError(f"--tolerance must be between 0 and 1, got {args.tolerance}")
-        return float(args.tolerance)
+        return float(args.tolerance)  # checked by argparse
     return suite.tolerance if suite.tolerance is not None else DEFAULT_TOLERANCE
 
 
@@ -59,7 +57,7 @@ def _line(r: dict[str, Any]) -> str:
 def _save_baseline(store: Any, root: Path, doc: dict[str, Any], now: str) -> str:
     from ..analysis.baseline import BaselineStore, create_baseline, update_baseline
 
-    baselines = BaselineStore(root)
+    baselines = BaselineStore.under(root)
     existing = baselines.find(str(doc["name"]), doc.get("scenario"))
     new = update_baseline(existing, [doc], now) if existing else create_baseline([doc], now)
     path = baselines.save(new)

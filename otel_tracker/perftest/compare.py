@@ -116,12 +116,11 @@ class BaselineSource:
         self.store: BaselineStore | None = None
         self.label = ref or str(root / "baselines")
         if ref is None:
-            self.store = BaselineStore(root)
+            self.store = BaselineStore.under(root)
             return
         path = Path(ref)
         if path.is_dir():
-            self.store = BaselineStore(path.parent)
-            self.store.directory = path
+            self.store = BaselineStore(path)
             return
         try:
             doc = json.loads(path.read_text(encoding="utf-8"))

@@ -26,15 +26,12 @@ def _regression(
     result: dict[str, Any], measure: dict[str, Any] | None, cpu_count: int | None
 ) -> Recommendation:
     """The finding for a scenario worse than its baseline, with what its CPU did."""
-    from ..analysis.figures import run_figures, step_figures
-    from ..analysis.rulebase import RuleContext, cpu_diagnosis
+    from ..analysis.figures import step_figures
+    from ..analysis.rulebase import Thresholds, cpu_diagnosis
 
     state, action = "", "compare the code and machine with the baseline's runs"
     if measure is not None:
-        fig = step_figures(measure)
-        state, action = cpu_diagnosis(
-            RuleContext(run=run_figures({}), steps=[fig], cpu_count=cpu_count), fig
-        )
+        state, action = cpu_diagnosis(step_figures(measure), cpu_count, Thresholds())
     better = "higher" if result["metric"].startswith("throughput") else "lower"
     return Recommendation(
         id="perf-regression",
@@ -244,6 +241,8 @@ def change_text(change: float) -> str:
 
 
 def _markdown(doc: dict[str, Any]) -> str:
+    from ..analysis.findings import finding_markdown
+
     lines = [
         f"# Performance smoke test: {doc['suite']}",
         "",
@@ -270,11 +269,7 @@ def _markdown(doc: dict[str, Any]) -> str:
     if not grouped:
         lines.append("- none")
     for f, names in grouped.values():
-        lines += [
-            f"- **{f['severity']}** `{f['id']}` ({', '.join(names)}): {f['detected']}",
-            f"  - why: {f['why']}",
-            f"  - action: {f['action']}",
-        ]
+        lines += finding_markdown(f, ", ".join(names))
     env = doc["environment"]
     lines += ["", "## Environment", ""]
     lines += [f"- {k}: {json.dumps(v) if not isinstance(v, str) else v}" for k, v in env.items()]

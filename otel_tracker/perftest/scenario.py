@@ -33,7 +33,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -120,7 +120,6 @@ class Suite:
     tolerance: float | None = None
     time_budget_s: float = DEFAULT_SUITE_BUDGET_S
     description: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def higher_is_better(metric: str) -> bool:

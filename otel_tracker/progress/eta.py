@@ -104,8 +104,8 @@ def estimate(steps: Sequence[StepTiming]) -> Eta:
     return Eta(remaining, correction=k)
 
 
-def history_medians(docs: Iterable[Mapping[str, Any]]) -> dict[str, float]:
-    """Median duration of each step name over completed steps of completed runs."""
+def step_durations(docs: Iterable[Mapping[str, Any]]) -> dict[str, list[float]]:
+    """Each step name's durations over the completed steps of completed runs."""
     durations: dict[str, list[float]] = {}
     for doc in docs:
         if doc.get("status") != "completed":
@@ -114,7 +114,12 @@ def history_medians(docs: Iterable[Mapping[str, Any]]) -> dict[str, float]:
             d = step.get("duration_s")
             if step.get("status") == "completed" and isinstance(d, (int, float)) and d >= 0:
                 durations.setdefault(str(step.get("name")), []).append(float(d))
-    return {name: statistics.median(values) for name, values in durations.items()}
+    return durations
+
+
+def history_medians(docs: Iterable[Mapping[str, Any]]) -> dict[str, float]:
+    """Median duration of each step name over completed steps of completed runs."""
+    return {name: statistics.median(v) for name, v in step_durations(docs).items()}
 
 
 def timings_from_manifest(

@@ -87,7 +87,7 @@ def test_only_completed_runs_of_one_pipeline_make_a_baseline() -> None:
 
 
 def test_store_round_trip_and_lookup(tmp_path: Path) -> None:
-    store = BaselineStore(tmp_path)
+    store = BaselineStore.under(tmp_path)
     path = store.save(create_baseline([run_doc("a", 10.0)], "T1"))
     assert path == tmp_path / "baselines" / "imitation-pipeline--nightly.json"
     assert path.read_text().startswith("{\n  ")  # indented: meant to be read and diffed
@@ -121,7 +121,7 @@ def test_bad_baseline_files_are_one_clear_error(tmp_path: Path, content: str, me
 
 
 def test_a_baseline_file_is_plain_json_with_its_runs(tmp_path: Path) -> None:
-    path = BaselineStore(tmp_path).save(create_baseline([run_doc("a", 10.0)], "T1"))
+    path = BaselineStore.under(tmp_path).save(create_baseline([run_doc("a", 10.0)], "T1"))
     doc = json.loads(path.read_text())
     assert doc["source_runs"][0]["steps"]["Collect"] == {
         "duration_s": 10.0,

@@ -198,26 +198,31 @@ class ManifestFileWriter:
         self.failures = 0
         self.last_error: str | None = None
 
-    def write(self, doc: Any) -> bool:
-        """Write ``doc``; return whether it reached the disk."""
+    def write(self, doc: Any, *, durable: bool = True) -> bool:
+        """Write ``doc``; return whether it reached the disk.
+
+        ``durable=False`` skips the fsyncs (for a refresh that changes no state, such
+        as a heartbeat): the rename is still atomic, so a killed process leaves the
+        previous or the new version; only a power loss could lose the refresh.
+        """
         if os.getpid() != self.owner_pid:
             return False
         with self._lock:
             generation = next(self._generations)
             try:
                 data_doc = doc() if callable(doc) else doc
-                self._write_if_newest(data_doc, generation)
+                self._write_if_newest(data_doc, generation, self._fsync and durable)
             except (OSError, ValueError, TypeError) as exc:
                 self._report(exc)
                 return False
             return True
 
-    def _write_if_newest(self, doc: Any, generation: int) -> None:
-        tmp = _write_temp(self.path, self._encode(doc), self._fsync)
+    def _write_if_newest(self, doc: Any, generation: int, fsync: bool) -> None:
+        tmp = _write_temp(self.path, self._encode(doc), fsync)
         if generation < self._committed:
             _unlink_quietly(tmp)  # a newer version landed while this one was written
             return
-        _commit(tmp, self.path, self._fsync)
+        _commit(tmp, self.path, fsync)
         self._committed = generation
 
     def _report(self, exc: BaseException) -> None:

@@ -604,10 +604,12 @@ class Run:
         return active[-1].index if active else None
 
     def _heartbeat_loop(self) -> None:
+        # No fsync: each system call of this thread must win the GIL back from the
+        # pipeline (benchmarks/bench_interference.py), and a heartbeat changes no state.
         while not self._stop_heartbeat.wait(self.config.heartbeat_interval):
             if os.getpid() != self._owner_pid:
                 return
-            self.manifest_processor.write()
+            self.manifest_processor.write(durable=False)
 
     def _on_signal(self, signum: int, fatal: bool) -> None:
         name = signal_name(signum)

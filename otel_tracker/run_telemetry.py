@@ -55,6 +55,7 @@ class RunTelemetry:
         self.user_metrics = UserMetrics()
         self.sampler: Any = None
         self._helper: Any = None
+        self._telemetry_file: Any = None
         self.instruments: Any = None
 
     def start(self) -> str | None:
@@ -73,7 +74,7 @@ class RunTelemetry:
             from .sampling.sampler import ResourceSampler
             from .sampling.sidecar import SubprocessSampler, local_samplers
 
-            telemetry = (
+            telemetry = self._telemetry_file = (
                 TelemetryFile(self._run_dir / TELEMETRY_NAME) if self._run_dir is not None else None
             )
             readers = [SampleDrivenMetricReader(e) for e in self._sample_exporters]
@@ -167,6 +168,8 @@ class RunTelemetry:
         if self.sampler is not None:
             self.sampler.stop(final_sample=True)
         self._close_helper()
+        if self._telemetry_file is not None:
+            self._telemetry_file.close()
 
     def _close_helper(self) -> None:
         helper, self._helper = self._helper, None

@@ -82,11 +82,12 @@ class ManifestSpanProcessor(SpanProcessor):
         return self.write()
 
     # -- the manifest ----------------------------------------------------------------
-    def write(self) -> bool:
-        """Write the manifest now (step transitions and the heartbeat call this)."""
+    def write(self, *, durable: bool = True) -> bool:
+        """Write the manifest now (step transitions and the heartbeat call this);
+        ``durable=False`` for a heartbeat, which records no change of state."""
         if self.writer is None:
             return False
-        return self.writer.write(self._document)
+        return self.writer.write(self._document, durable=durable)
 
     def _document(self) -> dict[str, Any]:
         now = self._now_ns()

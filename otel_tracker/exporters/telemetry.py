@@ -30,13 +30,19 @@ _TAIL_CHUNK = 65536
 
 
 class TelemetryFile:
-    """Append-only JSON lines; never raises (one warning per kind of failure)."""
+    """Append-only JSON lines; never raises (one warning per kind of failure).
+
+    The file stays open between appends: one ``write()`` a sample. Each system call
+    of the sampler thread must win the GIL back from the pipeline's main thread
+    (``benchmarks/bench_interference.py``), so open and close per line would triple
+    what a sample costs the pipeline.
+    """
 
     def __init__(self, path: Path, owner_pid: int | None = None) -> None:
         self.path = path
         self.owner_pid = os.getpid() if owner_pid is None else owner_pid
         self._lock = threading.Lock()
-        self._repaired = False
+        self._fd: int | None = None
         self._warned: set[str] = set()
         self.lines = 0
 
@@ -50,20 +56,38 @@ class TelemetryFile:
             return False
         with self._lock:
             try:
-                if not self._repaired:
+                if self._fd is None:
+                    # a line torn by a crash (or by a failed write) is cut off first
                     repair_torn_tail(self.path)
-                    self._repaired = True
-                fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-                try:
-                    os.write(fd, data)  # one write() of a whole line: O_APPEND keeps lines whole
-                finally:
-                    os.close(fd)
+                    self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+                # one write() of a whole line: O_APPEND keeps lines whole
+                written = os.write(self._fd, data)
+                if written != len(data):
+                    raise OSError(f"short write ({written} of {len(data)} bytes; disk full?)")
             except OSError as exc:
-                self._repaired = False  # after a failure, check the tail again
+                self._close_locked()  # reopen, and repair the tail, on the next append
                 self._warn(type(exc).__name__, exc)
                 return False
         self.lines += 1
         return True
+
+    def close(self) -> None:
+        """Close the file (a later append reopens it)."""
+        # a signal handler may end the run while this very thread is appending
+        if not self._lock.acquire(timeout=1.0):
+            return
+        try:
+            self._close_locked()
+        finally:
+            self._lock.release()
+
+    def _close_locked(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None and os.getpid() == self.owner_pid:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
 
     def _warn(self, kind: str, exc: BaseException) -> None:
         if kind not in self._warned:

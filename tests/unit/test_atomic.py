@@ -99,3 +99,22 @@ def test_fragment_encoder_writes_what_dump_json_writes_as_the_document_changes()
     hostile = {"steps": [{"name": "\x00otel-tracker-list-0\x00"}], "eta": None}
     assert json.loads(encode(hostile)) == hostile
     assert encode({"steps": None}) == dump_json({"steps": None})
+
+
+def test_a_heartbeat_write_skips_fsync_but_stays_atomic(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """State changes are fsynced; a heartbeat refresh is not (each system call of the
+    heartbeat thread costs the pipeline a GIL hand-off), yet still lands by rename."""
+    target = tmp_path / "m.json"
+    writer = ManifestFileWriter(target)
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(atomic.os, "fsync", lambda fd: synced.append(fd) or real_fsync(fd))
+    assert writer.write({"v": 1})
+    durable_syncs = len(synced)
+    assert durable_syncs == 2  # the file, then its directory
+    assert writer.write({"v": 2}, durable=False)
+    assert len(synced) == durable_syncs
+    assert json.loads(target.read_text()) == {"v": 2}
+    assert [p.name for p in tmp_path.iterdir()] == ["m.json"]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import os
 from pathlib import Path
 
 import pytest
@@ -179,3 +181,29 @@ def test_only_the_most_recently_finished_steps_report_their_duration() -> None:
         dict(p.attributes)["cicd.pipeline.task.name"] for p in points if p.name == STEP_DURATION
     ]
     assert names == [f"s{i}" for i in range(500 - RECENT_STEP_DURATIONS, 500)]
+
+
+def test_the_file_stays_open_and_recovers_from_a_failed_write(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One write() per line on a descriptor kept open; a failed write (here: the
+    descriptor closed behind its back) warns once, and the next append reopens the
+    file, cutting any torn tail first."""
+
+    path = tmp_path / "t.jsonl"
+    file = TelemetryFile(path)
+    assert file.append({"a": 1}) and file.append({"a": 2})
+    assert file._fd is not None
+    os.close(file._fd)  # the descriptor goes bad under it
+    with open(path, "ab") as raw:
+        raw.write(b'{"torn')  # and a crash-like torn tail
+    with caplog.at_level(logging.WARNING):
+        assert not file.append({"a": 3})
+        assert file.append({"a": 4})
+    assert caplog.text.count("could not append") == 1
+    assert read_telemetry(path) == ([{"a": 1}, {"a": 2}, {"a": 4}], 0)
+    file.close()
+    assert file._fd is None
+    assert file.append({"a": 5})  # reopened after close
+    assert [s["a"] for s in read_telemetry(path)[0]] == [1, 2, 4, 5]
+    file.close()

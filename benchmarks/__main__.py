@@ -14,7 +14,7 @@ import argparse
 import importlib
 import time
 
-BENCHMARKS = ["overhead", "manifest", "store", "memory", "mirrors", "eta"]
+BENCHMARKS = ["overhead", "interference", "manifest", "store", "memory", "mirrors", "eta"]
 
 
 def main(argv: list[str] | None = None) -> int:

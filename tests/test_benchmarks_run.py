@@ -97,3 +97,20 @@ def test_mirrors_benchmark_runs_small(tmp_path: Path) -> None:
     assert configs["untracked"]["ratio_to_untracked"] == 1.0
     assert configs["untracked"]["warning_lines_max"] == 0
     assert configs["all three dead"]["warning_lines_max"] >= 3  # one per dead mirror at least
+
+
+def test_interference_benchmark_runs_small(tmp_path: Path) -> None:
+    results = run_benchmark(
+        "bench_interference", tmp_path / "interference.json", "--repeat", "1", "--rollouts", "1000"
+    )
+    configs = results["configs"]
+    assert set(configs) == {
+        "untracked",
+        "heartbeat",
+        "resource sample",
+        "sample + TensorBoard",
+        "sample + OTLP (live receiver)",
+    }
+    # the counted events are real: about 1 s of work at a 0.2 s cadence sees some
+    assert configs["resource sample"]["events_median"] >= 1
+    assert configs["heartbeat"]["events_median"] >= 1

@@ -530,6 +530,9 @@ class Run:
             if self._ended:
                 return
             self._ended = True
+        # one budget for the whole end: a dead endpoint may delay the exit by
+        # export_timeout, not export_timeout plus the final sample and writes
+        deadline = time.monotonic() + self.config.export_timeout
         try:
             self._stop_heartbeat.set()
             self.telemetry.stop()
@@ -555,12 +558,11 @@ class Run:
             if self._signals is not None:
                 self._signals.uninstall()
             atexit.unregister(self._at_exit)
-            self._shutdown_exporters()
+            self._shutdown_exporters(deadline)
 
-    def _shutdown_exporters(self) -> None:
-        """Flush and shut down every exporter under one hard deadline (the manifest is
+    def _shutdown_exporters(self, deadline: float) -> None:
+        """Flush and shut down every exporter until ``deadline`` (the manifest is
         already final): a dead endpoint must not hold the process hostage."""
-        deadline = time.monotonic() + self.config.export_timeout
         workers = []
         # side by side: spans must not wait behind a metric export stuck on a dead endpoint
         for name, steps in (
@@ -575,9 +577,11 @@ class Run:
         for worker in workers:
             worker.join(max(0.0, deadline - time.monotonic()))
         stuck = any(worker.is_alive() for worker in workers)
-        reported = False
+        reported = None
         if self.mirrors.guards:
             reported = self.mirrors.report(self.config.export_timeout if stuck else None)
+            if reported:
+                self.record.warn(reported)
             self.record.tracker["mirrors"] = self.mirrors.summary()
             self.manifest_processor.write()
         if stuck and not reported:

@@ -3,8 +3,9 @@
 A dead collector makes the OTLP exporters log an error (and retry warnings) on
 every batch. :class:`GuardedSpanExporter` and :class:`GuardedMetricExporter`
 wrap any SDK exporter: exceptions never leave them, what could not be delivered
-is counted, the first failure is logged once with the exporter's own reason and
-the total once at the end. While one of our exports runs, the exporter's own
+is counted, and a dead mirror is one warning: the first failure, logged with the
+exporter's own reason. The total lost goes into the run's manifest at the end
+(and is the warning itself if nothing failed before the end). While one of our exports runs, the exporter's own
 warnings on that thread are held back (other threads, such as an application's
 own OTLP exporters, are untouched).
 """
@@ -60,7 +61,7 @@ def _install_filter() -> None:
 
 
 class ExportGuard:
-    """Counts one signal's undelivered data; says so once, and once more at the end.
+    """Counts one signal's undelivered data and says so once.
 
     Guards that share ``first_failure`` (the traces and metrics of one OTLP
     mirror) warn once between them: one dead collector, one warning.
@@ -101,12 +102,17 @@ class ExportGuard:
         if first_failure:
             logger.warning(
                 "otel-tracker %s export to %s failed (%s); the run goes on, "
-                "further losses are counted and reported when it ends",
+                "losses are counted in the run's manifest",
                 self.mirror,
                 self.target,
                 self.last_reason or "no reason given",
             )
         return ok
+
+    @property
+    def warned(self) -> bool:
+        """Whether this mirror has said it fails (once for all guards sharing the event)."""
+        return self._first_failure.is_set()
 
     def summary(self) -> dict[str, Any]:
         with self._lock:
@@ -130,18 +136,25 @@ class ExportGuard:
         return ", ".join(f"{n} {what[:-1] if n == 1 else what}" for what, n in sorted(lost.items()))
 
 
-def report_losses(mirror: str, guards: Sequence[ExportGuard], gave_up_after: float | None) -> bool:
-    """One warning with what ``guards`` lost, if anything; whether it was given."""
+def report_losses(
+    mirror: str, guards: Sequence[ExportGuard], gave_up_after: float | None
+) -> str | None:
+    """What ``guards`` lost, as one line for the manifest's warnings, or ``None``.
+
+    It is logged as a warning only if the mirror has not warned yet (everything
+    was lost at the deadline): one dead mirror, one warning line.
+    """
     parts = [f"{lost} to {g.target}" for g in guards if (lost := g.losses())]
     if not parts:
-        return False
-    logger.warning(
-        "otel-tracker %s could not deliver %s%s",
+        return None
+    message = "{} could not deliver {}{}".format(
         mirror,
         "; ".join(parts),
         f" (gave up after {gave_up_after:.1f} s)" if gave_up_after is not None else "",
     )
-    return True
+    level = logging.INFO if any(g.warned for g in guards) else logging.WARNING
+    logger.log(level, "otel-tracker %s", message)
+    return message
 
 
 class GuardedSpanExporter(SpanExporter):

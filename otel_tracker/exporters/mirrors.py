@@ -137,6 +137,6 @@ class Mirrors:
         if self._prometheus is not None:
             self._prometheus.close()
 
-    def report(self, gave_up_after: float | None = None) -> bool:
-        """One line for the OTLP mirror if it lost data; whether it said so."""
+    def report(self, gave_up_after: float | None = None) -> str | None:
+        """What the OTLP mirror lost, as one line (see :func:`report_losses`), or ``None``."""
         return report_losses("OTLP", self.guards, gave_up_after)

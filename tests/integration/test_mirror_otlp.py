@@ -166,14 +166,15 @@ def test_a_dead_endpoint_delays_exit_by_at_most_the_export_timeout(
     doc = only_manifest(root)
     assert doc["status"] == "completed"
     assert [s["status"] for s in doc["steps"]] == ["completed", "completed"]
-    # reported, not spammed: at most one "failed" line for the collector, one total at the end
-    failures = [line for line in err.splitlines() if "export to" in line and "failed" in line]
-    assert len(failures) <= 1, err
-    assert sum("could not deliver" in line for line in err.splitlines()) == 1, err
+    # reported, not spammed: one warning line for the dead collector (its first failure,
+    # or the total if everything was still in flight at the deadline)
+    otlp_lines = [line for line in err.splitlines() if "OTLP" in line]
+    assert len(otlp_lines) == 1, err
     assert "Transient error" not in err and "Failed to export" not in err, err
     traces = doc["tracker"]["mirrors"]["otlp"]["traces_delivery"]
     assert traces["delivered"] == {}
     # the run span and both steps: dropped, or still in flight when the deadline passed
     lost = sum(traces["dropped"].values()) + sum(traces["in_flight"].values())
     assert lost == 3, (traces, err)
-    assert "could not deliver 3 spans" in err, err
+    # the total is the truth in the record, whichever line was logged
+    assert any("OTLP could not deliver 3 spans" in w for w in doc["warnings"]), doc["warnings"]

@@ -158,7 +158,9 @@ def test_an_unwritable_tensorboard_directory_is_one_warning(
     assert caplog.text.count("TensorBoard mirror is off") == 1
 
 
-def test_one_dead_collector_is_one_warning_and_one_total(caplog: pytest.LogCaptureFixture) -> None:
+def test_one_dead_collector_is_one_warning_and_the_total_for_the_manifest(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     import threading
 
     from otel_tracker.exporters.guard import ExportGuard, report_losses
@@ -170,18 +172,37 @@ def test_one_dead_collector_is_one_warning_and_one_total(caplog: pytest.LogCaptu
     def refused() -> bool:
         raise ConnectionRefusedError("connection refused")
 
-    with caplog.at_level(logging.WARNING):
+    with caplog.at_level(logging.INFO):
         for _ in range(3):
             assert traces.call("spans", 2, refused) is False
             assert metrics.call("metric exports", 1, lambda: False) is False
         assert metrics.call("metric exports", 1, lambda: True) is True
-        assert report_losses("OTLP", [traces, metrics], gave_up_after=2.0)
-    lines = [r.getMessage() for r in caplog.records]
-    assert len(lines) == 2, lines
-    assert "export to 127.0.0.1:4317 (grpc) failed (ConnectionRefusedError" in lines[0]
-    assert lines[1] == (
-        "otel-tracker OTLP could not deliver 6 spans to 127.0.0.1:4317 (grpc); "
+        total = report_losses("OTLP", [traces, metrics], gave_up_after=2.0)
+    assert total == (
+        "OTLP could not deliver 6 spans to 127.0.0.1:4317 (grpc); "
         "3 metric exports to 127.0.0.1:4318 (http/protobuf) (gave up after 2.0 s)"
     )
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1, warnings
+    assert "export to 127.0.0.1:4317 (grpc) failed (ConnectionRefusedError" in warnings[0]
+    # the total is still logged, below warning level: the mirror said it fails already
+    assert [r.getMessage() for r in caplog.records if r.levelno == logging.INFO] == [
+        f"otel-tracker {total}"
+    ]
     assert metrics.summary()["delivered"] == {"metric exports": 1}
-    assert not report_losses("OTLP", [ExportGuard("OTLP traces", "x")], None)
+    assert report_losses("OTLP", [ExportGuard("OTLP traces", "x")], None) is None
+
+
+def test_losses_only_seen_at_the_deadline_are_the_one_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from otel_tracker.exporters.guard import ExportGuard, report_losses
+
+    guard = ExportGuard("OTLP traces", "127.0.0.1:4317 (grpc)")
+    guard.in_flight["spans"] = 3  # an export stuck on a black hole when the run ended
+    with caplog.at_level(logging.INFO):
+        total = report_losses("OTLP", [guard], gave_up_after=2.0)
+    assert total == "OTLP could not deliver 3 spans to 127.0.0.1:4317 (grpc) (gave up after 2.0 s)"
+    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
+        (logging.WARNING, f"otel-tracker {total}")
+    ]

@@ -37,6 +37,7 @@ from .config import ReaderConfig, TrackerConfig
 from .environment import collect_environment, git_info, host_name
 from .errors import ConfigError
 from .exporters.manifest import ManifestSpanProcessor
+from .heartbeat import ManifestHeartbeat
 from .join import join_target
 from .liveness import RunLock, process_identity
 from .manifest import SCORE_DIRECTIONS, RunRecord, StepRecord, jsonable, manifest_encoder
@@ -204,6 +205,7 @@ class Run:
             metric_readers=self.mirrors.metric_readers,
             sample_exporters=self.mirrors.sample_exporters,
             in_subprocess=config.sample_in_subprocess,
+            heartbeat=ManifestHeartbeat(self.manifest_processor, config.heartbeat_interval),
         )
 
         attributes: dict[str, Any] = {
@@ -232,10 +234,6 @@ class Run:
             self._signals = SignalChain(self._on_signal)
             if not self._signals.install():
                 self._signals = None
-        self._heartbeat_thread = threading.Thread(
-            target=self._heartbeat_loop, name=f"otel-tracker-heartbeat-{self.run_id}", daemon=True
-        )
-        self._heartbeat_thread.start()
         self.reporter.start()
         if config.resources:
             problem = self.telemetry.start()
@@ -243,6 +241,13 @@ class Run:
                 self.record.warn(problem)
             else:
                 self.record.telemetry = self.telemetry.summary
+        if not self.telemetry.drives_heartbeat:
+            self._heartbeat_thread = threading.Thread(
+                target=self._heartbeat_loop,
+                name=f"otel-tracker-heartbeat-{self.run_id}",
+                daemon=True,
+            )
+            self._heartbeat_thread.start()
 
     # -- public API ------------------------------------------------------------------
     @property
@@ -608,6 +613,7 @@ class Run:
         return active[-1].index if active else None
 
     def _heartbeat_loop(self) -> None:
+        # Without resource sampling only (else the sampler thread beats, see heartbeat.py).
         # No fsync: each system call of this thread must win the GIL back from the
         # pipeline (benchmarks/bench_interference.py), and a heartbeat changes no state.
         while not self._stop_heartbeat.wait(self.config.heartbeat_interval):

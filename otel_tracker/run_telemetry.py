@@ -39,6 +39,7 @@ class RunTelemetry:
         metric_readers: Sequence[Any] = (),
         sample_exporters: Sequence[Any] = (),
         in_subprocess: bool = True,
+        heartbeat: Any = None,
     ) -> None:
         self._run_id = run_id
         self._pipeline = pipeline
@@ -52,6 +53,8 @@ class RunTelemetry:
         self._metric_readers = list(metric_readers)
         self._sample_exporters = list(sample_exporters)
         self.in_subprocess = in_subprocess
+        self._heartbeat = heartbeat  # a ManifestHeartbeat: the sampler thread drives it
+        self._heartbeat_shared = False
         self.user_metrics = UserMetrics()
         self.sampler: Any = None
         self._helper: Any = None
@@ -116,7 +119,11 @@ class RunTelemetry:
                 interval=self.interval,
                 current_step=self._current_step,
                 on_sample=on_sample,
+                heartbeat=self._beat if self._heartbeat is not None else None,
+                heartbeat_interval=self._heartbeat.interval if self._heartbeat else None,
             )
+            if self._helper is not None and self._heartbeat is not None:
+                self._heartbeat_shared = self._heartbeat.share()
             # on_sample and the snapshot lambda bind late: both exist before the first sample.
             # Without a mirror nothing reads OTel metrics: no meter provider at all.
             instruments = (
@@ -141,6 +148,23 @@ class RunTelemetry:
             return f"resource sampling unavailable: {exc}"
         self.sampler = sampler
         return None
+
+    @property
+    def drives_heartbeat(self) -> bool:
+        """Whether the sampler thread writes the run's heartbeats (no thread of its own)."""
+        return self.sampler is not None and self._heartbeat is not None
+
+    def _beat(self, sample_follows: bool) -> None:
+        heartbeat, helper = self._heartbeat, self._helper
+        if self._heartbeat_shared and helper is not None and heartbeat.path is not None:
+            payload = heartbeat.payload()
+            if payload is None and heartbeat.shared:
+                return  # a write is under way: it refreshes the heartbeat itself
+            if payload is not None and helper.heartbeat(
+                heartbeat.path, payload, send_now=not sample_follows, on_error=heartbeat.report
+            ):
+                return
+        heartbeat.write_here()
 
     def summary(self) -> dict[str, Any] | None:
         """The manifest's ``telemetry`` section, or ``None`` when not sampling."""
@@ -175,6 +199,10 @@ class RunTelemetry:
         helper, self._helper = self._helper, None
         if helper is not None:
             helper.close()
+        if self._heartbeat_shared:
+            # the helper is gone (reaped or killed): no heartbeat of its can land any more
+            self._heartbeat_shared = False
+            self._heartbeat.unshare()
 
     def shutdown(self) -> None:
         """Shut the metric readers down (their final export may wait on a network)."""

@@ -108,9 +108,11 @@ def test_interference_benchmark_runs_small(tmp_path: Path) -> None:
         "untracked",
         "heartbeat",
         "resource sample",
+        "sample + heartbeat (the defaults)",
         "sample + TensorBoard",
         "sample + OTLP (live receiver)",
     }
     # the counted events are real: about 1 s of work at a 0.2 s cadence sees some
     assert configs["resource sample"]["events_median"] >= 1
     assert configs["heartbeat"]["events_median"] >= 1
+    assert configs["sample + heartbeat (the defaults)"]["events_median"] >= 1

@@ -89,6 +89,13 @@ class ManifestSpanProcessor(SpanProcessor):
             return False
         return self.writer.write(self._document, durable=durable)
 
+    def heartbeat_payload(self) -> tuple[int, bytes] | None:
+        """A heartbeat encoded for the sampling helper to write (see ``heartbeat.py``),
+        or ``None`` when it must be written here with ``write(durable=False)``."""
+        if self.writer is None:
+            return None
+        return self.writer.heartbeat_payload(self._document)
+
     def _document(self) -> dict[str, Any]:
         now = self._now_ns()
         with self.record.lock:

@@ -8,6 +8,7 @@ that raises is marked unavailable with the reason and the others go on.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections import deque
@@ -60,9 +61,15 @@ class ResourceSampler:
         monotonic: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
         on_sample: Callable[[Snapshot], None] | None = None,
+        heartbeat: Callable[[bool], None] | None = None,
+        heartbeat_interval: float | None = None,
     ) -> None:
         self.samplers = list(samplers)
         self.interval = interval
+        # the run's heartbeat rides on this thread: one thread of ours waking, not two
+        # (called with whether a sample follows at once, so the two can share a request)
+        self._heartbeat = heartbeat
+        self.heartbeat_interval = heartbeat_interval or interval
         self._current_step = current_step
         self._monotonic = monotonic
         self._wall = wall
@@ -177,8 +184,28 @@ class ResourceSampler:
     def _loop(self, sample_first: bool = False) -> None:
         if sample_first:
             self.sample_once()
-        while not self._stop.wait(self.interval):
-            self.sample_once()
+        start = self._monotonic()
+        next_sample = start + self.interval
+        next_beat = start + self.heartbeat_interval if self._heartbeat else math.inf
+        # a heartbeat due this close to a sample goes with it: one wake-up for both
+        slack = 0.1 * min(self.interval, self.heartbeat_interval)
+        while not self._stop.wait(max(0.0, min(next_sample, next_beat) - self._monotonic())):
+            now = self._monotonic()
+            sample_due = now >= next_sample - slack
+            if now >= next_beat - slack:
+                next_beat = now + self.heartbeat_interval
+                self._beat(sample_due)
+            if sample_due:
+                next_sample = now + self.interval
+                self.sample_once()
+
+    def _beat(self, sample_follows: bool) -> None:
+        try:
+            self._heartbeat(sample_follows)  # type: ignore[misc]
+        except Exception:
+            if "heartbeat" not in self._failed:
+                self._failed.add("heartbeat")
+                logger.warning("otel-tracker heartbeat failed; the run goes on", exc_info=True)
 
     def summary(self) -> dict[str, Any]:
         """The manifest's ``telemetry`` section (rebuilt only after a new sample).

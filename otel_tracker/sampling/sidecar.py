@@ -6,7 +6,9 @@ the reference pipeline's rollout loop (2 vCPUs): one sample in a thread took
 3.9 s of wall time and 0.3 s of CPU, and a 0.5 s interval slowed the pipeline
 by 20-25%; the same samplers in a helper process slowed it by nothing
 measurable. Here the pipeline's process sends one request line and reads one
-reply line per sample.
+reply line per sample. A due heartbeat of the run's manifest rides along with
+the request (its bytes follow the line) and the helper writes it: see
+``otel_tracker/heartbeat.py`` for why and how it never lands over newer state.
 
 The helper runs in a session of its own and ignores SIGINT/SIGTERM (a terminal's
 Ctrl-C goes to the whole foreground process group; the run ends the helper), and
@@ -24,6 +26,7 @@ import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -84,6 +87,10 @@ class SubprocessSampler:
         self._details: dict[str, Any] = {}
         self.helper_cpu_s = 0.0
         self.fallback_reason: str | None = None
+        # one request at a time on the pipe: the sampler thread and a step's end both send
+        self._io = threading.Lock()
+        self._heartbeat: bytes | None = None  # header line and manifest, sent with the next request
+        self._heartbeat_failed: Callable[[OSError], None] | None = None
 
     @property
     def mode(self) -> str:
@@ -106,6 +113,8 @@ class SubprocessSampler:
             assert self._proc.stdin is not None
             self._proc.stdin.write(json.dumps({"pid": self.pid}).encode() + b"\n")
             self._proc.stdin.flush()
+            # a helper that stopped reading must not block us on a full pipe: see write_all
+            os.set_blocking(self._proc.stdin.fileno(), False)
         except Exception as exc:
             self._fall_back(f"could not start the sampling helper: {exc}")
 
@@ -126,6 +135,35 @@ class SubprocessSampler:
             points += sampler.sample(now, unavailable)
         return points
 
+    def heartbeat(
+        self,
+        manifest: Path,
+        payload: tuple[int, bytes],
+        *,
+        send_now: bool,
+        on_error: Callable[[OSError], None],
+    ) -> bool:
+        """Have the helper write a heartbeat of ``manifest`` (``payload`` from
+        :meth:`ManifestFileWriter.heartbeat_payload`): with the next sample's request,
+        or at once. ``False`` if there is no helper to do it: write it yourself."""
+        generation, data = payload
+        header = {
+            "heartbeat": {"path": str(manifest), "generation": generation, "bytes": len(data)}
+        }
+        with self._io:
+            if self._proc is None or self._local is not None:
+                return False
+            self._heartbeat = json.dumps(header).encode() + b"\n" + data
+            self._heartbeat_failed = on_error
+            if not send_now:
+                return True
+            try:
+                self._send(b"")  # the heartbeat alone: the helper does not reply
+            except Exception as exc:
+                self._fall_back(f"the sampling helper failed: {type(exc).__name__}: {exc}")
+                return False
+        return True
+
     def details(self) -> dict[str, Any]:
         """``telemetry.processes`` and how sampling ran (``telemetry.sampler``)."""
         found = merged_details(self._local) if self._local is not None else dict(self._details)
@@ -142,26 +180,41 @@ class SubprocessSampler:
         self._end_helper(kill=False)
 
     def _ask(self, now: float) -> dict[str, Any]:
+        with self._io:
+            proc = self._proc
+            if proc is None or proc.stdout is None:
+                raise RuntimeError("not running")
+            self._send(json.dumps({"now": now}).encode() + b"\n")
+            timeout = self.reply_timeout * (FIRST_REPLY_FACTOR if self._replies == 0 else 1)
+            if self._reader is None:
+                self._reader = LineReader(proc.stdout.fileno())
+            line = self._reader.readline(timeout)
+            if line is None:
+                raise TimeoutError(f"no reply within {timeout:g}s")
+            if not line:
+                raise RuntimeError(f"it exited (code {proc.poll()})")
+            self._replies += 1
+            reply = json.loads(line)
+            failed = reply.get("heartbeat_error")
+            if failed and self._heartbeat_failed is not None:
+                self._heartbeat_failed(OSError(failed[0], failed[1]))
+            if "error" in reply:
+                raise RuntimeError(reply["error"])
+            return reply
+
+    def _send(self, request: bytes) -> None:
+        """One ``write()`` for the pending heartbeat and ``request`` (each system call
+        of a tracker thread costs the pipeline a GIL hand-off)."""
         proc = self._proc
-        if proc is None or proc.stdin is None or proc.stdout is None:
+        if proc is None or proc.stdin is None:
             raise RuntimeError("not running")
-        proc.stdin.write(json.dumps({"now": now}).encode() + b"\n")
-        proc.stdin.flush()
-        timeout = self.reply_timeout * (FIRST_REPLY_FACTOR if self._replies == 0 else 1)
-        if self._reader is None:
-            self._reader = LineReader(proc.stdout.fileno())
-        line = self._reader.readline(timeout)
-        if line is None:
-            raise TimeoutError(f"no reply within {timeout:g}s")
-        if not line:
-            raise RuntimeError(f"it exited (code {proc.poll()})")
-        self._replies += 1
-        reply = json.loads(line)
-        if "error" in reply:
-            raise RuntimeError(reply["error"])
-        return reply
+        if self._heartbeat is not None:
+            request, self._heartbeat = self._heartbeat + request, None
+        write_all(proc.stdin.fileno(), request, self.reply_timeout)
 
     def _fall_back(self, reason: str) -> None:
+        if self._local is not None:
+            return  # the other thread saw the same failure first
         logger.warning("otel-tracker %s; sampling in this process instead", reason)
         self.fallback_reason = reason
         self._end_helper(kill=True)
@@ -192,6 +245,18 @@ class SubprocessSampler:
                 pass
 
 
+def write_all(fd: int, data: bytes, timeout: float) -> None:
+    """Write all of ``data`` to the non-blocking ``fd`` (one system call unless the
+    pipe is full); ``TimeoutError`` if the reader takes none of it for ``timeout``."""
+    view = memoryview(data)
+    while view:
+        try:
+            view = view[os.write(fd, view) :]
+        except BlockingIOError:
+            if not select.select([], [fd], [], timeout)[1]:
+                raise TimeoutError(f"the helper took no request for {timeout:g}s") from None
+
+
 class LineReader:
     """Lines from a pipe with a timeout (a buffered reader would hide data from select)."""
 
@@ -213,6 +278,18 @@ class LineReader:
             self._buffer += chunk
         line, _, self._buffer = self._buffer.partition(b"\n")
         return line + b"\n"
+
+    def read(self, size: int, timeout: float) -> bytes | None:
+        """Exactly ``size`` bytes; ``None`` at end of file or when ``timeout`` passed first."""
+        deadline = time.monotonic() + timeout
+        while len(self._buffer) < size:
+            ready, _, _ = select.select([self.fd], [], [], max(0.0, deadline - time.monotonic()))
+            chunk = os.read(self.fd, max(65536, size - len(self._buffer))) if ready else b""
+            if not chunk:
+                return None
+            self._buffer += chunk
+        data, self._buffer = self._buffer[:size], self._buffer[size:]
+        return data
 
 
 def helper_command() -> list[str]:
@@ -242,8 +319,13 @@ def _encode(point: Point) -> list[Any]:
 
 
 def serve(lines: LineReader, stdout: Any, parent: int, samplers: Sequence[tuple[str, Any]]) -> int:
-    """The helper's loop: one reply line per request line, until stdin closes."""
+    """The helper's loop: one reply line per request line that asks for a sample
+    (``"now"``), a heartbeat written for one that carries it, until stdin closes."""
+    from ..heartbeat import HeartbeatCommitter
+
     unavailable = Unavailable()
+    heartbeats = HeartbeatCommitter()
+    heartbeat_error: list[Any] | None = None
     while True:
         line = lines.readline(5.0)
         if line is None:
@@ -254,7 +336,19 @@ def serve(lines: LineReader, stdout: Any, parent: int, samplers: Sequence[tuple[
         if not line:
             return 0
         try:
-            now = float(json.loads(line).get("now", time.monotonic()))
+            request = json.loads(line)
+            beat = request.get("heartbeat")
+            if beat is not None:
+                data = lines.read(int(beat["bytes"]), REPLY_TIMEOUT_S)
+                if data is None:
+                    return 0  # our parent died in the middle of a request
+                try:
+                    heartbeats.write(Path(beat["path"]), int(beat["generation"]), data)
+                except OSError as exc:
+                    heartbeat_error = [exc.errno or 0, str(exc)]
+                if "now" not in request:
+                    continue  # a heartbeat alone gets no reply
+            now = float(request.get("now", time.monotonic()))
             points: list[Point] = []
             for name, sampler in samplers:
                 try:
@@ -267,6 +361,8 @@ def serve(lines: LineReader, stdout: Any, parent: int, samplers: Sequence[tuple[
                 "details": merged_details(samplers),
                 "cpu_s": time.process_time(),
             }
+            if heartbeat_error is not None:
+                reply["heartbeat_error"], heartbeat_error = heartbeat_error, None
         except Exception as exc:  # a bad request: say so, keep serving
             reply = {"error": f"{type(exc).__name__}: {exc}"}
         stdout.write(json.dumps(reply, separators=(",", ":")).encode() + b"\n")

@@ -2,7 +2,8 @@
 
     python -m benchmarks.bench_interference [--repeat 3] [--rollouts 6000]
 
-The tracker's threads (resource sampler, heartbeat, mirrors) do little work, but
+The tracker's threads (the resource sampler, which also sends the heartbeat to the
+sampling helper, and the mirrors' exporters) do little work, but
 each time one of them comes back from a system call it must win the GIL from the
 pipeline's main thread. Against a numpy loop that itself drops the GIL many times a
 millisecond, that wait lasts up to the 5 ms switch interval, and every GIL release

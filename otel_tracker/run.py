@@ -57,7 +57,7 @@ from .run_setup import (
     wants_otel_context,
 )
 from .run_telemetry import RunTelemetry
-from .signals import SignalChain, signal_name
+from .signals import NO_DEFERRAL, SignalChain, signal_name
 from .step import Step, mark_error, outcome_of
 
 logger = logging.getLogger(__name__)
@@ -98,9 +98,12 @@ class Run:
         self._ended = False
         self._end_lock = threading.RLock()
         self._active: dict[int, Step] = {}
+        self._ending: set[Step] = set()
         self._stop_heartbeat = threading.Event()
         self._heartbeat_thread: threading.Thread | None = None
         self._signals: SignalChain | None = None
+        # tracker bookkeeping on the main thread runs inside this (see signals.py)
+        self._deferring = NO_DEFERRAL
         self._pending_signal: str | None = None
         self._run_token: Any = None
         self._var_token: Any = None
@@ -232,10 +235,16 @@ class Run:
         atexit.register(self._at_exit)
         if config.install_signal_handlers:
             self._signals = SignalChain(self._on_signal)
-            if not self._signals.install():
+            if self._signals.install():
+                self._deferring = self._signals.deferring
+            else:
                 self._signals = None
+        with self._deferring:
+            self._start_threads()
+
+    def _start_threads(self) -> None:
         self.reporter.start()
-        if config.resources:
+        if self.config.resources:
             problem = self.telemetry.start()
             if problem:
                 self.record.warn(problem)
@@ -286,7 +295,8 @@ class Run:
             raise ConfigError(
                 f"expected_duration must be positive seconds, got {expected_duration!r}"
             )
-        record = self.record.claim_step(name, expected_duration)
+        with self._deferring:
+            record = self.record.claim_step(name, expected_duration)
         handle = Step(self, record, None, unit)
         handle.set_total(total, unit)
         return handle
@@ -295,19 +305,20 @@ class Run:
         """Mark a step skipped: it leaves the enabled total and keeps its reason."""
         if self._ended or os.getpid() != self._owner_pid:
             return
-        record = self.record.claim_step(name)
-        now = self._anchored.now_ns()
-        span = self._tracer.start_span(
-            name,
-            context=self._context,
-            attributes={
-                **self._step_attributes(record),
-                semconv.CICD_PIPELINE_TASK_RUN_RESULT: semconv.RESULT_SKIP,
-                semconv.STEP_SKIP_REASON: redact_text(str(reason)),
-            },
-            start_time=now,
-        )
-        span.end(end_time=now)
+        with self._deferring:
+            record = self.record.claim_step(name)
+            now = self._anchored.now_ns()
+            span = self._tracer.start_span(
+                name,
+                context=self._context,
+                attributes={
+                    **self._step_attributes(record),
+                    semconv.CICD_PIPELINE_TASK_RUN_RESULT: semconv.RESULT_SKIP,
+                    semconv.STEP_SKIP_REASON: redact_text(str(reason)),
+                },
+                start_time=now,
+            )
+            span.end(end_time=now)
 
     def add_artifact(self, path: str | os.PathLike[str], kind: str | None = None) -> None:
         """Register a file or directory the run produced."""
@@ -341,12 +352,13 @@ class Run:
         if self._ended or os.getpid() != self._owner_pid:
             return
         at = iso_utc(self._clock.time_ns())
-        self.record.log_scores(values, directions, at, epoch)
-        event = {f"score.{k}": v for k, v in values.items()}
+        event: dict[str, float | int] = {f"score.{k}": v for k, v in values.items()}
         if epoch is not None:
             event["epoch"] = epoch
-        self._span.add_event("scores", event)
-        self.manifest_processor.write()
+        with self._deferring:
+            self.record.log_scores(values, directions, at, epoch)
+            self._span.add_event("scores", event)
+            self.manifest_processor.write()
 
     def set_gauge(self, name: str, value: float) -> None:
         """Record the current value of a metric of yours (FPS, episode reward...).
@@ -362,7 +374,8 @@ class Run:
         notebooks. ``key`` is a series as in telemetry.jsonl, e.g.
         ``"process.memory.usage"`` or ``"system.cpu.utilization{cpu.logical_number=0}"``.
         """
-        return self.telemetry.history(key, seconds)
+        with self._deferring:  # it holds a lock the final manifest needs
+            return self.telemetry.history(key, seconds)
 
     def add_count(self, name: str, n: float = 1) -> None:
         """Add ``n >= 0`` to a running total of yours (episodes, tokens...): a counter."""
@@ -432,14 +445,15 @@ class Run:
     def _start_step(self, step: Step) -> None:
         if self._ended or os.getpid() != self._owner_pid or step._span is not None:
             return
-        with self.record.lock:
-            self._active[step.index] = step
-        step._span = self._tracer.start_span(
-            step.name,
-            context=self._context,
-            attributes=self._step_attributes(step._record),
-            start_time=self._anchored.now_ns(),
-        )
+        with self._deferring:
+            with self.record.lock:
+                self._active[step.index] = step
+            step._span = self._tracer.start_span(
+                step.name,
+                context=self._context,
+                attributes=self._step_attributes(step._record),
+                start_time=self._anchored.now_ns(),
+            )
 
     def _end_step(self, step: Step, error: BaseException | None) -> None:
         if os.getpid() != self._owner_pid:
@@ -448,7 +462,8 @@ class Run:
         if span is None or not span.is_recording():
             return
         result, exit_code, _ = outcome_of(error)
-        self._end_step_span(step, result, error, None, exit_code)
+        with self._deferring:
+            self._end_step_span(step, result, error, None, exit_code)
 
     def _end_step_span(
         self,
@@ -459,10 +474,21 @@ class Run:
         exit_code: int | None = None,
     ) -> None:
         span = step._span
-        step._record.resources = self.telemetry.step_ended(step.index)
         with self.record.lock:
-            self._active.pop(step.index, None)
-            record = step._record
+            # not started yet, or another thread is ending it (the step's own end
+            # racing the run's): one end each
+            if span is None or self._active.get(step.index) is not step or step in self._ending:
+                return
+            self._ending.add(step)
+        try:
+            resources = self.telemetry.step_ended(step.index)  # while it is still current
+        finally:
+            with self.record.lock:
+                self._active.pop(step.index, None)
+                self._ending.discard(step)
+        record = step._record
+        with self.record.lock:
+            record.resources = resources
             record.update_progress(step.completed, step.total, step.unit, self._clock.time_ns())
         span.set_attribute(semconv.CICD_PIPELINE_TASK_RUN_RESULT, result)
         span.set_attribute(semconv.STEP_PROGRESS_COMPLETED, step.completed)
@@ -483,13 +509,14 @@ class Run:
         except OSError:
             size = None
         entry = {"path": str(p), "kind": kind, "size_bytes": size}
-        with self.record.lock:
-            if step is not None:
-                step.artifacts.append(entry)
-                step.invalidate()
-            else:
-                self.record.artifacts.append(entry)
-        self.manifest_processor.write()
+        with self._deferring:
+            with self.record.lock:
+                if step is not None:
+                    step.artifacts.append(entry)
+                    step.invalidate()
+                else:
+                    self.record.artifacts.append(entry)
+            self.manifest_processor.write()
 
     # -- lifecycle -------------------------------------------------------------------
     def _start_mirrors(self) -> Any:
@@ -531,6 +558,17 @@ class Run:
     ) -> None:
         if os.getpid() != self._owner_pid:
             return
+        with self._deferring:
+            self._finish_once(result, exit_code, sig, error, reason)
+
+    def _finish_once(
+        self,
+        result: str,
+        exit_code: int | None,
+        sig: str | None,
+        error: BaseException | None,
+        reason: str | None,
+    ) -> None:
         with self._end_lock:
             if self._ended:
                 return

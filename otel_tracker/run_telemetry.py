@@ -60,6 +60,7 @@ class RunTelemetry:
         self._helper: Any = None
         self._telemetry_file: Any = None
         self.instruments: Any = None
+        self._stopped = False
 
     def start(self) -> str | None:
         """Start sampling; the reason if it could not start (the run goes on)."""
@@ -179,7 +180,8 @@ class RunTelemetry:
         if self.sampler is None:
             return None
         try:
-            self.sampler.sample_if_older(min(1.0, self.interval))
+            if not self._stopped:  # else stop() took the final sample, and the helper is gone
+                self.sampler.sample_if_older(min(1.0, self.interval))
             return self.sampler.close_step(index) or None
         except Exception:
             logger.warning("otel-tracker step resources failed", exc_info=True)
@@ -187,6 +189,7 @@ class RunTelemetry:
 
     def stop(self) -> None:
         """Stop sampling after a final sample (the last line of telemetry.jsonl)."""
+        self._stopped = True
         if self._helper is not None:
             self._helper.reply_timeout = STOP_REPLY_TIMEOUT_S
         if self.sampler is not None:

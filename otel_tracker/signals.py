@@ -5,6 +5,13 @@ would otherwise end or interrupt the process; an ignored signal stays ignored.
 After our callback the previous handler runs (or, for the default action, the
 signal is re-raised with it), so exit codes and the application's own handlers
 keep working.
+
+Python runs a handler on the main thread between any two bytecodes, so it could
+interrupt the tracker's own bookkeeping half done (a step registered but its span
+not yet started, a lock held that the final manifest write needs). Code that
+changes the run's state therefore runs inside :attr:`SignalChain.deferring`: a
+signal arriving there is handled the moment that code is done (microseconds to
+milliseconds later), never in the middle of it.
 """
 
 from __future__ import annotations
@@ -14,7 +21,8 @@ import os
 import signal
 import threading
 from collections.abc import Callable
-from types import FrameType
+from contextlib import AbstractContextManager, nullcontext
+from types import FrameType, TracebackType
 from typing import Any
 
 logger = logging.getLogger(__name__)
@@ -25,6 +33,9 @@ DEFAULT_SIGNALS = tuple(
 
 # (signum, fatal): fatal means the process is about to die by the default action.
 SignalCallback = Callable[[int, bool], None]
+
+# What a run uses for ``deferring`` when it installed no handlers.
+NO_DEFERRAL: AbstractContextManager[None] = nullcontext()
 
 
 def signal_name(signum: int) -> str:
@@ -43,6 +54,10 @@ class SignalChain:
         self._callback = callback
         self._signals = signals
         self._previous: dict[int, Any] = {}
+        self._main = threading.main_thread().ident
+        self._depth = 0  # how deep the main thread is in deferring sections
+        self._held: list[tuple[int, FrameType | None, Any]] = []
+        self.deferring = _Deferring(self)
 
     def install(self) -> bool:
         """Install; ``False`` (and nothing done) outside the main thread."""
@@ -73,7 +88,18 @@ class SignalChain:
         self._previous.clear()
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
+        # the previous handler as of now: the run may uninstall ours before it is done
         previous = self._previous.get(signum, signal.SIG_DFL)
+        if self._depth:
+            self._held.append((signum, frame, previous))
+            return
+        self._dispatch(signum, frame, previous)
+
+    def _release(self) -> None:
+        while self._held and not self._depth:
+            self._dispatch(*self._held.pop(0))
+
+    def _dispatch(self, signum: int, frame: FrameType | None, previous: Any) -> None:
         fatal = previous is signal.SIG_DFL
         try:
             self._callback(signum, fatal)
@@ -86,3 +112,33 @@ class SignalChain:
             os._exit(128 + signum)  # only if the default action did not end us
         elif callable(previous):
             previous(signum, frame)
+
+
+class _Deferring:
+    """Re-entrant context manager: signals that arrive inside wait for its end.
+
+    Only the main thread counts (handlers run there); other threads' sections
+    need no deferral, as a handler waits on their locks like any other thread.
+    """
+
+    __slots__ = ("_chain",)
+
+    def __init__(self, chain: SignalChain) -> None:
+        self._chain = chain
+
+    def __enter__(self) -> None:
+        chain = self._chain
+        if threading.get_ident() == chain._main:
+            chain._depth += 1
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        chain = self._chain
+        if threading.get_ident() == chain._main:
+            chain._depth -= 1
+            if not chain._depth and chain._held:
+                chain._release()

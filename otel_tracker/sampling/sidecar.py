@@ -91,6 +91,7 @@ class SubprocessSampler:
         self._io = threading.Lock()
         self._heartbeat: bytes | None = None  # header line and manifest, sent with the next request
         self._heartbeat_failed: Callable[[OSError], None] | None = None
+        self._closed = False
 
     @property
     def mode(self) -> str:
@@ -119,6 +120,8 @@ class SubprocessSampler:
             self._fall_back(f"could not start the sampling helper: {exc}")
 
     def sample(self, now: float, unavailable: Unavailable) -> list[Point]:
+        if self._closed:
+            return []  # a late caller after close(): no helper, and no fallback either
         if self._local is None:
             try:
                 reply = self._ask(now)
@@ -177,6 +180,7 @@ class SubprocessSampler:
 
     def close(self) -> None:
         """Stop the helper (it also exits by itself when this process dies)."""
+        self._closed = True
         self._end_helper(kill=False)
 
     def _ask(self, now: float) -> dict[str, Any]:

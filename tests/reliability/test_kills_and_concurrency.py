@@ -1,7 +1,8 @@
 """Whatever happens to a run, its record survives and tells the truth.
 
 OTEL_TRACKER_TEST_KILLS sets how many random SIGKILLs the kill test makes
-(default 100; raise it locally for a longer soak).
+(default 100) and OTEL_TRACKER_TEST_SIGNALS how many random SIGTERMs and SIGINTs
+the signal test sends (default 24); raise them locally for a longer soak.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from otel_tracker.store import RunStore
 from tests.conftest import child_env, load_manifest, validate_manifest
 
 KILLS = int(os.environ.get("OTEL_TRACKER_TEST_KILLS", "100"))
+SIGNALS = int(os.environ.get("OTEL_TRACKER_TEST_SIGNALS", "24"))
 
 # Writes the manifest all the time (a 1 ms heartbeat plus a step transition every few
 # ms) and appends to telemetry.jsonl every 5 ms.
@@ -82,6 +84,75 @@ def test_sigkill_at_random_moments_never_leaves_a_torn_manifest(root: Path) -> N
         f"{KILLS} kills, {temp_files} interrupted temp files left behind (never read), "
         f"{torn_lines} torn telemetry lines skipped"
     )
+
+
+# Every tracker call that takes a lock or changes the run, as fast as it goes, while
+# the sampler thread samples and beats every 5 ms: a signal handler running Python
+# code between any two bytecodes lands in the middle of one of them.
+SIGNAL_CHURN = """
+from otel_tracker import track_run
+with track_run("churn", heartbeat_interval=0.005, sample_interval=0.005, progress="off") as run:
+    print("ready", flush=True)
+    i = 0
+    while True:
+        with run.step(f"s{i % 20}") as step:
+            step.advance(3)
+            step.add_artifact(__name__)
+            run.set_gauge("i", i)
+            run.add_count("steps")
+            run.resource_history("process.memory.usage", 1.0)
+        if i % 7 == 0:
+            run.log_scores({"i": i})
+            run.skip(f"skipped-{i % 3}")
+        i += 1
+"""
+
+
+def _signal_one(root: Path, seed: int) -> tuple[int, str, float, str]:
+    sig = (signal.SIGTERM, signal.SIGINT)[seed % 2]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SIGNAL_CHURN],
+        env=child_env(root / f"s{seed}"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    time.sleep(random.Random(seed).uniform(0.0, 0.3))
+    sent = time.monotonic()
+    proc.send_signal(sig)
+    try:
+        _, err = proc.communicate(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate()
+        return sig, "hung", 15.0, err
+    return sig, str(proc.returncode), time.monotonic() - sent, err
+
+
+def test_sigterm_and_sigint_at_random_moments_leave_a_truthful_final_manifest(
+    root: Path,
+) -> None:
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        outcomes = list(pool.map(lambda seed: _signal_one(root, seed), range(SIGNALS)))
+    slowest = 0.0
+    for seed, (sig, returncode, took, err) in enumerate(outcomes):
+        name = signal.Signals(sig).name
+        assert returncode == str(-sig), f"{name} #{seed}: exit {returncode}\n{err[-2000:]}"
+        # SIGINT is Python's KeyboardInterrupt: one traceback, of that alone
+        expected = 1 if sig == signal.SIGINT else 0
+        assert err.count("Traceback") == expected, err[-2000:]
+        assert not expected or err.rstrip().endswith("KeyboardInterrupt"), err[-2000:]
+        assert "otel-tracker" not in err, err[-2000:]  # no warning either
+        (run_dir,) = [p for p in (root / f"s{seed}").iterdir() if p.is_dir()]
+        doc = load_manifest(run_dir / "manifest.json")
+        assert (doc["status"], doc["signal"], doc["exit_code"]) == ("cancelled", name, 128 + sig)
+        assert "running" not in [s["status"] for s in doc["steps"]], doc["steps"]
+        assert doc["steps_completed"] >= 0
+        slowest = max(slowest, took)
+    # the exit includes the summary files and the interpreter's teardown after the manifest
+    assert slowest < 5.0, f"slowest exit {slowest:.2f}s after the signal"
+    print(f"{SIGNALS} signals, slowest exit {slowest:.2f}s after the signal")
 
 
 CONCURRENT = """

@@ -46,7 +46,10 @@ class FragmentEncoder:
 
     def __init__(self, *paths: tuple[str, ...]) -> None:
         self._paths = paths
-        self._cache: dict[tuple[str, ...], list[tuple[Any, str]]] = {p: [] for p in paths}
+        # per list: last call's items by identity (a list that slides, like the capped
+        # ETA log, keeps its items but not their positions) and by position
+        self._by_id: dict[tuple[str, ...], dict[int, tuple[Any, str]]] = {p: {} for p in paths}
+        self._by_position: dict[tuple[str, ...], list[tuple[Any, str]]] = {p: [] for p in paths}
 
     def __call__(self, doc: Any) -> bytes:
         lists: dict[str, str] = {}
@@ -65,27 +68,25 @@ class FragmentEncoder:
         return (text + "\n").encode()
 
     def _encode_list(self, path: tuple[str, ...], items: list[Any]) -> str:
-        cache = self._cache[path]
-        del cache[len(items) :]
-        cached = len(cache)
-        parts = []
+        by_id, by_position = self._by_id[path], self._by_position[path]
+        # the entries keep last call's items alive, so an id cannot be reused meanwhile
+        seen: dict[int, tuple[Any, str]] = {}
+        entries: list[tuple[Any, str]] = []
         for i, item in enumerate(items):
-            if i < cached:
-                old, encoded = cache[i]
-                if old is item:
-                    parts.append(encoded)
-                    continue
-                if old == item:  # equal but rebuilt: keep the new one for next time
-                    cache[i] = (item, encoded)
-                    parts.append(encoded)
-                    continue
-            encoded = json.dumps(item, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-            if i < len(cache):
-                cache[i] = (item, encoded)
-            else:
-                cache.append((item, encoded))
-            parts.append(encoded)
-        return "[" + ",".join(parts) + "]"
+            entry = by_id.get(id(item))
+            if entry is None or entry[0] is not item:
+                if i < len(by_position) and by_position[i][0] == item:
+                    entry = (item, by_position[i][1])  # equal but rebuilt
+                else:
+                    entry = (item, _compact(item))
+            seen[id(item)] = entry
+            entries.append(entry)
+        self._by_id[path], self._by_position[path] = seen, entries
+        return "[" + ",".join(encoded for _, encoded in entries) + "]"
+
+
+def _compact(item: Any) -> str:
+    return json.dumps(item, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 
 def _get(doc: Any, path: tuple[str, ...]) -> Any:

@@ -59,6 +59,7 @@ from .run_setup import (
 from .run_telemetry import RunTelemetry
 from .signals import NO_DEFERRAL, SignalChain, signal_name
 from .step import Step, mark_error, outcome_of
+from .transition_cost import TransitionCost
 
 logger = logging.getLogger(__name__)
 
@@ -99,6 +100,7 @@ class Run:
         self._end_lock = threading.RLock()
         self._active: dict[int, Step] = {}
         self._ending: set[Step] = set()
+        self._transition_cost = TransitionCost()
         self._stop_heartbeat = threading.Event()
         self._heartbeat_thread: threading.Thread | None = None
         self._signals: SignalChain | None = None
@@ -445,6 +447,7 @@ class Run:
     def _start_step(self, step: Step) -> None:
         if self._ended or os.getpid() != self._owner_pid or step._span is not None:
             return
+        started = time.perf_counter()
         with self._deferring:
             with self.record.lock:
                 self._active[step.index] = step
@@ -454,6 +457,7 @@ class Run:
                 attributes=self._step_attributes(step._record),
                 start_time=self._anchored.now_ns(),
             )
+        self._count_transition(started)
 
     def _end_step(self, step: Step, error: BaseException | None) -> None:
         if os.getpid() != self._owner_pid:
@@ -462,8 +466,16 @@ class Run:
         if span is None or not span.is_recording():
             return
         result, exit_code, _ = outcome_of(error)
+        started = time.perf_counter()
         with self._deferring:
             self._end_step_span(step, result, error, None, exit_code)
+        self._count_transition(started)
+
+    def _count_transition(self, started: float) -> None:
+        problem = self._transition_cost.add(time.perf_counter() - started, len(self.record.steps))
+        if problem:
+            logger.warning("otel-tracker %s", problem)
+            self.record.warn(problem)
 
     def _end_step_span(
         self,

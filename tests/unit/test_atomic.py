@@ -101,6 +101,28 @@ def test_fragment_encoder_writes_what_dump_json_writes_as_the_document_changes()
     assert encode({"steps": None}) == dump_json({"steps": None})
 
 
+def test_fragment_encoder_reencodes_only_new_items_of_a_sliding_list(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A capped list drops its oldest item as it grows (the manifest's ETA log):
+    its items move, and must not all be encoded again on every write."""
+    from otel_tracker.atomic import FragmentEncoder, dump_json
+
+    encoded: list[object] = []
+    real = atomic._compact
+    monkeypatch.setattr(atomic, "_compact", lambda item: encoded.append(item) or real(item))
+    encode = FragmentEncoder(("eta", "log"))
+    log = [{"at": i, "event": "end"} for i in range(20)]
+    encode({"eta": {"log": list(log)}})
+    for i in range(20, 60):
+        log.append({"at": i, "event": "end"})
+        del log[:-20]
+        encoded.clear()
+        doc = {"eta": {"log": list(log)}}
+        assert encode(doc) == dump_json(doc)
+        assert encoded == [log[-1]]
+
+
 def test_a_heartbeat_write_skips_fsync_but_stays_atomic(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -431,3 +431,34 @@ def test_progress_can_go_to_a_logger(root: Path, caplog: pytest.LogCaptureFixtur
     assert lines[0].startswith("Step 1/1 – a (ETA ?") and lines[-1].startswith(
         "Run imitation-pipeline completed"
     )
+
+
+def test_a_step_per_item_gets_one_warning_with_what_to_do_instead(
+    root: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # nothing but transitions: they are all of the run's time, so the share is crossed
+    with (
+        caplog.at_level(logging.WARNING, logger="otel_tracker"),
+        _run(root, progress="off", resources=False) as run,
+    ):
+        for i in range(120):
+            with run.step(f"item-{i}"):
+                pass
+    warned = [r for r in caplog.records if "step transitions took" in r.getMessage()]
+    assert len(warned) == 1
+    doc = only_manifest(root)
+    (problem,) = [w for w in doc["warnings"] if "step transitions took" in w]
+    assert "over 100 steps" in problem and "step.advance()" in problem
+
+
+def test_transition_cost_warns_once_past_its_share_and_step_count() -> None:
+    from otel_tracker.transition_cost import TransitionCost
+
+    now = [0.0]
+    cost = TransitionCost(share=0.05, min_steps=3, clock=lambda: now[0])
+    now[0] = 100.0
+    assert cost.add(4.0, steps=2) is None  # too few steps to judge
+    assert cost.add(0.5, steps=3) is None  # 4.5 s of 100 s is under 5%
+    message = cost.add(1.5, steps=4)  # 6 s: over
+    assert message is not None and "6.0s of this run's 100.0s (6%) over 4 steps" in message
+    assert cost.add(50.0, steps=5) is None  # once

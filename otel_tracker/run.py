@@ -472,7 +472,7 @@ class Run:
         self._count_transition(started)
 
     def _count_transition(self, started: float) -> None:
-        problem = self._transition_cost.add(time.perf_counter() - started, len(self.record.steps))
+        problem = self._transition_cost.add(time.perf_counter() - started)
         if problem:
             logger.warning("otel-tracker %s", problem)
             self.record.warn(problem)

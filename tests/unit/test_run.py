@@ -448,17 +448,19 @@ def test_a_step_per_item_gets_one_warning_with_what_to_do_instead(
     assert len(warned) == 1
     doc = only_manifest(root)
     (problem,) = [w for w in doc["warnings"] if "step transitions took" in w]
-    assert "over 100 steps" in problem and "step.advance()" in problem
+    assert "over 200 step starts and ends" in problem and "step.advance()" in problem
 
 
 def test_transition_cost_warns_once_past_its_share_and_step_count() -> None:
     from otel_tracker.transition_cost import TransitionCost
 
     now = [0.0]
-    cost = TransitionCost(share=0.05, min_steps=3, clock=lambda: now[0])
+    cost = TransitionCost(share=0.05, min_transitions=3, clock=lambda: now[0])
     now[0] = 100.0
-    assert cost.add(4.0, steps=2) is None  # too few steps to judge
-    assert cost.add(0.5, steps=3) is None  # 4.5 s of 100 s is under 5%
-    message = cost.add(1.5, steps=4)  # 6 s: over
-    assert message is not None and "6.0s of this run's 100.0s (6%) over 4 steps" in message
-    assert cost.add(50.0, steps=5) is None  # once
+    assert cost.add(3.0) is None  # too few transitions to judge
+    assert cost.add(1.0) is None
+    assert cost.add(0.5) is None  # 4.5 s of 100 s is under 5%
+    message = cost.add(1.5)  # 6 s: over
+    assert message is not None
+    assert "6.0s of this run's 100.0s (6%) over 4 step starts and ends" in message
+    assert cost.add(50.0) is None  # once

@@ -55,6 +55,7 @@ class SignalChain:
         self._signals = signals
         self._previous: dict[int, Any] = {}
         self._main = threading.main_thread().ident
+        self._pid = os.getpid()
         self._depth = 0  # how deep the main thread is in deferring sections
         self._held: list[tuple[int, FrameType | None, Any]] = []
         self.deferring = _Deferring(self)
@@ -90,7 +91,8 @@ class SignalChain:
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         # the previous handler as of now: the run may uninstall ours before it is done
         previous = self._previous.get(signum, signal.SIG_DFL)
-        if self._depth:
+        # a child forked from another thread inherits the depth of a section it never runs
+        if self._depth and os.getpid() == self._pid:
             self._held.append((signum, frame, previous))
             return
         self._dispatch(signum, frame, previous)

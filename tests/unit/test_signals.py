@@ -107,3 +107,21 @@ def test_sections_on_other_threads_hold_nothing(calls: list[Any]) -> None:
         release.set()
         thread.join()
         chain.uninstall()
+
+
+def test_a_child_forked_inside_a_section_handles_signals_at_once(calls: list[Any]) -> None:
+    # as when a worker thread forks while the main thread is in a section: the
+    # child never leaves that section, so it must not hold signals for it
+    chain = SignalChain(lambda signum, fatal: calls.append("callback"), (SIG,))
+    assert chain.install()
+    try:
+        with chain.deferring:
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover - the child reports through its exit code
+                _raise_signal()
+                os._exit(0 if calls == ["callback", "previous"] else 1)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert calls == []  # nothing reached the parent
+    finally:
+        chain.uninstall()

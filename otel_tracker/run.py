@@ -590,7 +590,9 @@ class Run:
         deadline = time.monotonic() + self.config.export_timeout
         try:
             self._stop_heartbeat.set()
-            self.telemetry.stop()
+            problem = self.telemetry.stop()
+            if problem:
+                self.record.warn(problem)
             for step in list(self._active.values()):
                 step_reason = reason or (f"run ended ({result}) while the step was running")
                 step_result = result if result != semconv.RESULT_SUCCESS else semconv.RESULT_FAILURE

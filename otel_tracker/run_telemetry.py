@@ -187,21 +187,33 @@ class RunTelemetry:
             logger.warning("otel-tracker step resources failed", exc_info=True)
             return None
 
-    def stop(self) -> None:
-        """Stop sampling after a final sample (the last line of telemetry.jsonl)."""
+    def stop(self) -> str | None:
+        """Stop sampling after a final sample (the last line of telemetry.jsonl); the
+        problem, for the record, if a sample was still under way and was given up."""
         self._stopped = True
         if self._helper is not None:
             self._helper.reply_timeout = STOP_REPLY_TIMEOUT_S
+        answered = True
         if self.sampler is not None:
-            self.sampler.stop(final_sample=True)
-        self._close_helper()
+            answered = self.sampler.stop(final_sample=True)
+        self._close_helper(kill=not answered)
         if self._telemetry_file is not None:
             self._telemetry_file.close()
+        if answered:
+            return None
+        from .sampling.sampler import STOP_JOIN_S
 
-    def _close_helper(self) -> None:
+        problem = (
+            "resource sampling did not answer at the run's end (a stopped or overloaded "
+            f"helper?) within {STOP_JOIN_S:g}s: the final sample is missing"
+        )
+        logger.warning("otel-tracker %s", problem)
+        return problem
+
+    def _close_helper(self, kill: bool = False) -> None:
         helper, self._helper = self._helper, None
         if helper is not None:
-            helper.close()
+            helper.close(kill=kill)
         if self._heartbeat_shared:
             # the helper is gone (reaped or killed): no heartbeat of its can land any more
             self._heartbeat_shared = False

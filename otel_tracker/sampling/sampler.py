@@ -49,6 +49,10 @@ class Snapshot:
         return None
 
 
+# How long the run's end waits for a sample under way (they take milliseconds).
+STOP_JOIN_S = 0.5
+
+
 class ResourceSampler:
     """Runs the samplers on a daemon thread; everything external is injectable."""
 
@@ -83,6 +87,7 @@ class ResourceSampler:
         self._lock = threading.Lock()
         self._sampling = threading.Lock()
         self._stop = threading.Event()
+        self._closed = False  # after stop(): a sample still in flight publishes nothing
         self._thread: threading.Thread | None = None
         self._failed: set[str] = set()
         self._summary: dict[str, Any] | None = None
@@ -145,6 +150,8 @@ class ResourceSampler:
         step = self._current_step()
         snapshot = Snapshot(now, self._wall(), tuple(points), step, dict(self.unavailable))
         with self._lock:
+            if self._closed:
+                return snapshot
             self.snapshot = snapshot
             self.recent.append(snapshot)
             self.aggregates.add(points, step)
@@ -171,15 +178,20 @@ class ResourceSampler:
         )
         self._thread.start()
 
-    def stop(self, final_sample: bool = True) -> None:
+    def stop(self, final_sample: bool = True) -> bool:
+        """Stop the thread and take the final sample; ``False`` if a sample was still
+        under way after :data:`STOP_JOIN_S` (a source that does not answer): then
+        there is no final sample, and that late one will publish nothing."""
         self._stop.set()
         thread, self._thread = self._thread, None
         if thread is not None:
-            thread.join(timeout=max(1.0, 2 * self.interval))
-        # A signal handler ending the run may interrupt this very thread inside a
-        # sample (a step-end sample holds the lock): skip the final one, never deadlock.
-        if final_sample:
-            self._sample_unless_busy(timeout=1.0)
+            thread.join(timeout=STOP_JOIN_S)  # a sample takes milliseconds
+        finished = thread is None or not thread.is_alive()
+        if final_sample and finished:
+            self._sample_unless_busy(timeout=STOP_JOIN_S)
+        with self._lock:
+            self._closed = True
+        return finished
 
     def _loop(self, sample_first: bool = False) -> None:
         if sample_first:

@@ -38,6 +38,9 @@ logger = logging.getLogger(__name__)
 
 REPLY_TIMEOUT_S = 10.0
 FIRST_REPLY_FACTOR = 3  # the first waits for interpreter start, psutil, nvmlInit on a big box
+# The pipeline's main thread (a step's end sample) waits no longer than this: a signal
+# that arrives meanwhile is handled only once it is done (see signals.py).
+MAIN_THREAD_REPLY_TIMEOUT_S = 1.0
 LocalSamplers = Callable[[], Sequence[tuple[str, Any]]]
 
 
@@ -126,6 +129,8 @@ class SubprocessSampler:
             try:
                 reply = self._ask(now)
             except Exception as exc:
+                if self._closed:
+                    return []  # closed (killed) under this sample at the run's end
                 self._fall_back(f"the sampling helper failed: {type(exc).__name__}: {exc}")
             else:
                 for what, reason in reply.get("unavailable", {}).items():
@@ -178,10 +183,11 @@ class SubprocessSampler:
         }
         return found
 
-    def close(self) -> None:
-        """Stop the helper (it also exits by itself when this process dies)."""
+    def close(self, kill: bool = False) -> None:
+        """Stop the helper (it also exits by itself when this process dies); ``kill``
+        when it does not answer: no waiting for it to read its end of input."""
         self._closed = True
-        self._end_helper(kill=False)
+        self._end_helper(kill=kill)
 
     def _ask(self, now: float) -> dict[str, Any]:
         with self._io:
@@ -190,6 +196,8 @@ class SubprocessSampler:
                 raise RuntimeError("not running")
             self._send(json.dumps({"now": now}).encode() + b"\n")
             timeout = self.reply_timeout * (FIRST_REPLY_FACTOR if self._replies == 0 else 1)
+            if threading.current_thread() is threading.main_thread():
+                timeout = min(timeout, MAIN_THREAD_REPLY_TIMEOUT_S)
             if self._reader is None:
                 self._reader = LineReader(proc.stdout.fileno())
             line = self._reader.readline(timeout)

@@ -138,3 +138,29 @@ def test_ctrl_c_to_the_process_group_leaves_sampling_intact(root: Path) -> None:
     assert sampler["mode"] == "subprocess" and "fallback_reason" not in sampler, sampler
     wait_for(lambda: _gone(helper), timeout=5, what="helper exit")
     assert "sampling in this process instead" not in proc.stderr.read()
+
+
+def test_a_frozen_helper_does_not_hold_the_run_end(root: Path) -> None:
+    """A helper stopped (SIGSTOP, or a machine swapping hard) while the sampler waits
+    for its reply: the run's end gives that sample up, kills the helper, and says so."""
+    proc = start_script(TRACKED, root)
+    helper = _helper_pid(root)
+    os.kill(helper, signal.SIGSTOP)
+    try:
+        time.sleep(0.6)  # the sampler thread's next request (every 0.2 s) is now stuck
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == -signal.SIGTERM
+        took = time.monotonic() - sent
+    finally:
+        if not _gone(helper):
+            os.kill(helper, signal.SIGCONT)
+    doc = only_manifest(root)
+    assert doc["status"] == "cancelled" and doc["signal"] == "SIGTERM"
+    (problem,) = [w for w in doc["warnings"] if "did not answer" in w]
+    assert "final sample is missing" in problem
+    err = proc.stderr.read()  # type: ignore[union-attr]
+    assert err.count("did not answer") == 1, err
+    assert "sampling in this process instead" not in err, err
+    wait_for(lambda: _gone(helper), timeout=5, what="helper killed")
+    assert took < 5.0, f"exit {took:.2f}s after SIGTERM"  # the bound issue 10 sets

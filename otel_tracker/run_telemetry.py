@@ -234,8 +234,7 @@ class RunTelemetry:
             raise ConfigError(
                 f"metric {name!r} is a running total: add_count needs n >= 0, got {n!r}"
             )
-        counts = self.user_metrics.counts
-        counts[key] = counts.get(key, 0.0) + value
+        self.user_metrics.add(key, value)
 
 
 _METRIC_NAME = re.compile(r"^[a-z][a-z0-9_.]{0,62}$")

@@ -6,6 +6,7 @@ Both are read off the hot path: ``advance()`` stays a plain integer add, and
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
 
 from .points import Point, Unavailable
@@ -43,6 +44,14 @@ class UserMetrics:
     def __init__(self) -> None:
         self.gauges: dict[str, float] = {}
         self.counts: dict[str, float] = {}
+        # worker threads add to the same total: a read-modify-write loses updates
+        # without it (the sampler only reads, a copy, and needs no lock)
+        self._adding = threading.Lock()
+
+    def add(self, name: str, value: float) -> None:
+        """Add ``value`` to the running total ``name`` (safe from any thread)."""
+        with self._adding:
+            self.counts[name] = self.counts.get(name, 0.0) + value
 
     def sample(self, now: float, unavailable: Unavailable) -> list[Point]:
         points = [

@@ -207,3 +207,30 @@ def test_the_file_stays_open_and_recovers_from_a_failed_write(
     assert file.append({"a": 5})  # reopened after close
     assert [s["a"] for s in read_telemetry(path)[0]] == [1, 2, 4, 5]
     file.close()
+
+
+def test_add_count_from_many_threads_loses_no_update(tmp_path: Path) -> None:
+    import sys
+    import threading
+
+    # switch threads as often as possible: a plain read-modify-write loses half
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        with track_run(
+            "counts", root=tmp_path, resources=False, progress="off", install_signal_handlers=False
+        ) as run:
+
+            def work() -> None:
+                for _ in range(20_000):
+                    run.add_count("items")
+
+            threads = [threading.Thread(target=work) for _ in range(8)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            total = run.telemetry.user_metrics.counts["items"]
+    finally:
+        sys.setswitchinterval(previous)
+    assert total == 8 * 20_000

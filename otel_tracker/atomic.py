@@ -46,13 +46,15 @@ class FragmentEncoder:
 
     def __init__(self, *paths: tuple[str, ...]) -> None:
         self._paths = paths
-        # per list: last call's items by identity (a list that slides, like the capped
-        # ETA log, keeps its items but not their positions) and by position
-        self._by_id: dict[tuple[str, ...], dict[int, tuple[Any, str]]] = {p: {} for p in paths}
-        self._by_position: dict[tuple[str, ...], list[tuple[Any, str]]] = {p: [] for p in paths}
+        # per list, last call's items (kept alive, so that no new item can reuse the
+        # id of an old one), their encodings, and the encodings by item id: a list
+        # that slides, like the capped ETA log, keeps its items but not their positions
+        self._items: dict[tuple[str, ...], list[Any]] = {p: [] for p in paths}
+        self._parts: dict[tuple[str, ...], list[bytes]] = {p: [] for p in paths}
+        self._by_id: dict[tuple[str, ...], dict[int, bytes]] = {p: {} for p in paths}
 
     def __call__(self, doc: Any) -> bytes:
-        lists: dict[str, str] = {}
+        lists: dict[str, bytes] = {}
         shell = doc
         for i, path in enumerate(self._paths):
             items = _get(shell, path)
@@ -60,29 +62,38 @@ class FragmentEncoder:
                 mark = f"\x00otel-tracker-list-{i}\x00"
                 lists[json.dumps(mark)] = self._encode_list(path, items)
                 shell = _replaced(shell, path, mark)
+        # the shell is small; the lists, most of the bytes, are copied once, at the end
         text = json.dumps(shell, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-        for mark, encoded in lists.items():
+        cuts = []
+        for mark in lists:
             if text.count(mark) != 1:  # the mark occurs in the data itself
                 return dump_json(doc)
-            text = text.replace(mark, encoded)
-        return (text + "\n").encode()
+            cuts.append((text.index(mark), mark))
+        pieces: list[bytes] = []
+        done = 0
+        for at, mark in sorted(cuts):
+            pieces += (text[done:at].encode(), lists[mark])
+            done = at + len(mark)
+        pieces += (text[done:].encode(), b"\n")
+        return b"".join(pieces)
 
-    def _encode_list(self, path: tuple[str, ...], items: list[Any]) -> str:
-        by_id, by_position = self._by_id[path], self._by_position[path]
-        # the entries keep last call's items alive, so an id cannot be reused meanwhile
-        seen: dict[int, tuple[Any, str]] = {}
-        entries: list[tuple[Any, str]] = []
-        for i, item in enumerate(items):
-            entry = by_id.get(id(item))
-            if entry is None or entry[0] is not item:
-                if i < len(by_position) and by_position[i][0] == item:
-                    entry = (item, by_position[i][1])  # equal but rebuilt
-                else:
-                    entry = (item, _compact(item))
-            seen[id(item)] = entry
-            entries.append(entry)
-        self._by_id[path], self._by_position[path] = seen, entries
-        return "[" + ",".join(encoded for _, encoded in entries) + "]"
+    def _encode_list(self, path: tuple[str, ...], items: list[Any]) -> bytes:
+        # the common case in C: every item seen last time (a few changed at most)
+        by_id = self._by_id[path]
+        parts: list[Any] = [by_id.get(id(item)) for item in items]
+        if None in parts:
+            old_items, old_parts = self._items[path], self._parts[path]
+            for i, part in enumerate(parts):
+                if part is None:
+                    item = items[i]
+                    if i < len(old_items) and old_items[i] == item:
+                        parts[i] = old_parts[i]  # equal but rebuilt
+                    else:
+                        parts[i] = _compact(item).encode()
+        self._items[path] = list(items)
+        self._parts[path] = parts
+        self._by_id[path] = dict(zip(map(id, items), parts, strict=True))
+        return b"[" + b",".join(parts) + b"]"
 
 
 def _compact(item: Any) -> str:

@@ -1,8 +1,8 @@
 """``TransitionCost``: notices when step transitions become a visible share of a run.
 
 Each step start and end rewrites the whole manifest (every step is in it), so a
-step costs more the more steps the run has: about 3 ms in a 20-step run, 10 ms
-at 500 steps and 28 ms at 2,000 (``benchmarks/bench_manifest.py``). Steps meant
+step costs more the more steps the run has: about 3 ms in a 20-step run, 8 ms
+at 500 steps and 26 ms at 2,000 (``benchmarks/bench_manifest.py``). Steps meant
 for stages (seconds to hours) never notice; a step per item (a file, a batch)
 does. Rather than slow such a pipeline
 in silence, the run says so once, with what to do instead.

@@ -1,4 +1,5 @@
-"""``Run``: a pipeline run as a root span (its steps, in ``step.py``, are child spans).
+"""``Run``: a pipeline run as a root span; its steps (``step.py``) are child spans,
+started and ended by :class:`~otel_tracker.step_spans.StepSpans`.
 
 The run owns a private ``TracerProvider`` (the application's global one is never
 touched) whose first processor is the synchronous :class:`ManifestSpanProcessor`;
@@ -12,7 +13,6 @@ from __future__ import annotations
 import atexit
 import dataclasses
 import logging
-import math
 import os
 import sys
 import threading
@@ -34,32 +34,30 @@ from .analysis.summary_files import write_summary_quietly
 from .atomic import ManifestFileWriter
 from .clock import AnchoredClock, Clock, SystemClock, iso_utc
 from .config import ReaderConfig, TrackerConfig
-from .environment import collect_environment, git_info, host_name
 from .errors import ConfigError
 from .exporters.manifest import ManifestSpanProcessor
 from .heartbeat import ManifestHeartbeat
 from .join import join_target
-from .liveness import RunLock, process_identity
-from .manifest import SCORE_DIRECTIONS, RunRecord, StepRecord, jsonable, manifest_encoder
+from .liveness import RunLock
+from .manifest import StepRecord, manifest_encoder
 from .parts import PARTS_DIR
 from .paths import LOCK_NAME, MANIFEST_NAME, create_run_dir, new_run_id
 from .progress.reporter import ProgressReporter
-from .redact import redact_argv, redact_text, redact_value
 from .run_setup import (
     NO_MIRRORS,
-    current_user,
+    checked_scores,
     flat_attributes,
+    new_run_record,
     parent_context,
-    pipeline_history,
-    quietly,
     resource_attributes,
+    shut_down_by,
     validate_steps,
     wants_otel_context,
 )
 from .run_telemetry import RunTelemetry
 from .signals import NO_DEFERRAL, SignalChain, signal_name
 from .step import Step, mark_error, outcome_of
-from .transition_cost import TransitionCost
+from .step_spans import StepSpans
 
 logger = logging.getLogger(__name__)
 
@@ -96,11 +94,6 @@ class Run:
         self._clock = clock or SystemClock()
         self._anchored = AnchoredClock(self._clock)
         self._owner_pid = os.getpid()
-        self._ended = False
-        self._end_lock = threading.RLock()
-        self._active: dict[int, Step] = {}
-        self._ending: set[Step] = set()
-        self._transition_cost = TransitionCost()
         self._stop_heartbeat = threading.Event()
         self._heartbeat_thread: threading.Thread | None = None
         self._signals: SignalChain | None = None
@@ -122,39 +115,21 @@ class Run:
             self.run_id, self.dir = self.join.run_id, self.join.run_dir
         else:
             self.run_id, self.dir = self._make_run_dir(name)
-        cwd = Path.cwd()
-        identity = process_identity()
-        self.record = RunRecord(
-            run_id=self.run_id,
-            name=name,
+        self.record = new_run_record(
+            self.run_id,
+            name,
             scenario=scenario,
-            params=jsonable(redact_value(dict(params or {}))),
-            process={
-                **identity,
-                "host": host_name(),
-                "user": current_user(),
-                "cwd": str(cwd),
-                "command": redact_argv(getattr(sys, "orig_argv", sys.argv)),
-            },
-            environment=collect_environment(cwd, env, config.env_allowlist),
-            git=git_info(cwd),
-            tracker={
-                "version": __version__,
-                "heartbeat_interval_s": config.heartbeat_interval,
-                "lock_file": self.join.lock_name if self.join else LOCK_NAME,
-            },
-            run_dir=str(self.dir.resolve()) if self.dir else None,
+            kind=kind,
+            params=params,
+            run_dir=self.dir,
+            join=self.join,
+            config=config,
+            environ=env,
         )
-        if self.join is not None:
-            self.record.part = {
-                "id": self.join.part_id,
-                "parent_span_id": self.join.parent_span_id,
-            }
-        else:
-            self.record.parts_from = self.dir
-        self.record.kind = kind
-        self.record.history, self.record.history_runs = pipeline_history(config, name, scenario)
         self.record.declare_steps(declared, expected_durations)
+        self._steps = StepSpans(
+            self.record, clock=self._clock, anchored=self._anchored, owner_pid=self._owner_pid
+        )
         if self.dir is None:
             self.record.warn(f"manifest not written: run directory under {config.root} unavailable")
 
@@ -168,7 +143,7 @@ class Run:
             mode=config.progress,
             interval=config.progress_interval,
             now_ns=self._clock.time_ns,
-            progress=self._progress_snapshot,
+            progress=self._steps.progress,
             stuck_after=ReaderConfig.resolve(root=config.root, environ=env).stuck_after,
             label=name if self.join else None,
         )
@@ -176,7 +151,7 @@ class Run:
             self.record,
             writer,
             now_ns=self._clock.time_ns,
-            progress=self._progress_snapshot,
+            progress=self._steps.progress,
             listeners=[self.reporter.on_transition],
         )
         if self.join is not None:
@@ -203,8 +178,8 @@ class Run:
             run_dir=self.dir,
             resource=self._provider.resource,
             interval=config.sample_interval,
-            step_counters=self._step_counters,
-            current_step=self._current_step_index,
+            step_counters=self._steps.counters,
+            current_step=self._steps.current_index,
             step_name=self._step_name,
             document=self._state_document,
             metric_readers=self.mirrors.metric_readers,
@@ -233,6 +208,7 @@ class Run:
             start_time=self._anchored.now_ns(),
         )
         self._context = trace.set_span_in_context(self._span)
+        self._steps.bind(self._tracer, self._context, self.telemetry.step_ended)
 
         atexit.register(self._at_exit)
         if config.install_signal_handlers:
@@ -275,7 +251,7 @@ class Run:
 
     @property
     def ended(self) -> bool:
-        return self._ended
+        return self._steps.ended
 
     def step(
         self,
@@ -305,22 +281,8 @@ class Run:
 
     def skip(self, name: str, reason: str = "") -> None:
         """Mark a step skipped: it leaves the enabled total and keeps its reason."""
-        if self._ended or os.getpid() != self._owner_pid:
-            return
         with self._deferring:
-            record = self.record.claim_step(name)
-            now = self._anchored.now_ns()
-            span = self._tracer.start_span(
-                name,
-                context=self._context,
-                attributes={
-                    **self._step_attributes(record),
-                    semconv.CICD_PIPELINE_TASK_RUN_RESULT: semconv.RESULT_SKIP,
-                    semconv.STEP_SKIP_REASON: redact_text(str(reason)),
-                },
-                start_time=now,
-            )
-            span.end(end_time=now)
+            self._steps.skip(name, reason)
 
     def add_artifact(self, path: str | os.PathLike[str], kind: str | None = None) -> None:
         """Register a file or directory the run produced."""
@@ -338,29 +300,18 @@ class Run:
         ``direction`` says per score whether higher (``"max"``, the default) or
         lower (``"min"``, e.g. a loss) is better, so the manifest's "best" is right.
         """
-        directions = dict(direction or {})
-        for name, value in directions.items():
-            if value not in SCORE_DIRECTIONS:
-                raise ConfigError(f"direction of {name!r} must be 'max' or 'min', got {value!r}")
-        values: dict[str, float] = {}
-        for name, value in scores.items():
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, (int, float))
-                or not math.isfinite(value)
-            ):
-                raise ConfigError(f"score {name!r} must be a finite number, got {value!r}")
-            values[str(name)] = float(value)
-        if self._ended or os.getpid() != self._owner_pid:
+        values, directions = checked_scores(scores, direction)
+        if os.getpid() != self._owner_pid:
             return
         at = iso_utc(self._clock.time_ns())
         event: dict[str, float | int] = {f"score.{k}": v for k, v in values.items()}
         if epoch is not None:
             event["epoch"] = epoch
-        with self._deferring:
-            self.record.log_scores(values, directions, at, epoch)
-            self._span.add_event("scores", event)
-            self.manifest_processor.write()
+        with self._deferring, self._steps.transition() as live:
+            if live:
+                self.record.log_scores(values, directions, at, epoch)
+                self._span.add_event("scores", event)
+                self.manifest_processor.write()
 
     def set_gauge(self, name: str, value: float) -> None:
         """Record the current value of a metric of yours (FPS, episode reward...).
@@ -401,8 +352,7 @@ class Run:
 
     def _current_span(self) -> Any:
         """The running step's span, else the run's (for trace-context propagation)."""
-        active = list(self._active.values())
-        return active[-1]._span if active else self._span
+        return self._steps.current_span() or self._span
 
     def __enter__(self) -> Run:
         self._var_token = current.enter("run", self)
@@ -434,83 +384,14 @@ class Run:
     def __repr__(self) -> str:
         return f"<Run {self.run_id} {self.record.status}>"
 
-    # -- steps -----------------------------------------------------------------------
-    def _step_attributes(self, record: StepRecord) -> dict[str, Any]:
-        return {
-            semconv.CICD_PIPELINE_NAME: self.name,
-            semconv.CICD_PIPELINE_RUN_ID: self.run_id,
-            semconv.CICD_PIPELINE_TASK_NAME: record.name,
-            semconv.CICD_PIPELINE_TASK_RUN_ID: f"{self.run_id}/{record.index}",
-            semconv.STEP_INDEX: record.index,
-        }
-
+    # -- steps (called by Step) ------------------------------------------------------
     def _start_step(self, step: Step) -> None:
-        if self._ended or os.getpid() != self._owner_pid or step._span is not None:
-            return
-        started = time.perf_counter()
         with self._deferring:
-            with self.record.lock:
-                self._active[step.index] = step
-            step._span = self._tracer.start_span(
-                step.name,
-                context=self._context,
-                attributes=self._step_attributes(step._record),
-                start_time=self._anchored.now_ns(),
-            )
-        self._count_transition(started)
+            self._steps.start(step)
 
     def _end_step(self, step: Step, error: BaseException | None) -> None:
-        if os.getpid() != self._owner_pid:
-            return
-        span = step._span
-        if span is None or not span.is_recording():
-            return
-        result, exit_code, _ = outcome_of(error)
-        started = time.perf_counter()
         with self._deferring:
-            self._end_step_span(step, result, error, None, exit_code)
-        self._count_transition(started)
-
-    def _count_transition(self, started: float) -> None:
-        problem = self._transition_cost.add(time.perf_counter() - started)
-        if problem:
-            logger.warning("otel-tracker %s", problem)
-            self.record.warn(problem)
-
-    def _end_step_span(
-        self,
-        step: Step,
-        result: str,
-        error: BaseException | None,
-        reason: str | None,
-        exit_code: int | None = None,
-    ) -> None:
-        span = step._span
-        with self.record.lock:
-            # not started yet, or another thread is ending it (the step's own end
-            # racing the run's): one end each
-            if span is None or self._active.get(step.index) is not step or step in self._ending:
-                return
-            self._ending.add(step)
-        try:
-            resources = self.telemetry.step_ended(step.index)  # while it is still current
-        finally:
-            with self.record.lock:
-                self._active.pop(step.index, None)
-                self._ending.discard(step)
-        record = step._record
-        with self.record.lock:
-            record.resources = resources
-            record.update_progress(step.completed, step.total, step.unit, self._clock.time_ns())
-        span.set_attribute(semconv.CICD_PIPELINE_TASK_RUN_RESULT, result)
-        span.set_attribute(semconv.STEP_PROGRESS_COMPLETED, step.completed)
-        if step.total is not None:
-            span.set_attribute(semconv.STEP_PROGRESS_TOTAL, step.total)
-        mark_error(span, result, error, reason, exit_code)
-        span.end(end_time=self._anchored.now_ns())
-
-    def _progress_snapshot(self) -> dict[int, tuple[int, int | None, str | None]]:
-        return {i: (s.completed, s.total, s.unit) for i, s in list(self._active.items())}
+            self._steps.end(step, error)
 
     def _add_artifact(
         self, path: str | os.PathLike[str], kind: str | None, step: StepRecord | None
@@ -581,10 +462,8 @@ class Run:
         error: BaseException | None,
         reason: str | None,
     ) -> None:
-        with self._end_lock:
-            if self._ended:
-                return
-            self._ended = True
+        if not self._steps.close():
+            return
         # one budget for the whole end: a dead endpoint may delay the exit by
         # export_timeout, not export_timeout plus the final sample and writes
         deadline = time.monotonic() + self.config.export_timeout
@@ -593,10 +472,7 @@ class Run:
             problem = self.telemetry.stop()
             if problem:
                 self.record.warn(problem)
-            for step in list(self._active.values()):
-                step_reason = reason or (f"run ended ({result}) while the step was running")
-                step_result = result if result != semconv.RESULT_SUCCESS else semconv.RESULT_FAILURE
-                self._end_step_span(step, step_result, None, step_reason)
+            self._steps.end_running(result, reason)
             span = self._span
             span.set_attribute(semconv.CICD_PIPELINE_RESULT, result)
             if exit_code is not None:
@@ -620,20 +496,12 @@ class Run:
     def _shutdown_exporters(self, deadline: float) -> None:
         """Flush and shut down every exporter until ``deadline`` (the manifest is
         already final): a dead endpoint must not hold the process hostage."""
-        workers = []
         # side by side: spans must not wait behind a metric export stuck on a dead endpoint
-        for name, steps in (
-            ("spans", (self._provider.shutdown,)),
-            ("metrics", (self.telemetry.shutdown, self.mirrors.close)),
-        ):
-            worker = threading.Thread(
-                target=quietly, args=steps, name=f"otel-tracker-shutdown-{name}", daemon=True
-            )
-            worker.start()
-            workers.append(worker)
-        for worker in workers:
-            worker.join(max(0.0, deadline - time.monotonic()))
-        stuck = any(worker.is_alive() for worker in workers)
+        stuck = not shut_down_by(
+            deadline,
+            spans=(self._provider.shutdown,),
+            metrics=(self.telemetry.shutdown, self.mirrors.close),
+        )
         reported = None
         if self.mirrors.guards:
             reported = self.mirrors.report(self.config.export_timeout if stuck else None)
@@ -649,20 +517,13 @@ class Run:
 
     def _state_document(self) -> dict[str, Any]:
         return self.record.to_dict(
-            now_ns=self._clock.time_ns(), progress=self._progress_snapshot, with_telemetry=False
+            now_ns=self._clock.time_ns(), progress=self._steps.progress, with_telemetry=False
         )
-
-    def _step_counters(self) -> dict[int, tuple[str, int]]:
-        return {i: (s.name, s.completed) for i, s in list(self._active.items())}
 
     def _step_name(self, index: int | None) -> str | None:
         if index is None or not 0 <= index < len(self.record.steps):
             return None
         return self.record.steps[index].name
-
-    def _current_step_index(self) -> int | None:
-        active = list(self._active.values())
-        return active[-1].index if active else None
 
     def _heartbeat_loop(self) -> None:
         # Without resource sampling only (else the sampler thread beats, see heartbeat.py).
@@ -686,7 +547,7 @@ class Run:
 
     def _at_exit(self) -> None:
         """The interpreter is exiting with the run still open."""
-        if self._ended or os.getpid() != self._owner_pid:
+        if self._steps.ended or os.getpid() != self._owner_pid:
             return
         last = getattr(sys, "last_value", None)
         if isinstance(last, BaseException):

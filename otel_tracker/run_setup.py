@@ -1,24 +1,36 @@
 """What a run needs at its start and end, kept out of :mod:`otel_tracker.run`:
-span attributes from params, the parent trace context, the OTel resource, the
-pipeline's history for the ETA, and the bounded exporter shutdown's helpers."""
+its first record, span attributes from params, the parent trace context, the
+OTel resource, the pipeline's history for the ETA, argument checks, and the
+bounded exporter shutdown's helpers."""
 
 from __future__ import annotations
 
 import getpass
 import logging
+import math
 import os
-from collections.abc import Callable, Iterable, Mapping
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
 
-from . import semconv
+from . import __version__, semconv
 from .config import ReaderConfig
+from .environment import collect_environment, git_info, host_name
 from .errors import ConfigError
+from .liveness import process_identity
+from .manifest import SCORE_DIRECTIONS, RunRecord, jsonable
+from .paths import LOCK_NAME
 from .progress.eta import HISTORY_RUNS, history_medians
+from .redact import redact_argv, redact_value
 
 if TYPE_CHECKING:
     from .config import TrackerConfig
+    from .join import JoinTarget
     from .run import Run
 
 logger = logging.getLogger(__name__)
@@ -38,6 +50,70 @@ def flat_attributes(prefix: str, params: Mapping[str, Any]) -> dict[str, Any]:
         elif value is not None:
             out[name] = str(value)
     return out
+
+
+def new_run_record(
+    run_id: str,
+    name: str,
+    *,
+    scenario: str | None,
+    kind: str | None,
+    params: Mapping[str, Any] | None,
+    run_dir: Path | None,
+    join: JoinTarget | None,
+    config: TrackerConfig,
+    environ: Mapping[str, str],
+) -> RunRecord:
+    """A run's record before its span starts: who, where, what, and its history."""
+    cwd = Path.cwd()
+    record = RunRecord(
+        run_id=run_id,
+        name=name,
+        scenario=scenario,
+        params=jsonable(redact_value(dict(params or {}))),
+        process={
+            **process_identity(),
+            "host": host_name(),
+            "user": current_user(),
+            "cwd": str(cwd),
+            "command": redact_argv(getattr(sys, "orig_argv", sys.argv)),
+        },
+        environment=collect_environment(cwd, environ, config.env_allowlist),
+        git=git_info(cwd),
+        tracker={
+            "version": __version__,
+            "heartbeat_interval_s": config.heartbeat_interval,
+            "lock_file": join.lock_name if join else LOCK_NAME,
+        },
+        run_dir=str(run_dir.resolve()) if run_dir else None,
+        kind=kind,
+    )
+    if join is not None:
+        record.part = {"id": join.part_id, "parent_span_id": join.parent_span_id}
+    else:
+        record.parts_from = run_dir
+    record.history, record.history_runs = pipeline_history(config, name, scenario)
+    return record
+
+
+def checked_scores(
+    scores: Mapping[str, float], direction: Mapping[str, str] | None
+) -> tuple[dict[str, float], dict[str, str]]:
+    """``log_scores``' arguments as plain floats and directions, or ``ConfigError``."""
+    directions = dict(direction or {})
+    for name, value in directions.items():
+        if value not in SCORE_DIRECTIONS:
+            raise ConfigError(f"direction of {name!r} must be 'max' or 'min', got {value!r}")
+    values: dict[str, float] = {}
+    for name, value in scores.items():
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+        ):
+            raise ConfigError(f"score {name!r} must be a finite number, got {value!r}")
+        values[str(name)] = float(value)
+    return values, directions
 
 
 def validate_steps(steps: Iterable[str] | None) -> list[str]:
@@ -60,6 +136,22 @@ def quietly(*shutdowns: Callable[[], object]) -> None:
             shutdown()
         except Exception:
             logger.warning("otel-tracker exporter shutdown failed", exc_info=True)
+
+
+def shut_down_by(deadline: float, **groups: Sequence[Callable[[], object]]) -> bool:
+    """Run each group of shutdowns in order on its own daemon thread, the groups side
+    by side, until ``time.monotonic()`` reaches ``deadline``; ``True`` if all finished."""
+    workers = [
+        threading.Thread(
+            target=quietly, args=tuple(steps), name=f"otel-tracker-shutdown-{name}", daemon=True
+        )
+        for name, steps in groups.items()
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(max(0.0, deadline - time.monotonic()))
+    return not any(worker.is_alive() for worker in workers)
 
 
 class NoMirrors:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 from opentelemetry import trace
+from opentelemetry.sdk.trace import SpanProcessor
 from opentelemetry.trace import SpanKind, StatusCode
 
 from otel_tracker import ConfigError, current_run, current_step, step, track_run
@@ -232,6 +234,7 @@ def test_a_global_provider_makes_steps_the_current_span(root: Path) -> None:
     code = f"""
 import json
 from opentelemetry import trace
+from opentelemetry.sdk.trace import SpanProcessor
 from opentelemetry.sdk.trace import TracerProvider
 from otel_tracker import track_run
 trace.set_tracer_provider(TracerProvider())
@@ -464,3 +467,39 @@ def test_transition_cost_warns_once_past_its_share_and_step_count() -> None:
     assert message is not None
     assert "6.0s of this run's 100.0s (6%) over 4 step starts and ends" in message
     assert cost.add(50.0) is None  # once
+
+
+class _GateOnStepStart(SpanProcessor):
+    """Holds a step's span start (after the manifest processor recorded it) until
+    released: the moment a worker thread is starting a step, made to last."""
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def on_start(self, span: Any, parent_context: Any = None) -> None:
+        if "otel_tracker.step.index" in (span.attributes or {}):
+            self.entered.set()
+            self.release.wait(5)
+
+
+def test_a_step_starting_on_a_worker_as_the_run_ends_does_not_outlive_it(root: Path) -> None:
+    gate = _GateOnStepStart()
+    run = _run(root, resources=False, span_processors=[gate])
+    worker = threading.Thread(target=lambda: run.step("Load shard").start())
+    worker.start()
+    assert gate.entered.wait(5)
+    threading.Timer(0.3, gate.release.set).start()
+    run.end()  # waits for the start under way, then ends the step with the run
+    final = run.manifest_path.read_bytes()
+    worker.join(5)
+    with run.step("Too late") as late:
+        late.advance()
+    assert run.manifest_path.read_bytes() == final, "rewritten after the run's end"
+    doc = json.loads(final)
+    assert doc["status"] == "completed"
+    (step,) = [s for s in doc["steps"] if s["name"] == "Load shard"]
+    assert step["status"] == "failed"
+    assert "while the step was running" in step["error"]["message"]
+    assert step["started_at"] <= step["ended_at"] <= doc["ended_at"]
+    assert [s["status"] for s in doc["steps"] if s["name"] == "Too late"] in ([], ["pending"])

@@ -6,8 +6,20 @@ from __future__ import annotations
 class OtelTrackerError(Exception):
     """Base class of every error otel-tracker raises on purpose.
 
-    The CLI turns it into a one-line message and a non-zero exit status.
+    The CLI turns it into a one-line message and exits with :attr:`exit_status`.
     """
+
+    exit_status = 2
+
+
+class CommandNotRunnableError(OtelTrackerError):
+    """A wrapped command does not exist (exit 127) or cannot be executed (126),
+    the statuses a shell, ``env`` and ``timeout`` use, so scripts can tell it from
+    a command that ran and failed."""
+
+    def __init__(self, message: str, exit_status: int) -> None:
+        super().__init__(message)
+        self.exit_status = exit_status
 
 
 class ConfigError(OtelTrackerError, ValueError):

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from .errors import OtelTrackerError
+from .errors import CommandNotRunnableError, OtelTrackerError
 from .paths import RUN_DIR_ENV
 from .redact import redact_argv
 from .signals import signal_name
@@ -56,13 +56,13 @@ def resolve_command(argv: Sequence[str], cwd: Path | None = None) -> str:
         if cwd is not None and not path.is_absolute():
             path = cwd / path
         if not path.exists():
-            raise OtelTrackerError(f"command not found: {program}")
+            raise CommandNotRunnableError(f"command not found: {program}", 127)
         if path.is_dir() or not os.access(path, os.X_OK):
-            raise OtelTrackerError(f"not an executable file: {program}")
+            raise CommandNotRunnableError(f"not an executable file: {program}", 126)
         return str(path)
     found = shutil.which(program)
     if found is None:
-        raise OtelTrackerError(f"command not found on PATH: {program}")
+        raise CommandNotRunnableError(f"command not found on PATH: {program}", 127)
     return found
 
 
@@ -165,7 +165,9 @@ def run_command(
     except OSError as exc:
         step.end(exc)
         run.end(exc)
-        raise OtelTrackerError(f"cannot start {argv[0]}: {exc.strerror or exc}") from None
+        raise CommandNotRunnableError(
+            f"cannot start {argv[0]}: {exc.strerror or exc}", 126
+        ) from None
     register_artifacts(run, started)
     return _finish(run, step, result.returncode, result.received)
 

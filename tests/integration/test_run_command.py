@@ -89,15 +89,16 @@ def test_the_child_tree_is_sampled(root: Path) -> None:
 def test_bad_commands_are_one_line_errors_and_leave_no_run(root: Path, tmp_path: Path) -> None:
     not_executable = tmp_path / "script.sh"
     not_executable.write_text("echo hi\n")
-    for command, message in (
-        (("no-such-command-xyz",), "command not found on PATH: no-such-command-xyz"),
-        ((str(tmp_path / "missing.sh"),), "command not found"),
-        ((str(not_executable),), "not an executable file"),
-        ((), "no command given"),
+    for command, message, status in (
+        (("no-such-command-xyz",), "command not found on PATH: no-such-command-xyz", 127),
+        ((str(tmp_path / "missing.sh"),), "command not found", 127),
+        ((str(not_executable),), "not an executable file", 126),
+        ((str(tmp_path),), "not an executable file", 126),
+        ((), "no command given", 2),
     ):
         proc = wrap(root, *command)
         _out, err = proc.communicate(timeout=60)
-        assert proc.returncode == 2, (command, err)
+        assert proc.returncode == status, (command, err)
         assert err.startswith("otel-tracker: error: ") and err.count("\n") == 1
         assert message in err
         assert "Traceback" not in err

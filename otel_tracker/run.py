@@ -273,8 +273,13 @@ class Run:
             raise ConfigError(
                 f"expected_duration must be positive seconds, got {expected_duration!r}"
             )
-        with self._deferring:
-            record = self.record.claim_step(name, expected_duration)
+        if os.getpid() != self._owner_pid:
+            # a forked child: its steps are no-ops, and the record's lock may have
+            # been copied held by a thread that does not exist here
+            record = StepRecord(index=-1, name=name)
+        else:
+            with self._deferring:
+                record = self.record.claim_step(name, expected_duration)
         handle = Step(self, record, None, unit)
         handle.set_total(total, unit)
         return handle
@@ -319,7 +324,8 @@ class Run:
         Cheap: it stores a number; the sampler reports it as
         ``otel_tracker.user.<name>`` at its next sample.
         """
-        self.telemetry.set_gauge(name, value)
+        if os.getpid() == self._owner_pid:
+            self.telemetry.set_gauge(name, value)
 
     def resource_history(self, key: str, seconds: float | None = None) -> list[tuple[float, float]]:
         """``(unix time, value)`` of one series over the last ``seconds`` (all kept: the
@@ -327,12 +333,15 @@ class Run:
         notebooks. ``key`` is a series as in telemetry.jsonl, e.g.
         ``"process.memory.usage"`` or ``"system.cpu.utilization{cpu.logical_number=0}"``.
         """
+        if os.getpid() != self._owner_pid:
+            return []
         with self._deferring:  # it holds a lock the final manifest needs
             return self.telemetry.history(key, seconds)
 
     def add_count(self, name: str, n: float = 1) -> None:
         """Add ``n >= 0`` to a running total of yours (episodes, tokens...): a counter."""
-        self.telemetry.add_count(name, n)
+        if os.getpid() == self._owner_pid:
+            self.telemetry.add_count(name, n)
 
     def end(self, error: BaseException | None = None) -> None:
         """End the run: completed, or as ``error`` dictates (see :func:`outcome_of`)."""
@@ -396,6 +405,8 @@ class Run:
     def _add_artifact(
         self, path: str | os.PathLike[str], kind: str | None, step: StepRecord | None
     ) -> None:
+        if os.getpid() != self._owner_pid:
+            return
         p = Path(path)
         try:
             size = p.stat().st_size if p.is_file() else None

@@ -330,3 +330,53 @@ def test_demo_command_end_to_end(root: Path) -> None:
     assert doc["telemetry"]["interval_s"] == 0.5 and doc["telemetry"]["samples"] >= 5
     assert not (root.parent / "elsewhere").exists()
     assert os.listdir(root.parent) == ["runs"]  # nothing written outside the root
+
+
+def test_a_child_forked_while_a_tracker_lock_is_held_does_not_hang(root: Path) -> None:
+    """A fork copies a lock held by another thread as held forever. A child that uses
+    the inherited run (the run's API is a no-op there) must not wait on one."""
+    code = """
+import os, sys, threading
+from otel_tracker import track_run
+
+with track_run("forked-under-lock", steps=["work"]) as run:
+    with run.step("work") as step:
+        held, release = threading.Event(), threading.Event()
+        def hold():
+            with run.record.lock, run.telemetry.user_metrics._adding:
+                held.set()
+                release.wait(30)
+        holder = threading.Thread(target=hold)
+        holder.start()
+        held.wait(30)
+        pid = os.fork()
+        if pid == 0:
+            with run.step("in the child") as s:
+                s.advance()
+            run.skip("skipped in the child", "n/a")
+            run.add_artifact(sys.executable)
+            run.log_scores({"acc": 1.0})
+            run.set_gauge("fps", 1.0)
+            run.add_count("items", 1)
+            run.resource_history("process.memory.usage")
+            step.add_artifact(sys.executable)
+            os._exit(0)
+        _, status = os.waitpid(pid, 0)
+        release.set()
+        holder.join()
+        print("child", os.waitstatus_to_exitcode(status), flush=True)
+"""
+    proc = start_script(code, root)
+    try:
+        out, err = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()  # the parent waits on the child, which keeps the pipes: kill both
+        subprocess.run(["pkill", "-KILL", "-f", "forked-under-lock"], check=False)
+        proc.communicate()
+        pytest.fail("the forked child hung on a lock it inherited held")
+    assert proc.returncode == 0, err
+    assert out.split() == ["child", "0"]
+    doc = only_manifest(root)
+    assert doc["status"] == "completed"
+    assert [s["name"] for s in doc["steps"]] == ["work"]
+    assert doc["scores"] == {} and doc["artifacts"] == []

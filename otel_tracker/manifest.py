@@ -96,12 +96,20 @@ class StepRecord:
     unit: str | None = None
     artifacts: list[dict[str, Any]] = field(default_factory=list)
     resources: dict[str, Any] | None = None
+    # a handle started (or skipped) it: handles of one name made before either
+    # started must not share it (see StepSpans.start)
+    claimed: bool = field(default=False, repr=False, compare=False)
     # A finished step never changes, so its dict is built once: a 500-step
     # manifest must not re-format 500 steps on every write.
     _final: dict[str, Any] | None = field(default=None, repr=False, compare=False)
     _pending: tuple[tuple[Any, ...], dict[str, Any]] | None = field(
         default=None, repr=False, compare=False
     )
+
+    @property
+    def author_estimate(self) -> float | None:
+        """The expected duration the pipeline's author gave, if that is what it is."""
+        return self.expected_duration_s if self.expected_source == "author" else None
 
     def invalidate(self) -> None:
         """Forget the cached dict (after a late change such as a new artifact)."""
@@ -227,10 +235,11 @@ class RunRecord:
                 self.steps.append(step)
 
     def claim_step(self, name: str, expected_duration_s: float | None = None) -> StepRecord:
-        """The first still-pending step of this name, or a new one appended at the end."""
+        """The first pending step of this name no handle has started, or a new one
+        appended at the end."""
         with self.lock:
             for step in self.steps:
-                if step.name == name and step.status == "pending":
+                if step.name == name and step.status == "pending" and not step.claimed:
                     if expected_duration_s is not None and step.expected_source != "history":
                         self._expect(step, expected_duration_s)
                     return step

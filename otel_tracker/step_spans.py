@@ -95,6 +95,9 @@ class StepSpans:
                 return
             started = time.perf_counter()
             with self.record.lock:
+                if step._record.claimed:  # another handle of this name started it first
+                    step._record = self.record.claim_step(step.name, step._record.author_estimate)
+                step._record.claimed = True
                 self._active[step.index] = step
             step._span = self._tracer.start_span(
                 step.name,
@@ -122,7 +125,9 @@ class StepSpans:
         with self._lock:
             if self._ended:
                 return
-            record = self.record.claim_step(name)
+            with self.record.lock:
+                record = self.record.claim_step(name)
+                record.claimed = True
             now = self._anchored.now_ns()
             span = self._tracer.start_span(
                 name,

@@ -503,3 +503,38 @@ def test_a_step_starting_on_a_worker_as_the_run_ends_does_not_outlive_it(root: P
     assert "while the step was running" in step["error"]["message"]
     assert step["started_at"] <= step["ended_at"] <= doc["ended_at"]
     assert [s["status"] for s in doc["steps"] if s["name"] == "Too late"] in ([], ["pending"])
+
+
+def test_handles_of_one_step_name_started_together_each_get_their_own_step(
+    root: Path, in_memory_spans: Any
+) -> None:
+    """Workers running same-named steps at once (a pool of "Download shard"s): each
+    start is its own step; none shares another's record or loses its span's end."""
+    exporter, processor = in_memory_spans
+    with _run(root, steps=["Download shard"], resources=False, span_processors=[processor]) as run:
+        first, second = run.step("Download shard"), run.step("Download shard")
+        first.start()
+        second.start()
+        assert (first.index, second.index) == (0, 1)
+        first.end()
+        second.end()
+
+        def worker() -> None:
+            for _ in range(25):
+                with run.step("Download shard") as s:
+                    s.advance()
+
+        workers = [threading.Thread(target=worker) for _ in range(4)]
+        for thread in workers:
+            thread.start()
+        for thread in workers:
+            thread.join()
+    doc = only_manifest(root)
+    assert [s["status"] for s in doc["steps"]] == ["completed"] * 102
+    assert [s["progress"]["completed"] for s in doc["steps"][2:]] == [1] * 100
+    indices = [
+        s.attributes["otel_tracker.step.index"]
+        for s in exporter.get_finished_spans()
+        if "otel_tracker.step.index" in s.attributes
+    ]
+    assert sorted(indices) == list(range(102))

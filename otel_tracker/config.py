@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from .errors import ConfigError
+from .values import is_real
 
 logger = logging.getLogger(__name__)
 
@@ -137,7 +138,7 @@ def resolve_root(
 
 
 def _positive_seconds(name: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if not is_real(value):
         raise ConfigError(f"{name} must be a number of seconds, got {value!r}")
     if not math.isfinite(value) or value <= 0:
         raise ConfigError(f"{name} must be a positive number of seconds, got {value!r}")

@@ -20,6 +20,7 @@ from .atomic import FragmentEncoder
 from .clock import iso_utc
 from .config import DEFAULT_STALE_AFTER_S, DEFAULT_STUCK_AFTER_S
 from .parts import merge_run_parts
+from .values import item_count
 
 SCHEMA_VERSION = 1
 RUN_STATUSES = ("running", "completed", "failed", "cancelled")
@@ -120,6 +121,7 @@ class StepRecord:
         self, completed: int, total: int | None, unit: str | None, now_ns: int | None
     ) -> None:
         """Take the live counters; stamp the time when ``completed`` moved."""
+        completed = item_count(completed)
         if completed != self.completed:
             self.progress_changed_ns = now_ns
         self.completed, self.total, self.unit = completed, total, unit

@@ -13,6 +13,7 @@ from __future__ import annotations
 import atexit
 import dataclasses
 import logging
+import math
 import os
 import sys
 import threading
@@ -45,6 +46,7 @@ from .paths import LOCK_NAME, MANIFEST_NAME, create_run_dir, new_run_id
 from .progress.reporter import ProgressReporter
 from .run_setup import (
     NO_MIRRORS,
+    checked_durations,
     checked_scores,
     flat_attributes,
     new_run_record,
@@ -58,6 +60,7 @@ from .run_telemetry import RunTelemetry
 from .signals import NO_DEFERRAL, SignalChain, signal_name
 from .step import Step, mark_error, outcome_of
 from .step_spans import StepSpans
+from .values import is_real
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +88,7 @@ class Run:
         if params is not None and not isinstance(params, Mapping):
             raise ConfigError("params must be a mapping")
         declared = validate_steps(steps)
+        durations = checked_durations(expected_durations)
         if kind is not None and (not isinstance(kind, str) or not kind.strip()):
             raise ConfigError(f"kind must be a non-empty string such as 'training', got {kind!r}")
         env = os.environ if environ is None else environ
@@ -126,7 +130,7 @@ class Run:
             config=config,
             environ=env,
         )
-        self.record.declare_steps(declared, expected_durations)
+        self.record.declare_steps(declared, durations)
         self._steps = StepSpans(
             self.record, clock=self._clock, anchored=self._anchored, owner_pid=self._owner_pid
         )
@@ -268,7 +272,7 @@ class Run:
         if not isinstance(name, str) or not name.strip():
             raise ConfigError("a step needs a non-empty name")
         if expected_duration is not None and not (
-            isinstance(expected_duration, (int, float)) and expected_duration > 0
+            is_real(expected_duration) and 0 < expected_duration < math.inf
         ):
             raise ConfigError(
                 f"expected_duration must be positive seconds, got {expected_duration!r}"

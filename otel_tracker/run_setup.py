@@ -27,6 +27,7 @@ from .manifest import SCORE_DIRECTIONS, RunRecord, jsonable
 from .paths import LOCK_NAME
 from .progress.eta import HISTORY_RUNS, history_medians
 from .redact import redact_argv, redact_value
+from .values import is_real
 
 if TYPE_CHECKING:
     from .config import TrackerConfig
@@ -106,14 +107,26 @@ def checked_scores(
             raise ConfigError(f"direction of {name!r} must be 'max' or 'min', got {value!r}")
     values: dict[str, float] = {}
     for name, value in scores.items():
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, (int, float))
-            or not math.isfinite(value)
-        ):
+        if not is_real(value) or not math.isfinite(value):
             raise ConfigError(f"score {name!r} must be a finite number, got {value!r}")
         values[str(name)] = float(value)
     return values, directions
+
+
+def checked_durations(expected: Mapping[str, float] | None) -> dict[str, float]:
+    """``expected_durations`` as plain floats, or ``ConfigError``."""
+    if expected is None:
+        return {}
+    if not isinstance(expected, Mapping):
+        raise ConfigError("expected_durations must map step names to seconds")
+    durations = {}
+    for name, seconds in expected.items():
+        if not is_real(seconds) or not 0 < seconds < math.inf:
+            raise ConfigError(
+                f"expected duration of {name!r} must be positive seconds, got {seconds!r}"
+            )
+        durations[str(name)] = float(seconds)
+    return durations
 
 
 def validate_steps(steps: Iterable[str] | None) -> list[str]:

@@ -13,6 +13,7 @@ from typing import Any
 
 from .errors import ConfigError
 from .sampling.custom import UserMetrics
+from .values import is_real
 
 logger = logging.getLogger(__name__)
 
@@ -247,6 +248,6 @@ def _metric_name(name: str) -> str:
 
 
 def _finite(name: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if not is_real(value) or not math.isfinite(value):
         raise ConfigError(f"metric {name!r} needs a finite number, got {value!r}")
     return float(value)

@@ -13,6 +13,7 @@ from opentelemetry.trace import Status, StatusCode
 from . import current, semconv
 from .errors import ConfigError
 from .manifest import StepRecord
+from .values import is_whole
 
 if TYPE_CHECKING:
     from .run import Run
@@ -67,11 +68,9 @@ class Step:
 
     def set_total(self, total: int | None, unit: str | None = None) -> None:
         """Declare how many items this step will process (``None``: unknown)."""
-        if total is not None and (
-            isinstance(total, bool) or not isinstance(total, int) or total < 0
-        ):
+        if total is not None and (not is_whole(total) or total < 0):
             raise ConfigError(f"total must be a non-negative int or None, got {total!r}")
-        self.total = total
+        self.total = None if total is None else int(total)
         if unit is not None:
             self.unit = unit
 

@@ -23,6 +23,7 @@ from .manifest import ProgressSnapshot, RunRecord, StepRecord
 from .redact import redact_text
 from .step import mark_error, outcome_of
 from .transition_cost import TransitionCost
+from .values import item_count
 
 if TYPE_CHECKING:
     from opentelemetry.context import Context
@@ -173,7 +174,7 @@ class StepSpans:
                 step.completed, step.total, step.unit, self._clock.time_ns()
             )
         span.set_attribute(semconv.CICD_PIPELINE_TASK_RUN_RESULT, result)
-        span.set_attribute(semconv.STEP_PROGRESS_COMPLETED, step.completed)
+        span.set_attribute(semconv.STEP_PROGRESS_COMPLETED, step._record.completed)
         if step.total is not None:
             span.set_attribute(semconv.STEP_PROGRESS_TOTAL, step.total)
         mark_error(span, result, error, reason, exit_code)
@@ -189,10 +190,11 @@ class StepSpans:
 
     # -- what the sampler, the reporter and the manifest read ---------------------------
     def progress(self) -> ProgressSnapshot:
-        return {i: (s.completed, s.total, s.unit) for i, s in list(self._active.items())}
+        active = list(self._active.items())
+        return {i: (item_count(s.completed), s.total, s.unit) for i, s in active}
 
     def counters(self) -> dict[int, tuple[str, int]]:
-        return {i: (s.name, s.completed) for i, s in list(self._active.items())}
+        return {i: (s.name, item_count(s.completed)) for i, s in list(self._active.items())}
 
     def current_index(self) -> int | None:
         active = list(self._active.values())

@@ -538,3 +538,42 @@ def test_handles_of_one_step_name_started_together_each_get_their_own_step(
         if "otel_tracker.step.index" in s.attributes
     ]
     assert sorted(indices) == list(range(102))
+
+
+def test_numpy_numbers_are_numbers_and_the_manifest_stays_valid(
+    root: Path, in_memory_spans: Any
+) -> None:
+    """ML code hands over numpy scalars everywhere (np.float32 losses, np.int64 counts);
+    they are accepted and stored as plain JSON numbers, and the manifest validates."""
+    import numpy as np  # in the test extra (via 'bench' -> 'demo')
+
+    exporter, processor = in_memory_spans
+    with (
+        _run(
+            root,
+            steps=["Train"],
+            expected_durations={"Train": np.float32(60)},
+            span_processors=[processor],
+            sample_interval=0.1,
+        ) as run,
+        run.step("Train", total=np.int64(10), expected_duration=np.float64(5)) as s,
+    ):
+        s.advance(np.int64(3))
+        s.advance(np.int32(2))
+        s.advance(1.5)  # a fractional advance is counted as given, recorded as whole items
+        run.set_gauge("loss", np.float32(0.25))
+        run.add_count("tokens", np.int64(4096))
+        run.log_scores({"acc": np.float32(0.5)}, direction={"acc": "max"})
+        wait_for(lambda: run.resource_history("otel_tracker.step.items"), what="a sample")
+    doc = only_manifest(root)  # validates against the published schema
+    progress = doc["steps"][0]["progress"]
+    assert (progress["completed"], progress["total"]) == (6, 10)
+    assert type(progress["completed"]) is int and type(progress["total"]) is int
+    assert doc["scores"]["acc"]["latest"] == 0.5
+    (span,) = [s for s in exporter.get_finished_spans() if s.name == "Train"]
+    assert span.attributes["otel_tracker.step.progress.completed"] == 6
+    assert span.attributes["otel_tracker.step.progress.total"] == 10
+    with pytest.raises(ConfigError):
+        track_run("x", root=root, expected_durations={"Train": "ten"})
+    with pytest.raises(ConfigError):
+        track_run("x", root=root, expected_durations={"Train": np.float32("nan")})

@@ -27,7 +27,9 @@ from .inference import Inference, infer_status, pid_start_time
 from .manifest import RUN_STATUSES, SCHEMA_VERSION, STEP_STATUSES
 from .parts import merge_run_parts
 from .paths import MANIFEST_NAME, RUN_ID_PATTERN, slugify
+from .shape import type_problem
 from .timeparse import parse_timestamp
+from .values import is_real, is_whole
 
 STATUSES = (*RUN_STATUSES, "aborted", "stuck")
 MAX_MANIFEST_BYTES = 64 * 1024 * 1024
@@ -112,6 +114,8 @@ def check_manifest(doc: Any) -> str | None:
     for step in steps:
         if not isinstance(step, dict) or not isinstance(step.get("name"), str):
             return "a step is not an object with a name"
+        if not is_whole(step.get("index")):
+            return f"step {step['name']!r} has no integer index"
         if step.get("status") not in STEP_STATUSES:
             return f"step {step.get('name')!r} has unknown status {step.get('status')!r}"
         if not isinstance(step.get("progress", {}), dict):
@@ -122,6 +126,20 @@ def check_manifest(doc: Any) -> str | None:
     for key in ("steps_completed", "steps_enabled"):
         if not isinstance(doc.get(key, 0), int):
             return f"field {key!r} is not an integer"
+    # what a listing shows of every run (``RunStore.get`` checks the whole document)
+    for key in ("duration_s", "elapsed_s"):
+        if doc.get(key) is not None and not is_real(doc[key]):
+            return f"field {key!r} is not a number"
+    for key in (
+        "scenario",
+        "kind",
+        "started_at",
+        "ended_at",
+        "heartbeat_at",
+        "last_completed_step",
+    ):
+        if not isinstance(doc.get(key), (str, type(None))):
+            return f"field {key!r} is not a string"
     return None
 
 
@@ -356,8 +374,13 @@ class RunStore:
         return self.root / matches[0]
 
     def get(self, ref: str) -> RunView:
-        """The run ``ref`` names; raises a clear :class:`OtelTrackerError` otherwise."""
-        return self.load(self.resolve(ref))
+        """The run ``ref`` names, every field of the type its readers expect; raises a
+        clear :class:`OtelTrackerError` otherwise."""
+        view = self.load(self.resolve(ref))
+        problem = type_problem(view.doc)
+        if problem:
+            raise BadManifestError(f"{view.manifest_path}: {problem}")
+        return view
 
     def recover(self, ref: str) -> RunView:
         """Finalize a dead run's manifest on disk as ``aborted``, keeping all partial data."""

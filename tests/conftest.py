@@ -16,6 +16,7 @@ import jsonschema
 import pytest
 
 from otel_tracker.schema import manifest_schema
+from otel_tracker.shape import type_problem
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -36,6 +37,8 @@ def _clean_tracker_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def validate_manifest(doc: dict[str, Any]) -> dict[str, Any]:
     """Raise unless ``doc`` satisfies the published manifest schema."""
     jsonschema.Draft202012Validator(manifest_schema()).validate(doc)
+    # and the readers' own type check agrees: it never refuses a valid manifest
+    assert type_problem(doc) is None, type_problem(doc)
     return doc
 
 

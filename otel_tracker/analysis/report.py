@@ -155,7 +155,9 @@ def to_json(report: dict[str, Any]) -> str:
 def _progress_text(step: dict[str, Any]) -> str:
     if step["total"]:
         unit = f" {step['unit']}" if step["unit"] else ""
-        return f"{step['completed']}/{step['total']}{unit} ({step['percent']:.0f}%)"
+        # no percent from a file whose counters are not whole numbers
+        percent = f" ({step['percent']:.0f}%)" if step["percent"] is not None else ""
+        return f"{step['completed']}/{step['total']}{unit}{percent}"
     return str(step["completed"]) if step["completed"] else "-"
 
 

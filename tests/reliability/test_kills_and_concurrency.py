@@ -139,9 +139,12 @@ def test_sigterm_and_sigint_at_random_moments_leave_a_truthful_final_manifest(
     for seed, (sig, returncode, took, err) in enumerate(outcomes):
         name = signal.Signals(sig).name
         assert returncode == str(-sig), f"{name} #{seed}: exit {returncode}\n{err[-2000:]}"
-        # SIGINT is Python's KeyboardInterrupt: one traceback, of that alone
+        # SIGINT is Python's KeyboardInterrupt: one uncaught exception, that one. When it
+        # lands while an exception is being handled (pathlib computes attributes that
+        # way), Python prints that one too, as its context: not a second error.
         expected = 1 if sig == signal.SIGINT else 0
-        assert err.count("Traceback") == expected, err[-2000:]
+        uncaught = err.count("Traceback") - err.count("During handling of the above exception")
+        assert uncaught == expected, err[-2000:]
         assert not expected or err.rstrip().endswith("KeyboardInterrupt"), err[-2000:]
         assert "otel-tracker" not in err, err[-2000:]  # no warning either
         (run_dir,) = [p for p in (root / f"s{seed}").iterdir() if p.is_dir()]

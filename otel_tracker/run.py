@@ -277,10 +277,8 @@ class Run:
             raise ConfigError(
                 f"expected_duration must be positive seconds, got {expected_duration!r}"
             )
-        if os.getpid() != self._owner_pid:
-            # a forked child: its steps are no-ops, and the record's lock may have
-            # been copied held by a thread that does not exist here
-            record = StepRecord(index=-1, name=name)
+        if self._in_fork_child():
+            record = StepRecord(index=-1, name=name)  # a no-op step, not in the record
         else:
             with self._deferring:
                 record = self.record.claim_step(name, expected_duration)
@@ -310,7 +308,7 @@ class Run:
         lower (``"min"``, e.g. a loss) is better, so the manifest's "best" is right.
         """
         values, directions = checked_scores(scores, direction)
-        if os.getpid() != self._owner_pid:
+        if self._in_fork_child():
             return
         at = iso_utc(self._clock.time_ns())
         event: dict[str, float | int] = {f"score.{k}": v for k, v in values.items()}
@@ -328,7 +326,7 @@ class Run:
         Cheap: it stores a number; the sampler reports it as
         ``otel_tracker.user.<name>`` at its next sample.
         """
-        if os.getpid() == self._owner_pid:
+        if not self._in_fork_child():
             self.telemetry.set_gauge(name, value)
 
     def resource_history(self, key: str, seconds: float | None = None) -> list[tuple[float, float]]:
@@ -337,14 +335,14 @@ class Run:
         notebooks. ``key`` is a series as in telemetry.jsonl, e.g.
         ``"process.memory.usage"`` or ``"system.cpu.utilization{cpu.logical_number=0}"``.
         """
-        if os.getpid() != self._owner_pid:
+        if self._in_fork_child():
             return []
         with self._deferring:  # it holds a lock the final manifest needs
             return self.telemetry.history(key, seconds)
 
     def add_count(self, name: str, n: float = 1) -> None:
         """Add ``n >= 0`` to a running total of yours (episodes, tokens...): a counter."""
-        if os.getpid() == self._owner_pid:
+        if not self._in_fork_child():
             self.telemetry.add_count(name, n)
 
     def end(self, error: BaseException | None = None) -> None:
@@ -362,6 +360,11 @@ class Run:
         result = semconv.RESULT_CANCELLATION if cancelled else semconv.RESULT_FAILURE
         how = "forwarded to the command" if forwarded else "received by the command"
         self._finish(result, 128 + signum, name, None, f"{name} {how}")
+
+    def _in_fork_child(self) -> bool:
+        """A forked child inherited this run: there it records nothing and takes none
+        of its locks (a fork may copy one held by a thread that does not exist there)."""
+        return os.getpid() != self._owner_pid
 
     def _current_span(self) -> Any:
         """The running step's span, else the run's (for trace-context propagation)."""
@@ -409,7 +412,7 @@ class Run:
     def _add_artifact(
         self, path: str | os.PathLike[str], kind: str | None, step: StepRecord | None
     ) -> None:
-        if os.getpid() != self._owner_pid:
+        if self._in_fork_child():
             return
         p = Path(path)
         try:
@@ -464,7 +467,7 @@ class Run:
         error: BaseException | None,
         reason: str | None = None,
     ) -> None:
-        if os.getpid() != self._owner_pid:
+        if self._in_fork_child():
             return
         with self._deferring:
             self._finish_once(result, exit_code, sig, error, reason)
@@ -545,7 +548,7 @@ class Run:
         # No fsync: each system call of this thread must win the GIL back from the
         # pipeline (benchmarks/bench_interference.py), and a heartbeat changes no state.
         while not self._stop_heartbeat.wait(self.config.heartbeat_interval):
-            if os.getpid() != self._owner_pid:
+            if self._in_fork_child():
                 return
             self.manifest_processor.write(durable=False)
 
@@ -562,7 +565,7 @@ class Run:
 
     def _at_exit(self) -> None:
         """The interpreter is exiting with the run still open."""
-        if self._steps.ended or os.getpid() != self._owner_pid:
+        if self._steps.ended or self._in_fork_child():
             return
         last = getattr(sys, "last_value", None)
         if isinstance(last, BaseException):

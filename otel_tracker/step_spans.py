@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -94,7 +93,7 @@ class StepSpans:
         with self._lock:
             if self._ended:
                 return
-            started = time.perf_counter()
+            started = self._cost.clock()
             with self.record.lock:
                 if step._record.claimed:  # another handle of this name started it first
                     step._record = self.record.claim_step(step.name, step._record.author_estimate)
@@ -116,7 +115,7 @@ class StepSpans:
         with self._lock:
             if self._ended:
                 return  # the run's end ended it, with the run's reason
-            started = time.perf_counter()
+            started = self._cost.clock()
             self._end(step, result, error, None, exit_code)
             self._count(started)
 
@@ -183,7 +182,7 @@ class StepSpans:
     def _count(self, started: float) -> None:
         # timed inside the lock: the share of wall time is of transitions, which
         # run one at a time, not of threads waiting for their turn
-        problem = self._cost.add(time.perf_counter() - started)
+        problem = self._cost.add(self._cost.clock() - started)
         if problem:
             logger.warning("otel-tracker %s", problem)
             self.record.warn(problem)

@@ -4,8 +4,8 @@ Each step start and end rewrites the whole manifest (every step is in it), so a
 step costs more the more steps the run has: about 3 ms in a 20-step run, 8 ms
 at 500 steps and 26 ms at 2,000 (``benchmarks/bench_manifest.py``). Steps meant
 for stages (seconds to hours) never notice; a step per item (a file, a batch)
-does. Rather than slow such a pipeline
-in silence, the run says so once, with what to do instead.
+does. Rather than slow such a pipeline in silence, the run says so once, with
+what to do instead.
 """
 
 from __future__ import annotations

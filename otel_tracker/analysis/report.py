@@ -7,12 +7,13 @@ from typing import Any
 
 from ..store import RunView
 from ..timeparse import format_duration, format_local
+from ..values import is_real
 
 REPORT_VERSION = 1
 
 
 def _percent(completed: Any, total: Any) -> float | None:
-    if isinstance(total, int) and total > 0 and isinstance(completed, int):
+    if is_real(total) and total > 0 and is_real(completed):
         return round(100.0 * completed / total, 1)
     return None
 
@@ -155,7 +156,7 @@ def to_json(report: dict[str, Any]) -> str:
 def _progress_text(step: dict[str, Any]) -> str:
     if step["total"]:
         unit = f" {step['unit']}" if step["unit"] else ""
-        # no percent from a file whose counters are not whole numbers
+        # no percent from a file whose counters are not numbers
         percent = f" ({step['percent']:.0f}%)" if step["percent"] is not None else ""
         return f"{step['completed']}/{step['total']}{unit}{percent}"
     return str(step["completed"]) if step["completed"] else "-"

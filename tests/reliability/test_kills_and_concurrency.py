@@ -49,16 +49,24 @@ with track_run("busy", steps=[f"s{i}" for i in range(5)], heartbeat_interval=0.0
 """
 
 
-def _kill_one(root: Path, seed: int) -> None:
+def _ready_then_wait(
+    script: str, runs_root: Path, seed: int, max_delay: float, stderr: int
+) -> subprocess.Popen[str]:
+    """Start ``script``, wait for its "ready", then a random moment (by ``seed``)."""
     proc = subprocess.Popen(
-        [sys.executable, "-c", BUSY_WRITER],
-        env=child_env(root / f"k{seed}"),
+        [sys.executable, "-c", script],
+        env=child_env(runs_root),
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=stderr,
         text=True,
     )
     assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
-    time.sleep(random.Random(seed).uniform(0.0, 0.15))
+    time.sleep(random.Random(seed).uniform(0.0, max_delay))
+    return proc
+
+
+def _kill_one(root: Path, seed: int) -> None:
+    proc = _ready_then_wait(BUSY_WRITER, root / f"k{seed}", seed, 0.15, subprocess.DEVNULL)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=10)
 
@@ -110,15 +118,7 @@ with track_run("churn", heartbeat_interval=0.005, sample_interval=0.005, progres
 
 def _signal_one(root: Path, seed: int) -> tuple[int, str, float, str]:
     sig = (signal.SIGTERM, signal.SIGINT)[seed % 2]
-    proc = subprocess.Popen(
-        [sys.executable, "-c", SIGNAL_CHURN],
-        env=child_env(root / f"s{seed}"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
-    time.sleep(random.Random(seed).uniform(0.0, 0.3))
+    proc = _ready_then_wait(SIGNAL_CHURN, root / f"s{seed}", seed, 0.3, subprocess.PIPE)
     sent = time.monotonic()
     proc.send_signal(sig)
     try:

@@ -57,7 +57,7 @@ from .run_setup import (
     wants_otel_context,
 )
 from .run_telemetry import RunTelemetry
-from .signals import NO_DEFERRAL, SignalChain, signal_name
+from .signals import NO_DEFERRAL, SignalChain, process_signals, signal_name
 from .step import Step, mark_error, outcome_of
 from .step_spans import StepSpans
 from .values import is_real
@@ -216,11 +216,11 @@ class Run:
 
         atexit.register(self._at_exit)
         if config.install_signal_handlers:
-            self._signals = SignalChain(self._on_signal)
-            if self._signals.install():
-                self._deferring = self._signals.deferring
-            else:
-                self._signals = None
+            # registered from any thread: a signal ends every open run of the process,
+            # though only a run on the main thread can install the handlers
+            self._signals = process_signals()
+            self._signals.register(self._on_signal)
+            self._deferring = self._signals.deferring
         with self._deferring:
             self._start_threads()
 
@@ -471,6 +471,10 @@ class Run:
             return
         with self._deferring:
             self._finish_once(result, exit_code, sig, error, reason)
+        if self._signals is not None and self._steps.ended:
+            # only now: a fatal signal held while the run ended still reaches
+            # _on_signal, which records that it ended the process
+            self._signals.unregister(self._on_signal)
 
     def _finish_once(
         self,
@@ -506,8 +510,6 @@ class Run:
             self.reporter.stop()
             if self._lock is not None:
                 self._lock.release()
-            if self._signals is not None:
-                self._signals.uninstall()
             atexit.unregister(self._at_exit)
             self._shutdown_exporters(deadline)
 
@@ -554,6 +556,10 @@ class Run:
 
     def _on_signal(self, signum: int, fatal: bool) -> None:
         name = signal_name(signum)
+        if self._steps.ended:
+            if fatal:
+                self._ended_by(signum)
+            return
         self._pending_signal = name
         try:
             self._span.add_event("signal", {"signal": name})
@@ -562,6 +568,18 @@ class Run:
         if fatal:
             reason = f"interrupted by {name}"
             self._finish(semconv.RESULT_CANCELLATION, 128 + signum, name, None, reason)
+
+    def _ended_by(self, signum: int) -> None:
+        """A fatal signal arrived while this run was ending (say, after Ctrl-C) and
+        ends the process: the record says so, not the outcome it predicted."""
+        name = signal_name(signum)
+        with self.record.lock:
+            if self.record.signal == name or self.record.ended_ns is None:
+                return
+            before = self.record.signal or f"exit code {self.record.exit_code}"
+            self.record.exit_code, self.record.signal = 128 + signum, name
+        self.record.warn(f"{name} ended the process while the run was ending (after {before})")
+        self.manifest_processor.write()
 
     def _at_exit(self) -> None:
         """The interpreter is exiting with the run still open."""

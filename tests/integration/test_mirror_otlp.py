@@ -3,6 +3,7 @@ against endpoints that refuse or never answer: the run's exit stays bounded."""
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -10,14 +11,14 @@ from typing import Any
 import pytest
 
 from otel_tracker.timeparse import parse_timestamp
-from tests.conftest import only_manifest, start_script
+from tests.conftest import only_manifest, start_script, wait_for
 from tests.otlp_receiver import BlackHole, OtlpGrpcReceiver, OtlpHttpReceiver, closed_port
 
 SECRET = "sk-live-0123456789abcdefSECRET"
 
 # A two-step run in its own process, exiting the normal way.
 WORKLOAD = f"""
-import sys, time
+import os, sys, time
 from otel_tracker import track_run
 with track_run(
     "mirrored",
@@ -31,6 +32,12 @@ with track_run(
         for _ in range(5):
             step.advance()
             time.sleep(0.06)
+        # a test that watches the collector says when it has seen this step's metrics
+        # (a loaded machine may not export within a fixed window)
+        seen = os.environ.get("LOAD_SEEN_FILE")
+        deadline = time.monotonic() + 30
+        while seen and not os.path.exists(seen) and time.monotonic() < deadline:
+            time.sleep(0.02)
     with run.step("train") as step:
         step.set_total(10)
         for _ in range(10):
@@ -61,6 +68,15 @@ def _run_workload(root: Path, timeout: float = 60, **env: str) -> tuple[str, str
     return out, err, exited - ended
 
 
+def _steps_seen(got: Any) -> set[str]:
+    with got.lock:
+        return {
+            m["attributes"].get("cicd.pipeline.task.name")
+            for m in got.metrics
+            if m["name"] == "otel_tracker.step.items"
+        }
+
+
 @pytest.fixture(params=["grpc", "http/protobuf"])
 def receiver(request: pytest.FixtureRequest) -> Any:
     peer = OtlpGrpcReceiver() if request.param == "grpc" else OtlpHttpReceiver()
@@ -70,8 +86,17 @@ def receiver(request: pytest.FixtureRequest) -> Any:
 
 
 def test_spans_and_metrics_reach_a_real_receiver(root: Path, receiver: Any) -> None:
+    seen = root.parent / "load-seen"
+
+    def mark_load_seen() -> None:
+        wait_for(lambda: _steps_seen(receiver.received) & {"load"}, 40, "the load step's metric")
+        seen.touch()
+
+    watcher = threading.Thread(target=mark_load_seen, daemon=True)
+    watcher.start()
     _, err, _ = _run_workload(
         root,
+        LOAD_SEEN_FILE=str(seen),
         OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
         OTEL_EXPORTER_OTLP_PROTOCOL=receiver.protocol,
         OTEL_EXPORTER_OTLP_HEADERS=f"x-tenant=ml-team,authorization=Bearer {SECRET}",
@@ -113,12 +138,7 @@ def test_spans_and_metrics_reach_a_real_receiver(root: Path, receiver: Any) -> N
         "otel_tracker.step.items",
     ):
         assert expected in names, sorted(names)
-    steps_seen = {
-        m["attributes"].get("cicd.pipeline.task.name")
-        for m in got.metrics
-        if m["name"] == "otel_tracker.step.items"
-    }
-    assert {"load", "train"} <= steps_seen
+    assert {"load", "train"} <= _steps_seen(got)
     assert all(m["attributes"]["cicd.pipeline.run.id"] == doc["run_id"] for m in got.metrics)
 
     delivery = doc["tracker"]["mirrors"]["otlp"]

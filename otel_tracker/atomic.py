@@ -16,6 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .values import clean_texts
+
 logger = logging.getLogger(__name__)
 
 TEMP_PREFIX = "."
@@ -33,7 +35,12 @@ def dump_json(doc: Any, *, indent: int | None = None) -> bytes:
         text = json.dumps(doc, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     else:
         text = json.dumps(doc, ensure_ascii=False, allow_nan=False, indent=indent)
-    return (text + "\n").encode()
+    try:
+        return (text + "\n").encode()
+    except UnicodeEncodeError:
+        # a name that was not UTF-8 where it came from (a file name, an argv item):
+        # kept readable as \xff rather than losing the whole file
+        return dump_json(clean_texts(doc), indent=indent)
 
 
 class FragmentEncoder:
@@ -54,6 +61,12 @@ class FragmentEncoder:
         self._by_id: dict[tuple[str, ...], dict[int, bytes]] = {p: {} for p in paths}
 
     def __call__(self, doc: Any) -> bytes:
+        try:
+            return self._encode(doc)
+        except UnicodeEncodeError:
+            return dump_json(clean_texts(doc))  # see dump_json
+
+    def _encode(self, doc: Any) -> bytes:
         lists: dict[str, bytes] = {}
         shell = doc
         for i, path in enumerate(self._paths):

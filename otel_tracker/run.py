@@ -48,11 +48,13 @@ from .run_setup import (
     NO_MIRRORS,
     checked_durations,
     checked_scores,
-    flat_attributes,
     new_run_record,
+    param_attributes,
     parent_context,
+    recorded_params,
     resource_attributes,
     shut_down_by,
+    tracker_span_limits,
     validate_steps,
     wants_otel_context,
 )
@@ -60,7 +62,7 @@ from .run_telemetry import RunTelemetry
 from .signals import NO_DEFERRAL, SignalChain, process_signals, signal_name
 from .step import Step, mark_error, outcome_of
 from .step_spans import StepSpans
-from .values import is_real
+from .values import checked_name, checked_whole, clean_text, is_real
 
 logger = logging.getLogger(__name__)
 
@@ -85,11 +87,13 @@ class Run:
     ) -> None:
         if not isinstance(name, str) or not name.strip():
             raise ConfigError("a run needs a non-empty name")
-        if params is not None and not isinstance(params, Mapping):
-            raise ConfigError("params must be a mapping")
+        name = clean_text(name)
+        recorded = recorded_params(params)
         declared = validate_steps(steps)
         durations = checked_durations(expected_durations)
-        if kind is not None and (not isinstance(kind, str) or not kind.strip()):
+        scenario = checked_name(scenario, "scenario")
+        kind = checked_name(kind, "kind")
+        if kind is not None and not kind.strip():
             raise ConfigError(f"kind must be a non-empty string such as 'training', got {kind!r}")
         env = os.environ if environ is None else environ
         self.name = name
@@ -104,6 +108,7 @@ class Run:
         # tracker bookkeeping on the main thread runs inside this (see signals.py)
         self._deferring = NO_DEFERRAL
         self._pending_signal: str | None = None
+        self._warned_after_end = False
         self._run_token: Any = None
         self._var_token: Any = None
 
@@ -124,7 +129,7 @@ class Run:
             name,
             scenario=scenario,
             kind=kind,
-            params=params,
+            params=recorded,
             run_dir=self.dir,
             join=self.join,
             config=config,
@@ -171,11 +176,12 @@ class Run:
             resource=Resource.create(resource_attributes(self, service_name, env)),
             sampler=ALWAYS_ON,
             shutdown_on_exit=False,
+            span_limits=tracker_span_limits(),
         )
         self._provider.add_span_processor(self.manifest_processor)
         for processor in [*self.mirrors.span_processors, *span_processors]:
             self._provider.add_span_processor(processor)
-        self._tracer = self._provider.get_tracer("otel_tracker", __version__)
+        self._tracer = self._provider.get_tracer(semconv.TRACER_NAME, __version__)
         self.telemetry = RunTelemetry(
             run_id=self.run_id,
             pipeline=name,
@@ -192,11 +198,12 @@ class Run:
             heartbeat=ManifestHeartbeat(self.manifest_processor, config.heartbeat_interval),
         )
 
+        # params first: should a limit of the SDK's drop attributes, it drops the oldest
         attributes: dict[str, Any] = {
+            **param_attributes(self.record.params),
             semconv.CICD_PIPELINE_NAME: name,
             semconv.CICD_PIPELINE_RUN_ID: self.run_id,
             semconv.CICD_PIPELINE_ACTION_NAME: "RUN",
-            **flat_attributes(semconv.PARAM_PREFIX, self.record.params),
         }
         if scenario:
             attributes[semconv.RUN_SCENARIO] = scenario
@@ -271,13 +278,15 @@ class Run:
         """
         if not isinstance(name, str) or not name.strip():
             raise ConfigError("a step needs a non-empty name")
+        name = clean_text(name)
+        unit = checked_name(unit, "unit")
         if expected_duration is not None and not (
             is_real(expected_duration) and 0 < expected_duration < math.inf
         ):
             raise ConfigError(
                 f"expected_duration must be positive seconds, got {expected_duration!r}"
             )
-        if self._in_fork_child():
+        if self._in_fork_child() or self._after_end(f"step {name!r}"):
             record = StepRecord(index=-1, name=name)  # a no-op step, not in the record
         else:
             with self._deferring:
@@ -288,8 +297,12 @@ class Run:
 
     def skip(self, name: str, reason: str = "") -> None:
         """Mark a step skipped: it leaves the enabled total and keeps its reason."""
+        if not isinstance(name, str) or not name.strip():
+            raise ConfigError("a step needs a non-empty name")
+        if self._after_end(f"skip {name!r}"):
+            return
         with self._deferring:
-            self._steps.skip(name, reason)
+            self._steps.skip(clean_text(name), clean_text(str(reason)))
 
     def add_artifact(self, path: str | os.PathLike[str], kind: str | None = None) -> None:
         """Register a file or directory the run produced."""
@@ -308,7 +321,8 @@ class Run:
         lower (``"min"``, e.g. a loss) is better, so the manifest's "best" is right.
         """
         values, directions = checked_scores(scores, direction)
-        if self._in_fork_child():
+        epoch = checked_whole(epoch, "epoch")
+        if self._in_fork_child() or self._after_end("log_scores"):
             return
         at = iso_utc(self._clock.time_ns())
         event: dict[str, float | int] = {f"score.{k}": v for k, v in values.items()}
@@ -326,7 +340,7 @@ class Run:
         Cheap: it stores a number; the sampler reports it as
         ``otel_tracker.user.<name>`` at its next sample.
         """
-        if not self._in_fork_child():
+        if not self._in_fork_child() and not self._after_end(f"set_gauge {name!r}"):
             self.telemetry.set_gauge(name, value)
 
     def resource_history(self, key: str, seconds: float | None = None) -> list[tuple[float, float]]:
@@ -342,7 +356,7 @@ class Run:
 
     def add_count(self, name: str, n: float = 1) -> None:
         """Add ``n >= 0`` to a running total of yours (episodes, tokens...): a counter."""
-        if not self._in_fork_child():
+        if not self._in_fork_child() and not self._after_end(f"add_count {name!r}"):
             self.telemetry.add_count(name, n)
 
     def end(self, error: BaseException | None = None) -> None:
@@ -360,6 +374,20 @@ class Run:
         result = semconv.RESULT_CANCELLATION if cancelled else semconv.RESULT_FAILURE
         how = "forwarded to the command" if forwarded else "received by the command"
         self._finish(result, 128 + signum, name, None, f"{name} {how}")
+
+    def _after_end(self, what: str) -> bool:
+        """``True`` (and one warning per run) when the run has ended: late calls are
+        ignored rather than raised, as a worker thread may race the run's end."""
+        if not self._steps.ended:
+            return False
+        if not self._warned_after_end:
+            self._warned_after_end = True
+            logger.warning(
+                "otel-tracker run %s has ended; %s and later calls on it are ignored",
+                self.run_id,
+                what,
+            )
+        return True
 
     def _in_fork_child(self) -> bool:
         """A forked child inherited this run: there it records nothing and takes none
@@ -412,15 +440,20 @@ class Run:
     def _add_artifact(
         self, path: str | os.PathLike[str], kind: str | None, step: StepRecord | None
     ) -> None:
-        if self._in_fork_child():
+        if not isinstance(path, (str, os.PathLike)):
+            raise ConfigError(f"an artifact is a path, got {type(path).__name__} {path!r}")
+        kind = checked_name(kind, "artifact kind")
+        if self._in_fork_child() or self._after_end(f"artifact {os.fspath(path)!r}"):
             return
         p = Path(path)
         try:
             size = p.stat().st_size if p.is_file() else None
-        except OSError:
+        except (OSError, ValueError):  # ValueError: a NUL in the name
             size = None
-        entry = {"path": str(p), "kind": kind, "size_bytes": size}
-        with self._deferring:
+        entry = {"path": clean_text(str(p)), "kind": kind, "size_bytes": size}
+        with self._deferring, self._steps.transition() as live:
+            if not live:
+                return  # the run ended meanwhile: its final manifest is never rewritten
             with self.record.lock:
                 if step is not None:
                     step.artifacts.append(entry)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
+from opentelemetry.sdk.trace import SpanLimits
 
 from . import __version__, semconv
 from .config import ReaderConfig
@@ -27,7 +28,7 @@ from .manifest import SCORE_DIRECTIONS, RunRecord, jsonable
 from .paths import LOCK_NAME
 from .progress.eta import HISTORY_RUNS, history_medians
 from .redact import redact_argv, redact_value
-from .values import is_real
+from .values import clean_text, is_real
 
 if TYPE_CHECKING:
     from .config import TrackerConfig
@@ -35,6 +36,45 @@ if TYPE_CHECKING:
     from .run import Run
 
 logger = logging.getLogger(__name__)
+
+
+# Params on the run span: a bounded subset. The SDK keeps 128 attributes a span by
+# default and drops the oldest past that; the manifest keeps every param.
+MAX_PARAM_ATTRIBUTES = 64
+MAX_PARAM_ATTRIBUTE_CHARS = 1024
+
+
+def param_attributes(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The first :data:`MAX_PARAM_ATTRIBUTES` params (flattened, long strings cut) as
+    span attributes, and how many were left out."""
+    flat = flat_attributes(semconv.PARAM_PREFIX, params)
+    out: dict[str, Any] = {}
+    for key, value in flat.items():
+        if len(out) == MAX_PARAM_ATTRIBUTES:
+            out[semconv.PARAMS_OMITTED] = len(flat) - MAX_PARAM_ATTRIBUTES
+            break
+        if isinstance(value, str) and len(value) > MAX_PARAM_ATTRIBUTE_CHARS:
+            value = value[: MAX_PARAM_ATTRIBUTE_CHARS - 1] + "…"
+        elif isinstance(value, list):
+            value = [v[:MAX_PARAM_ATTRIBUTE_CHARS] for v in value[:MAX_PARAM_ATTRIBUTES]]
+        out[key] = value
+    return out
+
+
+def tracker_span_limits() -> SpanLimits:
+    """The limits of a run's own spans, whatever ``OTEL_SPAN_*``/``OTEL_ATTRIBUTE_*``
+    say (those are for the application's spans): the manifest is built from these
+    spans, so the SDK must not drop or cut what it reads. What we put on them is
+    bounded by us (params above, tracebacks in ``manifest.short_traceback``)."""
+    return SpanLimits(
+        max_span_attributes=128,
+        max_events=128,
+        max_links=128,
+        max_event_attributes=128,
+        max_link_attributes=128,
+        max_attribute_length=SpanLimits.UNSET,
+        max_span_attribute_length=SpanLimits.UNSET,
+    )
 
 
 def flat_attributes(prefix: str, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -71,7 +111,7 @@ def new_run_record(
         run_id=run_id,
         name=name,
         scenario=scenario,
-        params=jsonable(redact_value(dict(params or {}))),
+        params=dict(params or {}),
         process={
             **process_identity(),
             "host": host_name(),
@@ -97,6 +137,16 @@ def new_run_record(
     return record
 
 
+def recorded_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Params as the manifest records them: plain JSON (see :func:`jsonable`), secrets
+    redacted. Runs before the run directory exists, so a bad value leaves nothing."""
+    if params is None:
+        return {}
+    if not isinstance(params, Mapping):
+        raise ConfigError("params must be a mapping")
+    return redact_value(jsonable(params))
+
+
 def checked_scores(
     scores: Mapping[str, float], direction: Mapping[str, str] | None
 ) -> tuple[dict[str, float], dict[str, str]]:
@@ -109,7 +159,7 @@ def checked_scores(
     for name, value in scores.items():
         if not is_real(value) or not math.isfinite(value):
             raise ConfigError(f"score {name!r} must be a finite number, got {value!r}")
-        values[str(name)] = float(value)
+        values[clean_text(str(name))] = float(value)
     return values, directions
 
 
@@ -125,7 +175,7 @@ def checked_durations(expected: Mapping[str, float] | None) -> dict[str, float]:
             raise ConfigError(
                 f"expected duration of {name!r} must be positive seconds, got {seconds!r}"
             )
-        durations[str(name)] = float(seconds)
+        durations[clean_text(str(name))] = float(seconds)
     return durations
 
 
@@ -138,6 +188,7 @@ def validate_steps(steps: Iterable[str] | None) -> list[str]:
     for name in names:
         if not isinstance(name, str) or not name.strip():
             raise ConfigError(f"step names must be non-empty strings, got {name!r}")
+    names = [clean_text(name) for name in names]
     if len(set(names)) != len(names):
         raise ConfigError("declared step names must be unique")
     return names

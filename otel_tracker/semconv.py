@@ -35,7 +35,10 @@ STEP_INDEX = "otel_tracker.step.index"
 STEP_SKIP_REASON = "otel_tracker.step.skip_reason"
 STEP_PROGRESS_COMPLETED = "otel_tracker.step.progress.completed"
 STEP_PROGRESS_TOTAL = "otel_tracker.step.progress.total"
+# the instrumentation scope of every span a run makes
+TRACER_NAME = "otel_tracker"
 PARAM_PREFIX = "otel_tracker.param."
+PARAMS_OMITTED = "otel_tracker.params.omitted"
 
 # Manifest run status for each result value.
 STATUS_FOR_RESULT = {

@@ -13,7 +13,7 @@ from opentelemetry.trace import Status, StatusCode
 from . import current, semconv
 from .errors import ConfigError
 from .manifest import StepRecord
-from .values import is_whole
+from .values import checked_name, is_whole
 
 if TYPE_CHECKING:
     from .run import Run
@@ -70,6 +70,7 @@ class Step:
         """Declare how many items this step will process (``None``: unknown)."""
         if total is not None and (not is_whole(total) or total < 0):
             raise ConfigError(f"total must be a non-negative int or None, got {total!r}")
+        unit = checked_name(unit, "unit")
         self.total = None if total is None else int(total)
         if unit is not None:
             self.unit = unit

@@ -1,4 +1,5 @@
-"""Numbers a pipeline hands to the tracker: numpy's scalars count, bools do not.
+"""Values a pipeline hands to the tracker: numbers (numpy's scalars count, bools
+do not) and names (text that must survive UTF-8 and the schema).
 
 ML code passes ``np.float32`` losses, ``np.int64`` counts and ``torch`` items
 everywhere; ``isinstance(x, (int, float))`` refuses most of them. The
@@ -9,9 +10,13 @@ the manifest, span attributes and metrics only ever see Python numbers.
 
 from __future__ import annotations
 
+import enum
 import math
 import numbers
+import os
 from typing import Any
+
+from .errors import ConfigError
 
 
 def is_real(value: object) -> bool:
@@ -37,3 +42,65 @@ def item_count(value: Any) -> int:
     except (TypeError, ValueError):
         return 0
     return int(number) if math.isfinite(number) else 0
+
+
+def clean_text(text: str) -> str:
+    """``text`` as it can be written as UTF-8: a byte that was not valid UTF-8 where
+    it came from (``os.fsdecode`` gives ``\\udcXX`` for it: a file name, an argv
+    item, a working directory) becomes the four characters ``\\xXX``, any other
+    lone surrogate ``\\uXXXX``. Text that is already clean is returned as is."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        pass
+    out = []
+    for char in text:
+        code = ord(char)
+        if 0xDC80 <= code <= 0xDCFF:
+            out.append(f"\\x{code - 0xDC00:02x}")
+        elif 0xD800 <= code <= 0xDFFF:
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def clean_texts(value: Any) -> Any:
+    """A copy of a JSON-like document with every string (keys too) :func:`clean_text`-ed."""
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, dict):
+        return {clean_texts(k): clean_texts(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [clean_texts(v) for v in value]
+    return value
+
+
+def checked_name(value: Any, what: str) -> str | None:
+    """A name the user gave (scenario, kind, unit, artifact kind...) as clean text,
+    ``None`` for ``None``; an enum member stands for its value (its name when the
+    value is not text), a path for its text. Anything else is a ``ConfigError``:
+    a number there is a mistake the schema would make every reader refuse."""
+    if value is None:
+        return None
+    if isinstance(value, enum.Enum) and not isinstance(value, str):
+        value = value.value if isinstance(value.value, str) else value.name
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+        if isinstance(value, bytes):
+            value = os.fsdecode(value)
+    if not isinstance(value, str):
+        raise ConfigError(f"{what} must be a string, got {type(value).__name__} {value!r}")
+    return clean_text(str(value))
+
+
+def checked_whole(value: Any, what: str) -> int | None:
+    """A non-negative whole number (an epoch, a count) as ``int``; ``None`` for ``None``."""
+    if value is None:
+        return None
+    if not is_whole(value) or value < 0:
+        raise ConfigError(f"{what} must be a non-negative integer, got {value!r}")
+    return int(value)

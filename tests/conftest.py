@@ -92,6 +92,20 @@ def start_script(
     )
 
 
+def run_script(
+    code: str, root: Path, timeout: float = 60, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -c code`` to its end with the runs root in its environment."""
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        env=child_env(root, **env),
+        cwd=root.parent,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
     """Poll until ``predicate()`` is truthy; fail the test on timeout."""
     deadline = time.monotonic() + timeout

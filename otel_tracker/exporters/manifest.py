@@ -18,6 +18,7 @@ from opentelemetry.trace import StatusCode
 from .. import semconv
 from ..atomic import ManifestFileWriter
 from ..manifest import ProgressSnapshot, RunRecord, short_traceback
+from ..semconv import TRACER_NAME
 
 logger = logging.getLogger(__name__)
 
@@ -111,8 +112,10 @@ class ManifestSpanProcessor(SpanProcessor):
                 self._hook_failed(f"listener {event}")
 
     def _is_ours(self, span: ReadableSpan) -> bool:
-        attrs = span.attributes or {}
-        return attrs.get(semconv.CICD_PIPELINE_RUN_ID) == self.record.run_id
+        # by the tracer that made it, never by an attribute: the SDK's limits
+        # (OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT, 128 by default) may drop any of those
+        scope = span.instrumentation_scope
+        return scope is not None and scope.name == TRACER_NAME
 
     def _on_start(self, span: Span) -> None:
         if not self._is_ours(span):

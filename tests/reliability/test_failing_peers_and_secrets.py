@@ -191,7 +191,7 @@ def test_a_file_size_limit_degrades_telemetry_not_the_pipeline(root: Path) -> No
     doc = only_manifest(root)  # the last good manifest: parses and validates
     assert doc["status"] == "running"  # a later write did not fit; the last one that did stays
     assert 0 < sum(s["status"] == "completed" for s in doc["steps"]) < 40
-    warnings = [line for line in proc.stderr.splitlines() if "otel-tracker" in line]
+    warnings = [line for line in proc.stderr.splitlines() if line.startswith("otel-tracker")]
     assert any("could not write" in w or "too large" in w for w in warnings), proc.stderr
     assert len(warnings) <= 3, proc.stderr  # manifest and telemetry: once each, not per write
     run_dir = Path(doc["run_dir"])

@@ -75,9 +75,10 @@ class RunTelemetry:
                 telemetry_line,
             )
             from .sampling.custom import ThroughputSampler
+            from .sampling.local import local_samplers
             from .sampling.run_state import RunStateSampler
             from .sampling.sampler import ResourceSampler
-            from .sampling.sidecar import SubprocessSampler, local_samplers
+            from .sampling.sidecar import SubprocessSampler
 
             telemetry = self._telemetry_file = (
                 TelemetryFile(self._run_dir / TELEMETRY_NAME) if self._run_dir is not None else None

@@ -336,7 +336,8 @@ def telemetry_unavailable(ctx: RuleContext) -> list[Recommendation]:
             )
         )
     long_run = (ctx.run.duration_s or 0) >= 2 * (ctx.sample_interval_s or math.inf)
-    if ctx.run.samples == 0 and long_run:
+    # process figures unavailable with a reason (no psutil): said above, not a mystery
+    if ctx.run.samples == 0 and long_run and "process" not in ctx.unavailable:
         out.append(
             Recommendation(
                 id="telemetry-unavailable",

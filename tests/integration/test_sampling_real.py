@@ -1,16 +1,23 @@
-"""The real process tree: children that burn CPU and hold memory are seen."""
+"""The real process tree: children that burn CPU and hold memory are seen, and
+forked workers' shared pages are counted once (PSS)."""
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import psutil
+import pytest
 
 from otel_tracker.sampling.points import Unavailable
 from otel_tracker.sampling.process import ProcessTreeSampler
 
+PSS = "otel_tracker.process.memory.pss"
+USS = "otel_tracker.process.memory.uss"
 BURN = "import sys, time\nx = bytearray(150 * 2**20)\nend = time.time() + 30\nwhile time.time() < end:\n    pass\n"
 
 
@@ -41,3 +48,121 @@ def test_child_processes_cpu_and_memory_are_seen() -> None:
         for child in children:
             child.kill()
             child.wait()
+
+
+# A parent holding a touched buffer, and forked workers that share its pages
+# without writing them (as DataLoader or Pool workers share a dataset).
+SHARED_TREE = """
+import os, sys, time
+buffer = bytearray(os.urandom(1 << 20)) * int(sys.argv[1])  # every page touched
+pids = []
+for _ in range(int(sys.argv[2])):
+    pid = os.fork()
+    if pid == 0:
+        time.sleep(120)
+        os._exit(0)
+    pids.append(pid)
+print(" ".join(map(str, pids)), flush=True)
+time.sleep(120)
+"""
+
+
+def _independent_memory(pids: list[int]) -> tuple[float, float]:
+    """Summed RSS and PSS of ``pids`` as psutil reads them, for comparison."""
+    infos = [psutil.Process(p).memory_full_info() for p in pids]
+    return sum(i.rss for i in infos), sum(i.pss for i in infos)
+
+
+@pytest.mark.parametrize(("mib", "workers"), [(256, 4), (96, 8)])
+def test_forked_workers_sharing_pages_are_counted_once(mib: int, workers: int) -> None:
+    """Issue 22 item 8: RSS summed over a fork tree counts the shared pages once per
+    process; the tree's PSS (the headline) matches an independent reading."""
+    tree = subprocess.Popen(
+        [sys.executable, "-c", SHARED_TREE, str(mib), str(workers)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert tree.stdout is not None
+        forks = [int(p) for p in tree.stdout.readline().split()]
+        pids = [tree.pid, *forks]
+        sampler = ProcessTreeSampler(psutil.Process(tree.pid))
+        unavailable = Unavailable()
+        rss_before, pss_before = _independent_memory(pids)
+        values = {p.key: p.value for p in sampler.sample(time.monotonic(), unavailable)}
+        rss_after, pss_after = _independent_memory(pids)
+        assert unavailable == {}
+        assert values["otel_tracker.process.count"] == workers + 1
+        # the same pages, read a moment apart: within 2% of the independent reading
+        assert min(pss_before, pss_after) * 0.98 <= values[PSS] <= max(pss_before, pss_after) * 1.02
+        assert min(rss_before, rss_after) * 0.98 <= values["process.memory.usage"]
+        # RSS counts the shared buffer once per process; PSS once for the tree
+        assert values["process.memory.usage"] > (workers + 1) * mib * 2**20 * 0.9
+        assert values[PSS] < 1.5 * mib * 2**20 + 60 * 2**20 * (workers + 1)
+        assert values[PSS] < values["process.memory.usage"] / 2
+        assert 0 < values[USS] <= values[PSS]
+    finally:
+        tree.kill()
+        tree.wait()
+        for pid in forks:
+            try:
+                os.kill(pid, 9)
+            except ProcessLookupError:
+                pass
+
+
+def test_an_unreadable_smaps_rollup_leaves_rss_and_says_why(tmp_path: Path) -> None:
+    """Where PSS cannot be read (another OS, a process we may not inspect) there is
+    no PSS point rather than a partial sum; RSS stays, and the reason is recorded.
+    (As root every real smaps_rollup is readable: a directory stands in for it.)"""
+    (tmp_path / str(os.getpid()) / "smaps_rollup").mkdir(parents=True)
+    sampler = ProcessTreeSampler(smaps_root=tmp_path)
+    unavailable = Unavailable()
+    values = {p.key: p.value for p in sampler.sample(time.monotonic(), unavailable)}
+    assert PSS not in values and USS not in values
+    assert values["process.memory.usage"] > 0
+    assert "smaps_rollup" in unavailable["process.pss"], unavailable
+
+
+def test_show_heads_memory_with_pss_and_says_which(root: Path, tmp_path: Path) -> None:
+    """A real run with forked workers over a shared buffer: ``show`` reports the
+    tree's PSS as its memory figure, marked as such."""
+    code = """
+import multiprocessing, os, time
+from otel_tracker import track_run
+data = bytearray(os.urandom(1 << 20)) * 128
+def work(i):
+    return data[i * 4096]
+with track_run("pss-run", steps=["map"], sample_interval=0.1, progress="off") as run:
+    with run.step("map") as step:
+        pool = multiprocessing.get_context("fork").Pool(4)
+        for _ in range(20):
+            pool.map(work, range(8))
+            step.advance()
+            time.sleep(0.05)
+        pool.close()  # workers leave by themselves: no SIGTERM (issue 22 item 1)
+        pool.join()
+"""
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "OTEL_TRACKER_ROOT": str(root)},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    (path,) = root.glob("*/manifest.json")
+    doc = json.loads(path.read_text())
+    run = doc["telemetry"]["run"]
+    assert run[PSS]["max"] < run["process.memory.usage"]["max"] / 2
+    shown = subprocess.run(
+        [sys.executable, "-m", "otel_tracker.cli", "--root", str(root), "show", doc["run_id"]],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert shown.returncode == 0, shown.stderr
+    header = next(line for line in shown.stdout.splitlines() if "memory max" in line)
+    whole = next(line for line in shown.stdout.splitlines() if line.startswith("(whole run)"))
+    assert "GiB PSS" in whole and "RSS" not in whole, (header, whole)

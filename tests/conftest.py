@@ -92,6 +92,27 @@ def start_script(
     )
 
 
+def run_with_file_size_limit(
+    code: str, root: Path, limit: int, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -c code`` unable to write a file past ``limit`` bytes: RLIMIT_FSIZE
+    stands in for a full disk (it works unprivileged, and root ignores chmod)."""
+
+    def cap() -> None:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        env=child_env(root),
+        preexec_fn=cap,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
     """Poll until ``predicate()`` is truthy; fail the test on timeout."""
     deadline = time.monotonic() + timeout

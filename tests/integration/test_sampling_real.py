@@ -1,5 +1,7 @@
 """The real process tree: children that burn CPU and hold memory are seen, and
-forked workers' shared pages are counted once (PSS)."""
+forked workers' shared pages are counted once (PSS), checked against what the
+kernel says about the same processes, never against an expected share of the
+machine (which a busy machine does not give)."""
 
 from __future__ import annotations
 
@@ -15,39 +17,97 @@ import pytest
 
 from otel_tracker.sampling.points import Unavailable
 from otel_tracker.sampling.process import ProcessTreeSampler
+from tests.conftest import wait_for
 
+BURN = "import sys, time\nx = bytearray(150 * 2**20)\nend = time.time() + 60\nwhile time.time() < end:\n    pass\n"
 PSS = "otel_tracker.process.memory.pss"
 USS = "otel_tracker.process.memory.uss"
-BURN = "import sys, time\nx = bytearray(150 * 2**20)\nend = time.time() + 30\nwhile time.time() < end:\n    pass\n"
+TICK = 1 / os.sysconf("SC_CLK_TCK")  # the kernel counts CPU time in clock ticks
+
+
+def cpu_seconds(pid: int) -> float:
+    """user + system CPU time of ``pid``, straight from /proc/PID/stat."""
+    with open(f"/proc/{pid}/stat", "rb") as file:
+        fields = file.read().rsplit(b")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * TICK  # utime, stime
+
+
+# A tree of our own (the test process may have other children): a sleeping parent
+# and ``argv[1]`` children that spin and hold 150 MiB each.
+BURNERS = f"""
+import subprocess, sys, time
+kids = [subprocess.Popen([sys.executable, "-c", {BURN!r}]) for _ in range(int(sys.argv[1]))]
+print(" ".join(str(k.pid) for k in kids), flush=True)
+time.sleep(120)
+"""
+
+
+def _burners(n: int) -> tuple[subprocess.Popen[str], list[int]]:
+    parent = subprocess.Popen(
+        [sys.executable, "-c", BURNERS, str(n)], stdout=subprocess.PIPE, text=True
+    )
+    assert parent.stdout is not None
+    return parent, [int(p) for p in parent.stdout.readline().split()]
+
+
+def _kill(parent: subprocess.Popen[str], children: list[int]) -> None:
+    for pid in children:
+        try:
+            os.kill(pid, 9)
+        except ProcessLookupError:
+            pass
+    parent.kill()
+    parent.wait()
 
 
 def test_child_processes_cpu_and_memory_are_seen() -> None:
-    children = [subprocess.Popen([sys.executable, "-c", BURN]) for _ in range(2)]
+    """The tracker's CPU figures match the CPU time the kernel charged the same
+    processes between the same two samples (issue 22 item 6: this once asked for
+    more than 0.8 busy cores, which a loaded machine does not give two spinners)."""
+    parent, children = _burners(2)
     try:
-        sampler = ProcessTreeSampler()
+        sampler = ProcessTreeSampler(psutil.Process(parent.pid))
         unavailable = Unavailable()
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:  # wait until both hold their memory
-            if sum(psutil.Process(c.pid).memory_info().rss for c in children) > 2 * 150 * 2**20:
-                break
-            time.sleep(0.05)
-        sampler.sample(time.monotonic(), unavailable)
-        time.sleep(1.0)
-        values = {p.key: p.value for p in sampler.sample(time.monotonic(), unavailable)}
-        assert values["otel_tracker.process.count"] >= 3
+        wait_for(  # both hold their memory
+            lambda: sum(psutil.Process(c).memory_info().rss for c in children) > 2 * 150 * 2**20,
+            what="the children's memory",
+        )
+        pids = [parent.pid, *children]
+        before_first = sum(cpu_seconds(p) for p in pids)
+        t1 = time.monotonic()
+        first = {p.key: p.value for p in sampler.sample(t1, unavailable)}
+        after_first = sum(cpu_seconds(p) for p in pids)
+        # wait for CPU to be used, not for time to pass: each child burns 0.3 s more
+        start = {c: cpu_seconds(c) for c in children}
+        wait_for(
+            lambda: all(cpu_seconds(c) - start[c] >= 0.3 for c in children),
+            timeout=120,
+            what="the children to burn CPU",
+        )
+        before_second = sum(cpu_seconds(p) for p in pids)
+        t2 = time.monotonic()
+        values = {p.key: p.value for p in sampler.sample(t2, unavailable)}
+        after_second = sum(cpu_seconds(p) for p in pids)
+        assert sorted(sampler.last_pids) == sorted(pids)
+        # each reading is whole ticks; a sample lies between the reads around it
+        slack = 2 * TICK * len(pids)
+        assert before_first - slack <= first["process.cpu.time"] <= after_first + slack
+        assert before_second - slack <= values["process.cpu.time"] <= after_second + slack
+        # utilization x interval x cores = the CPU time the kernel charged in between
+        used = values["process.cpu.utilization"] * (t2 - t1) * sampler.cpu_count
+        slack += 1e-6 * (t2 - t1) * sampler.cpu_count  # utilization has 6 decimals
+        assert before_second - after_first - slack <= used <= after_second - before_first + slack
+        assert used >= 0.6 - slack  # both children's burn is in it
+        assert values["otel_tracker.process.count"] == 3
         assert values["process.memory.usage"] > 2 * 150 * 2**20
-        cores_busy = values["process.cpu.utilization"] * (psutil.cpu_count() or 1)
-        assert cores_busy > 0.8, values  # two spinning children on this machine
         # the per-process breakdown names them, by executable, never by command line
         top = {p["pid"]: p for p in sampler.details()["processes"]}
         for child in children:
-            assert top[child.pid]["rss_max_bytes"] > 150 * 2**20
-            assert top[child.pid]["name"] and "import" not in top[child.pid]["name"]
-            assert top[child.pid]["alive"] is True
+            assert top[child]["rss_max_bytes"] > 150 * 2**20
+            assert top[child]["name"] and "import" not in top[child]["name"]
+            assert top[child]["alive"] is True
     finally:
-        for child in children:
-            child.kill()
-            child.wait()
+        _kill(parent, children)
 
 
 # A parent holding a touched buffer, and forked workers that share its pages

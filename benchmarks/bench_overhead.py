@@ -172,17 +172,37 @@ with track_run("tight loop", steps=["loop"]) as run:
     }
 
 
-def bench_sampler(children: int, samples: int = 30) -> dict[str, float]:
+def _sleeping_children(children: int, shared_mib: int) -> tuple[list[int], Any]:
+    """``children`` sleeping processes: fresh interpreters, or (``shared_mib`` > 0)
+    forks of this process sharing a touched buffer of that size, as DataLoader or
+    Pool workers share their parent's pages."""
+    if not shared_mib:
+        kids = [
+            subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+            for _ in range(children)
+        ]
+        return [k.pid for k in kids], kids
+    buffer = bytearray(os.urandom(1024)) * (shared_mib * 1024)  # every page touched
+    pids = []
+    for _ in range(children):
+        pid = os.fork()
+        if pid == 0:  # the child only sleeps: its pages stay shared with ours
+            time.sleep(120)
+            os._exit(0)
+        pids.append(pid)
+    return pids, buffer
+
+
+def bench_sampler(children: int, samples: int = 30, shared_mib: int = 0) -> dict[str, float]:
+    import signal
+
     from otel_tracker.sampling.gpu import NvmlSampler
     from otel_tracker.sampling.points import Unavailable
     from otel_tracker.sampling.process import ProcessTreeSampler
     from otel_tracker.sampling.system import SystemSampler
     from tests.fakes import FakeNvml
 
-    kids = [
-        subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
-        for _ in range(children)
-    ]
+    pids, keep = _sleeping_children(children, shared_mib)
     try:
         time.sleep(0.5)
         tree = ProcessTreeSampler()
@@ -193,24 +213,33 @@ def bench_sampler(children: int, samples: int = 30) -> dict[str, float]:
         ]
         unavailable = Unavailable()
         costs = []
-        for _ in range(samples):
+        values: dict[str, float] = {}
+        for i in range(samples):
             t0 = time.thread_time()
-            now = time.monotonic()
+            # the samplers see the default interval pass between samples: what is read
+            # only as often as a CPU budget allows is read as often as it would be
+            now = i * 5.0
             points = [p for part in parts for p in part.sample(now, unavailable)]
             costs.append(time.thread_time() - t0)
+            values.update((p.name, p.value) for p in points if not p.attributes)
         per_sample = statistics.median(costs[1:])
+        pss = values.get("otel_tracker.process.memory.pss")
         return {
             "children": children,
-            "processes_seen": next(
-                p.value for p in points if p.name == "otel_tracker.process.count"
-            ),
+            "shared_mib": shared_mib,
+            "processes_seen": values["otel_tracker.process.count"],
             "cpu_ms_per_sample": round(per_sample * 1e3, 3),
+            # the mean counts the samples that also read PSS/USS
+            "cpu_ms_mean": round(statistics.mean(costs[1:]) * 1e3, 3),
             "share_of_one_core_at_5s_pct": round(100 * per_sample / 5.0, 4),
+            "rss_mib": round(values["process.memory.usage"] / 2**20, 1),
+            "pss_mib": None if pss is None else round(pss / 2**20, 1),
         }
     finally:
-        for kid in kids:
-            kid.kill()
-            kid.wait()
+        for pid in pids:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        del keep
 
 
 # About 32 s: long enough that in-step overhead shows, short enough to repeat.
@@ -243,6 +272,25 @@ def bench_end_to_end(root: Path, repeat: int, size: str = "quick") -> dict[str, 
     }
 
 
+def _print_sampler(results: dict[str, Any]) -> None:
+    print("2. sampler CPU per sample (process tree + system + fake-NVML GPU path):")
+    for row in results["sampler"]:
+        pss = "-" if row["pss_mib"] is None else f"{row['pss_mib']:.0f}"
+        kind = f"forks sharing {row['shared_mib']} MiB" if row["shared_mib"] else "children"
+        print(
+            f"   {row['children']:>2} {kind} ({row['processes_seen']:.0f} processes): "
+            f"{row['cpu_ms_per_sample']:.2f} ms (mean {row['cpu_ms_mean']:.2f}), "
+            f"{row['share_of_one_core_at_5s_pct']:.3f}% "
+            f"of one core at 5 s; tree RSS {row['rss_mib']:.0f} MiB, PSS {pss} MiB"
+        )
+    other = results["system_metrics_instrumentation"]
+    if other:
+        print(
+            f"   vs opentelemetry-instrumentation-system-metrics, one collection "
+            f"({other['points']} points): {other['cpu_ms_per_collection']:.2f} ms"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     import tempfile
 
@@ -259,13 +307,19 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="also compare on the full demo (about 4 min a run, 2 x --repeat runs)",
     )
+    parser.add_argument("--sampler-only", action="store_true", help="part 2 only")
     args = parser.parse_args(argv)
+    results: dict[str, Any] = {"cpu_count": os.cpu_count(), "python": sys.version.split()[0]}
+    results["sampler"] = [bench_sampler(n) for n in (0, 1, 8, 16, 32)]
+    results["sampler"].append(bench_sampler(8, shared_mib=512))
+    results["system_metrics_instrumentation"] = bench_system_metrics_instrumentation()
+    _print_sampler(results)
+    if args.sampler_only:
+        save(results, args.output)
+        return 0
     with tempfile.TemporaryDirectory(prefix="otel-tracker-overhead-") as tmp:
         os.environ["BENCH_ROOT"] = tmp
-        results: dict[str, Any] = {"cpu_count": os.cpu_count(), "python": sys.version.split()[0]}
         results["advance_ns_net_of_bare_loop"] = bench_advance(args.repeat)
-        results["sampler"] = [bench_sampler(n) for n in (0, 1, 8, 16, 32)]
-        results["system_metrics_instrumentation"] = bench_system_metrics_instrumentation()
         results["tight_loop"] = bench_tight_loop(Path(tmp), args.repeat)
         results["end_to_end_demo_quick"] = bench_end_to_end(Path(tmp), args.repeat)
         if args.medium_demo:
@@ -275,18 +329,6 @@ def main(argv: list[str] | None = None) -> int:
     print("1. per call, net of a bare loop (ns):")
     for name, ns in results["advance_ns_net_of_bare_loop"].items():
         print(f"   {name:<16}{ns:>8.1f}")
-    print("2. sampler CPU per sample (process tree + system + fake-NVML GPU path):")
-    for row in results["sampler"]:
-        print(
-            f"   {row['children']:>2} children ({row['processes_seen']:.0f} processes): "
-            f"{row['cpu_ms_per_sample']:.2f} ms, {row['share_of_one_core_at_5s_pct']:.3f}% of one core at 5 s"
-        )
-    other = results["system_metrics_instrumentation"]
-    if other:
-        print(
-            f"   vs opentelemetry-instrumentation-system-metrics, one collection "
-            f"({other['points']} points): {other['cpu_ms_per_collection']:.2f} ms"
-        )
     loop = results["tight_loop"]
     print(
         f"3a. tight loop, advance() per iteration ({loop['iterations']:,}), {args.repeat} "

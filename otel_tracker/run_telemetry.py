@@ -75,9 +75,10 @@ class RunTelemetry:
                 telemetry_line,
             )
             from .sampling.custom import ThroughputSampler
+            from .sampling.local import local_samplers, psutil_missing
             from .sampling.run_state import RunStateSampler
             from .sampling.sampler import ResourceSampler
-            from .sampling.sidecar import SubprocessSampler, local_samplers
+            from .sampling.sidecar import SubprocessSampler
 
             telemetry = self._telemetry_file = (
                 TelemetryFile(self._run_dir / TELEMETRY_NAME) if self._run_dir is not None else None
@@ -85,6 +86,13 @@ class RunTelemetry:
             readers = [SampleDrivenMetricReader(e) for e in self._sample_exporters]
             others = [make() for make in self._metric_readers]
             triggered = [r for r in others if isinstance(r, SampleTriggeredMetricReader)]
+            missing = psutil_missing()
+            if missing is not None:
+                # process and system figures are off, each marked unavailable with the
+                # reason (see local_samplers); throughput, GPU and the rest go on, and
+                # without them a helper process would have nothing to do
+                logger.warning("otel-tracker process and system metrics are off: %s", missing)
+                self.in_subprocess = False
             if self.in_subprocess:
                 helper = self._helper = SubprocessSampler()
                 helper.start()

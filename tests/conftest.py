@@ -93,13 +93,23 @@ def start_script(
 
 
 def run_script(
-    code: str, root: Path, timeout: float = 60, **env: str
+    code: str, root: Path, timeout: float = 60, *, file_size_limit: int | None = None, **env: str
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``python -c code`` to its end with the runs root in its environment."""
+    """Run ``python -c code`` to its end with the runs root in its environment.
+
+    ``file_size_limit``: unable to write a file past that many bytes; RLIMIT_FSIZE
+    stands in for a full disk (it works unprivileged, and root ignores chmod)."""
+
+    def cap() -> None:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_FSIZE, (file_size_limit, file_size_limit))
+
     return subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
         env=child_env(root, **env),
         cwd=root.parent,
+        preexec_fn=cap if file_size_limit is not None else None,
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -9,7 +9,8 @@ from typing import Any
 CpuTimes = namedtuple("CpuTimes", "user system")
 SysCpu = namedtuple("SysCpu", "user system idle iowait")
 Mem = namedtuple("Mem", "rss")
-FullMem = namedtuple("FullMem", "rss uss")
+FullMem = namedtuple("FullMem", "rss uss pss")  # Linux
+FullMemNoPss = namedtuple("FullMemNoPss", "rss uss")  # macOS: no PSS
 Io = namedtuple("Io", "read_bytes write_bytes")
 Ctx = namedtuple("Ctx", "voluntary involuntary")
 VMem = namedtuple("VMem", "total available")
@@ -45,6 +46,7 @@ class FakeProcess:
         self.gone = False
         self.denied: set[str] = set()
         self.unsupported: set[str] = set()
+        self.has_pss = True
 
     def _check(self, what: str) -> None:
         if self.gone:
@@ -77,9 +79,11 @@ class FakeProcess:
         self._check("memory_info")
         return Mem(self.rss)
 
-    def memory_full_info(self) -> FullMem:
+    def memory_full_info(self) -> FullMem | FullMemNoPss:
         self._check("uss")
-        return FullMem(self.rss, self.rss // 2)
+        if not self.has_pss:
+            return FullMemNoPss(self.rss, self.rss // 2)
+        return FullMem(self.rss, self.rss // 2, self.rss * 3 // 4)
 
     def name(self) -> str:
         self._check("name")

@@ -89,7 +89,8 @@ class Figures:
     iowait: Stats | None
     memory_utilization: Stats | None
     swap_used_bytes: Stats | None
-    rss_bytes: Stats | None
+    rss_bytes: Stats | None  # summed over the tree: pages shared by forks counted per process
+    pss_bytes: Stats | None  # shared pages split among their processes: what the tree costs
     gpus: list[GpuFigures] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -157,6 +158,7 @@ def _figures(
         memory_utilization=series(resources, "system.memory.utilization"),
         swap_used_bytes=series(resources, "system.paging.usage{system.paging.state=used}"),
         rss_bytes=series(resources, "process.memory.usage"),
+        pss_bytes=series(resources, "otel_tracker.process.memory.pss"),
         gpus=_gpus(resources),
     )
 

@@ -22,6 +22,15 @@ def _gib(value: float | None) -> str:
     return "-" if value is None else f"{value / 2**30:.2f} GiB"
 
 
+def _memory(fig: dict[str, Any]) -> str:
+    """The tree's peak memory: PSS where measured (shared pages counted once), else RSS."""
+    pss = _stat(fig.get("pss_bytes"), "max")
+    if pss is not None:
+        return f"{_gib(pss)} PSS"
+    rss = _stat(fig["rss_bytes"], "max")
+    return "-" if rss is None else f"{_gib(rss)} RSS"
+
+
 def format_number(value: float | None) -> str:
     """``21,773`` or ``4.28`` or ``0.00115``: no exponents, four significant digits."""
     if value is None:
@@ -46,7 +55,7 @@ def figures_table(analysis: dict[str, Any]) -> tuple[list[str], list[list[str]]]
         "throughput",
         "CPU mean",
         "CPU max",
-        "RSS max",
+        "memory max",
         "GPU mean",
         "GPU mem max",
     ]
@@ -63,7 +72,7 @@ def figures_table(analysis: dict[str, Any]) -> tuple[list[str], list[list[str]]]
                 _rate(fig),
                 _pct(_stat(fig["cpu_utilization"])),
                 _pct(_stat(fig["cpu_utilization"], "max")),
-                _gib(_stat(fig["rss_bytes"], "max")),
+                _memory(fig),
                 _pct(sum(gpu_util) / len(gpu_util)) if gpu_util else "-",
                 _pct(max(gpu_mem)) if gpu_mem else "-",
             ]

@@ -103,7 +103,7 @@ def analyze(
         baseline=base,
         history=history,
         history_runs=runs,
-        unavailable=dict(telemetry.get("unavailable") or {}),
+        unavailable=_unavailable(doc),
         sampler_fallback=sampler.get("fallback_reason"),
         sample_interval_s=telemetry.get("interval_s"),
     )
@@ -114,3 +114,16 @@ def analyze(
         "figures": {"run": run.to_dict(), "steps": [s.to_dict() for s in steps]},
         "recommendations": [r.to_dict() for r in evaluate(ctx)],
     }
+
+
+def _unavailable(doc: dict[str, Any]) -> dict[str, str]:
+    """What telemetry was unavailable and why; a run whose sampling never started
+    (``telemetry`` null, the reason in its warnings) has all of it unavailable."""
+    telemetry = doc.get("telemetry")
+    if isinstance(telemetry, dict):
+        return {str(k): str(v) for k, v in (telemetry.get("unavailable") or {}).items()}
+    prefix = "resource sampling unavailable: "
+    for warning in doc.get("warnings") or ():
+        if isinstance(warning, str) and warning.startswith(prefix):
+            return {"resources": warning[len(prefix) :]}
+    return {}

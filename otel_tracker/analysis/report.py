@@ -262,13 +262,13 @@ def key_values(report: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def _busiest(processes: list[dict[str, Any]], n: int = 3) -> str:
-    """``python3 (pid 812) 64% of CPU, 1.2 GB peak; ...`` for the top ``n``."""
+    """``python3 (pid 812) 64% of CPU, 1.2 GB RSS peak; ...`` for the top ``n``."""
     parts = []
     for p in processes[:n]:
         share = p.get("cpu_share")
         cpu = f"{share * 100:.0f}% of CPU" if share is not None else f"{p['cpu_time_s']:.1f} s CPU"
         parts.append(
-            f"{p.get('name') or '?'} (pid {p['pid']}) {cpu}, {_bytes(p['rss_max_bytes'])} peak"
+            f"{p.get('name') or '?'} (pid {p['pid']}) {cpu}, {_bytes(p['rss_max_bytes'])} RSS peak"
         )
     return "; ".join(parts)
 

@@ -220,11 +220,8 @@ def memory_pressure(ctx: RuleContext) -> list[Recommendation]:
             parts.append(f"system memory peaked at {pct(mem.max)} used")  # type: ignore[union-attr]
         if growth >= t.swap_growth_bytes:
             parts.append(f"swap in use grew by {growth / 2**20:,.0f} MiB")
-        rss = (
-            f"; the run's processes held up to {step.rss_bytes.max / 2**30:.1f} GiB"
-            if step.rss_bytes
-            else ""
-        )
+        held, kind = (step.pss_bytes, "PSS") if step.pss_bytes else (step.rss_bytes, "RSS")
+        rss = f"; the run's processes held up to {held.max / 2**30:.1f} GiB {kind}" if held else ""
         out.append(
             Recommendation(
                 id="memory-pressure",
@@ -239,6 +236,7 @@ def memory_pressure(ctx: RuleContext) -> list[Recommendation]:
                     "memory_utilization_max": mem.max if mem else None,
                     "swap_growth_bytes": growth,
                     "rss_max_bytes": step.rss_bytes.max if step.rss_bytes else None,
+                    "pss_max_bytes": step.pss_bytes.max if step.pss_bytes else None,
                 },
             )
         )
@@ -336,7 +334,8 @@ def telemetry_unavailable(ctx: RuleContext) -> list[Recommendation]:
             )
         )
     long_run = (ctx.run.duration_s or 0) >= 2 * (ctx.sample_interval_s or math.inf)
-    if ctx.run.samples == 0 and long_run:
+    # process figures unavailable with a reason (no psutil): said above, not a mystery
+    if ctx.run.samples == 0 and long_run and "process" not in ctx.unavailable:
         out.append(
             Recommendation(
                 id="telemetry-unavailable",

@@ -4,9 +4,15 @@ Written synchronously through tensorboardX's record writer and protos rather tha
 its ``SummaryWriter``: that one queues events for a worker thread and flushes on
 a timer, so a flush at step end or in a SIGTERM handler could not promise that
 the events are on disk. Here each write is appended and, at step end and run end,
-fsynced. Resource metrics and throughput are scalars (x = sample number, with the
-sample's wall time); step durations are ``step/duration_s`` (x = step number);
+fsynced. Every event's x ("step" in TensorBoard) is the same axis: whole seconds
+since the run started, on the monotonic clock, never decreasing within a file
+(TensorBoard drops a tag's later points when its x goes back), with the true
+wall time beside it. Resource metrics and throughput are scalars under their
+metric names; each step's duration is its own tag, ``step/<name>/duration_s``;
 the run's (already redacted) params are hparams and text.
+
+A write that fails (a full disk, a file size limit) stops the mirror with one
+warning line; the run goes on.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import socket
 import threading
 import time
@@ -28,6 +35,7 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from .. import semconv
 from ..errors import MissingExtraError
 from ..run_setup import flat_attributes
+from ..sampling.run_state import STEP_DURATION
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +45,8 @@ _RUN_LABELS = frozenset(
 )
 # attributes that only repeat what the GPU index already says in a tag
 _TAG_NOISE = frozenset({"hw.name", "hw.type", "hw.id"})
+# a step name inside a tag: no "/" (TensorBoard groups tags by it), no control characters
+_NOT_IN_TAG = re.compile(r"[\x00-\x1f\x7f/]")
 
 
 def _protos() -> Any:
@@ -50,7 +60,9 @@ def _protos() -> Any:
 
 
 class EventFile:
-    """One append-only event file, owned by the process that created it."""
+    """One append-only event file, owned by the process that created it.
+
+    Every event's x is :meth:`elapsed` at the moment it is written."""
 
     def __init__(self, logdir: Path) -> None:
         self._summary, self._event_pb2, record_writer = _protos()
@@ -62,23 +74,37 @@ class EventFile:
         self._pid = os.getpid()
         self._lock = threading.Lock()
         self._closed = False
-        self._write(self._event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2"))
+        self.failure: str | None = None
+        self._origin = time.monotonic()  # the run span's start, once start_clock() runs
+        self._last_x = 0
+        header = self._event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2")
+        self._locked(lambda: self._writer.write(header.SerializeToString()))
 
-    def scalar(self, tag: str, value: float, step: int, wall_time: float) -> None:
-        self._event(self._summary.scalar(tag, value), step, wall_time)
+    def start_clock(self) -> None:
+        """x = 0 from now: the run's start."""
+        self._origin = time.monotonic()
 
-    def text(self, tag: str, text: str, step: int = 0) -> None:
-        self._event(self._summary.text(tag, text), step, time.time())
+    def elapsed(self) -> int:
+        """Whole seconds since the run started, never less than an earlier event's."""
+        return max(self._last_x, int(time.monotonic() - self._origin))
 
-    def summary(self, summary: Any, step: int = 0) -> None:
-        self._event(summary, step, time.time())
+    def scalar(self, tag: str, value: float, wall_time: float) -> None:
+        self._event(self._summary.scalar(tag, value), wall_time)
 
-    def _event(self, summary: Any, step: int, wall_time: float) -> None:
-        self._write(self._event_pb2.Event(wall_time=wall_time, step=step, summary=summary))
+    def text(self, tag: str, text: str) -> None:
+        self._event(self._summary.text(tag, text), time.time())
 
-    def _write(self, event: Any) -> None:
-        data = event.SerializeToString()
-        self._locked(lambda: self._writer.write(data))
+    def summary(self, summary: Any) -> None:
+        self._event(summary, time.time())
+
+    def _event(self, summary: Any, wall_time: float) -> None:
+        def write() -> None:
+            # x is taken under the lock: events reach the file in the order of their x
+            self._last_x = x = self.elapsed()
+            event = self._event_pb2.Event(wall_time=wall_time, step=x, summary=summary)
+            self._writer.write(event.SerializeToString())
+
+        self._locked(write)
 
     def flush(self) -> None:
         self._locked(self._writer.flush)
@@ -91,6 +117,31 @@ class EventFile:
 
         self._locked(_close)
 
+    def fail(self, exc: BaseException) -> None:
+        """Stop writing, with one warning line for the whole mirror (the run goes on)."""
+        if not self._lock.acquire(timeout=0.5):
+            return
+        try:
+            self._fail_locked(exc)
+        finally:
+            self._lock.release()
+
+    def _fail_locked(self, exc: BaseException) -> None:
+        self._closed = True
+        if self.failure is not None:
+            return
+        self.failure = f"{type(exc).__name__}: {exc}"
+        logger.warning(
+            "otel-tracker TensorBoard mirror stopped: %s (%s); the run goes on",
+            self.failure,
+            self.path,
+        )
+        logger.debug("otel-tracker TensorBoard failure", exc_info=exc)
+        try:
+            self._writer.close()  # flushes what it holds, fails again, and closes
+        except Exception:
+            pass
+
     def _locked(self, action: Any) -> None:
         if self._closed or os.getpid() != self._pid:
             return
@@ -100,20 +151,20 @@ class EventFile:
         try:
             if not self._closed:
                 action()
+        except Exception as exc:
+            self._fail_locked(exc)
         finally:
             self._lock.release()
 
 
 def _guarded(method: Any) -> Any:
-    """Telemetry errors stop at the mirror: logged once, never raised into the pipeline."""
+    """Telemetry errors stop at the mirror: one warning, never raised into the pipeline."""
 
     def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
         try:
             return method(self, *args, **kwargs)
-        except Exception:
-            if not self._warned:
-                self._warned = True
-                logger.warning("otel-tracker TensorBoard mirror failed", exc_info=True)
+        except Exception as exc:
+            self.events.fail(exc)
             return None
 
     return wrapper
@@ -126,11 +177,11 @@ class TensorBoardSpanProcessor(SpanProcessor):
         self.events = events
         self._params = dict(params)
         self._completed = 0
-        self._warned = False
 
     @_guarded
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         if _is_run(span):
+            self.events.start_clock()
             self._write_params()
 
     @_guarded
@@ -147,7 +198,7 @@ class TensorBoardSpanProcessor(SpanProcessor):
         wall = span.end_time / 1e9
         if attrs.get(semconv.CICD_PIPELINE_TASK_RUN_RESULT) == semconv.RESULT_SUCCESS:
             self._completed += 1
-        self.events.scalar("step/duration_s", duration, index + 1, wall)
+        self.events.scalar(f"step/{step_tag(span.name)}/duration_s", duration, wall)
         outcome = {
             "step": span.name,
             "result": attrs.get(semconv.CICD_PIPELINE_TASK_RUN_RESULT),
@@ -155,7 +206,7 @@ class TensorBoardSpanProcessor(SpanProcessor):
             "items": attrs.get(semconv.STEP_PROGRESS_COMPLETED),
             "error": span.status.description,
         }
-        self.events.text(f"step/{index + 1:02d}", _markdown_json(outcome), index + 1)
+        self.events.text(f"step/{index + 1:02d}", _markdown_json(outcome))
         self.events.flush()
 
     def _write_params(self) -> None:
@@ -171,8 +222,8 @@ class TensorBoardSpanProcessor(SpanProcessor):
         attrs = span.attributes or {}
         if span.start_time is not None and span.end_time is not None:
             wall = span.end_time / 1e9
-            self.events.scalar("run/duration_s", (span.end_time - span.start_time) / 1e9, 0, wall)
-        self.events.scalar("run/steps_completed", self._completed, 0, time.time())
+            self.events.scalar("run/duration_s", (span.end_time - span.start_time) / 1e9, wall)
+        self.events.scalar("run/steps_completed", self._completed, time.time())
         result = attrs.get(semconv.CICD_PIPELINE_RESULT)
         self.events.text("run/result", str(result))
         self.events.summary(_session_end(result == semconv.RESULT_SUCCESS))
@@ -186,35 +237,31 @@ class TensorBoardSpanProcessor(SpanProcessor):
 
 
 class TensorBoardMetricExporter(MetricExporter):
-    """Each resource sample becomes one scalar per series, x = the sample's number."""
+    """Each resource sample becomes one scalar per series (x: see the module's docstring)."""
 
     def __init__(self, events: EventFile) -> None:
         super().__init__()
         self.events = events
-        self._sample = 0
-        self._warned = False
 
     def export(
         self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
     ) -> MetricExportResult:
         try:
             self._export(metrics_data)
-        except Exception:
-            if not self._warned:
-                self._warned = True
-                logger.warning("otel-tracker TensorBoard metrics failed", exc_info=True)
-            return MetricExportResult.FAILURE
-        return MetricExportResult.SUCCESS
+        except Exception as exc:
+            self.events.fail(exc)
+        return MetricExportResult.FAILURE if self.events.failure else MetricExportResult.SUCCESS
 
     def _export(self, metrics_data: MetricsData) -> None:
-        self._sample += 1
         for resource_metrics in metrics_data.resource_metrics:
             for scope_metrics in resource_metrics.scope_metrics:
                 for metric in scope_metrics.metrics:
+                    if metric.name == STEP_DURATION:
+                        continue  # each step has its own tag, written from its span
                     for point in getattr(metric.data, "data_points", ()):
                         wall = point.time_unix_nano / 1e9 if point.time_unix_nano else time.time()
                         tag = metric_tag(metric.name, point.attributes or {})
-                        self.events.scalar(tag, float(point.value), self._sample, wall)
+                        self.events.scalar(tag, float(point.value), wall)
 
     def force_flush(self, timeout_millis: float = 10_000) -> bool:
         self.events.flush()
@@ -235,6 +282,11 @@ def metric_tag(name: str, attributes: Mapping[str, Any]) -> str:
         elif key not in _TAG_NOISE or "otel_tracker.gpu.index" not in attributes:
             parts.append(str(value))
     return "/".join(parts)
+
+
+def step_tag(name: str) -> str:
+    """A step's name as one part of a tag."""
+    return _NOT_IN_TAG.sub("_", name) or "_"
 
 
 def _is_run(span: ReadableSpan) -> bool:

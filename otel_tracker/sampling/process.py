@@ -2,13 +2,10 @@
 
 CPU utilization is the delta of each process's CPU time between two samples
 over the wall time between them (children that appear or exit between samples
-contribute from or until the sample that saw them). USS is costly (it reads
-/proc/PID/smaps), so it is sampled every ``uss_every``-th time only.
+contribute from or until the sample that saw them).
 
-Per process, :class:`ProcessTable` keeps who used what (name, CPU time, peak
-RSS) for the manifest's ``telemetry.processes``: a breakdown of the tree, bounded
-in size, and deliberately not metric series (worker churn would make the series
-count unbounded) nor part of the run/step aggregates, which describe the tree.
+Memory: RSS summed over the tree, and PSS/USS (see ``memory.py``): PSS is the
+headline, as RSS overstates trees of forked workers.
 """
 
 from __future__ import annotations
@@ -18,6 +15,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from .memory import MemoryReader, has_smaps_rollup
 from .points import Point, Unavailable
 
 MAX_TRACKED_PROCESSES = 256  # per run; beyond it the smallest exited entry is forgotten
@@ -83,21 +81,23 @@ class ProcessTreeSampler:
         process: Any = None,
         *,
         psutil_module: Any = None,
-        uss_every: int = 12,
         proc_root: Path | None = None,
+        smaps_root: Path | None = None,
         exclude: frozenset[int] = frozenset(),
+        memory: MemoryReader | None = None,
     ) -> None:
         real = psutil_module is None
         if psutil_module is None:
             import psutil as psutil_module
         self.psutil = psutil_module
         self.root = process if process is not None else psutil_module.Process(os.getpid())
-        self.uss_every = max(1, uss_every)
         self.exclude = exclude  # e.g. the sampling helper process itself
+        if smaps_root is None and real and has_smaps_rollup(Path("/proc")):
+            smaps_root = Path("/proc")
+        self.memory = memory or MemoryReader(psutil_module, smaps_root=smaps_root)
         self.cpu_count = psutil_module.cpu_count() or 1
         self._last_cpu: dict[tuple[int, float], float] = {}
         self._last_time: float | None = None
-        self._samples = 0
         # The kernel's children lists (Linux) find the tree in a few reads; psutil's
         # children() reads every process on the machine, and each read waits for the
         # GIL behind a busy pipeline thread (up to 5 ms each).
@@ -148,11 +148,9 @@ class ProcessTreeSampler:
     def sample(self, now: float, unavailable: Unavailable) -> list[Point]:
         """Points for the tree at monotonic time ``now`` (seconds)."""
         ps = self.psutil
-        with_uss = self._samples % self.uss_every == 0
-        self._samples += 1
+        detail = self.memory.begin(now)
         totals = {
             "rss": 0.0,
-            "uss": 0.0,
             "threads": 0.0,
             "fds": 0.0,
             "read": 0.0,
@@ -160,7 +158,7 @@ class ProcessTreeSampler:
             "vol": 0.0,
             "invol": 0.0,
         }
-        seen = {"uss": False, "fds": False, "io": False, "ctx": False}
+        seen = {"fds": False, "io": False, "ctx": False}
         cpu_time = 0.0
         cpu_delta = 0.0
         current: dict[tuple[int, float], float] = {}
@@ -179,7 +177,9 @@ class ProcessTreeSampler:
                     self.table.update(key, self._name(key, proc), used, rss)
                     totals["threads"] += proc.num_threads()
                     alive += 1
-                    self._optional(proc, totals, seen, unavailable, with_uss)
+                    self._optional(proc, totals, seen, unavailable)
+                    if detail is not None:
+                        self.memory.read(proc, detail, unavailable)
             except (ps.NoSuchProcess, ps.ZombieProcess):
                 continue  # exited between listing and reading: normal churn
             except ps.AccessDenied:
@@ -194,8 +194,8 @@ class ProcessTreeSampler:
         if self._last_time is not None and now > self._last_time:
             utilization = max(0.0, cpu_delta) / (now - self._last_time) / self.cpu_count
             points.append(Point("process.cpu.utilization", round(utilization, 6), "1"))
-        if seen["uss"]:
-            points.append(Point("otel_tracker.process.memory.uss", totals["uss"], "By"))
+        if detail is not None:
+            points += self.memory.finish(now, detail)
         if seen["fds"]:
             points.append(
                 Point("process.unix.file_descriptor.count", totals["fds"], "{file_descriptor}")
@@ -247,7 +247,6 @@ class ProcessTreeSampler:
         totals: dict[str, float],
         seen: dict[str, bool],
         unavailable: Unavailable,
-        with_uss: bool,
     ) -> None:
         """Readings some platforms or permissions lack: each degrades alone."""
         readers: dict[str, Any] = {
@@ -255,8 +254,6 @@ class ProcessTreeSampler:
             "io": lambda: _io(proc.io_counters()),
             "ctx": lambda: _ctx(proc.num_ctx_switches()),
         }
-        if with_uss:
-            readers["uss"] = lambda: {"uss": proc.memory_full_info().uss}
         for what, read in readers.items():
             try:
                 values = read()

@@ -11,18 +11,24 @@ the request (its bytes follow the line) and the helper writes it: see
 ``otel_tracker/heartbeat.py`` for why and how it never lands over newer state.
 
 The helper runs in a session of its own and ignores SIGINT/SIGTERM (a terminal's
-Ctrl-C goes to the whole foreground process group; the run ends the helper), and
-exits when its stdin closes or its parent is gone.
+Ctrl-C goes to the whole foreground process group; the run ends the helper). The
+run's end sends it a stop line: its stdin's end of file cannot be the signal,
+because every forked child of the pipeline (a DataLoader or Pool worker) holds a
+copy of our end of the pipe. If this process dies instead, the kernel kills the
+helper at once (``PR_SET_PDEATHSIG`` on Linux, when the main thread started it:
+the signal follows the thread that forked the helper, and only the main thread
+lives as long as the process); else it notices at end of file or, with a forked
+child holding the pipe, by its parent pid changing within a second.
 If it cannot start or stops answering, sampling falls back to the same samplers
 in the calling thread, with one warning.
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
 import logging
 import os
-import select
 import signal
 import subprocess
 import sys
@@ -32,6 +38,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from .local import local_samplers
+from .pipe import LineReader, write_all
 from .points import Point, Unavailable, merged_details
 
 logger = logging.getLogger(__name__)
@@ -41,26 +49,14 @@ FIRST_REPLY_FACTOR = 3  # the first waits for interpreter start, psutil, nvmlIni
 # The pipeline's main thread (a step's end sample) waits no longer than this: a signal
 # that arrives meanwhile is handled only once it is done (see signals.py).
 MAIN_THREAD_REPLY_TIMEOUT_S = 1.0
+# How long the run's end waits for the helper to exit after the stop line (it takes
+# milliseconds; a helper that does not is killed).
+STOP_WAIT_S = 1.0
+# How often the helper checks its parent pid where no parent-death signal is set.
+PARENT_POLL_S = 1.0
+STOP_REQUEST = b'{"stop":true}\n'
+PR_SET_PDEATHSIG = 1
 LocalSamplers = Callable[[], Sequence[tuple[str, Any]]]
-
-
-def local_samplers(pid: int | None = None, exclude: frozenset[int] = frozenset()) -> list[Any]:
-    """The process-tree, system and GPU samplers, as run in this process."""
-    from .gpu import NvmlSampler
-    from .process import ProcessTreeSampler
-    from .system import SystemSampler
-
-    process = None
-    if pid is not None:
-        import psutil
-
-        process = psutil.Process(pid)
-    tree = ProcessTreeSampler(process, exclude=exclude)
-    return [
-        ("process", tree),
-        ("system", SystemSampler()),
-        ("gpu", NvmlSampler(pids=tree.tree_pids)),
-    ]
 
 
 class SubprocessSampler:
@@ -95,6 +91,9 @@ class SubprocessSampler:
         self._heartbeat: bytes | None = None  # header line and manifest, sent with the next request
         self._heartbeat_failed: Callable[[OSError], None] | None = None
         self._closed = False
+        # how the helper ended: its exit status, and whether it had to be killed
+        self.returncode: int | None = None
+        self.killed = False
 
     @property
     def mode(self) -> str:
@@ -115,7 +114,13 @@ class SubprocessSampler:
             )
             self.helper_pid = self._proc.pid
             assert self._proc.stdin is not None
-            self._proc.stdin.write(json.dumps({"pid": self.pid}).encode() + b"\n")
+            # parent-death signalling follows the thread that forked the helper: only the
+            # main thread is sure to live as long as this process
+            first = {
+                "pid": self.pid,
+                "pdeathsig": threading.current_thread() is threading.main_thread(),
+            }
+            self._proc.stdin.write(json.dumps(first).encode() + b"\n")
             self._proc.stdin.flush()
             # a helper that stopped reading must not block us on a full pipe: see write_all
             os.set_blocking(self._proc.stdin.fileno(), False)
@@ -233,75 +238,36 @@ class SubprocessSampler:
         self._local = list(self._fallback())
 
     def _end_helper(self, kill: bool) -> None:
-        """Close our end of its stdin (it exits at EOF) and reap it; kill it if it lingers."""
+        """Tell the helper to stop and reap it; kill it if it does not exit at once.
+
+        Not end of file: a forked child of this process (a DataLoader or Pool worker)
+        holds a copy of our end of its stdin, so the helper would see none."""
         proc, self._proc = self._proc, None
         if proc is None:
             return
         try:
-            if kill:
-                proc.kill()
-            elif proc.stdin is not None:
-                proc.stdin.close()
-            proc.wait(timeout=1.0)
+            if kill or not self._io.acquire(timeout=STOP_WAIT_S):
+                raise TimeoutError("no stop line: kill it")
+            try:  # a whole line, never inside another request
+                if proc.stdin is not None:
+                    write_all(proc.stdin.fileno(), STOP_REQUEST, STOP_WAIT_S)
+            finally:
+                self._io.release()
+            proc.wait(timeout=STOP_WAIT_S)
         except Exception:
+            self.killed = True
             proc.kill()
             try:
-                proc.wait(timeout=1.0)
+                proc.wait(timeout=STOP_WAIT_S)
             except Exception:
                 pass
+        self.returncode = proc.returncode
         for pipe in (proc.stdin, proc.stdout):
             try:
                 if pipe is not None:
                     pipe.close()
             except OSError:
                 pass
-
-
-def write_all(fd: int, data: bytes, timeout: float) -> None:
-    """Write all of ``data`` to the non-blocking ``fd`` (one system call unless the
-    pipe is full); ``TimeoutError`` if the reader takes none of it for ``timeout``."""
-    view = memoryview(data)
-    while view:
-        try:
-            view = view[os.write(fd, view) :]
-        except BlockingIOError:
-            if not select.select([], [fd], [], timeout)[1]:
-                raise TimeoutError(f"the helper took no request for {timeout:g}s") from None
-
-
-class LineReader:
-    """Lines from a pipe with a timeout (a buffered reader would hide data from select)."""
-
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-        self._buffer = b""
-
-    def readline(self, timeout: float | None) -> bytes | None:
-        """The next line; ``b""`` at end of file, ``None`` when ``timeout`` passed first."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while b"\n" not in self._buffer:
-            wait = None if deadline is None else max(0.0, deadline - time.monotonic())
-            ready, _, _ = select.select([self.fd], [], [], wait)
-            if not ready:
-                return None
-            chunk = os.read(self.fd, 65536)
-            if not chunk:
-                return b""
-            self._buffer += chunk
-        line, _, self._buffer = self._buffer.partition(b"\n")
-        return line + b"\n"
-
-    def read(self, size: int, timeout: float) -> bytes | None:
-        """Exactly ``size`` bytes; ``None`` at end of file or when ``timeout`` passed first."""
-        deadline = time.monotonic() + timeout
-        while len(self._buffer) < size:
-            ready, _, _ = select.select([self.fd], [], [], max(0.0, deadline - time.monotonic()))
-            chunk = os.read(self.fd, max(65536, size - len(self._buffer))) if ready else b""
-            if not chunk:
-                return None
-            self._buffer += chunk
-        data, self._buffer = self._buffer[:size], self._buffer[size:]
-        return data
 
 
 def helper_command() -> list[str]:
@@ -339,7 +305,7 @@ def serve(lines: LineReader, stdout: Any, parent: int, samplers: Sequence[tuple[
     heartbeats = HeartbeatCommitter()
     heartbeat_error: list[Any] | None = None
     while True:
-        line = lines.readline(5.0)
+        line = lines.readline(PARENT_POLL_S)
         if line is None:
             # the parent may die with a forked worker still holding our stdin open
             if os.getppid() != parent:
@@ -349,6 +315,8 @@ def serve(lines: LineReader, stdout: Any, parent: int, samplers: Sequence[tuple[
             return 0
         try:
             request = json.loads(line)
+            if request.get("stop"):
+                return 0
             beat = request.get("heartbeat")
             if beat is not None:
                 data = lines.read(int(beat["bytes"]), REPLY_TIMEOUT_S)
@@ -390,13 +358,30 @@ def main() -> int:
     if not first:
         return 0
     try:
-        parent = int(json.loads(first)["pid"])
+        hello = json.loads(first)
+        parent = int(hello["pid"])
+        if hello.get("pdeathsig"):
+            die_with_parent()
+        if os.getppid() != parent:
+            return 0  # it died before we could ask to be told
         samplers = local_samplers(parent, exclude=frozenset({os.getpid()}))
     except Exception as exc:
         stdout.write(json.dumps({"error": f"{type(exc).__name__}: {exc}"}).encode() + b"\n")
         stdout.flush()
         return 1
     return serve(lines, stdout, parent, samplers)
+
+
+def die_with_parent() -> bool:
+    """Have the kernel kill this process when the thread that forked it ends (Linux);
+    whether it will. The caller checks its parent pid afterwards: it may be gone."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
 
 
 if __name__ == "__main__":

@@ -7,11 +7,20 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tensorboard.backend.event_processing import event_accumulator
+import pytest
+from tensorboard.backend.event_processing import event_accumulator, event_file_loader
 from tensorboard.plugins.hparams import api_pb2, plugin_data_pb2
 
 from otel_tracker import track_run
-from tests.conftest import load_manifest, only_manifest, read_when, start_script, wait_for
+from otel_tracker.timeparse import parse_timestamp
+from tests.conftest import (
+    load_manifest,
+    only_manifest,
+    read_when,
+    run_script,
+    start_script,
+    wait_for,
+)
 
 SECRET = "sk-live-0123456789abcdefSECRET"
 
@@ -25,6 +34,15 @@ def _events(run_dir: Path) -> Any:
     )
     accumulator.Reload()
     return accumulator, files[0]
+
+
+def _raw_steps(path: Path) -> list[int]:
+    """The x of every event in the file, in file order."""
+    return [e.step for e in event_file_loader.EventFileLoader(str(path)).Load()]
+
+
+def _since_start(doc: dict[str, Any], stamp: str) -> float:
+    return parse_timestamp(stamp) - parse_timestamp(doc["started_at"])
 
 
 def _text(accumulator: Any, tag: str) -> str:
@@ -57,22 +75,28 @@ def test_scalars_steps_and_params_read_back(root: Path) -> None:
         "process.memory.usage",
         "otel_tracker.step.throughput",
         "otel_tracker.user.fps",
-        "step/duration_s",
+        "step/load/duration_s",
+        "step/train/duration_s",
         "run/duration_s",
         "run/steps_completed",
     ):
         assert tag in tags["scalars"], (tag, tags["scalars"])
     assert "process.disk.io/read" in tags["scalars"]
 
-    durations = accumulator.Scalars("step/duration_s")
     doc = load_manifest(run.manifest_path)
-    assert [d.step for d in durations] == [1, 2]
-    for event, step in zip(durations, doc["steps"], strict=True):
+    for step in doc["steps"]:  # one tag per step, one point per run of it
+        (event,) = accumulator.Scalars(f"step/{step['name']}/duration_s")
         assert abs(event.value - step["duration_s"]) < 0.01
+        assert abs(event.step - _since_start(doc, step["ended_at"])) <= 1
     memory = accumulator.Scalars("process.memory.usage")
     assert len(memory) == doc["telemetry"]["samples"]
-    assert [m.step for m in memory] == list(range(1, len(memory) + 1))
     assert all(m.value > 1_000_000 for m in memory)
+    assert "otel_tracker.process.memory.pss" in tags["scalars"]
+    # x is whole seconds since the run started, on every tag, never going back
+    assert _raw_steps(path) == sorted(_raw_steps(path))
+    assert memory[-1].step <= doc["duration_s"] <= memory[-1].step + 1
+    (run_end,) = accumulator.Scalars("run/duration_s")
+    assert run_end.step == int(doc["duration_s"]) or run_end.step == int(doc["duration_s"]) + 1
     assert accumulator.Scalars("run/steps_completed")[-1].value == 2
 
     assert "lr" in _text(accumulator, "run/params")
@@ -104,18 +128,109 @@ def test_sigterm_leaves_readable_events_up_to_the_signal(root: Path) -> None:
         """,
         root,
     )
-    wait_for(
+    doc = wait_for(
         read_when(root, lambda d: d["steps"][1]["status"] == "running"),
         what="the slow step to start",
     )
-    time.sleep(0.5)
+    # a few samples are in telemetry.jsonl, so in the event file too (written right
+    # after each line): waited for, not timed
+    telemetry = Path(doc["run_dir"]) / "telemetry.jsonl"
+    wait_for(
+        lambda: telemetry.exists() and telemetry.read_bytes().count(b"\n") >= 4,
+        what="samples",
+    )
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=20)
     assert proc.returncode == -signal.SIGTERM, err  # the default action, re-raised
     doc = only_manifest(root)
     assert doc["status"] == "cancelled"
     accumulator, _ = _events(Path(doc["run_dir"]))
-    durations = accumulator.Scalars("step/duration_s")
-    assert [d.step for d in durations] == [1, 2]  # the interrupted step too
+    assert accumulator.Scalars("step/quick/duration_s")
+    assert accumulator.Scalars("step/slow/duration_s")  # the interrupted step too
     assert _text(accumulator, "run/result") == "cancellation"
     assert len(accumulator.Scalars("process.memory.usage")) >= 3
+
+
+def test_each_step_is_its_own_line_on_a_seconds_axis(root: Path) -> None:
+    """Issue 22 item 7: ``otel_tracker.step.duration`` held every finished step's
+    duration at each sample's x (three values at x=19); now each step has a tag of
+    its own, same-named steps share it, and x is seconds since the run started."""
+    names = ["load", "train", "evaluate/test", "train", "load"]
+    with track_run(
+        "many-steps",
+        root=root,
+        tensorboard=True,
+        sample_interval=0.05,
+        progress="off",
+        install_signal_handlers=False,
+    ) as run:
+        for i, name in enumerate(names):
+            with run.step(name) as step:
+                step.advance()
+                time.sleep(0.05 * (i + 1))
+    accumulator, path = _events(run.dir)
+    doc = load_manifest(run.manifest_path)
+    scalars = accumulator.Tags()["scalars"]
+    assert not [t for t in scalars if t.startswith("otel_tracker.step.duration")], scalars
+    assert "step/evaluate_test/duration_s" in scalars  # no "/" inside a name
+    for tag_name, manifest_name in [
+        ("load",) * 2,
+        ("train",) * 2,
+        ("evaluate_test", "evaluate/test"),
+    ]:
+        got = [e.value for e in accumulator.Scalars(f"step/{tag_name}/duration_s")]
+        want = [s["duration_s"] for s in doc["steps"] if s["name"] == manifest_name]
+        assert got == pytest.approx(want, abs=0.01), (tag_name, got, want)
+    xs = _raw_steps(path)
+    assert xs == sorted(xs) and xs[-1] <= doc["duration_s"] + 1
+    # far more samples than seconds: x is not the sample number
+    assert doc["telemetry"]["samples"] > xs[-1] + 2
+
+
+# Waits for the mirror's own warning (an event, not a time) before it ends the run.
+FILLS_THE_EVENT_FILE = """
+import logging, time
+from otel_tracker import track_run
+
+failed = []
+class Watch(logging.Handler):  # notes the mirror's warning; stderr still shows all
+    def emit(self, record):
+        if "TensorBoard" in record.getMessage():
+            failed.append(record)
+        logging.lastResort.handle(record)
+logging.getLogger("otel_tracker").addHandler(Watch())
+
+with track_run("full-disk-board", steps=["fill", "after"], tensorboard=True,
+               sample_interval=0.02, progress="off") as run:
+    with run.step("fill") as step:
+        deadline = time.monotonic() + 90
+        while not failed and time.monotonic() < deadline:
+            step.advance()
+            run.set_gauge("filler", 1.0)
+            time.sleep(0.005)
+    with run.step("after") as step:  # more events after the failure: still one warning
+        step.advance()
+print("pipeline done" if failed else "the event file never filled")
+"""
+
+
+def test_a_full_disk_is_one_warning_line_not_tracebacks(root: Path) -> None:
+    """Issue 31 item 23: a full disk gave two TensorBoard tracebacks (the span
+    processor's and the metric exporter's) where one warning line is documented.
+    RLIMIT_FSIZE stands in for the full disk (root ignores permissions)."""
+    limit = 96 * 1024  # manifests fit; the event file fills up first
+    proc = run_script(FILLS_THE_EVENT_FILE, root, 120, file_size_limit=limit)
+    assert proc.returncode == 0, proc.stderr
+    assert "pipeline done" in proc.stdout, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    board = [line for line in proc.stderr.splitlines() if "TensorBoard" in line]
+    assert len(board) == 1, proc.stderr
+    assert "File too large" in board[0] and "the run goes on" in board[0], board
+    doc = only_manifest(root)
+    assert [s["status"] for s in doc["steps"]] == ["completed", "completed"]
+    (events,) = (Path(doc["run_dir"]) / "tensorboard").glob("events.out.tfevents.*")
+    assert events.stat().st_size <= limit
+    # what was written before the limit still reads back
+    accumulator = event_accumulator.EventAccumulator(str(events))
+    accumulator.Reload()
+    assert accumulator.Scalars("process.memory.usage")

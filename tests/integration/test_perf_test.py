@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -136,14 +135,13 @@ time_budget = 2
 """,
     )
     out = tmp_path / "out"
-    started = time.monotonic()
+    # a 600 s call stopped at its 2 s budget: the status says so, and otel_cli's own
+    # timeout fails the test if it ran on (no wall-clock assertion here)
     proc = otel_cli(root, "perf-test", "--scenario", str(path), "--output", str(out))
-    took = time.monotonic() - started
     assert proc.returncode == 1
     broken, stuck = results(out)["scenarios"]
     assert broken["status"] == "failed" and "ValueError: the benchmark broke" in broken["error"]
     assert stuck["status"] == "timeout" and "time budget of 2 s" in stuck["error"]
-    assert took < 20  # the 600 s call was stopped at its 2 s budget
     for entry in (broken, stuck):
         doc = validate_manifest(load_manifest(root / entry["run_id"] / "manifest.json"))
         assert doc["status"] == "failed"

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import resource
 import signal
 import sys
 import time
 from pathlib import Path
 
+from otel_tracker.timeparse import parse_timestamp
 from tests.conftest import (
     load_manifest,
     manifests,
@@ -63,27 +66,68 @@ def test_sigterm_is_forwarded_and_the_record_is_final(root: Path) -> None:
     code = "import time\nprint('ready', flush=True)\nwhile True: time.sleep(0.05)"
     proc = wrap(root, sys.executable, "-c", code)
     assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
-    sent = time.monotonic()
     proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=10) == 143
-    doc = wait_for(
-        read_when(root, lambda d: d["status"] != "running"), timeout=5, what="final manifest"
-    )
-    assert time.monotonic() - sent < 5
+    assert proc.wait(timeout=30) == 143
+    doc = wait_for(read_when(root, lambda d: d["status"] != "running"), what="final manifest")
     assert (doc["status"], doc["signal"], doc["exit_code"]) == ("cancelled", "SIGTERM", 143)
     assert doc["steps"][0]["status"] == "failed"
 
 
+# Burns 1 s of CPU between samples of the wrapper's sampler: it starts once the run's
+# telemetry.jsonl has a first sample, and exits two samples after it stops.
+BURN_BETWEEN_SAMPLES = """
+import os, time
+from pathlib import Path
+telemetry = Path(os.environ["OTEL_TRACKER_RUN_DIR"]) / "telemetry.jsonl"
+def samples():
+    try:
+        return telemetry.read_bytes().count(b"\\n")
+    except FileNotFoundError:
+        return 0
+def wait_for_samples(n):
+    deadline = time.monotonic() + 60
+    while samples() < n:
+        if time.monotonic() > deadline:
+            raise SystemExit(3)
+        time.sleep(0.01)
+wait_for_samples(1)
+start = time.process_time()
+while time.process_time() - start < 1.0:
+    pass
+print(time.process_time() - start, flush=True)
+wait_for_samples(samples() + 2)
+"""
+
+
 def test_the_child_tree_is_sampled(root: Path) -> None:
-    burn = "import time\nend = time.time() + 1.5\nwhile time.time() < end: pass"
-    proc = wrap(root, sys.executable, "-c", burn, options=("--sample-interval", "0.2"))
-    _, err = proc.communicate(timeout=60)
+    """The CPU the wrapper's sampler saw (utilization x interval x cores, summed over
+    telemetry.jsonl) covers the CPU time the child says it burnt, and is no more than
+    the kernel charged the whole tree (issue 22 item 6: this once asked for half a
+    core, which a loaded machine does not give)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    proc = wrap(
+        root, sys.executable, "-c", BURN_BETWEEN_SAMPLES, options=("--sample-interval", "0.2")
+    )
+    out, err = proc.communicate(timeout=120)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     assert proc.returncode == 0, err
+    burnt = float(out.split()[0])
+    charged = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     doc = only_manifest(root)
-    run = doc["telemetry"]["run"]
-    assert run["otel_tracker.process.count"]["max"] >= 2  # wrapper and child
-    cores = run["process.cpu.utilization"]["max"] * doc["environment"]["cpu_count"]
-    assert cores > 0.5, run["process.cpu.utilization"]
+    assert doc["telemetry"]["run"]["otel_tracker.process.count"]["max"] >= 2  # wrapper, child
+    cores = doc["environment"]["cpu_count"]
+    lines = [
+        json.loads(line)
+        for line in (Path(doc["run_dir"]) / "telemetry.jsonl").read_text().splitlines()
+    ]
+    seen = 0.0
+    for previous, line in itertools.pairwise(lines):
+        utilization = line["points"].get("process.cpu.utilization")
+        if utilization is not None:
+            interval = parse_timestamp(line["t"]) - parse_timestamp(previous["t"])
+            seen += utilization * interval * cores
+    slack = 0.05 + 0.002 * cores * len(lines)  # clock ticks; millisecond timestamps
+    assert burnt - slack <= seen <= charged + slack, (burnt, seen, charged)
 
 
 def test_bad_commands_are_one_line_errors_and_leave_no_run(root: Path, tmp_path: Path) -> None:
@@ -211,7 +255,8 @@ def test_wrapper_mirrors_to_otlp_prometheus_and_tensorboard(root: Path) -> None:
     events = list((Path(doc["run_dir"]) / "tensorboard").glob("events.out.tfevents.*"))
     accumulator = event_accumulator.EventAccumulator(str(events[0]))
     accumulator.Reload()
-    assert "step/duration_s" in accumulator.Tags()["scalars"]
+    step_name = Path(sys.executable).name
+    assert f"step/{step_name}/duration_s" in accumulator.Tags()["scalars"]
     assert "process.cpu.utilization" in accumulator.Tags()["scalars"]
 
 

@@ -23,6 +23,7 @@ from tests.conftest import (
     load_manifest,
     only_manifest,
     read_when,
+    run_script,
     start_script,
     wait_for,
     wrap,
@@ -50,24 +51,24 @@ def test_sigterm_with_a_black_holed_collector_finalizes_the_manifest_at_once(
             root,
             OTEL_TRACKER_OTLP="true",
             OTEL_EXPORTER_OTLP_ENDPOINT=hole.endpoint,
+            # long enough that "final before the exporters gave up" is an order of
+            # events, not a race against a busy machine
+            OTEL_TRACKER_EXPORT_TIMEOUT="8",
         )
         wait_for(read_when(root, lambda d: d["steps"][0]["status"] == "running"), what="start")
-        time.sleep(0.6)  # the exporters are now stuck on the black hole
-        sent = time.monotonic()
         proc.send_signal(signal.SIGTERM)
-        final = wait_for(
-            read_when(root, lambda d: d["status"] == "cancelled"), timeout=5, what="final"
-        )
-        finalized = time.monotonic() - sent
-        proc.wait(timeout=10)
-        exited = time.monotonic() - sent
-        print(f"SIGTERM -> final manifest {finalized:.3f} s, -> exit {exited:.2f} s")
+        final = wait_for(read_when(root, lambda d: d["status"] == "cancelled"), what="final")
+        # the manifest never waits for an exporter: it is final while the process
+        # still waits (up to export_timeout) on the black hole
+        still_exporting = proc.poll() is None
+        _, err = proc.communicate(timeout=60)
     finally:
         hole.close()
     assert final["signal"] == "SIGTERM" and final["exit_code"] == 143
     assert final["steps"][0]["status"] == "failed"
-    assert finalized < 0.5, finalized  # the manifest never waits for an exporter
-    assert exited < 2.0 + 2.0, exited  # export_timeout (2 s) plus interpreter teardown
+    assert still_exporting
+    # it gave up at its deadline (not the SDK's 10-30 s), and said so once
+    assert "gave up after 8.0 s" in err, err
     assert proc.returncode == -signal.SIGTERM
 
 
@@ -172,20 +173,7 @@ sys.exit(7)
 def test_a_file_size_limit_degrades_telemetry_not_the_pipeline(root: Path) -> None:
     """RLIMIT_FSIZE stands in for a full disk (it works unprivileged; root ignores chmod)."""
     limit = 24 * 1024  # the first manifests fit; telemetry.jsonl and later manifests do not
-
-    def cap() -> None:
-        import resource
-
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-
-    proc = subprocess.run(
-        [sys.executable, "-c", FILLER],
-        env=child_env(root),
-        preexec_fn=cap,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    proc = run_script(FILLER, root, file_size_limit=limit)
     assert proc.returncode == 7, proc.stderr  # the pipeline's own exit code
     assert "pipeline done" in proc.stdout
     doc = only_manifest(root)  # the last good manifest: parses and validates

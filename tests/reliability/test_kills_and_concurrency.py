@@ -154,8 +154,8 @@ def test_sigterm_and_sigint_at_random_moments_leave_a_truthful_final_manifest(
         assert "running" not in [s["status"] for s in doc["steps"]], doc["steps"]
         assert doc["steps_completed"] >= 0
         slowest = max(slowest, took)
-    # the exit includes the summary files and the interpreter's teardown after the manifest
-    assert slowest < 5.0, f"slowest exit {slowest:.2f}s after the signal"
+    # a hang fails above ("hung" after 15 s); how fast the exit is, is benchmarked, not
+    # asserted (issue 22 item 6: wall-clock windows fail on a busy machine)
     print(f"{SIGNALS} signals, slowest exit {slowest:.2f}s after the signal")
 
 

@@ -411,19 +411,25 @@ def test_the_disabled_run_has_the_whole_public_surface() -> None:
 
 def test_a_hanging_exporter_cannot_hold_the_run_hostage(root: Path) -> None:
     """Mirrors are shut down with a hard deadline after the manifest is final."""
-    import time
+    import threading
 
     from opentelemetry.sdk.trace import SpanProcessor
 
+    entered, release = threading.Event(), threading.Event()
+
     class Hangs(SpanProcessor):
         def shutdown(self) -> None:
-            time.sleep(10)
+            entered.set()
+            release.wait(60)  # hangs until the test lets it go
 
-    started = time.monotonic()
-    with _run(root, span_processors=[Hangs()], export_timeout=0.3) as run:
-        pass
-    assert time.monotonic() - started < 5  # not the processor's 10 s
-    assert load_manifest(run.manifest_path)["status"] == "completed"
+    try:
+        with _run(root, span_processors=[Hangs()], export_timeout=0.3) as run:
+            pass
+        # the run ended while the processor was still stuck in its shutdown
+        assert entered.is_set() and not release.is_set()
+        assert load_manifest(run.manifest_path)["status"] == "completed"
+    finally:
+        release.set()
 
 
 def test_progress_can_go_to_a_logger(root: Path, caplog: pytest.LogCaptureFixture) -> None:

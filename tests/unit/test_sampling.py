@@ -7,6 +7,7 @@ import logging
 import pytest
 
 from otel_tracker.sampling.aggregate import RESERVOIR, StreamingStats
+from otel_tracker.sampling.memory import MemoryReader
 from otel_tracker.sampling.points import Unavailable
 from otel_tracker.sampling.process import ProcessTreeSampler
 from otel_tracker.sampling.sampler import ResourceSampler
@@ -25,15 +26,31 @@ def _tree() -> tuple[FakePsutil, FakeProcess, FakeProcess, FakeProcess]:
     return FakePsutil(root, cpus=4), root, child, grandchild
 
 
+class StepClock:
+    """A CPU clock that advances ``step`` seconds per reading."""
+
+    def __init__(self, step: float) -> None:
+        self.step = step
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+
 def test_process_tree_metrics() -> None:
     ps, root, child, grandchild = _tree()
-    sampler = ProcessTreeSampler(psutil_module=ps, uss_every=2)
+    # each process's PSS/USS read costs 0.01 s of CPU here: 0.03 s a sample, so with a
+    # 1% budget the next read waits 3 s (not due at 12, due at 16)
+    memory = MemoryReader(ps, smaps_root=None, budget=0.01, cpu_clock=StepClock(0.01))
+    sampler = ProcessTreeSampler(psutil_module=ps, memory=memory)
     unavailable = Unavailable()
     first = _values(sampler.sample(10.0, unavailable))
     assert first["otel_tracker.process.count"] == 3
     assert first["process.cpu.time"] == 6.0
     assert first["process.memory.usage"] == 600
-    assert first["otel_tracker.process.memory.uss"] == 300  # sampled on the first call
+    assert first["otel_tracker.process.memory.uss"] == 300  # read on the first sample
+    assert first["otel_tracker.process.memory.pss"] == 450
     assert first["process.thread.count"] == 6 and first["process.unix.file_descriptor.count"] == 30
     assert first["process.disk.io{disk.io.direction=read}"] == 600
     assert first["process.context_switches{process.context_switch_type=voluntary}"] == 15
@@ -42,8 +59,33 @@ def test_process_tree_metrics() -> None:
         proc.cpu += 2.0  # 6 CPU-seconds over 2 s on 4 cores = 75%
     second = _values(sampler.sample(12.0, unavailable))
     assert second["process.cpu.utilization"] == pytest.approx(0.75)
-    assert "otel_tracker.process.memory.uss" not in second  # costly: every 2nd sample only
+    assert "otel_tracker.process.memory.uss" not in second  # costly: within its budget
+    assert "otel_tracker.process.memory.pss" not in second
+    third = _values(sampler.sample(16.0, unavailable))
+    assert third["otel_tracker.process.memory.pss"] == 450
     assert unavailable == {}
+
+
+def test_pss_is_whole_or_absent_and_says_why() -> None:
+    """A tree with one process whose PSS cannot be read gets no PSS point (not a
+    partial sum); RSS stays; an OS without PSS says so."""
+    ps, root, child, grandchild = _tree()
+    sampler = ProcessTreeSampler(psutil_module=ps, memory=MemoryReader(ps, smaps_root=None))
+    unavailable = Unavailable()
+    child.denied = {"uss"}
+    values = _values(sampler.sample(0.0, unavailable))
+    assert "otel_tracker.process.memory.pss" not in values
+    assert "otel_tracker.process.memory.uss" not in values
+    assert values["process.memory.usage"] == 600
+    assert unavailable["process.pss"] == "access denied for pid 2"
+    child.denied = set()
+    for proc in (root, child, grandchild):
+        proc.has_pss = False  # macOS, say
+    unavailable = Unavailable()
+    values = _values(sampler.sample(100.0, unavailable))
+    assert "otel_tracker.process.memory.pss" not in values
+    assert values["otel_tracker.process.memory.uss"] == 300
+    assert unavailable == {"process.pss": "this OS does not report PSS"}
 
 
 def test_children_that_exit_or_deny_access_degrade_alone() -> None:

@@ -72,8 +72,6 @@ def run_pipeline_file(
         params={"pipeline_file": str(pipeline.path)},
         **track_options,
     )
-    out = stdout if stdout is not None else sys.stdout.buffer
-    err = stderr if stderr is not None else sys.stderr.buffer
     logs = logs_dir(run)
     started = time.time()
     selected = []
@@ -88,7 +86,7 @@ def run_pipeline_file(
         for number, step in selected:
             if forwarder.received:
                 break  # stopped between two steps: the rest stays pending
-            result = _run_step(run, step, number, out, err, logs, forwarder)
+            result = _run_step(run, step, number, stdout, stderr, logs, forwarder)
             if result.returncode != 0 and not step.continue_on_error:
                 failed_code = _exit_code(result.returncode, result.timed_out)
                 break
@@ -105,8 +103,8 @@ def _run_step(
     run: Any,
     step: PipelineStep,
     number: int,
-    out: IO[bytes],
-    err: IO[bytes],
+    out: IO[bytes] | None,
+    err: IO[bytes] | None,
     logs: Path | None,
     forwarder: SignalForwarder,
 ) -> ChildResult:
@@ -130,7 +128,7 @@ def _run_step(
     if result.timed_out:
         handle.end(StepTimeout(f"timed out after {step.timeout:g}s"))
     elif result.returncode != 0:
-        handle.end(CommandFailed(result.returncode))
+        handle.end(CommandFailed(result.returncode, result.received))
     else:
         handle.end(None)
     return result

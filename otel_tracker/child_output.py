@@ -1,4 +1,12 @@
-"""A wrapped command's stdout and stderr: raw bytes to its log files and the console.
+"""A wrapped command's stdout and stderr: raw bytes to its log files, and to the console.
+
+On a terminal that shows the live progress display, the command's output must
+scroll above the display the way ``print()`` does inside a tracked script, not
+be written behind the display's back (which wipes it). Complete lines go through
+the live console (ANSI colours kept); the current unterminated line (a ``\\r``
+progress bar, a prompt) is shown at the top of the live region until its line
+ends. Everywhere else (a pipe, a file, no live display) the bytes go through
+untouched. The log files always get the raw bytes.
 
 Each pipe has a pump thread. Once the command has exited, :meth:`ChildOutput.drain`
 returns as soon as everything the command wrote is copied: a process it left
@@ -7,6 +15,7 @@ behind that still holds the pipe (``sleep 20 &``) cannot hold the run's end.
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import fcntl
 import os
@@ -19,6 +28,7 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 CHUNK = 65536
+MAX_PARTIAL = 16384  # an unterminated "line" longer than this is shown as a line
 
 
 class Sink(Protocol):
@@ -58,6 +68,54 @@ class LogSink(RawSink):
             self._stream.close()
 
 
+def visible(line: str) -> str:
+    """What a terminal leaves of a line: the text after its last carriage return
+    (a trailing one may be half of ``\\r\\n``)."""
+    line = line.rstrip("\r")
+    cut = line.rfind("\r")
+    return line[cut + 1 :] if cut >= 0 else line
+
+
+class LiveSink:
+    """Decoded lines through the reporter's live console, the open line in its
+    live region; ``fallback`` once the live display has stopped."""
+
+    def __init__(self, reporter: Any, key: str, fallback: IO[bytes]) -> None:
+        self._reporter = reporter
+        self._key = key
+        self._fallback = RawSink(fallback)
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._partial = ""
+
+    def write(self, data: bytes) -> None:
+        text = self._partial + self._decoder.decode(data)
+        lines = text.split("\n")
+        partial = lines.pop()
+        # keep only what the terminal would still show: a progress bar redrawn with
+        # "\r" a million times is one short line, not a growing buffer
+        cut = partial.rfind("\r", 0, len(partial) - 1)
+        self._partial = partial[cut + 1 :] if cut >= 0 else partial
+        if len(self._partial) > MAX_PARTIAL:
+            lines.append(self._partial)
+            self._partial = ""
+        # the open line first: the print redraws the live region, which must not show
+        # a line that the print itself puts above it
+        self._reporter.set_open_line(self._key, visible(self._partial) or None)
+        if lines:
+            self._print("\n".join(visible(line) for line in lines))
+
+    def finish(self) -> None:
+        text = self._partial + self._decoder.decode(b"", final=True)
+        self._partial = ""
+        self._reporter.set_open_line(self._key, None)
+        if visible(text):
+            self._print(visible(text))
+
+    def _print(self, text: str) -> None:
+        if not self._reporter.print_output(text):
+            self._fallback.write(text.encode("utf-8", "replace") + b"\n")
+
+
 def console_stream(name: str) -> IO[str]:
     """``sys.stdout``/``sys.stderr`` as the process got it, not a live display's
     proxy of it (rich's ``FileProxy`` names the file it replaced)."""
@@ -66,11 +124,22 @@ def console_stream(name: str) -> IO[str]:
 
 
 def console_sink(reporter: Any, name: str, explicit: IO[bytes] | None) -> Sink:
-    """Where the command's ``name`` stream goes on our side: ``explicit``, else ours."""
+    """Where the command's ``name`` stream goes on our side: ``explicit`` as is; else
+    our own stream, through the live display when that stream is its terminal."""
     if explicit is not None:
         return RawSink(explicit)
     stream = console_stream(name)
-    return RawSink(getattr(stream, "buffer", stream))
+    binary = getattr(stream, "buffer", stream)
+    if reporter is not None and reporter.live and _isatty(stream):
+        return LiveSink(reporter, name, binary)
+    return RawSink(binary)
+
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
 
 
 class _Pump(threading.Thread):

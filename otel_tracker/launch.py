@@ -2,8 +2,9 @@
 
 The command runs as a child process in a process group of its own (see
 :mod:`otel_tracker.child_process`: the terminal, signals and the wrapper's death
-reach all of it) with its stdout and stderr copied to the console and to
-``<run>/logs/stdout.log`` and ``stderr.log`` (see :mod:`otel_tracker.child_output`). Its whole process tree is
+reach all of it) with its stdout and stderr copied to the console, above the live
+progress display on a terminal, and raw to ``<run>/logs/stdout.log`` and
+``stderr.log`` (see :mod:`otel_tracker.child_output`). Its whole process tree is
 sampled (it is part of this process's tree). SIGINT, SIGTERM and SIGHUP sent to
 the wrapper are forwarded to the command's group; a second one kills the group,
 and the run is still recorded as cancelled by the first. The wrapper exits with

@@ -3,12 +3,19 @@
 It listens to the manifest processor's transitions, so the ETA shown at a step
 boundary is appended to the manifest's ``eta_log`` in the same atomic write.
 Rendering runs on its own thread (or rich's live refresh), never on the hot path.
+
+In live mode the running step is the live region's first line, so its start is
+not printed again above it; finished steps, skips and the run's end are. Output
+that must not be written behind the live display's back (a wrapped command's,
+see :mod:`otel_tracker.child_output`) goes through :meth:`print_output`, and an
+unterminated line of it through :meth:`set_open_line`.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import re
 import sys
 import threading
 from collections.abc import Callable
@@ -61,6 +68,8 @@ class ProgressReporter:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._live: Any = None
+        self._open_lines: dict[str, str] = {}  # a wrapped command's unterminated lines
+        self._live_status: list[Any] = []  # the live region's step line and bars
         self._failed = False
         # finished and pending steps' timings, reused while their dicts are the same
         self._timings: dict[int, tuple[Any, Any]] = {}
@@ -94,9 +103,10 @@ class ProgressReporter:
                 }
             )
             del self.record.eta_log[:-MAX_ETA_LOG]
-            self._emit(
-                step_line(doc, index, eta, elapsed, "start" if event == "step_start" else "end")
-            )
+            if event == "step_end" or self._live is None:  # live: the region shows the start
+                self._emit(
+                    step_line(doc, index, eta, elapsed, "start" if event == "step_start" else "end")
+                )
         elif event == "step_skip" and index is not None:
             self._emit(skip_line(doc, index))
         elif event == "run_end":
@@ -125,6 +135,38 @@ class ProgressReporter:
                 live.stop()
             except Exception:
                 self._fail("live stop")
+
+    @property
+    def live(self) -> bool:
+        """Whether the live display is on (until the run's end line)."""
+        return self._live is not None
+
+    def print_output(self, text: str) -> bool:
+        """Print ``text`` (whole lines; their colours kept, other escape sequences
+        dropped) above the live display; ``False`` when there is none, and the caller
+        writes it itself."""
+        live = self._live
+        if live is None:
+            return False
+        try:
+            # as is, not parsed into rich Text (30 µs a line, 5x the command's own cost
+            # on a terminal); soft_wrap: the terminal wraps a long line, as without us
+            text = NOT_COLOUR.sub("", text)
+            if "\x1b" in text:
+                text += "\x1b[0m"  # a colour left on must not bleed into the live region
+            _print_above(live, _Verbatim(text), soft_wrap=True)
+            return True
+        except Exception:
+            self._fail("output")
+            return False
+
+    def set_open_line(self, key: str, text: str | None) -> None:
+        """Show ``text`` (an unterminated line, e.g. a ``\\r`` progress bar) in the
+        live region until it is replaced or ``None`` ends it."""
+        if text:
+            self._open_lines[key] = text
+        else:
+            self._open_lines.pop(key, None)
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
@@ -182,27 +224,66 @@ class ProgressReporter:
 
         console = Console(file=self._stream, highlight=False)
         reporter = self
+        # print() goes above the live region only where it would reach this terminal:
+        # ``python train.py > out.log`` keeps its prints in out.log
+        stdout_here = _isatty(_unproxied(sys.stdout))
+        stderr_here = _isatty(_unproxied(sys.stderr))
 
         class _View:
             def __rich__(self) -> Any:
-                return reporter._live_renderable()
+                return reporter._live_view()
 
         self._live = Live(
             _View(),
             console=console,
-            refresh_per_second=LIVE_REFRESH_PER_S,
+            # refreshed by our thread: rich's own would build the view under the display's
+            # lock, and the view needs the record's lock, which a step transition holds
+            # while it prints (the opposite order: a deadlock)
+            auto_refresh=False,
             transient=True,
             # the pipeline's own prints go above the live region instead of through it
             # (code that kept a reference to the original sys.stdout bypasses this)
-            redirect_stdout=True,
-            redirect_stderr=True,
+            redirect_stdout=stdout_here,
+            redirect_stderr=stderr_here,
         )
         self._live.start()
+        self._thread = threading.Thread(
+            target=self._live_loop, args=(self._live,), name="otel-tracker-progress", daemon=True
+        )
+        self._thread.start()
 
-    def _live_renderable(self) -> Any:
+    def _live_loop(self, live: Any) -> None:
+        while not self._stop.is_set():
+            self._live_status = self._live_renderables()  # the record's lock, not the display's
+            with _display_lock(live):
+                if self._stop.is_set():
+                    return
+                try:
+                    live.refresh()
+                except Exception:
+                    self._fail("live refresh")
+            self._stop.wait(1 / LIVE_REFRESH_PER_S)
+
+    def _live_view(self) -> Any:
+        """What the live region shows: the last status (built by :meth:`_live_loop`;
+        nothing here may take the record's lock), then the command's open lines, last
+        so that the cursor stands after a prompt, where typed input is echoed."""
         from rich.console import Group
+        from rich.text import Text
+
+        return Group(
+            *self._live_status,
+            # cropped to one row: the region's height must not depend on the text
+            *(
+                Text.from_ansi(line, no_wrap=True, overflow="crop")
+                for line in list(self._open_lines.values())
+            ),
+        )
+
+    def _live_renderables(self) -> list[Any]:
         from rich.progress_bar import ProgressBar
         from rich.table import Table
+        from rich.text import Text
 
         try:
             doc, now_ns = self._snapshot()
@@ -217,7 +298,8 @@ class ProgressReporter:
                 step = running[-1]
                 rate = self._rates.get(step["index"])
                 line = running_line(doc, step["index"], eta, doc.get("elapsed_s") or 0.0, rate)
-                parts.append(self._flag_stuck(line, doc, now_ns))
+                # Text, not markup: names are data
+                parts.append(Text(self._flag_stuck(line, doc, now_ns)))
                 total = step["progress"]["total"]
                 if total:
                     completed = min(step["progress"]["completed"], total)
@@ -225,10 +307,10 @@ class ProgressReporter:
             overall = ProgressBar(total=max(len(enabled), 1), completed=done, width=40)
             bars.add_row(f"run {done}/{len(enabled)}", overall, eta.text())
             parts.append(bars)
-            return Group(*parts)
+            return parts
         except Exception:
             self._fail("live view")
-            return ""
+            return []
 
     def _emit(self, line: str) -> None:
         if self.mode == "off":
@@ -239,7 +321,7 @@ class ProgressReporter:
             return
         live = self._live
         if live is not None:
-            live.console.print(line, markup=False, highlight=False)
+            _print_above(live, line, markup=False, highlight=False)
             return
         try:
             self._stream.write(line + "\n")
@@ -253,6 +335,49 @@ class ProgressReporter:
             logger.warning(
                 "otel-tracker progress output failed (%s); the run goes on", what, exc_info=True
             )
+
+
+# escape sequences other than colours (SGR, "ESC [ ... m"): cursor moves, erasures,
+# titles (OSC) would move the text under the live region's feet
+NOT_COLOUR = re.compile(
+    r"\x1b\[[0-?]*[ -/]*(?:[@-ln-~]|(?![ -~]))"  # CSI but SGR, or left unfinished
+    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"  # OSC: a window title, a hyperlink
+    r"|\x1b(?![\[\]])[ -~]?"  # two-character escapes (save cursor...), a lone ESC
+)
+
+
+class _Verbatim:
+    """Lines written as they are (rich renders it without measuring or wrapping)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __rich_console__(self, console: Any, options: Any) -> Any:
+        from rich.segment import Segment
+
+        yield Segment(self.text)
+        yield Segment.line()
+
+
+def _print_above(live: Any, *objects: Any, **options: Any) -> None:
+    """Print above ``live``'s region under its lock: a print positions the cursor from
+    the region's last height, so prints from two threads (or a print and a refresh)
+    at once would glue text onto the region."""
+    with _display_lock(live):
+        live.console.print(*objects, **options)
+
+
+_PRINT_LOCK = threading.RLock()
+
+
+def _display_lock(live: Any) -> Any:
+    """The live display's own lock (its refresh holds it), else one of ours."""
+    return getattr(live, "_lock", _PRINT_LOCK)
+
+
+def _unproxied(stream: Any) -> Any:
+    """The stream a live display's proxy replaced (rich's ``FileProxy`` names it)."""
+    return getattr(stream, "rich_proxied_file", stream)
 
 
 def _isatty(stream: Any) -> bool:

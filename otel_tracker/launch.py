@@ -228,6 +228,7 @@ def run_child(
     for path in paths.values():
         if path is not None and path.exists():
             run.add_artifact(path, kind="log")
+    forward_joined_spans(run)
     return ChildResult(returncode, list(forwarder.received), timed_out.is_set())
 
 
@@ -238,6 +239,17 @@ def _enforce_timeout(child: ChildProcess, timeout: float, timed_out: threading.E
     child.signal(signal.SIGTERM)
     if not child.exited.wait(TIMEOUT_GRACE_S):
         child.kill()
+
+
+def forward_joined_spans(run: Any) -> None:
+    """Hand the spans that joined children left in the run's parts to our OTLP mirror
+    now, so they leave while the run goes on (see :mod:`otel_tracker.exporters.handoff`)."""
+    mirrors = getattr(run, "mirrors", None)
+    if run.dir is None or getattr(run, "join", None) is not None or mirrors is None:
+        return
+    from .exporters.handoff import forward_part_spans
+
+    forward_part_spans(mirrors, Path(run.dir))
 
 
 def logs_dir(run: Any) -> Path | None:

@@ -55,6 +55,11 @@ class CommandFailed(Exception):
         super().__init__(message)
 
 
+# Recorded by its plain name: a step's note reads "CommandFailed: command exited with
+# code 3", not an internal class path (OpenTelemetry names an exception by module).
+CommandFailed.__module__ = "builtins"
+
+
 def resolve_command(argv: Sequence[str], cwd: Path | None = None) -> str:
     """The executable path of ``argv[0]`` (a relative path counts from ``cwd``), or a
     clear error, before any run exists."""

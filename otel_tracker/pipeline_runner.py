@@ -35,6 +35,9 @@ class StepTimeout(TimeoutError):
     """A pipeline step ran past its ``timeout``."""
 
 
+StepTimeout.__module__ = "builtins"  # recorded by its plain name, as CommandFailed
+
+
 def run_pipeline_file(
     pipeline: Pipeline | str | Path,
     *,

@@ -117,6 +117,7 @@ def test_a_second_sigint_kills_the_group_and_the_run_is_still_cancelled(
     assert (doc["status"], doc["signal"], doc["exit_code"]) == ("cancelled", "SIGINT", 130)
     message = doc["steps"][0]["error"]["message"]
     assert "SIGINT from the operator" in message and "SIGKILL" in message, message
+    assert doc["steps"][0]["error"]["type"] == "CommandFailed"  # not an internal class path
 
 
 def test_sigkill_to_the_wrapper_takes_the_command_with_it(root: Path, cleanup: list[int]) -> None:
@@ -199,7 +200,7 @@ def test_a_pipeline_step_timeout_ends_the_whole_group(
     cleanup.append(sleep.pid)
     _wait_gone(sleep)
     doc = _final(root)
-    assert doc["steps"][0]["error"]["message"] == "timed out after 3s"
+    assert doc["steps"][0]["error"]["type"] == "StepTimeout"
 
 
 def test_in_a_terminal_the_command_can_read_it_and_ctrl_c_reaches_all_of_it(

@@ -133,23 +133,23 @@ def run_command(
     executable = resolve_command(argv)
     command = [executable, *argv[1:]]
     step_name = Path(argv[0]).name
-    run = track_run(
-        name or step_name,
-        steps=[step_name],
-        scenario=scenario,
-        root=root,
-        sample_interval=sample_interval,
-        install_signal_handlers=False,  # the wrapper forwards signals to the child instead
-        # a flag's value (``--api-key X``) is only a secret next to its flag: redact as argv
-        params={"command": redact_argv(argv)},
-        **track_options,
-    )
-    logs = logs_dir(run)
-    started = time.time()
-    step = None
-    # installed before the step starts (whoever sees it running may signal at once)
-    # and kept until the record is final
+    # installed before the run exists and kept until its record is final: a signal at
+    # any moment reaches the command (at once if it comes before the command exists)
     with SignalForwarder() as forwarder:
+        run = track_run(
+            name or step_name,
+            steps=[step_name],
+            scenario=scenario,
+            root=root,
+            sample_interval=sample_interval,
+            install_signal_handlers=False,  # the wrapper forwards signals to the child instead
+            # a flag's value (``--api-key X``) is only a secret next to its flag: redact as argv
+            params={"command": redact_argv(argv)},
+            **track_options,
+        )
+        logs = logs_dir(run)
+        started = time.time()
+        step = None
         try:
             step = run.step(step_name).start()
             result = run_child(

@@ -64,42 +64,43 @@ def run_pipeline_file(
         if step.enabled and step.name not in skip and (not only or step.name in only):
             _resolve(step)
     track_options.setdefault("scenario", pipeline.scenario)
-    run = track_run(
-        track_options.pop("name", None) or pipeline.name,
-        steps=names,
-        root=root,
-        install_signal_handlers=False,  # signals go to the running step's child
-        expected_durations={
-            s.name: s.expected_duration for s in pipeline.steps if s.expected_duration
-        },
-        params={"pipeline_file": str(pipeline.path)},
-        **track_options,
-    )
-    logs = logs_dir(run)
-    started = time.time()
-    selected = []
-    for number, step in enumerate(pipeline.steps, start=1):
-        reason = _skip_reason(step, skip, only)
-        if reason:  # up front, so "Step i/N" counts only what will run
-            run.skip(step.name, reason)
-        else:
-            selected.append((number, step))
-    failed_code = 0
+    # installed before the run exists and kept until its record is final (see launch.py)
     with SignalForwarder() as forwarder:
+        run = track_run(
+            track_options.pop("name", None) or pipeline.name,
+            steps=names,
+            root=root,
+            install_signal_handlers=False,  # signals go to the running step's child
+            expected_durations={
+                s.name: s.expected_duration for s in pipeline.steps if s.expected_duration
+            },
+            params={"pipeline_file": str(pipeline.path)},
+            **track_options,
+        )
+        logs = logs_dir(run)
+        started = time.time()
+        selected = []
+        for number, step in enumerate(pipeline.steps, start=1):
+            reason = _skip_reason(step, skip, only)
+            if reason:  # up front, so "Step i/N" counts only what will run
+                run.skip(step.name, reason)
+            else:
+                selected.append((number, step))
+        failed_code = 0
         for number, step in selected:
             if forwarder.received:
-                break  # stopped between two steps: the rest stays pending
+                break  # stopped before or between two steps: the rest stays pending
             result = _run_step(run, step, number, stdout, stderr, logs, forwarder)
             if result.returncode != 0 and not step.continue_on_error:
                 failed_code = _exit_code(result.returncode, result.timed_out)
                 break
-    register_artifacts(run, started)
-    if forwarder.received:  # the operator stopped the pipeline
-        signum = forwarder.received[0]
-        run.end_with_signal(signum, forwarded=True)
-        return 128 + signum
-    run.end(SystemExit(failed_code) if failed_code else None)
-    return failed_code
+        register_artifacts(run, started)
+        if forwarder.received:  # the operator stopped the pipeline
+            signum = forwarder.received[0]
+            run.end_with_signal(signum, forwarded=True)
+            return 128 + signum
+        run.end(SystemExit(failed_code) if failed_code else None)
+        return failed_code
 
 
 def _run_step(

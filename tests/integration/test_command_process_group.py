@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -221,3 +223,27 @@ def test_in_a_terminal_the_command_can_read_it_and_ctrl_c_reaches_all_of_it(
         _wait_gone(tree["sleep"])
         doc = only_manifest(root)
         assert (doc["status"], doc["signal"]) == ("cancelled", "SIGINT")
+
+
+def test_a_signal_at_any_moment_of_the_wrapper_leaves_a_final_record(
+    root: Path, cleanup: list[int]
+) -> None:
+    """SIGTERM at random moments from the wrapper's start-up to the command's run: the
+    record is never left `running` (read `aborted`): no run yet (the signal came
+    before the wrapper could handle it), or `cancelled` with the command gone."""
+    rng = random.Random(7)
+    for attempt in range(8):
+        attempt_root = root / str(attempt)
+        proc = wrap(attempt_root, "sh", "-c", SLEEPER)
+        cleanup.append(proc.pid)
+        time.sleep(rng.uniform(0.0, 1.5))  # a random moment, not a wait for anything
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) in (143, -signal.SIGTERM)
+        found = sorted(attempt_root.glob("*/manifest.json"))
+        if not found:
+            continue
+        doc = json.loads(found[0].read_text())
+        assert (doc["status"], doc["signal"]) == ("cancelled", "SIGTERM"), (attempt, doc["status"])
+        started = [p for p in psutil.process_iter(["cmdline"]) if _started_by(p, doc["run_dir"])]
+        cleanup.extend(p.pid for p in started)
+        _wait_gone(*started)

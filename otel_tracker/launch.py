@@ -33,6 +33,7 @@ from .redact import redact_argv
 from .signals import signal_name
 
 TIMEOUT_GRACE_S = 5.0  # between SIGTERM and SIGKILL for a step past its timeout
+FORWARD_INTERVAL_S = 5.0  # joined children's spans to OTLP: the SDK's batch delay
 FORWARDED = tuple(
     s for s in (getattr(signal, n, None) for n in ("SIGINT", "SIGTERM", "SIGHUP")) if s
 )
@@ -218,6 +219,10 @@ def run_child(
         threading.Thread(
             target=_enforce_timeout, args=(child, timeout, timed_out), daemon=True
         ).start()
+    if getattr(getattr(run, "mirrors", None), "part_spans", None) is not None:
+        threading.Thread(
+            target=_forward_until, args=(run, child.exited), name="otel-tracker-spans", daemon=True
+        ).start()
     forwarder.attach(child)
     try:
         returncode = child.wait()
@@ -244,6 +249,13 @@ def _enforce_timeout(child: ChildProcess, timeout: float, timed_out: threading.E
     child.signal(signal.SIGTERM)
     if not child.exited.wait(TIMEOUT_GRACE_S):
         child.kill()
+
+
+def _forward_until(run: Any, exited: threading.Event) -> None:
+    # a long-running child's finished steps reach the collector while it still runs,
+    # about as soon as its own batch exporter would have sent them
+    while not exited.wait(FORWARD_INTERVAL_S):
+        forward_joined_spans(run)
 
 
 def forward_joined_spans(run: Any) -> None:

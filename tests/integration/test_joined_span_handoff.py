@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import load_manifest, only_manifest, otel_cli
+from tests.conftest import load_manifest, only_manifest, otel_cli, wait_for, wrap
 from tests.otlp_receiver import BlackHole, OtlpGrpcReceiver
 
 # A stage that tracks a run of its own (it joins the pipeline's run) and reports how
@@ -126,3 +126,44 @@ def test_a_dead_collector_costs_the_run_one_export_timeout_not_one_per_stage(
     lost = sum(traces["dropped"].values()) + sum(traces["in_flight"].values())
     assert lost == 6 + 2 * 5 and traces["delivered"] == {}, traces
     assert sum(1 for line in proc.stderr.splitlines() if "OTLP" in line) == 1, proc.stderr
+
+
+LONG_CHILD = """
+import os, sys, time
+from otel_tracker import track_run
+
+with track_run("long", steps=["early", "late"], progress="off") as run:
+    with run.step("early"):
+        pass
+    while not os.path.exists(sys.argv[1]):  # until the test has seen "early" arrive
+        time.sleep(0.05)
+    with run.step("late"):
+        pass
+"""
+
+
+def test_a_long_running_childs_finished_steps_reach_the_collector_while_it_runs(
+    root: Path, tmp_path: Path
+) -> None:
+    gate = tmp_path / "gate"
+    script = tmp_path / "long.py"
+    script.write_text(textwrap.dedent(LONG_CHILD))
+    receiver = OtlpGrpcReceiver()
+    try:
+        proc = wrap(
+            root, sys.executable, str(script), str(gate), options=("--otlp", receiver.endpoint)
+        )
+        try:
+            wait_for(lambda: "early" in _names(receiver), timeout=60, what="the step's span")
+            assert "late" not in _names(receiver)  # the child is still running
+        finally:
+            gate.touch()
+        _, err = proc.communicate(timeout=60)
+    finally:
+        receiver.close()
+    assert proc.returncode == 0, err
+    assert {"RUN long", "early", "late"} <= _names(receiver)
+
+
+def _names(receiver: Any) -> set[str]:
+    return {s["name"] for s in receiver.received.spans}

@@ -27,8 +27,9 @@ import threading
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+from .progress.live_output import LiveLines, unproxied
+
 CHUNK = 65536
-MAX_PARTIAL = 16384  # an unterminated "line" longer than this is shown as a line
 
 
 class Sink(Protocol):
@@ -68,59 +69,28 @@ class LogSink(RawSink):
             self._stream.close()
 
 
-def visible(line: str) -> str:
-    """What a terminal leaves of a line: the text after its last carriage return
-    (a trailing one may be half of ``\\r\\n``)."""
-    line = line.rstrip("\r")
-    cut = line.rfind("\r")
-    return line[cut + 1 :] if cut >= 0 else line
-
-
 class LiveSink:
-    """Decoded lines through the reporter's live console, the open line in its
-    live region; ``fallback`` once the live display has stopped."""
+    """Decoded text through the reporter's live display (see
+    :mod:`otel_tracker.progress.live_output`); ``fallback`` once it has stopped."""
 
     def __init__(self, reporter: Any, key: str, fallback: IO[bytes]) -> None:
-        self._reporter = reporter
-        self._key = key
-        self._fallback = RawSink(fallback)
+        raw = RawSink(fallback)
+        self._lines = LiveLines(
+            reporter, key, lambda text: raw.write(text.encode("utf-8", "replace"))
+        )
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self._partial = ""
 
     def write(self, data: bytes) -> None:
-        text = self._partial + self._decoder.decode(data)
-        lines = text.split("\n")
-        partial = lines.pop()
-        # keep only what the terminal would still show: a progress bar redrawn with
-        # "\r" a million times is one short line, not a growing buffer
-        cut = partial.rfind("\r", 0, len(partial) - 1)
-        self._partial = partial[cut + 1 :] if cut >= 0 else partial
-        if len(self._partial) > MAX_PARTIAL:
-            lines.append(self._partial)
-            self._partial = ""
-        # the open line first: the print redraws the live region, which must not show
-        # a line that the print itself puts above it
-        self._reporter.set_open_line(self._key, visible(self._partial) or None)
-        if lines:
-            self._print("\n".join(visible(line) for line in lines))
+        self._lines.feed(self._decoder.decode(data))
 
     def finish(self) -> None:
-        text = self._partial + self._decoder.decode(b"", final=True)
-        self._partial = ""
-        self._reporter.set_open_line(self._key, None)
-        if visible(text):
-            self._print(visible(text))
-
-    def _print(self, text: str) -> None:
-        if not self._reporter.print_output(text):
-            self._fallback.write(text.encode("utf-8", "replace") + b"\n")
+        self._lines.finish(self._decoder.decode(b"", final=True))
 
 
 def console_stream(name: str) -> IO[str]:
     """``sys.stdout``/``sys.stderr`` as the process got it, not a live display's
-    proxy of it (rich's ``FileProxy`` names the file it replaced)."""
-    stream = getattr(sys, name)
-    return getattr(stream, "rich_proxied_file", stream)
+    stand-in for it."""
+    return unproxied(getattr(sys, name))  # type: ignore[no-any-return]
 
 
 def console_sink(reporter: Any, name: str, explicit: IO[bytes] | None) -> Sink:

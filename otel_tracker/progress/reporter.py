@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 import sys
 import threading
 from collections.abc import Callable
@@ -26,6 +25,15 @@ from ..config import DEFAULT_STUCK_AFTER_S
 from ..inference import stuck_reason
 from ..manifest import RunRecord
 from .eta import Eta, estimate, timings_from_manifest
+from .live_output import (
+    LiveTextStream,
+    Verbatim,
+    display_lock,
+    print_above,
+    printable,
+    stream_handlers,
+    unproxied,
+)
 from .render import run_end_line, running_line, skip_line, step_line
 
 logger = logging.getLogger(__name__)
@@ -70,6 +78,8 @@ class ProgressReporter:
         self._live: Any = None
         self._open_lines: dict[str, str] = {}  # a wrapped command's unterminated lines
         self._live_status: list[Any] = []  # the live region's step line and bars
+        self._proxies: list[tuple[str, LiveTextStream, Any]] = []  # sys.stdout/err stand-ins
+        self._handlers: list[tuple[logging.StreamHandler, Any]] = []  # re-pointed to them
         self._failed = False
         # finished and pending steps' timings, reused while their dicts are the same
         self._timings: dict[int, tuple[Any, Any]] = {}
@@ -129,7 +139,10 @@ class ProgressReporter:
 
     def stop(self) -> None:
         self._stop.set()
-        live, self._live = self._live, None
+        live = self._live
+        if live is not None:
+            self._restore_streams()  # open lines still go above the display
+        self._live = None
         if live is not None:
             try:
                 live.stop()
@@ -149,12 +162,8 @@ class ProgressReporter:
         if live is None:
             return False
         try:
-            # as is, not parsed into rich Text (30 µs a line, 5x the command's own cost
-            # on a terminal); soft_wrap: the terminal wraps a long line, as without us
-            text = NOT_COLOUR.sub("", text)
-            if "\x1b" in text:
-                text += "\x1b[0m"  # a colour left on must not bleed into the live region
-            _print_above(live, _Verbatim(text), soft_wrap=True)
+            # soft_wrap: the terminal wraps a long line, as it would without us
+            print_above(live, Verbatim(printable(text)), soft_wrap=True)
             return True
         except Exception:
             self._fail("output")
@@ -224,10 +233,6 @@ class ProgressReporter:
 
         console = Console(file=self._stream, highlight=False)
         reporter = self
-        # print() goes above the live region only where it would reach this terminal:
-        # ``python train.py > out.log`` keeps its prints in out.log
-        stdout_here = _isatty(_unproxied(sys.stdout))
-        stderr_here = _isatty(_unproxied(sys.stderr))
 
         class _View:
             def __rich__(self) -> Any:
@@ -241,21 +246,50 @@ class ProgressReporter:
             # while it prints (the opposite order: a deadlock)
             auto_refresh=False,
             transient=True,
-            # the pipeline's own prints go above the live region instead of through it
-            # (code that kept a reference to the original sys.stdout bypasses this)
-            redirect_stdout=stdout_here,
-            redirect_stderr=stderr_here,
+            # ours instead (see _redirect_streams): rich's parses every line, turns each
+            # flush of a "\r" progress bar into a line and prints without the lock
+            redirect_stdout=False,
+            redirect_stderr=False,
         )
         self._live.start()
+        self._redirect_streams()
         self._thread = threading.Thread(
             target=self._live_loop, args=(self._live,), name="otel-tracker-progress", daemon=True
         )
         self._thread.start()
 
+    def _redirect_streams(self) -> None:
+        """The pipeline's own prints and log lines go above the live region, not
+        through it, where they reach this terminal: ``python train.py > out.log``
+        keeps its prints in out.log (code that kept a reference to the original
+        ``sys.stdout`` bypasses this)."""
+        for name in ("stdout", "stderr"):
+            current = getattr(sys, name)
+            if _isatty(unproxied(current)) and not isinstance(current, LiveTextStream):
+                proxy = LiveTextStream(self, name, current)
+                setattr(sys, name, proxy)
+                self._proxies.append((name, proxy, current))
+        replaced = {id(original): proxy for _, proxy, original in self._proxies}
+        for handler in stream_handlers():
+            proxy = replaced.get(id(handler.stream))
+            if proxy is not None:  # e.g. the CLI's, made before the display existed
+                self._handlers.append((handler, handler.setStream(proxy)))
+
+    def _restore_streams(self) -> None:
+        proxies, self._proxies = self._proxies, []
+        handlers, self._handlers = self._handlers, []
+        for handler, original in handlers:
+            if original is not None and isinstance(handler.stream, LiveTextStream):
+                handler.setStream(original)
+        for name, proxy, original in proxies:
+            proxy.finish()
+            if getattr(sys, name) is proxy:
+                setattr(sys, name, original)
+
     def _live_loop(self, live: Any) -> None:
         while not self._stop.is_set():
             self._live_status = self._live_renderables()  # the record's lock, not the display's
-            with _display_lock(live):
+            with display_lock(live):
                 if self._stop.is_set():
                     return
                 try:
@@ -321,7 +355,7 @@ class ProgressReporter:
             return
         live = self._live
         if live is not None:
-            _print_above(live, line, markup=False, highlight=False)
+            print_above(live, line, markup=False, highlight=False)
             return
         try:
             self._stream.write(line + "\n")
@@ -335,49 +369,6 @@ class ProgressReporter:
             logger.warning(
                 "otel-tracker progress output failed (%s); the run goes on", what, exc_info=True
             )
-
-
-# escape sequences other than colours (SGR, "ESC [ ... m"): cursor moves, erasures,
-# titles (OSC) would move the text under the live region's feet
-NOT_COLOUR = re.compile(
-    r"\x1b\[[0-?]*[ -/]*(?:[@-ln-~]|(?![ -~]))"  # CSI but SGR, or left unfinished
-    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"  # OSC: a window title, a hyperlink
-    r"|\x1b(?![\[\]])[ -~]?"  # two-character escapes (save cursor...), a lone ESC
-)
-
-
-class _Verbatim:
-    """Lines written as they are (rich renders it without measuring or wrapping)."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-    def __rich_console__(self, console: Any, options: Any) -> Any:
-        from rich.segment import Segment
-
-        yield Segment(self.text)
-        yield Segment.line()
-
-
-def _print_above(live: Any, *objects: Any, **options: Any) -> None:
-    """Print above ``live``'s region under its lock: a print positions the cursor from
-    the region's last height, so prints from two threads (or a print and a refresh)
-    at once would glue text onto the region."""
-    with _display_lock(live):
-        live.console.print(*objects, **options)
-
-
-_PRINT_LOCK = threading.RLock()
-
-
-def _display_lock(live: Any) -> Any:
-    """The live display's own lock (its refresh holds it), else one of ours."""
-    return getattr(live, "_lock", _PRINT_LOCK)
-
-
-def _unproxied(stream: Any) -> Any:
-    """The stream a live display's proxy replaced (rich's ``FileProxy`` names it)."""
-    return getattr(stream, "rich_proxied_file", stream)
 
 
 def _isatty(stream: Any) -> bool:

@@ -217,3 +217,53 @@ def test_a_tracked_scripts_prints_stay_in_its_redirected_stdout(root: Path, tmp_
         rows = terminal.lines()
         assert _once(rows, "a warning") and _count(rows, "result") == 0, terminal.text()
         assert rows[-1].startswith("Run printer completed"), terminal.text()
+
+
+TRACKED_BAR = r"""
+import logging, os, sys, time
+from otel_tracker import track_run
+
+logging.basicConfig(format="LOG %(levelname)s %(message)s")  # a handler made before the run
+gate = sys.argv[1]
+
+def wait_gate(n):
+    while not os.path.exists(f"{gate}.{n}"):
+        time.sleep(0.02)
+
+with track_run("barred", steps=["fit"], progress="live") as run:
+    with run.step("fit"):
+        print("epoch 0", flush=True)
+        for i in (1, 2, 3):  # what tqdm does on a terminal
+            sys.stderr.write(f"\rbatch {i}/3")
+            sys.stderr.flush()
+            wait_gate(i)
+        sys.stderr.write("\n")
+        logging.getLogger("train").warning("loss is nan")
+        print("epoch 1", flush=True)
+"""
+
+
+def test_a_tracked_scripts_progress_bar_and_log_lines_stay_out_of_the_display(
+    root: Path, tmp_path: Path
+) -> None:
+    gate = tmp_path / "gate"
+    script = _script(tmp_path, "barred.py", TRACKED_BAR)
+    with Terminal([PY, str(script), str(gate)], _env(root)) as terminal:
+        for i in (1, 2):
+            terminal.wait_screen(
+                lambda rows, i=i: (
+                    _once(rows, "epoch 0")
+                    and _once(rows, f"batch {i}/3")  # the open line: visible, once
+                    and _count(rows, "batch [0-9]/3") == 1  # a flush is not a new line
+                    and _count(rows, "Step 1/1 – fit") == 1
+                )
+            )
+            _open(gate, i)
+        _open(gate, 3)
+        assert terminal.wait() == 0
+        rows = terminal.lines()
+    assert _once(rows, "batch 3/3") and _count(rows, "batch [12]/3") == 0, "\n".join(rows)
+    # a log handler made before the display writes above it too, not into it
+    assert _once(rows, "LOG WARNING loss is nan"), "\n".join(rows)
+    assert _once(rows, "epoch 0") and _once(rows, "epoch 1"), "\n".join(rows)
+    assert rows[-1].startswith("Run barred completed"), "\n".join(rows)

@@ -2,11 +2,12 @@
 
 On a terminal that shows the live progress display, the command's output must
 scroll above the display the way ``print()`` does inside a tracked script, not
-be written behind the display's back (which wipes it). Complete lines go through
-the live console (ANSI colours kept); the current unterminated line (a ``\\r``
-progress bar, a prompt) is shown at the top of the live region until its line
-ends. Everywhere else (a pipe, a file, no live display) the bytes go through
-untouched. The log files always get the raw bytes.
+be written behind the display's back (which wipes it). Complete lines go above
+the display (colours kept); the current unterminated line (a ``\\r`` progress bar,
+a prompt) is shown at the bottom of the display until its line ends (see
+:mod:`otel_tracker.progress.live_output`). Everywhere else (a pipe, a file, no
+live display) the bytes go through untouched. The log files always get the raw
+bytes.
 
 Each pipe has a pump thread. Once the command has exited, :meth:`ChildOutput.drain`
 returns as soon as everything the command wrote is copied: a process it left

@@ -247,3 +247,39 @@ def test_a_signal_at_any_moment_of_the_wrapper_leaves_a_final_record(
         started = [p for p in psutil.process_iter(["cmdline"]) if _started_by(p, doc["run_dir"])]
         cleanup.extend(p.pid for p in started)
         _wait_gone(*started)
+
+
+def test_ctrl_z_stops_the_job_and_fg_resumes_it_in_a_real_shell(
+    root: Path, cleanup: list[int]
+) -> None:
+    """Job control as with any command: Ctrl-Z stops the command and the shell reports
+    the wrapper's job stopped; `fg` resumes both; Ctrl-C then cancels the run."""
+    ticker = "i=0; while :; do i=$((i+1)); echo tick $i; sleep 0.2; done"
+    env = child_env(root, TERM="xterm-256color", PS1="$ ", OTEL_TRACKER_PROGRESS="plain")
+    with Terminal(["bash", "--norc", "--noprofile", "-i"], env) as t:
+        t.wait_screen(lambda rows: any(row.startswith("$") for row in rows))
+        t.write(f"{PY} -m otel_tracker.cli run -- sh -c '{ticker}'\r".encode())
+        t.wait_screen(lambda rows: "tick 2" in rows)
+        t.write(b"\x1a")  # Ctrl-Z
+        t.wait_screen(lambda rows: any("Stopped" in row for row in rows))
+        wrapper = next(
+            p for p in psutil.Process(t.pid).children() if "otel_tracker.cli" in p.cmdline()
+        )
+        command = next(
+            p for p in wrapper.children() if p.name() == "sh" and "tick" in " ".join(p.cmdline())
+        )
+        cleanup.extend([wrapper.pid, command.pid])
+        wait_for(
+            lambda: {wrapper.status(), command.status()} == {psutil.STATUS_STOPPED},
+            what="the wrapper and the command stopped",
+        )
+        seen = max(int(row.split()[1]) for row in t.lines() if row.startswith("tick "))
+        t.write(b"fg\r")
+        t.wait_screen(lambda rows: f"tick {seen + 2}" in rows)  # running again
+        t.write(b"\x03")
+        t.wait_screen(lambda rows: any("cancelled" in row for row in rows))
+        t.write(b"echo rc=$?\r")
+        t.wait_screen(lambda rows: "rc=130" in rows)
+        t.write(b"exit\r")
+    doc = only_manifest(root)
+    assert (doc["status"], doc["signal"]) == ("cancelled", "SIGINT")

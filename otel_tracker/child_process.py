@@ -205,6 +205,8 @@ class ChildProcess:
 
     def _exited_now(self) -> bool:
         """Block until the command stops or exits; ``True`` once it exited."""
+        if not hasattr(os, "waitid"):  # macOS before Python 3.13: stops are not followed
+            return True
         try:
             info = os.waitid(os.P_PID, self.pid, os.WEXITED | os.WSTOPPED | os.WNOWAIT)
         except ChildProcessError:

@@ -6,10 +6,15 @@
 id and trace, its own part file (see :mod:`otel_tracker.parts`). A run
 directory that is not a live run (a stale variable left in a shell, a finished
 run, a typo) is ignored with one warning, and the process is tracked on its own.
+
+The launcher samples the whole process tree and serves the run's Prometheus and
+TensorBoard mirrors; when it mirrors to OTLP, the child hands its spans to it
+(see :mod:`otel_tracker.exporters.handoff`) instead of exporting them itself.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -18,9 +23,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .parts import PARTS_DIR
 from .paths import MANIFEST_NAME, RUN_DIR_ENV
+
+if TYPE_CHECKING:
+    from .config import MirrorConfig
 
 logger = logging.getLogger(__name__)
 
@@ -33,10 +42,42 @@ class JoinTarget:
     run_id: str
     parent_span_id: str | None
     part_id: str
+    launcher_otlp: bool = False  # the launching run mirrors to OTLP: it takes our spans
 
     @property
     def part_path(self) -> Path:
         return self.run_dir / PARTS_DIR / f"{self.part_id}.json"
+
+    @property
+    def spans_path(self) -> Path:
+        from .exporters.handoff import SPANS_SUFFIX
+
+        return self.run_dir / PARTS_DIR / f"{self.part_id}{SPANS_SUFFIX}"
+
+    def mirror_config(self, mirrors: MirrorConfig) -> MirrorConfig:
+        """Ours, less what the launcher does for the whole run."""
+        return dataclasses.replace(
+            mirrors,
+            prometheus=False,
+            tensorboard=False,
+            otlp=mirrors.otlp and not self.launcher_otlp,
+        )
+
+    def span_handoff(self, mirrors: MirrorConfig) -> list[Any]:
+        """The processor that hands our spans to the launcher, if we mirror to OTLP
+        and it does too (``[]`` otherwise, or if the file cannot be created)."""
+        if not (mirrors.otlp and self.launcher_otlp):
+            return []
+        from .exporters.handoff import SpanHandoffProcessor
+
+        try:
+            return [SpanHandoffProcessor(self.spans_path)]
+        except OSError as exc:
+            logger.warning(
+                "otel-tracker cannot hand spans to the launching run (%s); they are not mirrored",
+                exc,
+            )
+            return []
 
     @property
     def lock_name(self) -> str:
@@ -96,4 +137,12 @@ def join_target(environ: Mapping[str, str], enabled: bool = True) -> JoinTarget 
             "otel-tracker cannot write into %s (%s); this run is tracked on its own", raw, exc
         )
         return None
-    return JoinTarget(run_dir, run_id, _span_id(environ.get("TRACEPARENT")), new_part_id())
+    tracker = doc.get("tracker") if isinstance(doc.get("tracker"), dict) else {}
+    mirrors = tracker.get("mirrors")
+    return JoinTarget(
+        run_dir,
+        run_id,
+        _span_id(environ.get("TRACEPARENT")),
+        new_part_id(),
+        launcher_otlp=isinstance(mirrors, dict) and isinstance(mirrors.get("otlp"), dict),
+    )

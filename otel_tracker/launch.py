@@ -1,12 +1,16 @@
 """``otel-tracker run -- CMD``: track any command as a run.
 
-The command runs as a child process with its stdout and stderr teed to the
-console and to ``<run>/logs/stdout.log`` and ``stderr.log``. Its whole process
-tree is sampled (it is part of this process's tree). SIGINT, SIGTERM and SIGHUP
-sent to the wrapper are forwarded to the child; a second one kills it. The
-wrapper exits with the child's exit code, or 128 + N when a signal ended it.
-The W3C trace context (``TRACEPARENT``) and the run directory are put in the
-child's environment, so its own spans can join the trace.
+The command runs as a child process in a process group of its own (see
+:mod:`otel_tracker.child_process`: the terminal, signals and the wrapper's death
+reach all of it) with its stdout and stderr copied to the console, above the live
+progress display on a terminal, and raw to ``<run>/logs/stdout.log`` and
+``stderr.log`` (see :mod:`otel_tracker.child_output`). Its whole process tree is
+sampled (it is part of this process's tree). SIGINT, SIGTERM and SIGHUP sent to
+the wrapper are forwarded to the command's group; a second one kills the group,
+and the run is still recorded as cancelled by the first. The wrapper exits with
+the child's exit code, or 128 + N when a signal ended it. The W3C trace context
+(``TRACEPARENT``) and the run directory are put in the child's environment, so
+its own spans can join the trace.
 """
 
 from __future__ import annotations
@@ -14,8 +18,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -23,12 +25,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from .child_output import ChildOutput, console_sink
+from .child_process import ChildProcess
 from .errors import CommandNotRunnableError, OtelTrackerError
 from .paths import RUN_DIR_ENV
 from .redact import redact_argv
 from .signals import signal_name
 
 TIMEOUT_GRACE_S = 5.0  # between SIGTERM and SIGKILL for a step past its timeout
+FORWARD_INTERVAL_S = 5.0  # joined children's spans to OTLP: the SDK's batch delay
 FORWARDED = tuple(
     s for s in (getattr(signal, n, None) for n in ("SIGINT", "SIGTERM", "SIGHUP")) if s
 )
@@ -37,12 +42,23 @@ FORWARDED = tuple(
 class CommandFailed(Exception):
     """The wrapped command ended with a non-zero status (or a signal)."""
 
-    def __init__(self, returncode: int) -> None:
+    def __init__(self, returncode: int, received: Sequence[int] = ()) -> None:
         self.returncode = returncode
-        if returncode < 0:
-            super().__init__(f"command killed by {signal_name(-returncode)}")
+        if received and returncode < 0:  # ended by our signal, not by its own choice
+            first = signal_name(received[0])
+            message = f"stopped: {first} from the operator"
+            if returncode == -signal.SIGKILL and len(received) > 1:
+                message += f", killed with SIGKILL at the second {signal_name(received[1])}"
+        elif returncode < 0:
+            message = f"command killed by {signal_name(-returncode)}"
         else:
-            super().__init__(f"command exited with code {returncode}")
+            message = f"command exited with code {returncode}"
+        super().__init__(message)
+
+
+# Recorded by its plain name: a step's note reads "CommandFailed: command exited with
+# code 3", not an internal class path (OpenTelemetry names an exception by module).
+CommandFailed.__module__ = "builtins"
 
 
 def resolve_command(argv: Sequence[str], cwd: Path | None = None) -> str:
@@ -64,28 +80,6 @@ def resolve_command(argv: Sequence[str], cwd: Path | None = None) -> str:
     if found is None:
         raise CommandNotRunnableError(f"command not found on PATH: {program}", 127)
     return found
-
-
-def _tee(source: IO[bytes], console: IO[bytes], log_path: Path | None) -> None:
-    log = None
-    if log_path is not None:
-        try:
-            log = open(log_path, "ab")  # noqa: SIM115 - closed below, after the pipe ends
-        except OSError:
-            log = None
-    try:
-        for chunk in iter(lambda: source.read1(65536), b""):  # type: ignore[attr-defined]
-            for sink in (console, log):
-                if sink is None:
-                    continue
-                try:
-                    sink.write(chunk)
-                    sink.flush()
-                except (OSError, ValueError):
-                    pass  # a closed console or a full disk must not stop the child's output
-    finally:
-        if log is not None:
-            log.close()
 
 
 def child_environment(run: Any) -> dict[str, str]:
@@ -140,36 +134,37 @@ def run_command(
     executable = resolve_command(argv)
     command = [executable, *argv[1:]]
     step_name = Path(argv[0]).name
-    run = track_run(
-        name or step_name,
-        steps=[step_name],
-        scenario=scenario,
-        root=root,
-        sample_interval=sample_interval,
-        install_signal_handlers=False,  # the wrapper forwards signals to the child instead
-        # a flag's value (``--api-key X``) is only a secret next to its flag: redact as argv
-        params={"command": redact_argv(argv)},
-        **track_options,
-    )
-    out = stdout if stdout is not None else sys.stdout.buffer
-    err = stderr if stderr is not None else sys.stderr.buffer
-    logs = logs_dir(run)
-    started = time.time()
-    try:
-        # before the step starts: whoever sees it running may signal at once
-        with SignalForwarder() as forwarder:
+    # installed before the run exists and kept until its record is final: a signal at
+    # any moment reaches the command (at once if it comes before the command exists)
+    with SignalForwarder() as forwarder:
+        run = track_run(
+            name or step_name,
+            steps=[step_name],
+            scenario=scenario,
+            root=root,
+            sample_interval=sample_interval,
+            install_signal_handlers=False,  # the wrapper forwards signals to the child instead
+            # a flag's value (``--api-key X``) is only a secret next to its flag: redact as argv
+            params={"command": redact_argv(argv)},
+            **track_options,
+        )
+        logs = logs_dir(run)
+        started = time.time()
+        step = None
+        try:
             step = run.step(step_name).start()
             result = run_child(
-                run, command, out, err, logs=logs, forwarder=forwarder, env=_auto_env(auto)
+                run, command, stdout, stderr, logs=logs, forwarder=forwarder, env=_auto_env(auto)
             )
-    except OSError as exc:
-        step.end(exc)
-        run.end(exc)
-        raise CommandNotRunnableError(
-            f"cannot start {argv[0]}: {exc.strerror or exc}", 126
-        ) from None
-    register_artifacts(run, started)
-    return _finish(run, step, result.returncode, result.received)
+        except OSError as exc:
+            if step is not None:
+                step.end(exc)
+            run.end(exc)
+            raise CommandNotRunnableError(
+                f"cannot start {argv[0]}: {exc.strerror or exc}", 126
+            ) from None
+        register_artifacts(run, started)
+        return _finish(run, step, result)
 
 
 def _auto_env(auto: bool) -> dict[str, str] | None:
@@ -193,8 +188,8 @@ class ChildResult:
 def run_child(
     run: Any,
     command: Sequence[str],
-    out: IO[bytes],
-    err: IO[bytes],
+    out: IO[bytes] | None,
+    err: IO[bytes] | None,
     *,
     logs: Path | None,
     forwarder: SignalForwarder,
@@ -203,46 +198,75 @@ def run_child(
     cwd: Path | None = None,
     timeout: float | None = None,
 ) -> ChildResult:
-    """Run one child with tee'd output, forwarded signals and an optional timeout
-    (SIGTERM, then SIGKILL after a grace period). ``OSError`` if it cannot start."""
-    proc = subprocess.Popen(
-        list(command),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env={**child_environment(run), **(env or {})},
-        cwd=cwd,
-    )
+    """Run one child with copied output, forwarded signals and an optional timeout
+    (SIGTERM, then SIGKILL after a grace period, to its group). ``out``/``err``:
+    where its output goes besides the logs (``None``: this process's console).
+    ``OSError`` if it cannot start."""
+    child = ChildProcess(command, env={**child_environment(run), **(env or {})}, cwd=cwd)
     paths = {
         stream: logs / f"{log_name}{stream}.log" if logs else None
         for stream in ("stdout", "stderr")
     }
-    pumps = [
-        threading.Thread(target=_tee, args=(proc.stdout, out, paths["stdout"]), daemon=True),
-        threading.Thread(target=_tee, args=(proc.stderr, err, paths["stderr"]), daemon=True),
-    ]
-    for pump in pumps:
-        pump.start()
-    timed_out = False
-    forwarder.attach(proc)
+    reporter = getattr(run, "reporter", None)
+    output = ChildOutput(
+        [
+            (child.proc.stdout, console_sink(reporter, "stdout", out), paths["stdout"]),
+            (child.proc.stderr, console_sink(reporter, "stderr", err), paths["stderr"]),
+        ]
+    )
+    timed_out = threading.Event()
+    if timeout is not None:
+        threading.Thread(
+            target=_enforce_timeout, args=(child, timeout, timed_out), daemon=True
+        ).start()
+    if getattr(getattr(run, "mirrors", None), "part_spans", None) is not None:
+        threading.Thread(
+            target=_forward_until, args=(run, child.exited), name="otel-tracker-spans", daemon=True
+        ).start()
+    forwarder.attach(child)
     try:
-        try:
-            returncode = proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            proc.terminate()
-            try:
-                returncode = proc.wait(timeout=TIMEOUT_GRACE_S)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                returncode = proc.wait()
+        returncode = child.wait()
+    except BaseException:  # the wrapper itself is failing: the command must not outlive it
+        child.kill()
+        child.wait()
+        raise
     finally:
         forwarder.attach(None)
-    for pump in pumps:
-        pump.join(timeout=5)
+        # what the command wrote before it exited, not what a process it left behind
+        # (still holding the pipes) may write later: that must not hold the record
+        output.drain()
     for path in paths.values():
         if path is not None and path.exists():
             run.add_artifact(path, kind="log")
-    return ChildResult(returncode, list(forwarder.received), timed_out)
+    forward_joined_spans(run)
+    return ChildResult(returncode, list(forwarder.received), timed_out.is_set())
+
+
+def _enforce_timeout(child: ChildProcess, timeout: float, timed_out: threading.Event) -> None:
+    if child.exited.wait(timeout):
+        return
+    timed_out.set()
+    child.signal(signal.SIGTERM)
+    if not child.exited.wait(TIMEOUT_GRACE_S):
+        child.kill()
+
+
+def _forward_until(run: Any, exited: threading.Event) -> None:
+    # a long-running child's finished steps reach the collector while it still runs,
+    # about as soon as its own batch exporter would have sent them
+    while not exited.wait(FORWARD_INTERVAL_S):
+        forward_joined_spans(run)
+
+
+def forward_joined_spans(run: Any) -> None:
+    """Hand the spans that joined children left in the run's parts to our OTLP mirror
+    now, so they leave while the run goes on (see :mod:`otel_tracker.exporters.handoff`)."""
+    mirrors = getattr(run, "mirrors", None)
+    if run.dir is None or getattr(run, "join", None) is not None or mirrors is None:
+        return
+    from .exporters.handoff import forward_part_spans
+
+    forward_part_spans(mirrors, Path(run.dir))
 
 
 def logs_dir(run: Any) -> Path | None:
@@ -274,23 +298,27 @@ def register_artifacts(run: Any, started: float) -> None:
         run.record.warn(problem)
 
 
-def _finish(run: Any, step: Any, returncode: int, received: list[int]) -> int:
+def _finish(run: Any, step: Any, result: ChildResult) -> int:
+    returncode, received = result.returncode, result.received
     if returncode == 0:
         step.end(None)
         run.end(None)
         return 0
-    failure = CommandFailed(returncode)
-    step.end(failure)
+    step.end(CommandFailed(returncode, received))
+    if returncode < 0 and received:
+        # the operator cancelled, even if a second signal had us kill the command
+        run.end_with_signal(received[0], forwarded=True)
+        return 128 + received[0]
     if returncode < 0:
-        signum = -returncode
-        run.end_with_signal(signum, forwarded=bool(received))
-        return 128 + signum
+        run.end_with_signal(-returncode)
+        return 128 - returncode
     run.end(SystemExit(returncode))
     return returncode
 
 
 class SignalForwarder:
-    """Forwards SIGINT/SIGTERM/SIGHUP to the running child; a second signal kills it.
+    """Forwards SIGINT/SIGTERM/SIGHUP to the running child's process group; a second
+    signal kills the group.
 
     Installed for the whole tracked run, not per child: a signal that arrives
     before a child exists (or between two steps) is kept and handed to the next
@@ -299,7 +327,7 @@ class SignalForwarder:
 
     def __init__(self) -> None:
         self.received: list[int] = []
-        self._proc: subprocess.Popen[bytes] | None = None
+        self._child: ChildProcess | None = None
         self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> SignalForwarder:
@@ -318,21 +346,18 @@ class SignalForwarder:
             except (OSError, ValueError):
                 pass
 
-    def attach(self, proc: subprocess.Popen[bytes] | None) -> None:
-        self._proc = proc
-        if proc is not None and self.received:
-            self._send(proc)
+    def attach(self, child: ChildProcess | None) -> None:
+        self._child = child
+        if child is not None and self.received:
+            self._send(child)
 
     def _forward(self, signum: int, frame: Any) -> None:
         self.received.append(signum)
-        if self._proc is not None:
-            self._send(self._proc)
+        if self._child is not None:
+            self._send(self._child)
 
-    def _send(self, proc: subprocess.Popen[bytes]) -> None:
-        try:
-            if len(self.received) > 1:
-                proc.kill()  # a second signal: the child had its chance
-            else:
-                proc.send_signal(self.received[0])
-        except ProcessLookupError:
-            pass
+    def _send(self, child: ChildProcess) -> None:
+        if len(self.received) > 1:
+            child.kill()  # a second signal: the command had its chance
+        else:
+            child.signal(self.received[0])

@@ -35,6 +35,9 @@ class StepTimeout(TimeoutError):
     """A pipeline step ran past its ``timeout``."""
 
 
+StepTimeout.__module__ = "builtins"  # recorded by its plain name, as CommandFailed
+
+
 def run_pipeline_file(
     pipeline: Pipeline | str | Path,
     *,
@@ -61,52 +64,51 @@ def run_pipeline_file(
         if step.enabled and step.name not in skip and (not only or step.name in only):
             _resolve(step)
     track_options.setdefault("scenario", pipeline.scenario)
-    run = track_run(
-        track_options.pop("name", None) or pipeline.name,
-        steps=names,
-        root=root,
-        install_signal_handlers=False,  # signals go to the running step's child
-        expected_durations={
-            s.name: s.expected_duration for s in pipeline.steps if s.expected_duration
-        },
-        params={"pipeline_file": str(pipeline.path)},
-        **track_options,
-    )
-    out = stdout if stdout is not None else sys.stdout.buffer
-    err = stderr if stderr is not None else sys.stderr.buffer
-    logs = logs_dir(run)
-    started = time.time()
-    selected = []
-    for number, step in enumerate(pipeline.steps, start=1):
-        reason = _skip_reason(step, skip, only)
-        if reason:  # up front, so "Step i/N" counts only what will run
-            run.skip(step.name, reason)
-        else:
-            selected.append((number, step))
-    failed_code = 0
+    # installed before the run exists and kept until its record is final (see launch.py)
     with SignalForwarder() as forwarder:
+        run = track_run(
+            track_options.pop("name", None) or pipeline.name,
+            steps=names,
+            root=root,
+            install_signal_handlers=False,  # signals go to the running step's child
+            expected_durations={
+                s.name: s.expected_duration for s in pipeline.steps if s.expected_duration
+            },
+            params={"pipeline_file": str(pipeline.path)},
+            **track_options,
+        )
+        logs = logs_dir(run)
+        started = time.time()
+        selected = []
+        for number, step in enumerate(pipeline.steps, start=1):
+            reason = _skip_reason(step, skip, only)
+            if reason:  # up front, so "Step i/N" counts only what will run
+                run.skip(step.name, reason)
+            else:
+                selected.append((number, step))
+        failed_code = 0
         for number, step in selected:
             if forwarder.received:
-                break  # stopped between two steps: the rest stays pending
-            result = _run_step(run, step, number, out, err, logs, forwarder)
+                break  # stopped before or between two steps: the rest stays pending
+            result = _run_step(run, step, number, stdout, stderr, logs, forwarder)
             if result.returncode != 0 and not step.continue_on_error:
                 failed_code = _exit_code(result.returncode, result.timed_out)
                 break
-    register_artifacts(run, started)
-    if forwarder.received:  # the operator stopped the pipeline
-        signum = forwarder.received[0]
-        run.end_with_signal(signum, forwarded=True)
-        return 128 + signum
-    run.end(SystemExit(failed_code) if failed_code else None)
-    return failed_code
+        register_artifacts(run, started)
+        if forwarder.received:  # the operator stopped the pipeline
+            signum = forwarder.received[0]
+            run.end_with_signal(signum, forwarded=True)
+            return 128 + signum
+        run.end(SystemExit(failed_code) if failed_code else None)
+        return failed_code
 
 
 def _run_step(
     run: Any,
     step: PipelineStep,
     number: int,
-    out: IO[bytes],
-    err: IO[bytes],
+    out: IO[bytes] | None,
+    err: IO[bytes] | None,
     logs: Path | None,
     forwarder: SignalForwarder,
 ) -> ChildResult:
@@ -130,7 +132,7 @@ def _run_step(
     if result.timed_out:
         handle.end(StepTimeout(f"timed out after {step.timeout:g}s"))
     elif result.returncode != 0:
-        handle.end(CommandFailed(result.returncode))
+        handle.end(CommandFailed(result.returncode, result.received))
     else:
         handle.end(None)
     return result

@@ -36,6 +36,7 @@ from .atomic import ManifestFileWriter
 from .clock import AnchoredClock, Clock, SystemClock, iso_utc
 from .config import ReaderConfig, TrackerConfig
 from .errors import ConfigError
+from .exporters.handoff import forward_part_spans
 from .exporters.manifest import ManifestSpanProcessor
 from .heartbeat import ManifestHeartbeat
 from .join import join_target
@@ -113,13 +114,14 @@ class Run:
         self._var_token: Any = None
 
         self.join = join_target(env, config.join)
+        handoff: list[SpanProcessor] = []
         if self.join is not None:
             # the launcher samples the whole process tree (this process included) into
-            # the run's telemetry and serves its Prometheus and TensorBoard mirrors
+            # the run's telemetry, serves its Prometheus and TensorBoard mirrors, and
+            # sends our spans to its OTLP collector (our exit never waits on it)
+            handoff = self.join.span_handoff(config.mirrors)
             config = self.config = dataclasses.replace(
-                config,
-                resources=False,
-                mirrors=dataclasses.replace(config.mirrors, prometheus=False, tensorboard=False),
+                config, resources=False, mirrors=self.join.mirror_config(config.mirrors)
             )
             self.run_id, self.dir = self.join.run_id, self.join.run_dir
         else:
@@ -179,7 +181,7 @@ class Run:
             span_limits=tracker_span_limits(),
         )
         self._provider.add_span_processor(self.manifest_processor)
-        for processor in [*self.mirrors.span_processors, *span_processors]:
+        for processor in [*self.mirrors.span_processors, *handoff, *span_processors]:
             self._provider.add_span_processor(processor)
         self._tracer = self._provider.get_tracer(semconv.TRACER_NAME, __version__)
         self.telemetry = RunTelemetry(
@@ -544,6 +546,8 @@ class Run:
             if self._lock is not None:
                 self._lock.release()
             atexit.unregister(self._at_exit)
+            if self.join is None and self.dir is not None:  # what joined children handed over
+                forward_part_spans(self.mirrors, self.dir)
             self._shutdown_exporters(deadline)
 
     def _shutdown_exporters(self, deadline: float) -> None:

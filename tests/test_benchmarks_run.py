@@ -116,3 +116,19 @@ def test_interference_benchmark_runs_small(tmp_path: Path) -> None:
     assert configs["resource sample"]["events_median"] >= 1
     assert configs["heartbeat"]["events_median"] >= 1
     assert configs["sample + heartbeat (the defaults)"]["events_median"] >= 1
+
+
+def test_launch_benchmark_runs_small(tmp_path: Path) -> None:
+    results = run_benchmark(
+        "bench_launch", tmp_path / "launch.json", "--stages", "1", "--lines", "100", "--repeat", "1"
+    )
+    assert set(results["dead_collector"]["run -- sleep 0.1"]) == {
+        "OTLP off",
+        "OTLP live",
+        "OTLP black hole",
+    }
+    assert set(results["terminal_output"]) == {
+        "direct",
+        "wrapped, live display",
+        "wrapped, plain lines",
+    }

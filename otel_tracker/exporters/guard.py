@@ -77,6 +77,7 @@ class ExportGuard:
         self.dropped: dict[str, int] = {}
         self.delivered: dict[str, int] = {}
         self.in_flight: dict[str, int] = {}  # still being sent: lost if the process exits now
+        self.accepted: dict[str, int] = {}  # taken by a mirror that queues (counted if told)
         self._lock = threading.Lock()
         _install_filter()
 
@@ -109,6 +110,23 @@ class ExportGuard:
             )
         return ok
 
+    def accept(self, what: str, count: int) -> None:
+        """``count`` items entered the mirror's queue: until an export delivers or
+        refuses them, they count as in flight (lost if the process exits now)."""
+        with self._lock:
+            self.accepted[what] = self.accepted.get(what, 0) + count
+
+    def _unsent(self) -> dict[str, int]:
+        """In an export under way, or accepted and still queued behind one (a batch
+        stuck on a dead collector holds back every later one); the lock is held."""
+        unsent = {what: n for what, n in self.in_flight.items() if n}
+        for what, n in self.accepted.items():
+            done = self.delivered.get(what, 0) + self.dropped.get(what, 0)
+            queued = n - done - self.in_flight.get(what, 0)
+            if queued > 0:
+                unsent[what] = unsent.get(what, 0) + queued
+        return unsent
+
     @property
     def warned(self) -> bool:
         """Whether this mirror has said it fails (once for all guards sharing the event)."""
@@ -120,7 +138,7 @@ class ExportGuard:
                 "target": self.target,
                 "delivered": dict(self.delivered),
                 "dropped": dict(self.dropped),
-                "in_flight": {k: n for k, n in self.in_flight.items() if n},
+                "in_flight": self._unsent(),
                 "last_error": self.last_reason if self.dropped else None,
             }
 
@@ -128,9 +146,8 @@ class ExportGuard:
         """What was lost, as words ("3 spans"), counting what is still in flight."""
         with self._lock:
             lost = dict(self.dropped)
-            for what, n in self.in_flight.items():
-                if n:
-                    lost[what] = lost.get(what, 0) + n
+            for what, n in self._unsent().items():
+                lost[what] = lost.get(what, 0) + n
         if not lost:
             return None
         return ", ".join(f"{n} {what[:-1] if n == 1 else what}" for what, n in sorted(lost.items()))

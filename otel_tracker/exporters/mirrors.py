@@ -38,6 +38,7 @@ class Mirrors:
         self.info: dict[str, Any] = {}
         self.problems: list[str] = []
         self.guards: list[ExportGuard] = []
+        self.part_spans: Any = None  # joined children's spans, fed to the OTLP processor
         self._prometheus: Any = None
 
     @classmethod
@@ -82,11 +83,13 @@ class Mirrors:
         logger.warning("otel-tracker %s mirror is off: %s; the run goes on", mirror, reason)
 
     def _start_otlp(self, config: MirrorConfig, resources: bool) -> None:
+        from .handoff import PartSpans
         from .otlp import otlp_metric_reader, otlp_span_processor
 
         first_failure = threading.Event()  # one dead collector, one warning
         processor, traces = otlp_span_processor(config, first_failure)
         self.span_processors.append(processor)
+        self.part_spans = PartSpans(processor)
         self.guards.append(traces)
         info = {"traces": traces.target}
         if resources:

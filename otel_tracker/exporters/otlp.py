@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
-from opentelemetry.sdk.trace import SpanProcessor
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from ..config import MirrorConfig
@@ -65,7 +65,30 @@ def otlp_span_processor(
     span_exporter_class, _ = _exporter_classes(protocol)
     exporter = span_exporter_class(endpoint=_endpoint(config, protocol, "traces"))
     guard = ExportGuard("OTLP traces", _target(exporter, protocol), first_failure)
-    return BatchSpanProcessor(GuardedSpanExporter(exporter, guard)), guard
+    return _Counted(BatchSpanProcessor(GuardedSpanExporter(exporter, guard)), guard), guard
+
+
+class _Counted(SpanProcessor):
+    """Counts the spans entering the batch queue: one still queued when the end's
+    deadline passes (behind a batch stuck on a dead collector) is lost, and counted."""
+
+    def __init__(self, batch: BatchSpanProcessor, guard: ExportGuard) -> None:
+        self._batch = batch
+        self._guard = guard
+
+    def on_start(self, span: Any, parent_context: Any = None) -> None:
+        self._batch.on_start(span, parent_context=parent_context)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        if span.context is not None and span.context.trace_flags.sampled:
+            self._guard.accept("spans", 1)
+        self._batch.on_end(span)
+
+    def shutdown(self) -> None:
+        self._batch.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self._batch.force_flush(timeout_millis)
 
 
 def otlp_metric_reader(

@@ -3,6 +3,12 @@
 It listens to the manifest processor's transitions, so the ETA shown at a step
 boundary is appended to the manifest's ``eta_log`` in the same atomic write.
 Rendering runs on its own thread (or rich's live refresh), never on the hot path.
+
+In live mode the running step is the live region's first line, so its start is
+not printed again above it; finished steps, skips and the run's end are. Output
+that must not be written behind the live display's back (a wrapped command's,
+see :mod:`otel_tracker.child_output`) goes through :meth:`print_output`, and an
+unterminated line of it through :meth:`set_open_line`.
 """
 
 from __future__ import annotations
@@ -19,6 +25,15 @@ from ..config import DEFAULT_STUCK_AFTER_S
 from ..inference import stuck_reason
 from ..manifest import RunRecord
 from .eta import Eta, estimate, timings_from_manifest
+from .live_output import (
+    LiveTextStream,
+    Verbatim,
+    display_lock,
+    print_above,
+    printable,
+    stream_handlers,
+    unproxied,
+)
 from .render import run_end_line, running_line, skip_line, step_line
 
 logger = logging.getLogger(__name__)
@@ -61,6 +76,10 @@ class ProgressReporter:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._live: Any = None
+        self._open_lines: dict[str, str] = {}  # a wrapped command's unterminated lines
+        self._live_status: list[Any] = []  # the live region's step line and bars
+        self._proxies: list[tuple[str, LiveTextStream, Any]] = []  # sys.stdout/err stand-ins
+        self._handlers: list[tuple[logging.StreamHandler, Any]] = []  # re-pointed to them
         self._failed = False
         # finished and pending steps' timings, reused while their dicts are the same
         self._timings: dict[int, tuple[Any, Any]] = {}
@@ -94,9 +113,10 @@ class ProgressReporter:
                 }
             )
             del self.record.eta_log[:-MAX_ETA_LOG]
-            self._emit(
-                step_line(doc, index, eta, elapsed, "start" if event == "step_start" else "end")
-            )
+            if event == "step_end" or self._live is None:  # live: the region shows the start
+                self._emit(
+                    step_line(doc, index, eta, elapsed, "start" if event == "step_start" else "end")
+                )
         elif event == "step_skip" and index is not None:
             self._emit(skip_line(doc, index))
         elif event == "run_end":
@@ -119,12 +139,43 @@ class ProgressReporter:
 
     def stop(self) -> None:
         self._stop.set()
-        live, self._live = self._live, None
+        live = self._live
+        if live is not None:
+            self._restore_streams()  # open lines still go above the display
+        self._live = None
         if live is not None:
             try:
                 live.stop()
             except Exception:
                 self._fail("live stop")
+
+    @property
+    def live(self) -> bool:
+        """Whether the live display is on (until the run's end line)."""
+        return self._live is not None
+
+    def print_output(self, text: str) -> bool:
+        """Print ``text`` (whole lines; their colours kept, other escape sequences
+        dropped) above the live display; ``False`` when there is none, and the caller
+        writes it itself."""
+        live = self._live
+        if live is None:
+            return False
+        try:
+            # soft_wrap: the terminal wraps a long line, as it would without us
+            print_above(live, Verbatim(printable(text)), soft_wrap=True)
+            return True
+        except Exception:
+            self._fail("output")
+            return False
+
+    def set_open_line(self, key: str, text: str | None) -> None:
+        """Show ``text`` (an unterminated line, e.g. a ``\\r`` progress bar) in the
+        live region until it is replaced or ``None`` ends it."""
+        if text:
+            self._open_lines[key] = text
+        else:
+            self._open_lines.pop(key, None)
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
@@ -185,24 +236,88 @@ class ProgressReporter:
 
         class _View:
             def __rich__(self) -> Any:
-                return reporter._live_renderable()
+                return reporter._live_view()
 
         self._live = Live(
             _View(),
             console=console,
-            refresh_per_second=LIVE_REFRESH_PER_S,
+            # refreshed by our thread: rich's own would build the view under the display's
+            # lock, and the view needs the record's lock, which a step transition holds
+            # while it prints (the opposite order: a deadlock)
+            auto_refresh=False,
             transient=True,
-            # the pipeline's own prints go above the live region instead of through it
-            # (code that kept a reference to the original sys.stdout bypasses this)
-            redirect_stdout=True,
-            redirect_stderr=True,
+            # ours instead (see _redirect_streams): rich's parses every line, turns each
+            # flush of a "\r" progress bar into a line and prints without the lock
+            redirect_stdout=False,
+            redirect_stderr=False,
         )
         self._live.start()
+        self._redirect_streams()
+        self._thread = threading.Thread(
+            target=self._live_loop, args=(self._live,), name="otel-tracker-progress", daemon=True
+        )
+        self._thread.start()
 
-    def _live_renderable(self) -> Any:
+    def _redirect_streams(self) -> None:
+        """The pipeline's own prints and log lines go above the live region, not
+        through it, where they reach this terminal: ``python train.py > out.log``
+        keeps its prints in out.log (code that kept a reference to the original
+        ``sys.stdout`` bypasses this)."""
+        for name in ("stdout", "stderr"):
+            current = getattr(sys, name)
+            if _isatty(unproxied(current)) and not isinstance(current, LiveTextStream):
+                proxy = LiveTextStream(self, name, current)
+                setattr(sys, name, proxy)
+                self._proxies.append((name, proxy, current))
+        replaced = {id(original): proxy for _, proxy, original in self._proxies}
+        for handler in stream_handlers():
+            proxy = replaced.get(id(handler.stream))
+            if proxy is not None:  # e.g. the CLI's, made before the display existed
+                self._handlers.append((handler, handler.setStream(proxy)))
+
+    def _restore_streams(self) -> None:
+        proxies, self._proxies = self._proxies, []
+        handlers, self._handlers = self._handlers, []
+        for handler, original in handlers:
+            if original is not None and isinstance(handler.stream, LiveTextStream):
+                handler.setStream(original)
+        for name, proxy, original in proxies:
+            proxy.finish()
+            if getattr(sys, name) is proxy:
+                setattr(sys, name, original)
+
+    def _live_loop(self, live: Any) -> None:
+        while not self._stop.is_set():
+            self._live_status = self._live_renderables()  # the record's lock, not the display's
+            with display_lock(live):
+                if self._stop.is_set():
+                    return
+                try:
+                    live.refresh()
+                except Exception:
+                    self._fail("live refresh")
+            self._stop.wait(1 / LIVE_REFRESH_PER_S)
+
+    def _live_view(self) -> Any:
+        """What the live region shows: the last status (built by :meth:`_live_loop`;
+        nothing here may take the record's lock), then the command's open lines, last
+        so that the cursor stands after a prompt, where typed input is echoed."""
         from rich.console import Group
+        from rich.text import Text
+
+        return Group(
+            *self._live_status,
+            # cropped to one row: the region's height must not depend on the text
+            *(
+                Text.from_ansi(line, no_wrap=True, overflow="crop")
+                for line in list(self._open_lines.values())
+            ),
+        )
+
+    def _live_renderables(self) -> list[Any]:
         from rich.progress_bar import ProgressBar
         from rich.table import Table
+        from rich.text import Text
 
         try:
             doc, now_ns = self._snapshot()
@@ -217,7 +332,8 @@ class ProgressReporter:
                 step = running[-1]
                 rate = self._rates.get(step["index"])
                 line = running_line(doc, step["index"], eta, doc.get("elapsed_s") or 0.0, rate)
-                parts.append(self._flag_stuck(line, doc, now_ns))
+                # Text, not markup: names are data
+                parts.append(Text(self._flag_stuck(line, doc, now_ns)))
                 total = step["progress"]["total"]
                 if total:
                     completed = min(step["progress"]["completed"], total)
@@ -225,10 +341,10 @@ class ProgressReporter:
             overall = ProgressBar(total=max(len(enabled), 1), completed=done, width=40)
             bars.add_row(f"run {done}/{len(enabled)}", overall, eta.text())
             parts.append(bars)
-            return Group(*parts)
+            return parts
         except Exception:
             self._fail("live view")
-            return ""
+            return []
 
     def _emit(self, line: str) -> None:
         if self.mode == "off":
@@ -239,7 +355,7 @@ class ProgressReporter:
             return
         live = self._live
         if live is not None:
-            live.console.print(line, markup=False, highlight=False)
+            print_above(live, line, markup=False, highlight=False)
             return
         try:
             self._stream.write(line + "\n")

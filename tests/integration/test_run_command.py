@@ -42,6 +42,11 @@ def test_exit_code_and_logs(root: Path) -> None:
         doc["steps"][0]["status"] == "failed"
         and "exited with code 3" in doc["steps"][0]["error"]["message"]
     )
+    # the step's note is a message for the user, not an internal class path
+    assert doc["steps"][0]["error"]["type"] == "CommandFailed"
+    shown = otel_cli(root, "show", "latest").stdout
+    assert "CommandFailed: command exited with code 3" in shown
+    assert "otel_tracker.launch" not in shown
     logs = Path(doc["run_dir"]) / "logs"
     assert (logs / "stdout.log").read_text() == "to stdout\n"
     assert (logs / "stderr.log").read_text() == "to stderr\n"

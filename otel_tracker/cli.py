@@ -291,7 +291,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except OtelTrackerError as exc:
-        print(f"otel-tracker: error: {exc}", file=sys.stderr)
+        from .printable import printable
+
+        # messages quote file contents and arguments: one line, nothing a terminal obeys
+        print(f"otel-tracker: error: {printable(exc)}", file=sys.stderr)
         return exc.exit_status
     except KeyboardInterrupt:
         return 130

@@ -9,7 +9,6 @@ Bad files never break a listing: each is reported once in :attr:`RunStore.proble
 from __future__ import annotations
 
 import fnmatch
-import json
 import os
 import socket
 import time
@@ -24,10 +23,11 @@ from .clock import iso_utc
 from .config import ReaderConfig
 from .errors import OtelTrackerError, RunNotFoundError
 from .inference import Inference, infer_status, pid_start_time
+from .jsonfile import FileProblem, read_json
 from .manifest import RUN_STATUSES, SCHEMA_VERSION, STEP_STATUSES
 from .parts import merge_run_parts
 from .paths import MANIFEST_NAME, RUN_ID_PATTERN, slugify
-from .shape import type_problem
+from .shape import MAX_STEPS, type_problem
 from .timeparse import parse_timestamp
 from .values import is_real, is_whole
 
@@ -37,12 +37,8 @@ MAX_MANIFEST_BYTES = 64 * 1024 * 1024
 NEW_DIR_GRACE_S = 60.0
 
 
-class BadManifestError(OtelTrackerError):
+class BadManifestError(FileProblem):
     """A manifest that cannot be read as a run."""
-
-    def __init__(self, message: str, *, missing: bool = False) -> None:
-        super().__init__(message)
-        self.missing = missing
 
 
 @dataclass
@@ -111,6 +107,8 @@ def check_manifest(doc: Any) -> str | None:
     steps = doc.get("steps")
     if not isinstance(steps, list):
         return "field 'steps' is not a list"
+    if len(steps) > MAX_STEPS:
+        return f"{len(steps):,} steps, more than the {MAX_STEPS:,} readers accept"
     for step in steps:
         if not isinstance(step, dict) or not isinstance(step.get("name"), str):
             return "a step is not an object with a name"
@@ -144,27 +142,15 @@ def check_manifest(doc: Any) -> str | None:
 
 
 def read_manifest(run_dir: Path) -> dict[str, Any]:
-    """Load and check ``run_dir/manifest.json`` without following symlinks."""
+    """Load and check ``run_dir/manifest.json`` (a regular file, symlinks not followed,
+    at most :data:`MAX_MANIFEST_BYTES`, numbers in bounds: :mod:`otel_tracker.jsonfile`)."""
     path = run_dir / MANIFEST_NAME
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-    except FileNotFoundError:
-        raise BadManifestError(f"{run_dir}: no {MANIFEST_NAME}", missing=True) from None
-    except OSError as exc:
-        raise BadManifestError(f"{path}: cannot be read ({exc.strerror or exc})") from None
-    try:
-        with os.fdopen(fd, "rb") as f:
-            data = f.read(MAX_MANIFEST_BYTES + 1)
-    except OSError as exc:
-        raise BadManifestError(f"{path}: cannot be read ({exc})") from None
-    if len(data) > MAX_MANIFEST_BYTES:
-        raise BadManifestError(f"{path}: larger than {MAX_MANIFEST_BYTES} bytes")
-    if not data.strip():
-        raise BadManifestError(f"{path}: empty")
-    try:
-        doc = json.loads(data)
-    except (ValueError, RecursionError) as exc:
-        raise BadManifestError(f"{path}: not valid JSON ({exc})") from None
+        doc = read_json(path, MAX_MANIFEST_BYTES)
+    except FileProblem as exc:
+        if exc.missing:
+            raise BadManifestError(f"{run_dir}: no {MANIFEST_NAME}", missing=True) from None
+        raise BadManifestError(str(exc)) from None
     problem = check_manifest(doc)
     if problem:
         raise BadManifestError(f"{path}: {problem}")
@@ -212,13 +198,20 @@ class Filters:
             return False
         if self.until is not None and (started is None or started > self.until):
             return False
-        if self.name is not None and not fnmatch.fnmatchcase(str(doc.get("name")), self.name):
-            return False
-        if self.scenario is not None and not fnmatch.fnmatchcase(
-            str(doc.get("scenario")), self.scenario
-        ):
+        if not self._names_match(doc):
             return False
         return self.outdated is None or view.outdated == self.outdated
+
+    def _names_match(self, doc: dict[str, Any]) -> bool:
+        if self.exact:
+            # literal: a name holding "*" or "[" is no pattern, and a huge one costs no regex
+            return (self.name is None or doc.get("name") == self.name) and doc.get(
+                "scenario"
+            ) == self.scenario
+        return all(
+            pattern is None or fnmatch.fnmatchcase(str(doc.get(key)), pattern)
+            for key, pattern in (("name", self.name), ("scenario", self.scenario))
+        )
 
 
 @dataclass
@@ -354,9 +347,7 @@ class RunStore:
         if not ref:
             raise RunNotFoundError("empty run reference")
         if ref == "latest":
-            for view in self.iter_runs():
-                return view.path
-            raise RunNotFoundError(f"no runs under {self.root}")
+            return self._latest().path
         if os.sep in ref or ref.startswith("."):
             path = Path(ref)
             if (path / MANIFEST_NAME).is_file():
@@ -373,10 +364,15 @@ class RunStore:
             raise RunNotFoundError(f"{ref!r} is ambiguous: {len(matches)} runs match ({shown})")
         return self.root / matches[0]
 
+    def _latest(self) -> RunView:
+        for view in self.iter_runs():
+            return view
+        raise RunNotFoundError(f"no runs under {self.root}")
+
     def get(self, ref: str) -> RunView:
         """The run ``ref`` names, every field of the type its readers expect; raises a
         clear :class:`OtelTrackerError` otherwise."""
-        view = self.load(self.resolve(ref))
+        view = self._latest() if ref.strip() == "latest" else self.load(self.resolve(ref))
         problem = type_problem(view.doc)
         if problem:
             raise BadManifestError(f"{view.manifest_path}: {problem}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..printable import MAX_CHARS, json_text, printable
 from ..store import RunView
 from ..timeparse import format_duration, format_local
 from ..values import is_real
@@ -150,7 +151,7 @@ def build_report(view: RunView, analysis: dict[str, Any] | None = None) -> dict[
 
 
 def to_json(report: dict[str, Any]) -> str:
-    return json.dumps(report, indent=2, ensure_ascii=False) + "\n"
+    return json_text(report, indent=2) + "\n"
 
 
 def _progress_text(step: dict[str, Any]) -> str:
@@ -285,9 +286,9 @@ def to_markdown(report: dict[str, Any]) -> str:
     """The report as a Markdown document (step table and key figures)."""
 
     def cell(text: str) -> str:
-        return text.replace("|", "\\|").replace("\n", " ")
+        return printable(text).replace("|", "\\|")
 
-    out = [f"# Run {report['name']} — {report['status']}", ""]
+    out = [f"# Run {cell(report['name'])} — {report['status']}", ""]
     out += ["| | |", "|---|---|"]
     out += [f"| {label} | {cell(value)} |" for label, value in key_values(report)]
     headers, rows = step_table(report)
@@ -298,10 +299,11 @@ def to_markdown(report: dict[str, Any]) -> str:
         for a in report["artifacts"]:
             size = "-" if a.get("size_bytes") is None else f"{a['size_bytes']:,} B"
             out.append(
-                f"| {cell(a['step'] or '-')} | {a.get('kind') or '-'} | `{a['path']}` | {size} |"
+                f"| {cell(a['step'] or '-')} | {cell(a.get('kind') or '-')} | `{cell(a['path'])}` | {size} |"
             )
     if report["error"] and report["error"].get("traceback"):
-        out += ["", "## Error", "", "```", report["error"]["traceback"], "```"]
+        traceback = printable(report["error"]["traceback"], 4 * MAX_CHARS, lines=True)
+        out += ["", "## Error", "", "```", *("  " + line for line in traceback.split("\n")), "```"]
     if report["analysis"]:
         out += _analysis_markdown(report["analysis"], cell)
     if report["warnings"]:
@@ -317,5 +319,5 @@ def _analysis_markdown(analysis: dict[str, Any], cell: Any) -> list[str]:
     out += ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     out += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
     out += ["", "## Anomalies and recommendations", ""]
-    out += finding_lines(analysis, markdown=True)
+    out += [printable(line) for line in finding_lines(analysis, markdown=True)]
     return out

@@ -18,6 +18,7 @@ from ..clock import iso_utc
 from ..config import DEFAULT_STUCK_AFTER_S
 from ..inference import stuck_reason
 from ..manifest import RunRecord
+from ..printable import printable
 from .eta import Eta, estimate, timings_from_manifest
 from .render import run_end_line, running_line, skip_line, step_line
 
@@ -47,7 +48,7 @@ class ProgressReporter:
     ) -> None:
         self.record = record
         # a child that joined a launcher's run: its lines say whose they are, indented
-        self._label = f"  [{label}] " if label else ""
+        self._label = f"  [{printable(label)}] " if label else ""
         self.stuck_after = stuck_after
         self._now_ns = now_ns
         self._progress = progress

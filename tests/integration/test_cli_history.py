@@ -19,6 +19,7 @@ from tests.conftest import (
     make_run,
     otel_cli,
     read_when,
+    run_in_pty,
     start_script,
     wait_for,
 )
@@ -261,31 +262,12 @@ def test_sigkilled_run_is_aborted_while_a_live_one_stays_running(root: Path) -> 
 
 def test_terminal_gets_styled_table(root: Path, history: list[Path]) -> None:
     """On a real pseudo-terminal the table is ruled and the status coloured."""
-    import os
-    import pty
-
-    leader, follower = pty.openpty()
-    try:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "otel_tracker.cli", "--root", str(root), "list"],
-            stdout=follower,
-            stderr=subprocess.PIPE,
-            env={**child_env(root), "TERM": "xterm-256color", "COLUMNS": "200"},
-        )
-        os.close(follower)
-        chunks = []
-        while True:
-            try:
-                data = os.read(leader, 65536)
-            except OSError:  # the pty closes when the child exits
-                break
-            if not data:
-                break
-            chunks.append(data)
-        assert proc.wait(timeout=30) == 0
-    finally:
-        os.close(leader)
-    out = b"".join(chunks).decode()
+    code, raw = run_in_pty(
+        [sys.executable, "-m", "otel_tracker.cli", "--root", str(root), "list"],
+        env={**child_env(root), "TERM": "xterm-256color", "COLUMNS": "200"},
+    )
+    assert code == 0
+    out = raw.decode()
     assert "\x1b[" in out  # colour codes on a terminal
     assert "─" in out  # the header rule of the table
     assert history[0].name in out

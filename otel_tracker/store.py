@@ -23,10 +23,11 @@ from .clock import iso_utc
 from .config import ReaderConfig
 from .errors import OtelTrackerError, RunNotFoundError
 from .inference import Inference, infer_status, pid_start_time
-from .jsonfile import FileProblem, read_json
+from .jsonfile import FileProblem, read_bytes, read_json
+from .liveness import lock_is_held
 from .manifest import RUN_STATUSES, SCHEMA_VERSION, STEP_STATUSES
 from .parts import merge_run_parts
-from .paths import MANIFEST_NAME, RUN_ID_PATTERN, slugify
+from .paths import LOCK_NAME, MANIFEST_NAME, RUN_ID_PATTERN, slugify
 from .shape import MAX_STEPS, type_problem
 from .timeparse import parse_timestamp
 from .values import is_real, is_whole
@@ -49,6 +50,7 @@ class RunView:
     doc: dict[str, Any]
     inference: Inference
     outdated: bool = False
+    without_manifest: bool = False  # its process died during start-up, before writing one
 
     @property
     def run_id(self) -> str:
@@ -263,8 +265,14 @@ class RunStore:
             self.problems.append(message)
 
     def load(self, run_dir: Path) -> RunView:
-        """One run, with its inferred status; raises :class:`BadManifestError`."""
-        doc = read_manifest(run_dir)
+        """One run, with its inferred status; raises :class:`BadManifestError`
+        (``missing`` for a run still being created)."""
+        try:
+            doc = read_manifest(run_dir)
+        except BadManifestError as exc:
+            if exc.missing:
+                return self._without_manifest(run_dir)
+            raise
         now = self.now()
         for problem in merge_run_parts(
             doc,
@@ -315,12 +323,47 @@ class RunStore:
             try:
                 view = self.load(path)
             except BadManifestError as exc:
-                if exc.missing and self._is_new_dir(path):
-                    continue
-                self._problem(str(exc))
+                if not exc.missing:  # missing: being created, not a problem
+                    self._problem(str(exc))
                 continue
             if filters.keep(view):
                 yield view
+
+    def _without_manifest(self, run_dir: Path) -> RunView:
+        """A run directory without a manifest: one being created (raises ``missing``),
+        or a run whose process died during start-up, shown as ``aborted``.
+
+        The run lock decides: held, the process lives and is starting; free, with its
+        pid written into it, the process is gone. With no lock to ask (it died before
+        taking it), only the directory's age tells, after :data:`NEW_DIR_GRACE_S`.
+        """
+        lock = run_dir / LOCK_NAME
+        held = lock_is_held(lock)
+        try:
+            pid_text = read_bytes(lock, 64).decode("ascii").strip() if held is False else ""
+        except (FileProblem, UnicodeDecodeError):
+            pid_text = ""
+        if held is True or (not pid_text.isdigit() and self._is_new_dir(run_dir)):
+            raise BadManifestError(
+                f"{run_dir}: no {MANIFEST_NAME} yet (the run is starting)", missing=True
+            )
+        who = f"process {pid_text}" if pid_text.isdigit() else "its process"
+        reason = f"{who} ended during start-up, before it wrote {MANIFEST_NAME}"
+        started = _id_time(run_dir.name)
+        doc: dict[str, Any] = {
+            "schema_version": SCHEMA_VERSION,
+            "run_id": run_dir.name,
+            "name": run_dir.name[21:-7],  # the name's slug: all that is known of it
+            "scenario": None,
+            "kind": None,
+            "status": "running",
+            "started_at": None if started is None else iso_utc(int(started * 1e9)),
+            "steps_completed": 0,
+            "steps_enabled": 0,
+            "steps": [],
+            "warnings": [f"no {MANIFEST_NAME}: {reason}; only the run id is known"],
+        }
+        return RunView(run_dir, doc, Inference("aborted", reason, False), without_manifest=True)
 
     def _is_new_dir(self, path: Path) -> bool:
         # decided by age alone: re-checking for the manifest would race its first write
@@ -381,6 +424,11 @@ class RunStore:
     def recover(self, ref: str) -> RunView:
         """Finalize a dead run's manifest on disk as ``aborted``, keeping all partial data."""
         view = self.get(ref)
+        if view.without_manifest:
+            raise OtelTrackerError(
+                f"run {view.run_id} has no {MANIFEST_NAME} to finalize ({view.inference.reason}); "
+                f"remove {view.path} to forget it"
+            )
         if view.doc.get("status") != "running":
             raise OtelTrackerError(
                 f"run {view.run_id} is already finalized as {view.doc.get('status')}"

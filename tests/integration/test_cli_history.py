@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -280,3 +281,66 @@ def test_watch_exit_status_follows_the_run(
     assert code == 1 and "failed" in out
     code, out, _ = cli(capsys, root, "watch", history[0].name)  # a completed run
     assert code == 0 and "completed" in out
+
+
+STARTING = """
+import sys, time
+from otel_tracker import liveness, track_run
+
+original = liveness.RunLock.acquire
+
+def acquire(self, content=""):
+    # the moment to be killed at: just after (or before) the run lock, before any manifest
+    if sys.argv[1] == "after-lock":
+        original(self, content)
+    print("starting", flush=True)
+    time.sleep(600)
+
+liveness.RunLock.acquire = acquire
+with track_run("startup", steps=["a"]):
+    pass
+"""
+
+
+@pytest.mark.parametrize("moment", ["after-lock", "before-lock"])
+def test_a_run_killed_during_start_up_is_shown_aborted(root: Path, moment: str) -> None:
+    """SIGKILL between the run directory's creation and its first manifest leaves a
+    directory holding only ``.lock`` (or nothing). While the process lives it is a run
+    being created (not listed); once its lock is free it is a run ``aborted`` during
+    start-up, listed and shown as such (with no lock, after the directory is a minute
+    old); ``recover`` has nothing to finalize and says so."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", STARTING, moment],
+        env=child_env(root),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "starting\n"
+        (run_dir,) = root.iterdir()
+        assert not (run_dir / "manifest.json").exists()
+        listed = otel_cli(root, "list", "--json")
+        assert listed.returncode == 0 and json.loads(listed.stdout) == [], listed
+        assert listed.stderr == ""
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    if moment == "before-lock":
+        assert not (run_dir / ".lock").exists()
+        assert json.loads(otel_cli(root, "list", "--json").stdout) == []  # could be starting
+        old = run_dir.stat().st_mtime - 3600
+        os.utime(run_dir, (old, old))
+    listed = otel_cli(root, "list", "--json")
+    assert listed.returncode == 0 and listed.stderr == "", listed.stderr
+    (row,) = json.loads(listed.stdout)
+    assert row["run_id"] == run_dir.name and row["status"] == "aborted"
+    assert "during start-up" in row["status_reason"]
+    if moment == "after-lock":
+        assert f"process {proc.pid} ended" in row["status_reason"]
+    for command in (["list"], ["list", "--status", "aborted"], ["show", "latest"], ["status"]):
+        shown = otel_cli(root, *command)
+        assert shown.returncode == 0 and "aborted" in shown.stdout, (command, shown.stderr)
+    refused = otel_cli(root, "recover", run_dir.name)
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1
+    assert "no manifest.json to finalize" in refused.stderr

@@ -183,11 +183,14 @@ def build_parser() -> argparse.ArgumentParser:
     export = command(
         "export",
         "write a run's report to a file",
-        "  otel-tracker export latest --format markdown --output run.md",
+        "  otel-tracker export latest --format markdown --output run.md\n"
+        "  otel-tracker export latest --format json --output -   # to standard output",
     )
     export.add_argument("run", help=run_help)
     export.add_argument("--format", choices=("markdown", "json"), default="markdown")
-    export.add_argument("--output", "-o", required=True, help="file to write")
+    export.add_argument(
+        "--output", "-o", required=True, help="file to write ('-': standard output)"
+    )
     _add_analysis_options(export)
     export.set_defaults(func=cli_read.cmd_export)
 
@@ -215,7 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     pipeline = command(
         "pipeline",
         "run or check a pipeline file (TOML or YAML: steps with commands)",
-        "  otel-tracker pipeline run examples/imitation.toml\n"
+        "  otel-tracker pipeline run examples/imitation_pipeline.toml\n"
         "  otel-tracker pipeline run etl.toml --skip Load --otlp\n"
         "  otel-tracker pipeline check etl.yaml",
     )

@@ -126,6 +126,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     report = _report(args)
     text = to_markdown(report) if args.format == "markdown" else to_json(report)
+    if args.output == "-":  # the report itself on stdout, nothing else
+        sys.stdout.write(text)
+        return 0
     output = Path(args.output)
     try:
         output.write_text(text, encoding="utf-8")

@@ -29,6 +29,7 @@ from .manifest import RUN_STATUSES, SCHEMA_VERSION, STEP_STATUSES
 from .parts import merge_run_parts
 from .paths import LOCK_NAME, MANIFEST_NAME, RUN_ID_PATTERN, slugify
 from .shape import MAX_STEPS, type_problem
+from .telemetry_tail import TELEMETRY_NAME, rebuild_step_resources
 from .timeparse import parse_timestamp
 from .values import is_real, is_whole
 
@@ -419,6 +420,13 @@ class RunStore:
         problem = type_problem(view.doc)
         if problem:
             raise BadManifestError(f"{view.manifest_path}: {problem}")
+        if view.status == "aborted" and not view.without_manifest:
+            for name in rebuild_step_resources(view.doc, view.path):
+                view.doc["warnings"] = [
+                    *view.doc.get("warnings", []),
+                    f"step {name!r} never ended: its resource figures are rebuilt "
+                    f"from {TELEMETRY_NAME}",
+                ]
         return view
 
     def recover(self, ref: str) -> RunView:

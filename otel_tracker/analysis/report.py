@@ -45,9 +45,7 @@ def _step_row(step: dict[str, Any], run_status: str) -> dict[str, Any]:
         "percent": _percent(p.get("completed"), p.get("total")),
         "rate_per_s": rate,
         "skip_reason": step.get("skip_reason"),
-        "error": f"{error.get('type')}: {error.get('message')}"
-        if isinstance(error, dict)
-        else None,
+        "error": error_text(error),
         "part": step.get("part"),
         # steps that child processes recorded from this one (joined runs)
         "substeps": [
@@ -56,6 +54,15 @@ def _step_row(step: dict[str, Any], run_status: str) -> dict[str, Any]:
             if isinstance(sub, dict)
         ],
     }
+
+
+def error_text(error: Any) -> str | None:
+    """``ValueError: bad input``; the type alone when there is no message
+    (``KeyboardInterrupt``, a bare ``raise X``), never a dangling colon."""
+    if not isinstance(error, dict):
+        return None
+    kind, message = error.get("type") or "error", error.get("message")
+    return f"{kind}: {message}" if message not in (None, "") else str(kind)
 
 
 def eta_accuracy(doc: dict[str, Any]) -> dict[str, Any] | None:
@@ -138,6 +145,7 @@ def build_report(view: RunView, analysis: dict[str, Any] | None = None) -> dict[
         "scores": doc.get("scores", {}),
         "artifacts": artifacts,
         "processes": (doc.get("telemetry") or {}).get("processes", []),
+        "telemetry": _telemetry(doc.get("telemetry")),
         "host": process.get("host"),
         "pid": process.get("pid"),
         "command": process.get("command"),
@@ -148,6 +156,33 @@ def build_report(view: RunView, analysis: dict[str, Any] | None = None) -> dict[
         "warnings": doc.get("warnings", []),
         "analysis": analysis,
     }
+
+
+def _number(value: Any) -> str:
+    from .findings import format_number
+
+    return format_number(value) if is_real(value) else "-"
+
+
+def _telemetry(telemetry: Any) -> dict[str, Any] | None:
+    if not isinstance(telemetry, dict):
+        return None
+    return {
+        "interval_s": telemetry.get("interval_s"),
+        "samples": telemetry.get("samples"),
+        "unavailable": telemetry.get("unavailable") or {},
+    }
+
+
+def _telemetry_text(telemetry: dict[str, Any]) -> str:
+    """``14 samples, every 0.2s; not measured: gpu (nvidia-ml-py is not installed)``."""
+    said = []
+    if telemetry["samples"] is not None:
+        said.append(f"{telemetry['samples']:,} samples")
+    if telemetry["interval_s"]:
+        said.append(f"every {format_duration(telemetry['interval_s'])}")
+    missing = "; ".join(f"{what} ({why})" for what, why in telemetry["unavailable"].items())
+    return ", ".join(said) + (f"; not measured: {missing}" if missing else "")
 
 
 def to_json(report: dict[str, Any]) -> str:
@@ -239,18 +274,16 @@ def key_values(report: dict[str, Any]) -> list[tuple[str, str]]:
             )
         )
     if report["error"]:
-        rows.append(("error", f"{report['error'].get('type')}: {report['error'].get('message')}"))
+        rows.append(("error", error_text(report["error"]) or "-"))
     if report["params"]:
         rows.append(
             ("params", ", ".join(f"{k}={json.dumps(v)}" for k, v in report["params"].items()))
         )
     for name, score in report["scores"].items():
-        rows.append(
-            (
-                f"score {name}",
-                f"latest {score.get('latest')}, best {score.get('best')} ({score.get('direction')})",
-            )
-        )
+        latest, best = (_number(score.get(k)) for k in ("latest", "best"))
+        rows.append((f"score {name}", f"latest {latest}, best {best} ({score.get('direction')})"))
+    if report["telemetry"]:
+        rows.append(("telemetry", _telemetry_text(report["telemetry"])))
     if len(report["processes"]) > 1:
         rows.append(("busiest processes", _busiest(report["processes"])))
     if report["git"]:

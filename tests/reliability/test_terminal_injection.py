@@ -76,6 +76,7 @@ COMMANDS = [
     ["status", "RUN"],
     ["status", "RUN", "--json"],
     ["watch", "RUN"],
+    ["export", "RUN", "--output", "-"],
     ["list", "--json"],
 ]
 

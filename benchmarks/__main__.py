@@ -19,6 +19,7 @@ BENCHMARKS = [
     "interference",
     "manifest",
     "store",
+    "hostile",
     "memory",
     "mirrors",
     "eta",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 from collections.abc import Sequence
 
@@ -26,8 +27,8 @@ def _positive_float(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"must be positive and finite: {text!r}")
     return value
 
 
@@ -182,11 +183,14 @@ def build_parser() -> argparse.ArgumentParser:
     export = command(
         "export",
         "write a run's report to a file",
-        "  otel-tracker export latest --format markdown --output run.md",
+        "  otel-tracker export latest --format markdown --output run.md\n"
+        "  otel-tracker export latest --format json --output -   # to standard output",
     )
     export.add_argument("run", help=run_help)
     export.add_argument("--format", choices=("markdown", "json"), default="markdown")
-    export.add_argument("--output", "-o", required=True, help="file to write")
+    export.add_argument(
+        "--output", "-o", required=True, help="file to write ('-': standard output)"
+    )
     _add_analysis_options(export)
     export.set_defaults(func=cli_read.cmd_export)
 
@@ -214,7 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     pipeline = command(
         "pipeline",
         "run or check a pipeline file (TOML or YAML: steps with commands)",
-        "  otel-tracker pipeline run examples/imitation.toml\n"
+        "  otel-tracker pipeline run examples/imitation_pipeline.toml\n"
         "  otel-tracker pipeline run etl.toml --skip Load --otlp\n"
         "  otel-tracker pipeline check etl.yaml",
     )
@@ -291,7 +295,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except OtelTrackerError as exc:
-        print(f"otel-tracker: error: {exc}", file=sys.stderr)
+        from .printable import printable
+
+        # messages quote file contents and arguments: one line, nothing a terminal obeys
+        print(f"otel-tracker: error: {printable(exc)}", file=sys.stderr)
         return exc.exit_status
     except KeyboardInterrupt:
         return 130

@@ -4,7 +4,6 @@ and :mod:`otel_tracker.perftest`. Baseline commands are read-side (no OTel SDK).
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -159,11 +158,12 @@ def cmd_baseline_update(args: argparse.Namespace) -> int:
 def cmd_baseline_show(args: argparse.Namespace) -> int:
     from .analysis.findings import format_number
     from .console import emit, key_value_table, make_console, table
+    from .printable import json_text
     from .timeparse import format_duration
 
     doc = _baselines(args).load(args.baseline)
     if args.json:
-        print(json.dumps(doc, indent=2, ensure_ascii=False))
+        print(json_text(doc, indent=2))
         return 0
     console = make_console()
     head = [

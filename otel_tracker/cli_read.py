@@ -23,8 +23,10 @@ def _store(args: argparse.Namespace) -> Any:
 
 
 def _report_problems(store: Any) -> None:
+    from .printable import printable
+
     for problem in store.problems:
-        print(f"otel-tracker: warning: {problem}", file=sys.stderr)
+        print(f"otel-tracker: warning: {printable(problem)}", file=sys.stderr)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -98,9 +100,11 @@ def _print_report(args: argparse.Namespace, full: bool) -> int:
 
 def cmd_show(args: argparse.Namespace) -> int:
     if args.json:
+        from .printable import json_text
+
         view = _store(args).get(args.run)
         doc = {**view.doc, "inferred_status": view.status, "status_reason": view.inference.reason}
-        print(json.dumps(doc, indent=2, ensure_ascii=False))
+        print(json_text(doc, indent=2))
         return 0
     return _print_report(args, full=True)
 
@@ -122,6 +126,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     report = _report(args)
     text = to_markdown(report) if args.format == "markdown" else to_json(report)
+    if args.output == "-":  # the report itself on stdout, nothing else
+        sys.stdout.write(text)
+        return 0
     output = Path(args.output)
     try:
         output.write_text(text, encoding="utf-8")
@@ -170,7 +177,9 @@ def cmd_watch(args: argparse.Namespace) -> int:
             view = store.load(path)
             lines = status_lines(view)
             if live is not None:
-                live.update("\n".join(lines))
+                from rich.text import Text
+
+                live.update(Text("\n".join(lines)))  # Text: a name is never rich markup
             elif lines[1:] != previous[1:]:
                 print(lines[1] if previous else "\n".join(lines), flush=True)
                 for extra in lines[2:]:
@@ -185,6 +194,9 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 
 def cmd_recover(args: argparse.Namespace) -> int:
+    from .printable import printable
+
     view = _store(args).recover(args.run)
-    print(f"recovered {view.run_id} as {view.doc['status']}: {view.doc['recovered']['reason']}")
+    reason = printable(view.doc["recovered"]["reason"])
+    print(f"recovered {view.run_id} as {view.doc['status']}: {reason}")
     return 0

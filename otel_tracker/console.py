@@ -1,5 +1,8 @@
 """Terminal output for the CLI: rich tables on a TTY, plain aligned text in pipes.
 
+Every cell, value and line passes through :func:`~otel_tracker.printable.printable`
+(control characters escaped, long text cut): the data comes from files anyone may
+edit. Only rich ``Text`` the code built itself is printed as it is.
 rich is imported only when something is printed.
 """
 
@@ -9,6 +12,8 @@ import io
 import sys
 from collections.abc import Sequence
 from typing import IO, Any
+
+from .printable import MAX_CHARS, printable
 
 STATUS_STYLE = {
     "completed": "green",
@@ -61,9 +66,9 @@ def table(
         t.add_column(header, overflow="fold")
     for row in rows:
         # Text, not markup: run and step names are user data ("[x]" must print as is)
-        cells = [Text(str(cell)) for cell in row]
+        cells = [Text(printable(cell)) for cell in row]
         if styled and status_column is not None:
-            value = str(row[status_column])
+            value = printable(row[status_column])
             style = STATUS_STYLE.get(value.split()[0] if value else "", "")
             cells[status_column] = Text(value, style=style)
         t.add_row(*cells)
@@ -78,7 +83,7 @@ def key_value_table(console: Any, rows: Sequence[tuple[str, str]]) -> Any:
     t.add_column(style="bold" if console.is_terminal else "", no_wrap=True)
     t.add_column(overflow="fold")
     for label, value in rows:
-        t.add_row(Text(label), Text(value))
+        t.add_row(Text(printable(label)), Text(printable(value)))
     return t
 
 
@@ -90,7 +95,7 @@ def render_plain(*renderables: Any, width: int = 120) -> str:
     console = Console(
         file=buffer, color_system=None, force_terminal=False, width=width, highlight=False
     )
-    for r in renderables:
+    for r in _safe(renderables):
         console.print(r, markup=False)
     return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines()) + "\n"
 
@@ -98,7 +103,20 @@ def render_plain(*renderables: Any, width: int = 120) -> str:
 def emit(console: Any, *renderables: Any) -> None:
     """Print: styled on a terminal, plain and unpadded otherwise."""
     if console.is_terminal:
-        for r in renderables:
+        for r in _safe(renderables):
             console.print(r, markup=False)
     else:
         console.file.write(render_plain(*renderables, width=PLAIN_WIDTH))
+
+
+def lines_text(text: str, limit: int = 4 * MAX_CHARS) -> Any:
+    """Multi-line text (a traceback) to print: escaped like the rest, newlines kept,
+    every line indented so that none can pass for one of ours (``Run ... completed``)."""
+    from rich.text import Text
+
+    return Text("\n".join("  " + line for line in printable(text, limit, lines=True).split("\n")))
+
+
+def _safe(renderables: Sequence[Any]) -> list[Any]:
+    # a plain string is one line of data; tables and Text come from the helpers above
+    return [printable(r) if isinstance(r, str) else r for r in renderables]

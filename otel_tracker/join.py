@@ -15,7 +15,6 @@ TensorBoard mirrors; when it mirrors to OTLP, the child hands its spans to it
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 import secrets
@@ -25,7 +24,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .parts import PARTS_DIR
+from .jsonfile import FileProblem, read_json
+from .parts import MAX_PART_BYTES, PARTS_DIR
 from .paths import MANIFEST_NAME, RUN_DIR_ENV
 
 if TYPE_CHECKING:
@@ -109,12 +109,13 @@ def join_target(environ: Mapping[str, str], enabled: bool = True) -> JoinTarget 
         return None
     run_dir = Path(raw)
     try:
-        doc = json.loads((run_dir / MANIFEST_NAME).read_text())
+        # bounded, never blocking on a FIFO: the reader's way in (see jsonfile)
+        doc = read_json(run_dir / MANIFEST_NAME, 4 * MAX_PART_BYTES)
         run_id = doc["run_id"]
         status = doc["status"]
         if not isinstance(run_id, str) or not run_id:
             raise ValueError("no run_id")
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (FileProblem, KeyError, TypeError, ValueError) as exc:
         logger.warning(
             "otel-tracker %s=%s is not a run directory (%s); this run is tracked on its own",
             RUN_DIR_ENV,

@@ -19,11 +19,13 @@ parent's own final write) reads the same. Nothing here imports the OTel SDK.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from .jsonfile import FileProblem, read_json
+from .shape import MAX_STEPS
 
 PARTS_DIR = "parts"
 MAX_PART_BYTES = 16 * 1024 * 1024
@@ -44,18 +46,19 @@ def part_files(run_dir: Path) -> list[Path]:
 
 
 def read_parts(run_dir: Path) -> tuple[list[dict[str, Any]], list[str]]:
-    """The parts that parse as objects with steps, and one problem line per other file."""
-    parts, problems = [], []
+    """The parts that parse as objects with steps, and one problem line per other file.
+
+    Bounded like a manifest: regular files only, at most :data:`MAX_PART_BYTES`
+    each and :data:`~otel_tracker.shape.MAX_STEPS` steps in all.
+    """
+    parts: list[dict[str, Any]] = []
+    problems: list[str] = []
+    steps = 0
     for path in part_files(run_dir):
         try:
-            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-            with os.fdopen(fd, "rb") as f:
-                data = f.read(MAX_PART_BYTES + 1)
-            if len(data) > MAX_PART_BYTES:
-                raise ValueError(f"larger than {MAX_PART_BYTES} bytes")
-            doc = json.loads(data)
-        except (OSError, ValueError, RecursionError) as exc:
-            problems.append(f"{path}: unreadable part ({exc})")
+            doc = read_json(path, MAX_PART_BYTES)
+        except FileProblem as exc:
+            problems.append(f"{exc}; part not merged")
             continue
         if (
             not isinstance(doc, dict)
@@ -65,6 +68,10 @@ def read_parts(run_dir: Path) -> tuple[list[dict[str, Any]], list[str]]:
         ):
             problems.append(f"{path}: not a part file (no 'part' section or steps)")
             continue
+        steps += len(doc["steps"])
+        if steps > MAX_STEPS:
+            problems.append(f"{path}: not read: the run's parts hold more than {MAX_STEPS:,} steps")
+            break
         parts.append(doc)
     return parts, problems
 

@@ -25,9 +25,16 @@ RUN_ID_PATTERN = re.compile(r"^\d{8}T\d{6}\.\d{3}Z-[a-z0-9-]{1,40}-[0-9a-f]{6}$"
 
 def slugify(name: str, default: str = "run") -> str:
     """Lower-case ASCII letters, digits and single dashes; never empty, never a path."""
-    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
-    slug = _SLUG_CHARS.sub("-", ascii_name.lower()).strip("-")[:MAX_SLUG].strip("-")
-    return slug or default
+    # only a name's start can reach the slug: read more of it only while it yields too
+    # little, so a 50 MB name costs what a short one does (and gives the same slug)
+    size = 4 * MAX_SLUG
+    while True:
+        ascii_name = unicodedata.normalize("NFKD", name[:size]).encode("ascii", "ignore").decode()
+        slug = _SLUG_CHARS.sub("-", ascii_name.lower()).lstrip("-")
+        if len(slug) > MAX_SLUG + 2 or size >= len(name):
+            break
+        size *= 4
+    return slug[:MAX_SLUG].strip("-") or default
 
 
 def new_run_id(name: str, now: datetime | None = None) -> str:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .analysis.report import error_text
 from .store import Filters, RunStore, RunView
 
 
@@ -139,7 +140,7 @@ def run_status(view: RunView) -> RunStatus:
         ended_at=doc.get("ended_at"),
         best_scores={k: v["best"] for k, v in scores.items() if v.get("best") is not None},
         latest_scores={k: v["latest"] for k, v in scores.items() if v.get("latest") is not None},
-        error=f"{error.get('type')}: {error.get('message')}" if isinstance(error, dict) else None,
+        error=error_text(error),
         warnings=tuple(doc.get("warnings") or ()),
     )
 

@@ -9,7 +9,6 @@ Bad files never break a listing: each is reported once in :attr:`RunStore.proble
 from __future__ import annotations
 
 import fnmatch
-import json
 import os
 import socket
 import time
@@ -24,10 +23,13 @@ from .clock import iso_utc
 from .config import ReaderConfig
 from .errors import OtelTrackerError, RunNotFoundError
 from .inference import Inference, infer_status, pid_start_time
+from .jsonfile import FileProblem, read_bytes, read_json
+from .liveness import lock_is_held
 from .manifest import RUN_STATUSES, SCHEMA_VERSION, STEP_STATUSES
 from .parts import merge_run_parts
-from .paths import MANIFEST_NAME, RUN_ID_PATTERN, slugify
-from .shape import type_problem
+from .paths import LOCK_NAME, MANIFEST_NAME, RUN_ID_PATTERN, slugify
+from .shape import MAX_STEPS, type_problem
+from .telemetry_tail import TELEMETRY_NAME, rebuild_step_resources
 from .timeparse import parse_timestamp
 from .values import is_real, is_whole
 
@@ -37,12 +39,8 @@ MAX_MANIFEST_BYTES = 64 * 1024 * 1024
 NEW_DIR_GRACE_S = 60.0
 
 
-class BadManifestError(OtelTrackerError):
+class BadManifestError(FileProblem):
     """A manifest that cannot be read as a run."""
-
-    def __init__(self, message: str, *, missing: bool = False) -> None:
-        super().__init__(message)
-        self.missing = missing
 
 
 @dataclass
@@ -53,6 +51,7 @@ class RunView:
     doc: dict[str, Any]
     inference: Inference
     outdated: bool = False
+    without_manifest: bool = False  # its process died during start-up, before writing one
 
     @property
     def run_id(self) -> str:
@@ -111,6 +110,8 @@ def check_manifest(doc: Any) -> str | None:
     steps = doc.get("steps")
     if not isinstance(steps, list):
         return "field 'steps' is not a list"
+    if len(steps) > MAX_STEPS:
+        return f"{len(steps):,} steps, more than the {MAX_STEPS:,} readers accept"
     for step in steps:
         if not isinstance(step, dict) or not isinstance(step.get("name"), str):
             return "a step is not an object with a name"
@@ -144,27 +145,15 @@ def check_manifest(doc: Any) -> str | None:
 
 
 def read_manifest(run_dir: Path) -> dict[str, Any]:
-    """Load and check ``run_dir/manifest.json`` without following symlinks."""
+    """Load and check ``run_dir/manifest.json`` (a regular file, symlinks not followed,
+    at most :data:`MAX_MANIFEST_BYTES`, numbers in bounds: :mod:`otel_tracker.jsonfile`)."""
     path = run_dir / MANIFEST_NAME
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-    except FileNotFoundError:
-        raise BadManifestError(f"{run_dir}: no {MANIFEST_NAME}", missing=True) from None
-    except OSError as exc:
-        raise BadManifestError(f"{path}: cannot be read ({exc.strerror or exc})") from None
-    try:
-        with os.fdopen(fd, "rb") as f:
-            data = f.read(MAX_MANIFEST_BYTES + 1)
-    except OSError as exc:
-        raise BadManifestError(f"{path}: cannot be read ({exc})") from None
-    if len(data) > MAX_MANIFEST_BYTES:
-        raise BadManifestError(f"{path}: larger than {MAX_MANIFEST_BYTES} bytes")
-    if not data.strip():
-        raise BadManifestError(f"{path}: empty")
-    try:
-        doc = json.loads(data)
-    except (ValueError, RecursionError) as exc:
-        raise BadManifestError(f"{path}: not valid JSON ({exc})") from None
+        doc = read_json(path, MAX_MANIFEST_BYTES)
+    except FileProblem as exc:
+        if exc.missing:
+            raise BadManifestError(f"{run_dir}: no {MANIFEST_NAME}", missing=True) from None
+        raise BadManifestError(str(exc)) from None
     problem = check_manifest(doc)
     if problem:
         raise BadManifestError(f"{path}: {problem}")
@@ -212,13 +201,20 @@ class Filters:
             return False
         if self.until is not None and (started is None or started > self.until):
             return False
-        if self.name is not None and not fnmatch.fnmatchcase(str(doc.get("name")), self.name):
-            return False
-        if self.scenario is not None and not fnmatch.fnmatchcase(
-            str(doc.get("scenario")), self.scenario
-        ):
+        if not self._names_match(doc):
             return False
         return self.outdated is None or view.outdated == self.outdated
+
+    def _names_match(self, doc: dict[str, Any]) -> bool:
+        if self.exact:
+            # literal: a name holding "*" or "[" is no pattern, and a huge one costs no regex
+            return (self.name is None or doc.get("name") == self.name) and doc.get(
+                "scenario"
+            ) == self.scenario
+        return all(
+            pattern is None or fnmatch.fnmatchcase(str(doc.get(key)), pattern)
+            for key, pattern in (("name", self.name), ("scenario", self.scenario))
+        )
 
 
 @dataclass
@@ -270,8 +266,14 @@ class RunStore:
             self.problems.append(message)
 
     def load(self, run_dir: Path) -> RunView:
-        """One run, with its inferred status; raises :class:`BadManifestError`."""
-        doc = read_manifest(run_dir)
+        """One run, with its inferred status; raises :class:`BadManifestError`
+        (``missing`` for a run still being created)."""
+        try:
+            doc = read_manifest(run_dir)
+        except BadManifestError as exc:
+            if exc.missing:
+                return self._without_manifest(run_dir)
+            raise
         now = self.now()
         for problem in merge_run_parts(
             doc,
@@ -322,12 +324,47 @@ class RunStore:
             try:
                 view = self.load(path)
             except BadManifestError as exc:
-                if exc.missing and self._is_new_dir(path):
-                    continue
-                self._problem(str(exc))
+                if not exc.missing:  # missing: being created, not a problem
+                    self._problem(str(exc))
                 continue
             if filters.keep(view):
                 yield view
+
+    def _without_manifest(self, run_dir: Path) -> RunView:
+        """A run directory without a manifest: one being created (raises ``missing``),
+        or a run whose process died during start-up, shown as ``aborted``.
+
+        The run lock decides: held, the process lives and is starting; free, with its
+        pid written into it, the process is gone. With no lock to ask (it died before
+        taking it), only the directory's age tells, after :data:`NEW_DIR_GRACE_S`.
+        """
+        lock = run_dir / LOCK_NAME
+        held = lock_is_held(lock)
+        try:
+            pid_text = read_bytes(lock, 64).decode("ascii").strip() if held is False else ""
+        except (FileProblem, UnicodeDecodeError):
+            pid_text = ""
+        if held is True or (not pid_text.isdigit() and self._is_new_dir(run_dir)):
+            raise BadManifestError(
+                f"{run_dir}: no {MANIFEST_NAME} yet (the run is starting)", missing=True
+            )
+        who = f"process {pid_text}" if pid_text.isdigit() else "its process"
+        reason = f"{who} ended during start-up, before it wrote {MANIFEST_NAME}"
+        started = _id_time(run_dir.name)
+        doc: dict[str, Any] = {
+            "schema_version": SCHEMA_VERSION,
+            "run_id": run_dir.name,
+            "name": run_dir.name[21:-7],  # the name's slug: all that is known of it
+            "scenario": None,
+            "kind": None,
+            "status": "running",
+            "started_at": None if started is None else iso_utc(int(started * 1e9)),
+            "steps_completed": 0,
+            "steps_enabled": 0,
+            "steps": [],
+            "warnings": [f"no {MANIFEST_NAME}: {reason}; only the run id is known"],
+        }
+        return RunView(run_dir, doc, Inference("aborted", reason, False), without_manifest=True)
 
     def _is_new_dir(self, path: Path) -> bool:
         # decided by age alone: re-checking for the manifest would race its first write
@@ -354,9 +391,7 @@ class RunStore:
         if not ref:
             raise RunNotFoundError("empty run reference")
         if ref == "latest":
-            for view in self.iter_runs():
-                return view.path
-            raise RunNotFoundError(f"no runs under {self.root}")
+            return self._latest().path
         if os.sep in ref or ref.startswith("."):
             path = Path(ref)
             if (path / MANIFEST_NAME).is_file():
@@ -373,18 +408,35 @@ class RunStore:
             raise RunNotFoundError(f"{ref!r} is ambiguous: {len(matches)} runs match ({shown})")
         return self.root / matches[0]
 
+    def _latest(self) -> RunView:
+        for view in self.iter_runs():
+            return view
+        raise RunNotFoundError(f"no runs under {self.root}")
+
     def get(self, ref: str) -> RunView:
         """The run ``ref`` names, every field of the type its readers expect; raises a
         clear :class:`OtelTrackerError` otherwise."""
-        view = self.load(self.resolve(ref))
+        view = self._latest() if ref.strip() == "latest" else self.load(self.resolve(ref))
         problem = type_problem(view.doc)
         if problem:
             raise BadManifestError(f"{view.manifest_path}: {problem}")
+        if view.status == "aborted" and not view.without_manifest:
+            for name in rebuild_step_resources(view.doc, view.path):
+                view.doc["warnings"] = [
+                    *view.doc.get("warnings", []),
+                    f"step {name!r} never ended: its resource figures are rebuilt "
+                    f"from {TELEMETRY_NAME}",
+                ]
         return view
 
     def recover(self, ref: str) -> RunView:
         """Finalize a dead run's manifest on disk as ``aborted``, keeping all partial data."""
         view = self.get(ref)
+        if view.without_manifest:
+            raise OtelTrackerError(
+                f"run {view.run_id} has no {MANIFEST_NAME} to finalize ({view.inference.reason}); "
+                f"remove {view.path} to forget it"
+            )
         if view.doc.get("status") != "running":
             raise OtelTrackerError(
                 f"run {view.run_id} is already finalized as {view.doc.get('status')}"

@@ -9,6 +9,7 @@ from .errors import OtelTrackerError
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$", re.IGNORECASE)
 _UNIT_S = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+MAX_DURATION_S = 10_000 * 365.25 * 86400
 
 
 def parse_duration(text: str) -> float:
@@ -16,15 +17,30 @@ def parse_duration(text: str) -> float:
     match = _DURATION.match(text)
     if not match:
         raise OtelTrackerError(f"bad duration {text!r}: use e.g. 90s, 15m, 2h, 2d or 1w")
-    return float(match.group(1)) * _UNIT_S[match.group(2).lower()]
+    seconds = float(match.group(1)) * _UNIT_S[match.group(2).lower()]
+    if seconds > MAX_DURATION_S:  # also inf: 400 nines are a valid number
+        raise OtelTrackerError(f"bad duration {text[:40]!r}: longer than 10,000 years")
+    return seconds
 
 
 def parse_when(text: str, now: datetime | None = None) -> datetime:
     """An aware UTC datetime from ``2d`` (ago), ``today``, ``yesterday`` or an ISO date/time.
 
     A date or time without a zone is local time, as a user at a terminal means it.
+    Whatever the text, the result is a date with a Unix time, or one-line
+    :class:`OtelTrackerError`: never an overflow from ``99999999d`` or ``9999-12-31``.
     """
-    now = now or datetime.now(timezone.utc)
+    try:
+        when = _parse_when(text, now or datetime.now(timezone.utc))
+        when.timestamp()  # representable, too
+    except (OverflowError, ValueError, OSError):
+        raise OtelTrackerError(
+            f"bad date {text[:40]!r}: out of the range of dates (years 1 to 9999)"
+        ) from None
+    return when
+
+
+def _parse_when(text: str, now: datetime) -> datetime:
     value = text.strip()
     lowered = value.lower()
     if lowered in ("today", "yesterday"):
@@ -89,4 +105,7 @@ def format_local(value: object) -> str:
     ts = parse_timestamp(value)
     if ts is None:
         return "-"
-    return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
+    try:
+        return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
+    except (OverflowError, ValueError, OSError):  # year 1 or 9999 shifted out of range
+        return str(value)

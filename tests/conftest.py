@@ -208,6 +208,34 @@ def make_run(
     return path
 
 
+def run_in_pty(argv: list[str], env: dict[str, str], timeout: float = 60) -> tuple[int, bytes]:
+    """Run ``argv`` with a real pseudo-terminal as its stdout and stderr (what a
+    person at a terminal sees); its exit status and every byte it wrote there."""
+    import pty
+
+    leader, follower = pty.openpty()
+    try:
+        proc = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=follower, stderr=follower, env=env
+        )
+        os.close(follower)
+        follower = -1
+        chunks = []
+        while True:
+            try:
+                data = os.read(leader, 65536)
+            except OSError:  # the pty closes when the child exits
+                break
+            if not data:
+                break
+            chunks.append(data)
+        return proc.wait(timeout=timeout), b"".join(chunks)
+    finally:
+        os.close(leader)
+        if follower >= 0:
+            os.close(follower)
+
+
 def otel_cli(
     root: Path, *args: str, timeout: float = 60, **env: str
 ) -> subprocess.CompletedProcess[str]:

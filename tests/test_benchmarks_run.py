@@ -33,6 +33,14 @@ def test_store_benchmark_runs_small(tmp_path: Path) -> None:
     assert {"otel-tracker list --limit 20", "otel-tracker status latest"} <= set(large["median_s"])
 
 
+def test_hostile_files_benchmark_runs_small(tmp_path: Path) -> None:
+    results = run_benchmark(
+        "bench_hostile", tmp_path / "hostile.json", "--scale", "0.001", "--repeat", "1"
+    )
+    assert set(results["median_s"]) >= {"normal run (comparison)", "10,000 steps"}
+    assert all(v is not None for row in results["median_s"].values() for v in row.values())
+
+
 def test_eta_benchmark_runs_small(tmp_path: Path) -> None:
     results = run_benchmark("bench_eta", tmp_path / "eta.json", "--runs", "3")
     assert [r["scenario"] for r in results][:3] == [

@@ -10,7 +10,6 @@ count items, throughput. ``revision`` goes up by one on every update, and
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import statistics
@@ -20,7 +19,10 @@ from typing import Any
 
 from ..atomic import write_json_atomic
 from ..errors import OtelTrackerError
+from ..jsonfile import FileProblem, read_json
 from ..paths import slugify
+from ..schema import baseline_schema
+from ..shape import schema_problem
 from .figures import step_figures
 
 BASELINE_VERSION = 1
@@ -172,38 +174,31 @@ def update_baseline(
 
 
 def check_baseline(doc: Any, source: str) -> dict[str, Any]:
-    """``doc`` if it is a baseline this version can read; a clear error otherwise."""
+    """``doc`` if it is a baseline this version can read (every key its readers use
+    there and of its type: ``schema/baseline.schema.json``); a clear error otherwise."""
     if not isinstance(doc, dict) or "baseline_version" not in doc:
         raise OtelTrackerError(f"{source}: not an otel-tracker baseline (no baseline_version)")
     version = doc["baseline_version"]
-    if not isinstance(version, int) or version < 1:
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise OtelTrackerError(f"{source}: bad baseline_version {version!r}")
     if version > BASELINE_VERSION:
         raise OtelTrackerError(
             f"{source}: baseline_version {version} is newer than this otel-tracker reads "
             f"({BASELINE_VERSION}); upgrade otel-tracker"
         )
-    for key, kind in (("pipeline", str), ("steps", dict), ("source_runs", list)):
-        if not isinstance(doc.get(key), kind):
-            raise OtelTrackerError(
-                f"{source}: baseline field {key!r} is missing or not a {kind.__name__}"
-            )
+    problem = schema_problem(doc, baseline_schema(), "top level", required=True)
+    if problem:
+        raise OtelTrackerError(f"{source}: not a usable baseline ({problem})")
     return doc
 
 
 def read_baseline(path: Path) -> dict[str, Any]:
     try:
-        if path.stat().st_size > MAX_BASELINE_BYTES:
-            raise OtelTrackerError(f"{path}: larger than {MAX_BASELINE_BYTES} bytes, not read")
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise OtelTrackerError(f"no baseline at {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise OtelTrackerError(f"cannot read baseline {path}: {exc}") from None
-    except json.JSONDecodeError as exc:
-        raise OtelTrackerError(
-            f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
-        ) from None
+        doc = read_json(path, MAX_BASELINE_BYTES)
+    except FileProblem as exc:
+        if exc.missing:
+            raise OtelTrackerError(f"no baseline at {path}") from None
+        raise
     return check_baseline(doc, str(path))
 
 

@@ -73,6 +73,15 @@ def _baseline(
     }
 
 
+def gpu_expected(doc: dict[str, Any]) -> bool:
+    """Whether the run meant to use a GPU: it had NVML (the ``gpu`` extra) installed,
+    or picked devices with ``CUDA_VISIBLE_DEVICES``. Only then is missing GPU
+    telemetry worth a recommendation."""
+    environment = doc.get("environment") or {}
+    visible = (environment.get("env") or {}).get("CUDA_VISIBLE_DEVICES")
+    return "nvidia-ml-py" in (environment.get("packages") or {}) or visible not in (None, "", "-1")
+
+
 def analyze(
     doc: dict[str, Any],
     *,
@@ -104,6 +113,7 @@ def analyze(
         history=history,
         history_runs=runs,
         unavailable=_unavailable(doc),
+        gpu_expected=gpu_expected(doc),
         sampler_fallback=sampler.get("fallback_reason"),
         sample_interval_s=telemetry.get("interval_s"),
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..printable import MAX_CHARS, json_text, printable
 from ..store import RunView
 from ..timeparse import format_duration, format_local
 from ..values import is_real
@@ -44,9 +45,7 @@ def _step_row(step: dict[str, Any], run_status: str) -> dict[str, Any]:
         "percent": _percent(p.get("completed"), p.get("total")),
         "rate_per_s": rate,
         "skip_reason": step.get("skip_reason"),
-        "error": f"{error.get('type')}: {error.get('message')}"
-        if isinstance(error, dict)
-        else None,
+        "error": error_text(error),
         "part": step.get("part"),
         # steps that child processes recorded from this one (joined runs)
         "substeps": [
@@ -55,6 +54,15 @@ def _step_row(step: dict[str, Any], run_status: str) -> dict[str, Any]:
             if isinstance(sub, dict)
         ],
     }
+
+
+def error_text(error: Any) -> str | None:
+    """``ValueError: bad input``; the type alone when there is no message
+    (``KeyboardInterrupt``, a bare ``raise X``), never a dangling colon."""
+    if not isinstance(error, dict):
+        return None
+    kind, message = error.get("type") or "error", error.get("message")
+    return f"{kind}: {message}" if message not in (None, "") else str(kind)
 
 
 def eta_accuracy(doc: dict[str, Any]) -> dict[str, Any] | None:
@@ -137,6 +145,7 @@ def build_report(view: RunView, analysis: dict[str, Any] | None = None) -> dict[
         "scores": doc.get("scores", {}),
         "artifacts": artifacts,
         "processes": (doc.get("telemetry") or {}).get("processes", []),
+        "telemetry": _telemetry(doc.get("telemetry")),
         "host": process.get("host"),
         "pid": process.get("pid"),
         "command": process.get("command"),
@@ -149,8 +158,35 @@ def build_report(view: RunView, analysis: dict[str, Any] | None = None) -> dict[
     }
 
 
+def _number(value: Any) -> str:
+    from .findings import format_number
+
+    return format_number(value) if is_real(value) else "-"
+
+
+def _telemetry(telemetry: Any) -> dict[str, Any] | None:
+    if not isinstance(telemetry, dict):
+        return None
+    return {
+        "interval_s": telemetry.get("interval_s"),
+        "samples": telemetry.get("samples"),
+        "unavailable": telemetry.get("unavailable") or {},
+    }
+
+
+def _telemetry_text(telemetry: dict[str, Any]) -> str:
+    """``14 samples, every 0.2s; not measured: gpu (nvidia-ml-py is not installed)``."""
+    said = []
+    if telemetry["samples"] is not None:
+        said.append(f"{telemetry['samples']:,} samples")
+    if telemetry["interval_s"]:
+        said.append(f"every {format_duration(telemetry['interval_s'])}")
+    missing = "; ".join(f"{what} ({why})" for what, why in telemetry["unavailable"].items())
+    return ", ".join(said) + (f"; not measured: {missing}" if missing else "")
+
+
 def to_json(report: dict[str, Any]) -> str:
-    return json.dumps(report, indent=2, ensure_ascii=False) + "\n"
+    return json_text(report, indent=2) + "\n"
 
 
 def _progress_text(step: dict[str, Any]) -> str:
@@ -238,18 +274,16 @@ def key_values(report: dict[str, Any]) -> list[tuple[str, str]]:
             )
         )
     if report["error"]:
-        rows.append(("error", f"{report['error'].get('type')}: {report['error'].get('message')}"))
+        rows.append(("error", error_text(report["error"]) or "-"))
     if report["params"]:
         rows.append(
             ("params", ", ".join(f"{k}={json.dumps(v)}" for k, v in report["params"].items()))
         )
     for name, score in report["scores"].items():
-        rows.append(
-            (
-                f"score {name}",
-                f"latest {score.get('latest')}, best {score.get('best')} ({score.get('direction')})",
-            )
-        )
+        latest, best = (_number(score.get(k)) for k in ("latest", "best"))
+        rows.append((f"score {name}", f"latest {latest}, best {best} ({score.get('direction')})"))
+    if report["telemetry"]:
+        rows.append(("telemetry", _telemetry_text(report["telemetry"])))
     if len(report["processes"]) > 1:
         rows.append(("busiest processes", _busiest(report["processes"])))
     if report["git"]:
@@ -285,9 +319,9 @@ def to_markdown(report: dict[str, Any]) -> str:
     """The report as a Markdown document (step table and key figures)."""
 
     def cell(text: str) -> str:
-        return text.replace("|", "\\|").replace("\n", " ")
+        return printable(text).replace("|", "\\|")
 
-    out = [f"# Run {report['name']} — {report['status']}", ""]
+    out = [f"# Run {cell(report['name'])} — {report['status']}", ""]
     out += ["| | |", "|---|---|"]
     out += [f"| {label} | {cell(value)} |" for label, value in key_values(report)]
     headers, rows = step_table(report)
@@ -298,10 +332,11 @@ def to_markdown(report: dict[str, Any]) -> str:
         for a in report["artifacts"]:
             size = "-" if a.get("size_bytes") is None else f"{a['size_bytes']:,} B"
             out.append(
-                f"| {cell(a['step'] or '-')} | {a.get('kind') or '-'} | `{a['path']}` | {size} |"
+                f"| {cell(a['step'] or '-')} | {cell(a.get('kind') or '-')} | `{cell(a['path'])}` | {size} |"
             )
     if report["error"] and report["error"].get("traceback"):
-        out += ["", "## Error", "", "```", report["error"]["traceback"], "```"]
+        traceback = printable(report["error"]["traceback"], 4 * MAX_CHARS, lines=True)
+        out += ["", "## Error", "", "```", *("  " + line for line in traceback.split("\n")), "```"]
     if report["analysis"]:
         out += _analysis_markdown(report["analysis"], cell)
     if report["warnings"]:
@@ -317,5 +352,5 @@ def _analysis_markdown(analysis: dict[str, Any], cell: Any) -> list[str]:
     out += ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     out += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
     out += ["", "## Anomalies and recommendations", ""]
-    out += finding_lines(analysis, markdown=True)
+    out += [printable(line) for line in finding_lines(analysis, markdown=True)]
     return out

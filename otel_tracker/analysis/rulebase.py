@@ -76,6 +76,7 @@ class RuleContext:
     history: dict[str, list[float]] = field(default_factory=dict)  # step -> past durations
     history_runs: int = 0
     unavailable: dict[str, str] = field(default_factory=dict)
+    gpu_expected: bool = False  # the run had the gpu extra or chose GPUs (CUDA_VISIBLE_DEVICES)
     sampler_fallback: str | None = None
     sample_interval_s: float | None = None
 

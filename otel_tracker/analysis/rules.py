@@ -322,6 +322,8 @@ def telemetry_unavailable(ctx: RuleContext) -> list[Recommendation]:
             )
         )
     for what, reason in sorted(ctx.unavailable.items()):
+        if what == "gpu" and not ctx.gpu_expected:
+            continue  # a CPU-only run: nothing to act on (show's telemetry line says it)
         out.append(
             Recommendation(
                 id="telemetry-unavailable",

@@ -8,13 +8,18 @@ thresholds are floors, for a latency metric ceilings.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
 
-from ..analysis.baseline import BaselineStore, baseline_key, check_baseline
+from ..analysis.baseline import (
+    MAX_BASELINE_BYTES,
+    BaselineStore,
+    baseline_key,
+    check_baseline,
+)
 from ..errors import OtelTrackerError
+from ..jsonfile import FileProblem, read_json
 from .scenario import Scenario, Threshold, higher_is_better
 
 RESULTS_KIND = "otel-tracker-perf-test-results"
@@ -123,11 +128,11 @@ class BaselineSource:
             self.store = BaselineStore(path)
             return
         try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise OtelTrackerError(f"no baseline file {path}") from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise OtelTrackerError(f"cannot read baseline {path}: {exc}") from None
+            doc = read_json(path, MAX_BASELINE_BYTES)
+        except FileProblem as exc:
+            if exc.missing:
+                raise OtelTrackerError(f"no baseline file {path}") from None
+            raise
         if isinstance(doc, dict) and doc.get("kind") == RESULTS_KIND:
             self.results = doc
         else:

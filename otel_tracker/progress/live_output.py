@@ -38,7 +38,7 @@ def visible(line: str) -> str:
     return line[cut + 1 :] if cut >= 0 else line
 
 
-def printable(text: str) -> str:
+def colours_only(text: str) -> str:
     """``text`` as it may go above the live region: colours kept (and ended), other
     escape sequences dropped."""
     text = NOT_COLOUR.sub("", text)

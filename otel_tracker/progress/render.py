@@ -2,6 +2,8 @@
 
 Deterministic: the same manifest state and ETA always give the same line.
 Steps are numbered among the enabled ones; skipped steps leave the total.
+Names and reasons are user data: printed through :func:`printable`, so no control
+character reaches a terminal or a log and a newline cannot forge a line.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..printable import printable
 from ..timeparse import format_duration
 from .eta import Eta
 
@@ -32,7 +35,7 @@ def step_line(
     """The line printed when a step starts or ends."""
     step = _step(doc, index)
     number, total = position(doc, index)
-    head = f"Step {number}/{total} {DASH} {step.get('name')}"
+    head = f"Step {number}/{total} {DASH} {printable(step.get('name'))}"
     tail = f"({eta.text()}, elapsed {format_duration(elapsed_s, compact=True)})"
     if event == "start":
         return f"{head} {tail}"
@@ -47,8 +50,8 @@ def step_line(
 def skip_line(doc: Mapping[str, Any], index: int) -> str:
     step = _step(doc, index)
     _, total = position(doc, index)
-    reason = f": {step.get('skip_reason')}" if step.get("skip_reason") else ""
-    return f"Skipped {step.get('name')}{reason} ({total} steps enabled)"
+    reason = f": {printable(step.get('skip_reason'))}" if step.get("skip_reason") else ""
+    return f"Skipped {printable(step.get('name'))}{reason} ({total} steps enabled)"
 
 
 def items_text(step: Mapping[str, Any], rate: float | None) -> str:
@@ -61,7 +64,7 @@ def items_text(step: Mapping[str, Any], rate: float | None) -> str:
     )
     if not completed and total is None:
         return ""
-    unit_text = f" {unit}" if unit else ""
+    unit_text = f" {printable(unit)}" if unit else ""
     details = []
     if total:
         head = f"{completed:,}/{total:,}{unit_text}"
@@ -81,15 +84,16 @@ def running_line(
     number, total = position(doc, index)
     items = items_text(step, rate)
     items = f": {items}" if items else ""
-    return f"Step {number}/{total} {DASH} {step.get('name')}{items} ({eta.text()}, elapsed {format_duration(elapsed_s, compact=True)})"
+    name = printable(step.get("name"))
+    return f"Step {number}/{total} {DASH} {name}{items} ({eta.text()}, elapsed {format_duration(elapsed_s, compact=True)})"
 
 
 def run_end_line(doc: Mapping[str, Any]) -> str:
     status = doc.get("status")
     duration = doc.get("duration_s")
     took = format_duration(duration, compact=True) if isinstance(duration, (int, float)) else "?"
-    extra = f", {doc['signal']}" if doc.get("signal") else ""
+    extra = f", {printable(doc['signal'])}" if doc.get("signal") else ""
     return (
-        f"Run {doc.get('name')} {status} in {took} "
+        f"Run {printable(doc.get('name'))} {printable(status)} in {took} "
         f"({doc.get('steps_completed')}/{doc.get('steps_enabled')} steps{extra})"
     )

@@ -24,13 +24,14 @@ from ..clock import iso_utc
 from ..config import DEFAULT_STUCK_AFTER_S
 from ..inference import stuck_reason
 from ..manifest import RunRecord
+from ..printable import printable
 from .eta import Eta, estimate, timings_from_manifest
 from .live_output import (
     LiveTextStream,
     Verbatim,
+    colours_only,
     display_lock,
     print_above,
-    printable,
     stream_handlers,
     unproxied,
 )
@@ -62,7 +63,7 @@ class ProgressReporter:
     ) -> None:
         self.record = record
         # a child that joined a launcher's run: its lines say whose they are, indented
-        self._label = f"  [{label}] " if label else ""
+        self._label = f"  [{printable(label)}] " if label else ""
         self.stuck_after = stuck_after
         self._now_ns = now_ns
         self._progress = progress
@@ -163,7 +164,7 @@ class ProgressReporter:
             return False
         try:
             # soft_wrap: the terminal wraps a long line, as it would without us
-            print_above(live, Verbatim(printable(text)), soft_wrap=True)
+            print_above(live, Verbatim(colours_only(text)), soft_wrap=True)
             return True
         except Exception:
             self._fail("output")

@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from ..printable import printable
 from ..store import RunView
 from ..timeparse import format_duration, parse_timestamp
 from .eta import Eta, estimate, timings_from_manifest
@@ -60,7 +61,7 @@ def progress_status(view: RunView, now: float | None = None) -> dict[str, Any]:
 def status_lines(view: RunView, now: float | None = None) -> list[str]:
     """Human lines: the same step line the run itself prints, plus any warning."""
     doc = view.doc
-    head = f"{view.run_id}  {doc.get('name')}  {view.status}"
+    head = f"{view.run_id}  {printable(doc.get('name'))}  {view.status}"
     if view.status in LIVE:
         live = live_progress(view, now)
         eta = live.eta or Eta(None, at_least=True)
@@ -71,9 +72,9 @@ def status_lines(view: RunView, now: float | None = None) -> list[str]:
             line = f"between steps ({eta.text()}, elapsed {format_duration(elapsed, compact=True)})"
         lines = [head, line]
         if view.status == "stuck":
-            lines.append(f"STUCK: {view.inference.reason}")
+            lines.append(f"STUCK: {printable(view.inference.reason)}")
         return lines
     if view.status == "aborted":
-        last = doc.get("last_completed_step") or "none"
-        return [head, f"aborted: {view.inference.reason}; last completed step: {last}"]
+        last = printable(doc.get("last_completed_step") or "none")
+        return [head, f"aborted: {printable(view.inference.reason)}; last completed step: {last}"]
     return [head, run_end_line(doc)]

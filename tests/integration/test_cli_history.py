@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -12,13 +15,15 @@ from typing import Any
 
 import pytest
 
-from otel_tracker.cli import main
+from otel_tracker.cli import build_parser, main
 from tests.conftest import (
+    REPO,
     child_env,
     load_manifest,
     make_run,
     otel_cli,
     read_when,
+    run_in_pty,
     start_script,
     wait_for,
 )
@@ -187,12 +192,42 @@ def test_bad_manifest_warns_in_list_and_fails_show(
     assert code == 2 and "not valid JSON" in err
 
 
-def test_help_of_every_command_has_an_example(capsys: pytest.CaptureFixture[str]) -> None:
-    for command in ("list", "show", "summary", "export", "recover", "demo"):
-        with pytest.raises(SystemExit) as info:
-            main([command, "--help"])
-        assert info.value.code == 0
-        assert "example:" in capsys.readouterr().out
+def _subparsers(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> list[Any]:
+    """Every (command path, parser) of the real parser, nested ones too."""
+    found = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                found += [((*path, name), sub), *_subparsers(sub, (*path, name))]
+    return found
+
+
+def test_every_help_example_parses_and_names_files_that_exist() -> None:
+    """Each command's ``--help`` shows examples; each example line is parsed by the
+    real parser, and a file it names in a folder of this repository (``examples/``)
+    exists. Commands come from the parser itself, so a new one is checked too."""
+    commands = _subparsers(build_parser())
+    assert len(commands) >= 15
+    examples = 0
+    for path, sub in commands:
+        if len(path) == 1:  # nested actions (pipeline run) share their parent's examples
+            assert sub.epilog and "example:" in sub.epilog, path
+        for line in (sub.epilog or "").splitlines():
+            if not line.startswith("  otel-tracker "):
+                continue
+            argv = shlex.split(line, comments=True)[1:]
+            try:
+                args = build_parser().parse_args(argv)
+            except SystemExit as exc:
+                pytest.fail(f"{path}: example {line.strip()!r} does not parse ({exc})")
+            assert args.func, line
+            examples += 1
+            for arg in argv:
+                parts = Path(arg).parts
+                in_repo = len(parts) > 1 and parts[0] not in ("/", ".", "..")
+                if in_repo and (REPO / parts[0]).is_dir():
+                    assert (REPO / arg).exists(), f"{path}: example names {arg}, not in the repo"
+    assert examples >= 25
 
 
 def test_reading_commands_do_not_import_the_sdk(root: Path, history: list[Path]) -> None:
@@ -261,31 +296,12 @@ def test_sigkilled_run_is_aborted_while_a_live_one_stays_running(root: Path) -> 
 
 def test_terminal_gets_styled_table(root: Path, history: list[Path]) -> None:
     """On a real pseudo-terminal the table is ruled and the status coloured."""
-    import os
-    import pty
-
-    leader, follower = pty.openpty()
-    try:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "otel_tracker.cli", "--root", str(root), "list"],
-            stdout=follower,
-            stderr=subprocess.PIPE,
-            env={**child_env(root), "TERM": "xterm-256color", "COLUMNS": "200"},
-        )
-        os.close(follower)
-        chunks = []
-        while True:
-            try:
-                data = os.read(leader, 65536)
-            except OSError:  # the pty closes when the child exits
-                break
-            if not data:
-                break
-            chunks.append(data)
-        assert proc.wait(timeout=30) == 0
-    finally:
-        os.close(leader)
-    out = b"".join(chunks).decode()
+    code, raw = run_in_pty(
+        [sys.executable, "-m", "otel_tracker.cli", "--root", str(root), "list"],
+        env={**child_env(root), "TERM": "xterm-256color", "COLUMNS": "200"},
+    )
+    assert code == 0
+    out = raw.decode()
     assert "\x1b[" in out  # colour codes on a terminal
     assert "─" in out  # the header rule of the table
     assert history[0].name in out
@@ -298,3 +314,66 @@ def test_watch_exit_status_follows_the_run(
     assert code == 1 and "failed" in out
     code, out, _ = cli(capsys, root, "watch", history[0].name)  # a completed run
     assert code == 0 and "completed" in out
+
+
+STARTING = """
+import sys, time
+from otel_tracker import liveness, track_run
+
+original = liveness.RunLock.acquire
+
+def acquire(self, content=""):
+    # the moment to be killed at: just after (or before) the run lock, before any manifest
+    if sys.argv[1] == "after-lock":
+        original(self, content)
+    print("starting", flush=True)
+    time.sleep(600)
+
+liveness.RunLock.acquire = acquire
+with track_run("startup", steps=["a"]):
+    pass
+"""
+
+
+@pytest.mark.parametrize("moment", ["after-lock", "before-lock"])
+def test_a_run_killed_during_start_up_is_shown_aborted(root: Path, moment: str) -> None:
+    """SIGKILL between the run directory's creation and its first manifest leaves a
+    directory holding only ``.lock`` (or nothing). While the process lives it is a run
+    being created (not listed); once its lock is free it is a run ``aborted`` during
+    start-up, listed and shown as such (with no lock, after the directory is a minute
+    old); ``recover`` has nothing to finalize and says so."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", STARTING, moment],
+        env=child_env(root),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "starting\n"
+        (run_dir,) = root.iterdir()
+        assert not (run_dir / "manifest.json").exists()
+        listed = otel_cli(root, "list", "--json")
+        assert listed.returncode == 0 and json.loads(listed.stdout) == [], listed
+        assert listed.stderr == ""
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    if moment == "before-lock":
+        assert not (run_dir / ".lock").exists()
+        assert json.loads(otel_cli(root, "list", "--json").stdout) == []  # could be starting
+        old = run_dir.stat().st_mtime - 3600
+        os.utime(run_dir, (old, old))
+    listed = otel_cli(root, "list", "--json")
+    assert listed.returncode == 0 and listed.stderr == "", listed.stderr
+    (row,) = json.loads(listed.stdout)
+    assert row["run_id"] == run_dir.name and row["status"] == "aborted"
+    assert "during start-up" in row["status_reason"]
+    if moment == "after-lock":
+        assert f"process {proc.pid} ended" in row["status_reason"]
+    for command in (["list"], ["list", "--status", "aborted"], ["show", "latest"], ["status"]):
+        shown = otel_cli(root, *command)
+        assert shown.returncode == 0 and "aborted" in shown.stdout, (command, shown.stderr)
+    refused = otel_cli(root, "recover", run_dir.name)
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1
+    assert "no manifest.json to finalize" in refused.stderr

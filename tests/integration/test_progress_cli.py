@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.conftest import child_env, otel_cli, read_when, start_script, wait_for
+from tests.conftest import child_env, otel_cli, read_when, wait_for
 
 # Runs ~2 s: one short step, then a step that reports progress, with a go-file to finish.
 PIPELINE = """
@@ -108,20 +108,27 @@ def test_status_and_watch_follow_a_run_in_another_process(root: Path, tmp_path: 
         assert info["status"] == "running" and info["current_step"] == "train"
         assert info["step_progress"]["completed"] > 100
 
-        watch = start_script(
-            "from otel_tracker.cli import main; raise SystemExit(main(['watch', '--interval', '0.1']))",
-            root,
+        watch = subprocess.Popen(
+            [sys.executable, "-m", "otel_tracker.cli", "watch", "--interval", "0.1"],
+            env=child_env(root),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            bufsize=0,  # unbuffered: reading the first line leaves the rest to communicate()
         )
+        assert watch.stdout is not None
+        # it found the running run (on a loaded machine its start-up can take seconds)
+        first = watch.stdout.readline().decode()
         wait_for(
             read_when(root, lambda d: d["steps"][1]["progress"]["completed"] > 2000),
             what="more progress",
         )
         go.touch()
-        out, err = watch.communicate(timeout=30)
+        raw, err = watch.communicate(timeout=30)
         assert watch.returncode == 0, err  # 0: the run completed
+        out = first + raw.decode()
         lines = out.splitlines()
         assert lines[0].endswith("watched  running")
-        assert any(line.startswith("Step 2/4 – train: ") for line in lines)
+        assert any(line.startswith("Step 2/4 – train: ") for line in lines), lines
         assert lines[-1].startswith("Run watched completed in ")
         assert "\x1b[" not in out
     finally:

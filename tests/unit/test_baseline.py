@@ -109,7 +109,7 @@ def test_store_round_trip_and_lookup(tmp_path: Path) -> None:
         ('{"baseline_version": 99}', "newer than this otel-tracker reads"),
         (
             '{"baseline_version": 1, "pipeline": "p", "steps": []}',
-            "'steps' is missing or not a dict",
+            "not a usable baseline \\(top level: missing 'key', 'scenario', 'revision', 'source_runs'",
         ),
     ],
 )

@@ -241,10 +241,14 @@ def test_telemetry_unavailable() -> None:
         step("Train"),
         unavailable={"gpu": "nvidia-ml-py is not installed"},
         sampler_fallback="helper exited",
+        gpu_expected=True,
     )
     found = rules.telemetry_unavailable(ctx)
     assert ids(found) == ["telemetry-unavailable"] * 2
     assert any("nvidia-ml-py" in r.detected for r in found)
+    # a run that never meant to use a GPU: a fact (show's telemetry line), not advice
+    ctx.gpu_expected = False
+    assert [r.detected for r in rules.telemetry_unavailable(ctx)] == [found[0].detected]
     bare = step("Train", resources={})
     doc = {"status": "completed", "duration_s": 120.0, "steps": [bare], "telemetry": {}}
     ctx = RuleContext(
@@ -264,7 +268,7 @@ def test_a_broken_rule_is_skipped_and_findings_come_most_severe_first(
     hot = healthy_resources(
         **{"process.cpu.utilization": agg(0.97), "otel_tracker.system.cpu.iowait": agg(0.3)}
     )
-    ctx = context(step("Train", resources=hot), unavailable={"gpu": "none"})
+    ctx = context(step("Train", resources=hot), unavailable={"gpu": "none"}, gpu_expected=True)
     found = evaluate(ctx, (rules.telemetry_unavailable, broken, rules.cpu_saturated))
     assert [r.severity for r in found] == ["warning", "info"]
     assert "rule broken failed" in caplog.text

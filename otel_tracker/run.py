@@ -96,6 +96,8 @@ class Run:
         self.scenario = scenario
         self.config = config
         self._clock = clock or SystemClock()
+        # every "now" of the run (spans, heartbeats, progress, ETA, telemetry lines) is
+        # read here: a system clock stepped mid-run moves no duration (issue 31.9)
         self._anchored = AnchoredClock(self._clock)
         self._owner_pid = os.getpid()
         self._stop_heartbeat = threading.Event()
@@ -131,9 +133,7 @@ class Run:
             environ=env,
         )
         self.record.declare_steps(declared, durations)
-        self._steps = StepSpans(
-            self.record, clock=self._clock, anchored=self._anchored, owner_pid=self._owner_pid
-        )
+        self._steps = StepSpans(self.record, anchored=self._anchored, owner_pid=self._owner_pid)
         if self.dir is None:
             self.record.warn(f"manifest not written: run directory under {config.root} unavailable")
 
@@ -146,7 +146,7 @@ class Run:
             self.record,
             mode=config.progress,
             interval=config.progress_interval,
-            now_ns=self._clock.time_ns,
+            now_ns=self._anchored.now_ns,
             progress=self._steps.progress,
             stuck_after=ReaderConfig.resolve(root=config.root, environ=env).stuck_after,
             label=name if self.join else None,
@@ -154,7 +154,7 @@ class Run:
         self.manifest_processor = ManifestSpanProcessor(
             self.record,
             writer,
-            now_ns=self._clock.time_ns,
+            now_ns=self._anchored.now_ns,
             progress=self._steps.progress,
             listeners=[self.reporter.on_transition],
         )
@@ -190,6 +190,7 @@ class Run:
             sample_exporters=self.mirrors.sample_exporters,
             in_subprocess=config.sample_in_subprocess,
             heartbeat=ManifestHeartbeat(self.manifest_processor, config.heartbeat_interval),
+            wall=lambda: self._anchored.now_ns() / 1e9,
         )
 
         attributes: dict[str, Any] = {
@@ -310,7 +311,7 @@ class Run:
         values, directions = checked_scores(scores, direction)
         if self._in_fork_child():
             return
-        at = iso_utc(self._clock.time_ns())
+        at = iso_utc(self._anchored.now_ns())
         event: dict[str, float | int] = {f"score.{k}": v for k, v in values.items()}
         if epoch is not None:
             event["epoch"] = epoch
@@ -535,7 +536,7 @@ class Run:
 
     def _state_document(self) -> dict[str, Any]:
         return self.record.to_dict(
-            now_ns=self._clock.time_ns(), progress=self._steps.progress, with_telemetry=False
+            now_ns=self._anchored.now_ns(), progress=self._steps.progress, with_telemetry=False
         )
 
     def _step_name(self, index: int | None) -> str | None:

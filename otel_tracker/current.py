@@ -1,24 +1,48 @@
-"""The run and step active now: this thread's innermost, else the process's.
+"""The run and step active now: this task's or thread's innermost, else the process's.
 
-Deliberately not ``contextvars``: while any context variable is set, every lookup of
-a variable that is *not* set walks the context's HAMT instead of returning at once,
-and numpy 2 looks one up on every ufunc call. Two variables set by a run made
-small-array numpy code 2-4% slower (callgrind: +2.0% instructions, all in
-``_PyHamt_Find``); plain lists cost nothing between calls.
+Code on a plain thread uses plain lists, not ``contextvars``: while any context
+variable is set, every lookup of a variable that is *not* set walks the context's
+HAMT instead of returning at once, and numpy 2 looks one up on every ufunc call.
+Two variables set by a run made small-array numpy code 2-4% slower (callgrind:
++2.0% instructions, all in ``_PyHamt_Find``); plain lists cost nothing between calls.
 
-A thread that entered no run or step sees the process's innermost one, so worker
+asyncio tasks interleave on one thread, so a thread's list would credit every
+task's ``current_step().advance()`` to the step entered last. A step or run
+entered in a running event loop (or in a context that already tracks one, such as
+``asyncio.to_thread``'s copy) is therefore held in a context variable, which each
+task has its own copy of (tasks created inside a step inherit it). Only async code
+pays the lookup cost above, and only while its step runs (benchmarks/bench_current.py).
+
+A thread or task that entered nothing sees the process's innermost one, so worker
 threads (data loaders, thread pools) can call ``current_step().advance()`` too.
 """
 
 from __future__ import annotations
 
+import sys
 import threading
+from contextvars import ContextVar, Token
 from typing import Any
 
 _local = threading.local()
 # list.append and list.remove are atomic under the GIL (Run and Step compare by
 # identity), so no lock: a lock held across a fork would deadlock the child.
 _process: dict[str, list[Any]] = {"run": [], "step": []}
+# innermost last, as immutable tuples: a task's copy never changes under another task
+_context: dict[str, ContextVar[tuple[Any, ...]]] = {
+    "run": ContextVar("otel_tracker_runs"),
+    "step": ContextVar("otel_tracker_steps"),
+}
+
+
+class LocalToken:
+    """How :func:`enter_local` made an object current, for :func:`leave_local`."""
+
+    __slots__ = ("stack", "var_token")
+
+    def __init__(self, stack: list[Any] | None, var_token: Token[tuple[Any, ...]] | None) -> None:
+        self.stack = stack
+        self.var_token = var_token
 
 
 def _thread_stack(kind: str) -> list[Any]:
@@ -28,25 +52,77 @@ def _thread_stack(kind: str) -> list[Any]:
     return stacks[kind]
 
 
-def enter(kind: str, obj: Any) -> list[Any]:
+def _in_event_loop() -> bool:
+    asyncio = sys.modules.get("asyncio")  # not imported here: no loop without it
+    return asyncio is not None and asyncio._get_running_loop() is not None
+
+
+def enter(kind: str, obj: Any) -> LocalToken:
     """Make ``obj`` the innermost ``kind`` ("run" or "step"); the token is for :func:`leave`."""
-    stack = _thread_stack(kind)
-    stack.append(obj)
-    _process[kind].append(obj)
-    return stack
+    enter_process(kind, obj)
+    return enter_local(kind, obj)
 
 
-def leave(kind: str, obj: Any, token: list[Any]) -> None:
+def leave(kind: str, obj: Any, token: LocalToken) -> None:
     """Undo :func:`enter`, even from another thread or out of order."""
-    for stack in (token, _process[kind]):
+    leave_local(kind, obj, token)
+    leave_process(kind, obj)
+
+
+def enter_local(kind: str, obj: Any) -> LocalToken:
+    """Make ``obj`` the innermost ``kind`` of this task or thread only (a generator
+    step while its body runs); see :func:`enter`."""
+    var = _context[kind]
+    held = var.get(None)
+    if held is None and not _in_event_loop():
+        stack = _thread_stack(kind)
+        stack.append(obj)
+        return LocalToken(stack, None)
+    return LocalToken(None, var.set((*(held or ()), obj)))
+
+
+def leave_local(kind: str, obj: Any, token: LocalToken) -> None:
+    """Undo :func:`enter_local`."""
+    if token.stack is not None:
         try:
-            stack.remove(obj)
+            token.stack.remove(obj)
         except ValueError:
             pass
+        return
+    var = _context[kind]
+    held = var.get(())
+    if obj not in held:
+        return  # left from another context (its own copy keeps it until it ends)
+    rest = tuple(o for o in held if o is not obj)
+    first = token.var_token is not None and token.var_token.old_value is Token.MISSING
+    if not rest and first:
+        try:
+            var.reset(token.var_token)  # type: ignore[arg-type]
+            return  # unset again: numpy's lookups stop walking the context
+        except (ValueError, RuntimeError):
+            pass  # reset already, or a token of another context
+    var.set(rest)
+
+
+def enter_process(kind: str, obj: Any) -> None:
+    """Make ``obj`` visible as the process's innermost ``kind`` (to threads and tasks
+    that entered none); a generator step holds this for its whole life."""
+    _process[kind].append(obj)
+
+
+def leave_process(kind: str, obj: Any) -> None:
+    """Undo the process-wide part of :func:`enter`."""
+    try:
+        _process[kind].remove(obj)
+    except ValueError:
+        pass
 
 
 def active(kind: str) -> Any:
-    """This thread's innermost ``kind``, else the process's, else ``None``."""
+    """This task's or thread's innermost ``kind``, else the process's, else ``None``."""
+    held = _context[kind].get(None)
+    if held:
+        return held[-1]
     stack = _thread_stack(kind)
     try:
         return stack[-1] if stack else _process[kind][-1]

@@ -132,8 +132,7 @@ def bench_calls(root: str, repeat: int, number: int) -> dict[str, dict[str, floa
 def bench_generator_items(root: str, repeat: int, items: int = 200_000) -> dict[str, float]:
     """ns per item a ``@step`` generator adds to a plain one (its step made current
     while its code runs, per resumption), in a tracked run."""
-    from otel_tracker import track_run
-    from otel_tracker.api import step
+    from otel_tracker import step, track_run
 
     def plain(n: int) -> Any:
         yield from range(n)

@@ -1,4 +1,4 @@
-"""``Run``: a pipeline run as a root span; its steps (``step.py``) are child spans,
+"""``Run``: a pipeline run as a root span; its steps (``step_handle.py``) are child spans,
 started and ended by :class:`~otel_tracker.step_spans.StepSpans`.
 
 The run owns a private ``TracerProvider`` (the application's global one is never
@@ -58,7 +58,7 @@ from .run_setup import (
 )
 from .run_telemetry import RunTelemetry
 from .signals import NO_DEFERRAL, SignalChain, signal_name
-from .step import Step, mark_error, outcome_of
+from .step_handle import Step, mark_error, outcome_of
 from .step_spans import StepSpans
 from .values import is_real
 

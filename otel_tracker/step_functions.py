@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from . import current
 
 if TYPE_CHECKING:
-    from .step import Step
+    from .step_handle import Step
 
 
 def step_function(func: Callable[..., Any], name: str, options: Mapping[str, Any]) -> Any:

@@ -20,7 +20,7 @@ from . import semconv
 from .clock import AnchoredClock
 from .manifest import ProgressSnapshot, RunRecord, StepRecord
 from .redact import redact_text
-from .step import mark_error, outcome_of
+from .step_handle import mark_error, outcome_of
 from .transition_cost import TransitionCost
 from .values import item_count
 
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from opentelemetry.context import Context
     from opentelemetry.trace import Tracer
 
-    from .step import Step
+    from .step_handle import Step
 
 logger = logging.getLogger(__name__)
 

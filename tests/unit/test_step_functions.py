@@ -262,3 +262,14 @@ def test_generator_steps_outside_a_run_just_iterate() -> None:
         return [i async for i in _stream(3, [])]
 
     assert asyncio.run(main()) == [0, 1, 2]
+
+
+def test_the_decorator_is_still_the_packages_step_after_a_run_started(root: Path) -> None:
+    import otel_tracker
+    from otel_tracker.api import step as decorator
+
+    with _run(root):  # imports the write side: a submodule named `step` would replace it
+        assert otel_tracker.step is decorator
+        from otel_tracker import step as imported
+
+        assert imported is decorator

@@ -35,14 +35,8 @@ _context: dict[str, ContextVar[tuple[Any, ...]]] = {
 }
 
 
-class LocalToken:
-    """How :func:`enter_local` made an object current, for :func:`leave_local`."""
-
-    __slots__ = ("stack", "var_token")
-
-    def __init__(self, stack: list[Any] | None, var_token: Token[tuple[Any, ...]] | None) -> None:
-        self.stack = stack
-        self.var_token = var_token
+# What enter_local returns for leave_local: this thread's stack, or the variable's token.
+LocalToken = list[Any] | Token[tuple[Any, ...]]
 
 
 def _thread_stack(kind: str) -> list[Any]:
@@ -77,15 +71,15 @@ def enter_local(kind: str, obj: Any) -> LocalToken:
     if held is None and not _in_event_loop():
         stack = _thread_stack(kind)
         stack.append(obj)
-        return LocalToken(stack, None)
-    return LocalToken(None, var.set((*(held or ()), obj)))
+        return stack
+    return var.set((*(held or ()), obj))
 
 
 def leave_local(kind: str, obj: Any, token: LocalToken) -> None:
     """Undo :func:`enter_local`."""
-    if token.stack is not None:
+    if isinstance(token, list):
         try:
-            token.stack.remove(obj)
+            token.remove(obj)
         except ValueError:
             pass
         return
@@ -94,10 +88,9 @@ def leave_local(kind: str, obj: Any, token: LocalToken) -> None:
     if obj not in held:
         return  # left from another context (its own copy keeps it until it ends)
     rest = tuple(o for o in held if o is not obj)
-    first = token.var_token is not None and token.var_token.old_value is Token.MISSING
-    if not rest and first:
+    if not rest and token.old_value is Token.MISSING:
         try:
-            var.reset(token.var_token)  # type: ignore[arg-type]
+            var.reset(token)
             return  # unset again: numpy's lookups stop walking the context
         except (ValueError, RuntimeError):
             pass  # reset already, or a token of another context

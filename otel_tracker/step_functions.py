@@ -76,10 +76,17 @@ class _Lifetime:
         return cls(handle)
 
     def __enter__(self) -> None:
-        self._token = self.handle._activate(self.attach)
+        # per item: the plain thread/task part unless OpenTelemetry's context is wanted too
+        if self.attach:
+            self._token = self.handle._activate(True)
+        else:
+            self._token = current.enter_local("step", self.handle)
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
-        self.handle._deactivate(self._token)
+        if self.attach:
+            self.handle._deactivate(self._token)
+        else:
+            current.leave_local("step", self.handle, self._token)
         if exc is not None and not isinstance(exc, (StopIteration, StopAsyncIteration)):
             self.error = exc  # the generator raised: its step failed
 

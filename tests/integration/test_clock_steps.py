@@ -201,6 +201,7 @@ def test_status_of_a_live_run_after_the_clock_was_stepped(root: Path, offset: fl
             bound = time.monotonic() - t0
     assert status["status"] == "running", status
     assert 0 <= status["elapsed_s"] <= bound + SLACK_S, status
-    # b: 10 of 1000 items in well under a second, expected 60 s: about a minute left
-    assert status["eta_s"] is not None and 0 < status["eta_s"] <= 120, status
+    # b: 10 of 1000 items, expected 60 s: seconds to minutes left (a day off the clock
+    # made the observed rate 10 items a day: an ETA of months)
+    assert status["eta_s"] is not None and 0 < status["eta_s"] < HOUR, status
     assert "STUCK" not in text and re.search(r"elapsed \d+s\)", text), text

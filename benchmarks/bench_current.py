@@ -16,8 +16,11 @@ the step's context variable costs a numpy-bound loop.
 Timings on a shared machine move by more than the effects measured here, so
 ``--callgrind`` counts instructions instead (valgrind's callgrind, deterministic):
 each case runs in a child process with n and 3n units of work, and the difference
-is divided by 2n, which cancels the interpreter's start and the imports. Needs
-valgrind; takes a few minutes.
+is divided by 2n, which cancels the interpreter's start and the imports. The totals
+still move by a few % between configurations and checkouts (the heap's layout
+changes dict probes and allocator paths), so the instructions spent in context
+variable lookups (``PyContextVar_Get`` and the HAMT walk it calls) are reported
+on their own: that is the cost in question. Needs valgrind; about 15 minutes.
 
 Only the public API is used, so the same file measures an older checkout for a
 before/after (copy it there and run it from that checkout's root).
@@ -52,7 +55,11 @@ CALLS = ("step.advance()", "current_step()", "current_step().advance()")
 PLACES = ("thread step", "task step")
 # no sampling, printing or heartbeat: the only work of ours is finding the current step
 QUIET: dict[str, Any] = {"resources": False, "progress": "off", "heartbeat_interval": 86400.0}
-CALLED = CALLS[:2]  # under callgrind: each case is two runs of about 40 s
+CALLED = CALLS[:2]
+GENERATORS = (
+    "plain generator",
+    "@step generator",
+)  # under callgrind: each case is two runs of about 40 s
 
 
 def _cart_pole() -> Callable[[int], None]:
@@ -134,14 +141,11 @@ def bench_generator_items(root: str, repeat: int, items: int = 200_000) -> dict[
     while its code runs, per resumption), in a tracked run."""
     from otel_tracker import step, track_run
 
-    def plain(n: int) -> Any:
-        yield from range(n)
-
-    stepped = step("items")(plain)
+    stepped = step("items")(_numbers)
     samples: dict[str, list[float]] = {"plain": [], "@step": []}
     with track_run("bench", root=root, **QUIET):
         for _ in range(repeat):
-            for name, gen in (("plain", plain), ("@step", stepped)):
+            for name, gen in (("plain", _numbers), ("@step", stepped)):
                 start = time.perf_counter()
                 for _ in gen(items):
                     pass
@@ -183,6 +187,10 @@ def _ratios(figures: dict[str, float]) -> dict[str, float]:
 
 
 # -- instruction counts --------------------------------------------------------------------
+def _numbers(n: int) -> Any:
+    yield from range(n)
+
+
 def child(case: str, n: int) -> None:
     """One case's work, ``n`` units, in this process (what callgrind counts)."""
     root = tempfile.mkdtemp(prefix="otel-tracker-current-")
@@ -195,8 +203,12 @@ def child(case: str, n: int) -> None:
         work(2)  # warm up (first-call caches) outside the difference
         _in_place(root, which, lambda: work(n))
         return
-    from otel_tracker import current_step
+    from otel_tracker import current_step, step
 
+    if kind == "items":  # a generator in a tracked run, as is or as a @step
+        generator = _numbers if which == "plain generator" else step("items")(_numbers)
+        _in_step(root, "thread step", lambda _: sum(generator(n)))
+        return
     place, _, call = which.partition("|")
 
     def body(step: Any) -> None:
@@ -206,7 +218,8 @@ def child(case: str, n: int) -> None:
     _in_step(root, place, body)
 
 
-def _instructions(case: str, n: int, out: Path) -> int:
+def _instructions(case: str, n: int, out: Path) -> tuple[int, int]:
+    """Instructions of the whole child, and of its context variable lookups."""
     subprocess.run(
         [
             "valgrind",
@@ -225,27 +238,50 @@ def _instructions(case: str, n: int, out: Path) -> int:
     )
     match = re.search(r"^(?:summary|totals): (\d+)", out.read_text(), re.MULTILINE)
     assert match, f"no instruction total in {out}"
-    return int(match.group(1))
+    annotated = subprocess.run(
+        ["callgrind_annotate", "--inclusive=yes", "--threshold=100", str(out)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    # PyContextVar_Get with what it calls (the HAMT walk), inlined parts included
+    lookups = sum(
+        int(m.group(1).replace(",", ""))
+        for m in re.finditer(r"^\s*([\d,]+) .*:PyContextVar_Get\b", annotated, re.MULTILINE)
+    )
+    return int(match.group(1)), lookups
 
 
 def bench_callgrind(rollouts: int = 30, calls: int = 20_000) -> dict[str, Any]:
     """Instructions per rollout and per call: (count(3n) - count(n)) / 2n."""
     cases = {f"loop:{loop}": rollouts for loop in LOOPS}
     cases.update({f"call:{p}|{c}": calls for p in PLACES for c in CALLED})
+    cases.update({f"items:{g}": calls for g in GENERATORS})
     per_unit: dict[str, float] = {}
+    lookups: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="otel-tracker-callgrind-") as tmp:
         for case, n in cases.items():
             low = _instructions(case, n, Path(tmp) / "low.out")
             high = _instructions(case, 3 * n, Path(tmp) / "high.out")
-            per_unit[case] = (high - low) / (2 * n)
-            print(f"  {case}: {per_unit[case]:,.0f} instructions per unit", flush=True)
+            per_unit[case] = (high[0] - low[0]) / (2 * n)
+            lookups[case] = (high[1] - low[1]) / (2 * n)
+            print(
+                f"  {case}: {per_unit[case]:,.0f} instructions per unit, "
+                f"{lookups[case]:,.0f} in context variable lookups",
+                flush=True,
+            )
     loops = {loop: per_unit[f"loop:{loop}"] for loop in LOOPS}
     return {
         "instructions_per_rollout": {k: round(v) for k, v in loops.items()},
+        # exact, unlike the totals: those move by a few % with the heap's layout
+        "context_variable_lookups_per_rollout": {
+            loop: round(lookups[f"loop:{loop}"]) for loop in LOOPS
+        },
         **_ratios(loops),
         "instructions_per_call": {
             p: {c: round(per_unit[f"call:{p}|{c}"], 1) for c in CALLED} for p in PLACES
         },
+        "instructions_per_item": {g: round(per_unit[f"items:{g}"], 1) for g in GENERATORS},
     }
 
 

@@ -33,22 +33,17 @@ _context: dict[str, ContextVar[tuple[Any, ...]]] = {
     "run": ContextVar("otel_tracker_runs"),
     "step": ContextVar("otel_tracker_steps"),
 }
-
-
+# set for good once a run or step is held in a context variable: until then (a
+# process without asyncio steps) active() does not look the variables up
+_used_in_context = False
 # What enter_local returns for leave_local: this thread's stack, or the variable's token.
 LocalToken = list[Any] | Token[tuple[Any, ...]]
 
 
-def _thread_stack(kind: str) -> list[Any]:
-    stacks = getattr(_local, "stacks", None)
-    if stacks is None:
-        stacks = _local.stacks = {"run": [], "step": []}
-    return stacks[kind]
-
-
-def _in_event_loop() -> bool:
-    asyncio = sys.modules.get("asyncio")  # not imported here: no loop without it
-    return asyncio is not None and asyncio._get_running_loop() is not None
+def _new_thread_stacks() -> dict[str, list[Any]]:
+    stacks: dict[str, list[Any]] = {"run": [], "step": []}
+    _local.stacks = stacks
+    return stacks
 
 
 def enter(kind: str, obj: Any) -> LocalToken:
@@ -68,10 +63,15 @@ def enter_local(kind: str, obj: Any) -> LocalToken:
     step while its body runs); see :func:`enter`."""
     var = _context[kind]
     held = var.get(None)
-    if held is None and not _in_event_loop():
-        stack = _thread_stack(kind)
-        stack.append(obj)
-        return stack
+    if held is None:  # inline, not calls: a @step generator comes here for every item
+        asyncio = sys.modules.get("asyncio")  # not imported here: no loop without it
+        if asyncio is None or asyncio._get_running_loop() is None:
+            stacks = getattr(_local, "stacks", None) or _new_thread_stacks()
+            stack = stacks[kind]
+            stack.append(obj)
+            return stack
+    global _used_in_context
+    _used_in_context = True
     return var.set((*(held or ()), obj))
 
 
@@ -113,10 +113,12 @@ def leave_process(kind: str, obj: Any) -> None:
 
 def active(kind: str) -> Any:
     """This task's or thread's innermost ``kind``, else the process's, else ``None``."""
-    held = _context[kind].get(None)
-    if held:
-        return held[-1]
-    stack = _thread_stack(kind)
+    if _used_in_context:  # a process that never ran a step in a task skips the lookup
+        held = _context[kind].get(None)
+        if held:
+            return held[-1]
+    stacks = getattr(_local, "stacks", None)
+    stack = stacks[kind] if stacks is not None else None
     try:
         return stack[-1] if stack else _process[kind][-1]
     except IndexError:  # emptied by another thread just now

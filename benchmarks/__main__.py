@@ -24,6 +24,7 @@ BENCHMARKS = [
     "mirrors",
     "eta",
     "launch",
+    "current",
 ]
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-import inspect
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, overload
@@ -11,6 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 from . import current
 from .config import TrackerConfig
 from .noop import NoopRun, NoopStep
+from .step_functions import step_function
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import SpanProcessor
@@ -125,12 +124,14 @@ def track_run(
 
 
 def current_run() -> Run | None:
-    """The run this thread entered with ``with track_run(...)``, else the process's."""
+    """The run this asyncio task or thread entered with ``with track_run(...)``, else
+    the process's."""
     return current.active("run")
 
 
 def current_step() -> Step | NoopStep:
-    """The step this thread entered, else the process's; a no-op step outside any."""
+    """The step this asyncio task (or a task it was started from) or thread entered,
+    else the process's; a no-op step outside any."""
     found = current.active("step")
     return found if found is not None else _NOOP_STEP
 
@@ -146,31 +147,13 @@ def step(name: Any = None, /, **kwargs: Any) -> Any:
 
     ``@step`` uses the function's name, ``@step("Train expert", total=...)`` a
     given one. Outside a tracked run the function simply runs. Inside, use
-    :func:`current_step` to ``advance()``.
+    :func:`current_step` to ``advance()``. A coroutine function's step lasts
+    while it is awaited; a generator's or async generator's from its first item
+    to exhaustion, an exception or ``close()``.
     """
 
     def decorate(func: F, step_name: str) -> F:
-        if inspect.iscoroutinefunction(func):
-
-            @functools.wraps(func)
-            async def async_wrapper(*args: Any, **kw: Any) -> Any:
-                run = current_run()
-                if run is None:
-                    return await func(*args, **kw)
-                with run.step(step_name, **kwargs):
-                    return await func(*args, **kw)
-
-            return async_wrapper  # type: ignore[return-value]
-
-        @functools.wraps(func)
-        def wrapper(*args: Any, **kw: Any) -> Any:
-            run = current_run()
-            if run is None:
-                return func(*args, **kw)
-            with run.step(step_name, **kwargs):
-                return func(*args, **kw)
-
-        return wrapper  # type: ignore[return-value]
+        return step_function(func, step_name, kwargs)  # type: ignore[no-any-return]
 
     if callable(name):
         return decorate(name, name.__name__)

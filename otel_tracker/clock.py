@@ -1,7 +1,9 @@
 """Injectable time sources.
 
-Durations come from the monotonic clock; timestamps are UTC wall-clock time.
-Tests pass a fake clock so ETA and staleness logic run without sleeping.
+Durations come from the monotonic clock. A run's timestamps are UTC wall-clock
+time at its start plus monotonic time since (:class:`AnchoredClock`), so a system
+clock stepped mid-run moves none of them. Tests pass a fake clock so ETA and
+staleness logic run without sleeping, or with a wall clock that jumps.
 """
 
 from __future__ import annotations

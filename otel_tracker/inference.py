@@ -71,6 +71,27 @@ def _process_alive(
     return True, None
 
 
+def run_time_now(doc: Mapping[str, Any], now: float, written_at: float | None = None) -> float:
+    """A reader's ``now`` on the clock of a running run's record.
+
+    A run's timestamps advance with its monotonic clock from the wall time at its
+    start, so after the system clock is stepped a reader's ``now - started_at``
+    is off by the step (negative, or a day too long). The record's last write
+    (``heartbeat_at``, when ``elapsed_s`` was taken) plus the age of that write is
+    not: the age is ``now`` minus the file's modification time (``written_at``,
+    stamped by the same system clock as ``now``) or minus ``heartbeat_at``,
+    whichever is the smaller one that is not negative.
+    """
+    beat = parse_timestamp(doc.get("heartbeat_at"))
+    if beat is None or doc.get("status") != "running":
+        return now
+    ages = [
+        a for a in (now - beat, None if written_at is None else now - written_at) if a is not None
+    ]
+    age = min((a for a in ages if a >= 0), default=0.0)
+    return beat + age
+
+
 def stuck_reason(doc: Mapping[str, Any], now: float, stuck_after: float) -> str | None:
     """Why the running step looks stuck at ``now``, or ``None``."""
     running = [

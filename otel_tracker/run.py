@@ -1,4 +1,4 @@
-"""``Run``: a pipeline run as a root span; its steps (``step.py``) are child spans,
+"""``Run``: a pipeline run as a root span; its steps (``step_handle.py``) are child spans,
 started and ended by :class:`~otel_tracker.step_spans.StepSpans`.
 
 The run owns a private ``TracerProvider`` (the application's global one is never
@@ -61,7 +61,7 @@ from .run_setup import (
 )
 from .run_telemetry import RunTelemetry
 from .signals import NO_DEFERRAL, SignalChain, process_signals, signal_name
-from .step import Step, mark_error, outcome_of
+from .step_handle import Step, mark_error, outcome_of
 from .step_spans import StepSpans
 from .values import checked_name, checked_whole, clean_text, is_real
 
@@ -101,6 +101,8 @@ class Run:
         self.scenario = scenario
         self.config = config
         self._clock = clock or SystemClock()
+        # every "now" of the run (spans, heartbeats, progress, ETA, telemetry lines) is
+        # read here: a system clock stepped mid-run moves no duration (issue 31.9)
         self._anchored = AnchoredClock(self._clock)
         self._owner_pid = os.getpid()
         self._stop_heartbeat = threading.Event()
@@ -138,9 +140,7 @@ class Run:
             environ=env,
         )
         self.record.declare_steps(declared, durations)
-        self._steps = StepSpans(
-            self.record, clock=self._clock, anchored=self._anchored, owner_pid=self._owner_pid
-        )
+        self._steps = StepSpans(self.record, anchored=self._anchored, owner_pid=self._owner_pid)
         if self.dir is None:
             self.record.warn(f"manifest not written: run directory under {config.root} unavailable")
 
@@ -153,7 +153,7 @@ class Run:
             self.record,
             mode=config.progress,
             interval=config.progress_interval,
-            now_ns=self._clock.time_ns,
+            now_ns=self._anchored.now_ns,
             progress=self._steps.progress,
             stuck_after=ReaderConfig.resolve(root=config.root, environ=env).stuck_after,
             label=name if self.join else None,
@@ -161,7 +161,7 @@ class Run:
         self.manifest_processor = ManifestSpanProcessor(
             self.record,
             writer,
-            now_ns=self._clock.time_ns,
+            now_ns=self._anchored.now_ns,
             progress=self._steps.progress,
             listeners=[self.reporter.on_transition],
         )
@@ -198,6 +198,7 @@ class Run:
             sample_exporters=self.mirrors.sample_exporters,
             in_subprocess=config.sample_in_subprocess,
             heartbeat=ManifestHeartbeat(self.manifest_processor, config.heartbeat_interval),
+            wall=lambda: self._anchored.now_ns() / 1e9,
         )
 
         # params first: should a limit of the SDK's drop attributes, it drops the oldest
@@ -326,7 +327,7 @@ class Run:
         epoch = checked_whole(epoch, "epoch")
         if self._in_fork_child() or self._after_end("log_scores"):
             return
-        at = iso_utc(self._clock.time_ns())
+        at = iso_utc(self._anchored.now_ns())
         event: dict[str, float | int] = {f"score.{k}": v for k, v in values.items()}
         if epoch is not None:
             event["epoch"] = epoch
@@ -574,7 +575,7 @@ class Run:
 
     def _state_document(self) -> dict[str, Any]:
         return self.record.to_dict(
-            now_ns=self._clock.time_ns(), progress=self._steps.progress, with_telemetry=False
+            now_ns=self._anchored.now_ns(), progress=self._steps.progress, with_telemetry=False
         )
 
     def _step_name(self, index: int | None) -> str | None:

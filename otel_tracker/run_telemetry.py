@@ -41,8 +41,12 @@ class RunTelemetry:
         sample_exporters: Sequence[Any] = (),
         in_subprocess: bool = True,
         heartbeat: Any = None,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self._run_id = run_id
+        # Unix seconds of the samples' timestamps: the run's clock, which a stepped
+        # system clock does not move (the telemetry lines and the ETA point use it)
+        self._wall = wall
         self._pipeline = pipeline
         self._run_dir = run_dir
         self._resource = resource
@@ -121,13 +125,14 @@ class RunTelemetry:
                     ("throughput", ThroughputSampler(self._step_counters)),
                     ("user", self.user_metrics),
                     *(
-                        [("run", RunStateSampler(self._document, time.time))]
+                        [("run", RunStateSampler(self._document, self._wall))]
                         if self._document
                         else []
                     ),
                 ],
                 interval=self.interval,
                 current_step=self._current_step,
+                wall=self._wall,
                 on_sample=on_sample,
                 heartbeat=self._beat if self._heartbeat is not None else None,
                 heartbeat_interval=self._heartbeat.interval if self._heartbeat else None,

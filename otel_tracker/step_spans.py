@@ -17,10 +17,10 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from . import semconv
-from .clock import AnchoredClock, Clock
+from .clock import AnchoredClock
 from .manifest import ProgressSnapshot, RunRecord, StepRecord
 from .redact import redact_text
-from .step import mark_error, outcome_of
+from .step_handle import mark_error, outcome_of
 from .transition_cost import TransitionCost
 from .values import item_count
 
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from opentelemetry.context import Context
     from opentelemetry.trace import Tracer
 
-    from .step import Step
+    from .step_handle import Step
 
 logger = logging.getLogger(__name__)
 
@@ -36,11 +36,8 @@ logger = logging.getLogger(__name__)
 class StepSpans:
     """The running steps of one run and their spans."""
 
-    def __init__(
-        self, record: RunRecord, *, clock: Clock, anchored: AnchoredClock, owner_pid: int
-    ) -> None:
+    def __init__(self, record: RunRecord, *, anchored: AnchoredClock, owner_pid: int) -> None:
         self.record = record
-        self._clock = clock
         self._anchored = anchored
         self._owner_pid = owner_pid
         # transitions and the run's end; re-entrant for a span processor that ends a step
@@ -170,7 +167,7 @@ class StepSpans:
         with self.record.lock:
             step._record.resources = resources
             step._record.update_progress(
-                step.completed, step.total, step.unit, self._clock.time_ns()
+                step.completed, step.total, step.unit, self._anchored.now_ns()
             )
         span.set_attribute(semconv.CICD_PIPELINE_TASK_RUN_RESULT, result)
         span.set_attribute(semconv.STEP_PROGRESS_COMPLETED, step._record.completed)

@@ -22,7 +22,7 @@ from .atomic import write_json_atomic
 from .clock import iso_utc
 from .config import ReaderConfig
 from .errors import OtelTrackerError, RunNotFoundError
-from .inference import Inference, infer_status, pid_start_time
+from .inference import Inference, infer_status, pid_start_time, run_time_now
 from .jsonfile import FileProblem, read_bytes, read_json
 from .liveness import lock_is_held
 from .manifest import RUN_STATUSES, SCHEMA_VERSION, STEP_STATUSES
@@ -52,6 +52,8 @@ class RunView:
     inference: Inference
     outdated: bool = False
     without_manifest: bool = False  # its process died during start-up, before writing one
+    # the reader's now on the run's own clock (see inference.run_time_now)
+    run_now: float | None = None
 
     @property
     def run_id(self) -> str:
@@ -160,6 +162,13 @@ def read_manifest(run_dir: Path) -> dict[str, Any]:
     if doc["run_id"] != run_dir.name:
         raise BadManifestError(f"{path}: run_id {doc['run_id']!r} does not match its directory")
     return doc
+
+
+def _modified(path: Path) -> float | None:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return None
 
 
 def _id_time(name: str) -> float | None:
@@ -285,10 +294,12 @@ class RunStore:
             pid_probe=self.pid_probe,
         ):
             self._problem(problem)
+        written = _modified(run_dir / MANIFEST_NAME) if doc.get("status") == "running" else None
+        run_now = run_time_now(doc, now, written)
         inference = infer_status(
             doc,
             run_dir,
-            now=now,
+            now=run_now,
             host=self.host,
             stale_after=self.config.stale_after,
             stuck_after=self.config.stuck_after,
@@ -300,7 +311,7 @@ class RunStore:
             and ended is not None
             and now - ended > self.config.outdated_after
         )
-        return RunView(run_dir, doc, inference, outdated)
+        return RunView(run_dir, doc, inference, outdated, run_now=run_now)
 
     def iter_runs(self, filters: Filters | None = None) -> Iterator[RunView]:
         """Matching runs, newest first, read lazily; bad ones go to :attr:`problems`."""

@@ -140,3 +140,18 @@ def test_launch_benchmark_runs_small(tmp_path: Path) -> None:
         "wrapped, live display",
         "wrapped, plain lines",
     }
+
+
+def test_current_step_benchmark_runs_small(tmp_path: Path) -> None:
+    results = run_benchmark(
+        "bench_current",
+        tmp_path / "current.json",
+        *("--repeat", "1", "--number", "1000", "--rollouts", "2"),
+    )
+    assert set(results["calls"]) == {"thread step", "task step", "generator step"}
+    assert set(results["numpy_loop"]["cpu_s_fastest"]) == {
+        "untracked",
+        "tracked step",
+        "untracked, in an asyncio task",
+        "tracked step, in an asyncio task",
+    }

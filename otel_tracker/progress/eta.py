@@ -52,8 +52,11 @@ class Eta:
     def text(self) -> str:
         if self.remaining_s is None:
             return "ETA ?"
-        prefix = "ETA ≥ " if self.at_least else "ETA "
-        return prefix + format_duration(self.remaining_s, compact=True)
+        shown = format_duration(self.remaining_s, compact=True)
+        if not self.at_least:
+            return f"ETA {shown}"
+        # "at least 0s" says nothing: what is known of the rest rounds to nothing
+        return "ETA ?" if shown == format_duration(0, compact=True) else f"ETA ≥ {shown}"
 
 
 def correction_factor(steps: Sequence[StepTiming]) -> float:

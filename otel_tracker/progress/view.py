@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from ..inference import run_time_now
 from ..printable import printable
 from ..store import RunView
 from ..timeparse import format_duration, parse_timestamp
@@ -25,13 +26,20 @@ class LiveProgress:
 
 
 def live_progress(view: RunView, now: float | None = None) -> LiveProgress:
-    now = time.time() if now is None else now
+    """``now`` defaults to the store's reading; on the run's clock either way, so a
+    stepped system clock shows no negative or day-long elapsed time."""
     doc = view.doc
+    if now is not None:
+        now = run_time_now(doc, now)
+    elif view.run_now is not None:
+        now = view.run_now
+    else:
+        now = run_time_now(doc, time.time())
     if view.status not in LIVE:
         return LiveProgress(None, None, doc.get("duration_s"))
     running = [s for s in doc.get("steps", []) if s.get("status") == "running"]
     start = parse_timestamp(doc.get("started_at"))
-    elapsed = now - start if start is not None else doc.get("elapsed_s")
+    elapsed = max(0.0, now - start) if start is not None else doc.get("elapsed_s")
     eta = estimate(timings_from_manifest(doc, now))
     return LiveProgress(running[-1] if running else None, eta, elapsed)
 

@@ -233,3 +233,32 @@ def test_live_line_flags_a_stuck_step(root: Path, monkeypatch: pytest.MonkeyPatc
         assert "STUCK: no progress in step 'work' for 11m 4" in line
         step.advance()
         assert "STUCK" not in run.reporter.current_line()
+
+
+@pytest.mark.parametrize("known", [0.001, 0.3, 0.49, 0.5])
+def test_a_lower_bound_that_rounds_to_nothing_is_shown_as_unknown(
+    root: Path, capsys: pytest.CaptureFixture[str], known: float
+) -> None:
+    # issue 22.10: "ETA ≥ 0s" says nothing; the first step's estimate is all that is
+    # known and the second has none, so the run's ETA is "at least" that much
+    clock = ManualClock()
+    with track_run(
+        "lb",
+        root=root,
+        steps=["short", "unknown"],
+        expected_durations={"short": known},
+        clock=clock,
+        progress="plain",
+        install_signal_handlers=False,
+    ) as run:
+        for name in ("short", "unknown"):
+            with run.step(name):
+                clock.sleep(2)
+    out = capsys.readouterr().err
+    assert "Step 1/2 – short (ETA ?, elapsed 0s)" in out, out
+    assert "≥ 0s" not in out
+    start = load_manifest(run.manifest_path)["eta"]["log"][0]
+    # the data keeps what is known: a lower bound of `known` seconds
+    assert start["eta_s"] == pytest.approx(known) and start["at_least"] is True
+    assert Eta(known, at_least=False).text() == "ETA 0s"  # an estimate of ~0 is honest
+    assert Eta(known + 1, at_least=True).text() == f"ETA ≥ {round(known + 1)}s"

@@ -42,14 +42,13 @@ def outcome_of(exc: BaseException | None) -> Outcome:
 class Step:
     """One step of a run. ``advance()`` is the hot path: a plain integer add."""
 
-    __slots__ = ("_record", "_run", "_span", "_token", "_var_token", "completed", "total", "unit")
+    __slots__ = ("_record", "_run", "_span", "_token", "completed", "total", "unit")
 
     def __init__(self, run: Run, record: StepRecord, total: int | None, unit: str | None) -> None:
         self._run = run
         self._record = record
         self._span: Any = None
         self._token: Any = None
-        self._var_token: Any = None
         self.completed = 0
         self.total = total
         self.unit = unit
@@ -90,9 +89,8 @@ class Step:
 
     def __enter__(self) -> Step:
         self.start()
-        self._var_token = current.enter("step", self)
-        if self._span is not None and self._run._attach_context():
-            self._token = otel_context.attach(trace.set_span_in_context(self._span))
+        current.enter_process("step", self)
+        self._token = self._activate(self._attaches())
         return self
 
     def __exit__(
@@ -101,19 +99,32 @@ class Step:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._detach()
-        self.end(exc)
-
-    def _detach(self) -> None:
         token, self._token = self._token, None
         if token is not None:
+            self._deactivate(token)
+            current.leave_process("step", self)
+        self.end(exc)
+
+    def _attaches(self) -> bool:
+        """Whether entering makes the span OpenTelemetry's current one (asked once: it
+        reads the environment)."""
+        return self._span is not None and self._run._attach_context()
+
+    def _activate(self, attach: bool) -> tuple[current.LocalToken, Any]:
+        """Make this step current for the code running now (this task or thread), and
+        its span OpenTelemetry's current one if ``attach``."""
+        local = current.enter_local("step", self)
+        otel = otel_context.attach(trace.set_span_in_context(self._span)) if attach else None
+        return local, otel
+
+    def _deactivate(self, token: tuple[current.LocalToken, Any]) -> None:
+        local, otel = token
+        if otel is not None:
             try:
-                otel_context.detach(token)
+                otel_context.detach(otel)
             except Exception:
                 pass
-        var_token, self._var_token = self._var_token, None
-        if var_token is not None:
-            current.leave("step", self, var_token)
+        current.leave_local("step", self, local)
 
     def __repr__(self) -> str:
         return f"<Step {self.index}:{self.name!r} {self.completed}/{self.total}>"

@@ -26,7 +26,7 @@ from .liveness import process_identity
 from .manifest import SCORE_DIRECTIONS, RunRecord, jsonable
 from .paths import LOCK_NAME
 from .progress.eta import HISTORY_RUNS, history_medians
-from .redact import redact_argv, redact_value
+from .redact import redact_argv, redact_value, remember_environment
 from .values import is_real
 
 if TYPE_CHECKING:
@@ -67,6 +67,8 @@ def new_run_record(
 ) -> RunRecord:
     """A run's record before its span starts: who, where, what, and its history."""
     cwd = Path.cwd()
+    # an error message or a wrapped command's log may quote HF_TOKEN's value verbatim
+    remember_environment(environ)
     record = RunRecord(
         run_id=run_id,
         name=name,

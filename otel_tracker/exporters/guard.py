@@ -21,6 +21,8 @@ from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult,
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
+from ..redact import redact_text
+
 logger = logging.getLogger(__name__)
 
 # The exporter modules that log per failed batch; filtering an absent one is harmless.
@@ -41,7 +43,7 @@ class _HeldBackOnOurThreads(logging.Filter):
         guard: ExportGuard | None = getattr(_exporting, "guard", None)
         if guard is None or record.levelno < logging.WARNING:
             return True
-        guard.last_reason = record.getMessage()
+        guard.last_reason = redact_text(record.getMessage())  # it may quote the endpoint
         return False
 
 
@@ -88,7 +90,7 @@ class ExportGuard:
         try:
             ok = bool(export())
         except Exception as exc:
-            self.last_reason = f"{type(exc).__name__}: {exc}"
+            self.last_reason = redact_text(f"{type(exc).__name__}: {exc}")
             ok = False
         finally:
             _exporting.guard = None

@@ -25,7 +25,7 @@ from typing import IO, Any
 
 from .errors import CommandNotRunnableError, OtelTrackerError
 from .paths import RUN_DIR_ENV
-from .redact import redact_argv
+from .redact import RedactedLines, redact_argv
 from .signals import signal_name
 
 TIMEOUT_GRACE_S = 5.0  # between SIGTERM and SIGKILL for a step past its timeout
@@ -70,7 +70,8 @@ def _tee(source: IO[bytes], console: IO[bytes], log_path: Path | None) -> None:
     log = None
     if log_path is not None:
         try:
-            log = open(log_path, "ab")  # noqa: SIM115 - closed below, after the pipe ends
+            # the console gets the command's output as is; the file keeps no secrets
+            log = RedactedLines(open(log_path, "ab"))  # noqa: SIM115 - closed below
         except OSError:
             log = None
     try:

@@ -20,6 +20,7 @@ from .atomic import FragmentEncoder
 from .clock import iso_utc
 from .config import DEFAULT_STALE_AFTER_S, DEFAULT_STUCK_AFTER_S
 from .parts import merge_run_parts
+from .redact import redact_text
 from .values import item_count
 
 SCHEMA_VERSION = 1
@@ -277,7 +278,9 @@ class RunRecord:
             del self.score_history[:-MAX_SCORE_HISTORY]
 
     def warn(self, message: str) -> None:
-        """Record a telemetry problem for readers (each message once)."""
+        """Record a telemetry problem for readers (each message once, redacted: it may
+        quote an exception or an endpoint)."""
+        message = redact_text(message)
         with self.lock:
             if message not in self.warnings:
                 self.warnings.append(message)

@@ -1,13 +1,15 @@
-"""Secrets on the paths around the run: the OTLP endpoint's own credentials."""
+"""Secrets on the paths around the run: the OTLP endpoint's own credentials and a
+wrapped command's log files."""
 
 from __future__ import annotations
 
 import base64
+import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import only_manifest, start_script
+from tests.conftest import only_manifest, start_script, wrap
 from tests.otlp_receiver import OtlpGrpcReceiver, OtlpHttpReceiver
 
 COLLECTOR_PW = "C0ll-Pw9x"
@@ -56,3 +58,28 @@ def test_an_otlp_endpoints_password_is_never_recorded(
     else:  # a gRPC target cannot carry userinfo: nothing arrives, the loss is reported
         assert any("collector:***@" in w for w in doc["warnings"]), doc["warnings"]
         assert "collector:***@" in err
+
+
+def test_a_wrapped_commands_log_files_keep_no_secret(root: Path) -> None:
+    """The console shows the command's output as it is; logs/*.log keep it redacted,
+    also when a secret arrives split over two reads of the pipe."""
+    code = (
+        "import sys, time\n"
+        "print('db at postgres://app:L0gPw-9@db/x', flush=True)\n"
+        "sys.stdout.write('then redis://:Sp1it'); sys.stdout.flush(); time.sleep(0.2)\n"
+        "print('Pw-8@cache:6379', flush=True)\n"
+        "sys.stderr.write('x' * 200000 + '\\n')\n"
+        "raise ConnectionError('Authorization: Bearer Tr4ceb4ck-T0ken')\n"
+    )
+    proc = wrap(root, sys.executable, "-c", code, options=("--name", "logs"))
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1
+    assert "L0gPw-9" in out and "Tr4ceb4ck-T0ken" in err  # the console: as is
+    logs = {p.name: p.read_text() for p in root.glob("*/logs/*.log")}
+    assert set(logs) == {"stdout.log", "stderr.log"}
+    assert "postgres://app:***@db/x" in logs["stdout.log"]
+    assert "redis://:***@cache:6379" in logs["stdout.log"]
+    assert "Authorization: Bearer ***" in logs["stderr.log"]
+    assert "x" * 200000 in logs["stderr.log"]  # a long line is kept whole
+    for secret in ("L0gPw-9", "Sp1itPw-8", "Sp1it", "Tr4ceb4ck-T0ken"):
+        assert not any(secret in text for text in logs.values()), secret

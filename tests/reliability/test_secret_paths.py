@@ -1,15 +1,17 @@
-"""Secrets on the paths around the run: the OTLP endpoint's own credentials and a
-wrapped command's log files."""
+"""Secrets on the paths around the run: the OTLP endpoint's own credentials, a wrapped
+command's log files, and inputs so large that redaction itself could hang the run."""
 
 from __future__ import annotations
 
 import base64
+import json
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import only_manifest, start_script, wrap
+from tests.conftest import child_env, only_manifest, start_script, wrap
 from tests.otlp_receiver import OtlpGrpcReceiver, OtlpHttpReceiver
 
 COLLECTOR_PW = "C0ll-Pw9x"
@@ -83,3 +85,44 @@ def test_a_wrapped_commands_log_files_keep_no_secret(root: Path) -> None:
     assert "x" * 200000 in logs["stderr.log"]  # a long line is kept whole
     for secret in ("L0gPw-9", "Sp1itPw-8", "Sp1it", "Tr4ceb4ck-T0ken"):
         assert not any(secret in text for text in logs.values()), secret
+
+
+HUGE = """
+import sys
+from otel_tracker import track_run
+big = "ACGT" * 5_000_000  # 20 MB, one word
+try:
+    with track_run("huge", steps=["a", "b", "c"], progress="off",
+                   params={"ref": big, "nested": {"seqs": [big[:1000]] * 3}}) as run:
+        with run.step("a"):
+            pass
+        run.skip("b", reason=big)
+        with run.step("c"):
+            raise ValueError("bad reference " + big)
+except ValueError:
+    print("finished", flush=True)
+"""
+
+
+def test_twenty_megabyte_params_reasons_errors_and_argv_do_not_hang_the_run(root: Path) -> None:
+    """A 20 MB param, skip reason and error message and a 120 KB argument (an argument's
+    limit is 128 KB): the run finishes and its record is whole. Quadratic redaction took
+    66 s for 100 KB and never finished for 20 MB; the time-out is generous, no timing."""
+    done = subprocess.run(
+        [sys.executable, "-c", HUGE, "--ref", "ACGT" * 30_000, "--api-key", "Arg-K3y-42"],
+        env=child_env(root),
+        cwd=root.parent,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "finished", done.stderr[-2000:]
+    doc = json.loads(next(root.glob("*/manifest.json")).read_text())
+    assert doc["status"] == "failed"
+    assert doc["params"]["ref"] == "ACGT" * 5_000_000  # params are data: kept whole
+    assert [s["status"] for s in doc["steps"]] == ["completed", "skipped", "failed"]
+    assert len(doc["steps"][1]["skip_reason"]) < 9000
+    assert len(doc["steps"][2]["error"]["message"]) < 9000
+    assert "Arg-K3y-42" not in json.dumps(doc["process"]["command"])
+    assert "ACGT" * 30_000 in doc["process"]["command"]
+    assert (next(root.glob("*/summary.txt"))).stat().st_size < 1_000_000

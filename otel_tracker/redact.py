@@ -306,11 +306,14 @@ def redact_exception(error: BaseException) -> tuple[str, str]:
         stack = "".join(traceback.format_exception(type(error), error, error.__traceback__))
     except Exception:
         stack = f"{type(error).__name__}: {message}"
+    message_as_recorded = clipped(redact_text(message))
+    if len(message) > MAX_MESSAGE:  # the traceback repeats it: redact a long one once
+        stack = stack.replace(message, message_as_recorded)
     stack = redact_text(stack)
     if len(stack) > MAX_STACKTRACE:
         left_out = len(stack) - MAX_STACKTRACE
         stack = f"({left_out:,} characters not recorded) …{stack[-MAX_STACKTRACE:]}"
-    return clipped(redact_text(message)), stack
+    return message_as_recorded, stack
 
 
 class RedactedLines:

@@ -14,7 +14,16 @@ import argparse
 import importlib
 import time
 
-BENCHMARKS = ["overhead", "interference", "manifest", "store", "memory", "mirrors", "eta"]
+BENCHMARKS = [
+    "overhead",
+    "interference",
+    "manifest",
+    "store",
+    "memory",
+    "mirrors",
+    "eta",
+    "redact",
+]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,10 +23,16 @@ _known_lock = threading.Lock()
 MAX_KNOWN = 256
 
 
+# a relative path ("results/run1"): a -p value may be one, and tracebacks are full of them
+_PATH_LIKE = re.compile(r"[\w.-]*/[\w./-]*")
+
+
 def memorable(value: str) -> bool:
     """Specific enough to scrub wherever it appears: 8+ characters of two kinds or more,
     no spaces, not a path (scrubbing "postgres" or the working directory would maim text)."""
-    return REDACTED not in value and mixed_word(value, 8, 1024, symbols=True)
+    if REDACTED in value or not mixed_word(value, 8, 1024, symbols=True):
+        return False
+    return _PATH_LIKE.fullmatch(value) is None
 
 
 def remember_secret(value: object) -> None:

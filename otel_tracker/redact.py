@@ -143,11 +143,13 @@ def _redact_assignments(text: str) -> str:
             if _LONG_WORD.match(text, pos) is None and text[pos : pos + 1] not in ("'", '"'):
                 continue
             pattern = _SHORT_VALUE
+        elif _SCHEME_WORD.match(text, pos):
+            # "Authorization: Bearer X; more": the credential, not the rest of the line
+            pattern = _SCHEME_VALUE
         elif colon:
             if _TYPE_HINT.match(text, pos):  # before reading to the line's end
                 continue
-            # "Authorization: Bearer X; more": the credential, not the rest of the line
-            pattern = _SCHEME_VALUE if _SCHEME_WORD.match(text, pos) else _COLON_VALUE
+            pattern = _COLON_VALUE
         else:
             pattern = _EQ_VALUE
         value = pattern.match(text, pos)
@@ -176,7 +178,7 @@ def _hidden_value(key: str, value: str, colon: bool) -> str | None:
     if not inner or inner.startswith(REDACTED) or not hides(key, inner):
         return None
     kept = ""
-    if colon and (scheme := _SCHEME_WORD.match(inner)):
+    if scheme := _SCHEME_WORD.match(inner):
         kept = scheme.group(0)  # "Authorization: Bearer ***"
         inner = inner[scheme.end() :]
     remember_secret(inner)

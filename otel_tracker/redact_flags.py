@@ -18,21 +18,25 @@ from .secret_names import NAME_STEMS, hides, wordset
 TEXT_FLAG = re.compile(
     r"(?<![^\s'\"\[(,])(?:"
     r"(?P<flag>--?(?:(?=[\w.-]{0,128}?(?:" + NAME_STEMS + r"|user))(?=(?P<name>[\w.-]+))(?P=name)"
-    r"|[pPuU]))"
+    r"|[pPuUa]))"
     r"(?P<gap>['\"]?(?:[ \t]*,[ \t]*|[ \t]+)['\"]?)(?P<value>[^\s'\",\])-][^\s'\",\])]*)"
     r"|(?P<short>-[pPuU])(?P<glued>[^\s'\",\])=-][^\s'\",\])]*))"
 )
-USER_FLAGS = frozenset({"-u", "-U", "--user", "--proxy-user"})
+USER_FLAGS = frozenset({"-u", "-U", "--user", "--proxy-user"})  # user:pw (smbclient: user%pw)
 P_FLAGS = frozenset({"-p", "-P"})
+# redis-cli -a PASSWORD (elsewhere -a is "all")
+_A_IS_A_PASSWORD = wordset("redis-cli keydb-cli redis-benchmark valkey-cli")
+_A_PROGRAM = re.compile(r"(?:redis|keydb|valkey)-(?:cli|benchmark)")
 # programs whose -p/-P is a port, a plugin, a mode or a boolean, never a password
 _P_IS_NOT_A_PASSWORD = wordset(
-    "mkdir cp mv ls rsync tar install ssh scp sftp git pytest py.test docker podman kubectl nc "
+    "mkdir cp mv ls rsync tar install ssh scp sftp git pytest py.test kubectl nc "
     "ncat grep egrep fgrep rg wget xargs find patch pip pip3 uvicorn gunicorn jupyter mpirun "
     "ps pgrep pkill kill top htop lsof strace perf ss netstat"
 )
-# "-p" glued to these is a compiler's or find's own option
+# "-p" glued to these is an option of its own (gcc -pthread, find -print, openssl -pass)
 _GLUED_P_WORDS = wordset(
-    "thread ie ipe g edantic edantic-errors rint rint0 rintf erm ath rune id arallel"
+    "thread ie ipe g edantic edantic-errors rint rint0 rintf erm ath rune id arallel "
+    "ass assin assout assword asswd assphrase ort rofile refix"
 )
 _PORT_LIKE = re.compile(r"(?:[\w.-]+:)?\d{1,5}(?::\d{1,5})?(?:/(?:tcp|udp|sctp))?$")
 _IDS = re.compile(r"\d+:\d+$")
@@ -43,11 +47,17 @@ def flag_value(flag: str, value: str, program: str | None, glued: bool = False) 
     if not value or value == REDACTED or REDACTED in value:
         return None
     if flag in USER_FLAGS:  # curl -u user:password
-        user, colon, password = value.partition(":")
-        if not colon or not password or _IDS.match(value):  # docker -u 1000:1000
+        sep = ":" if ":" in value else "%"
+        user, found, password = value.partition(sep)
+        if not found or not password or _IDS.match(value):  # docker -u 1000:1000
             return None
         remember_secret(password)
-        return f"{user}:{REDACTED}"
+        return f"{user}{sep}{REDACTED}"
+    if flag == "-a":
+        if program not in _A_IS_A_PASSWORD:
+            return None
+        remember_secret(value)
+        return REDACTED
     if flag in P_FLAGS:
         if program in _P_IS_NOT_A_PASSWORD or _PORT_LIKE.match(value) or value[0] in "/.~":
             return None
@@ -81,7 +91,12 @@ def text_flag(m: re.Match[str]) -> str:
         glued = flag_value(flag[:2], flag[2:], _word_before(m), glued=True)
         if glued is not None:
             return f"{flag[:2]}{glued}{m['gap']}{m['value']}"
-    program = _word_before(m) if flag in P_FLAGS else None
+    if flag == "-a":  # redis-cli -h host -a PW: the program is a few words back
+        before = m.string[max(0, m.start() - 200) : m.start()]
+        found = _A_PROGRAM.search(before)
+        program = found.group(0) if found else None
+    else:
+        program = _word_before(m) if flag in P_FLAGS else None
     new = flag_value(flag, m["value"], program)
     return m.group(0) if new is None else f"{flag}{m['gap']}{new}"
 

@@ -132,11 +132,21 @@ def _text_of(value: Any) -> str:
     """An unstructured object's text, with the values of its secret-named attributes
     scrubbed first (its ``__repr__`` may print them in a form no pattern knows)."""
     text = _safe_str(value)
-    try:
-        attributes = vars(value)
-    except TypeError:
-        attributes = {}
-    for name, attribute in list(attributes.items())[:1000]:
+    for name, attribute in _attributes(value):
         if isinstance(attribute, str) and attribute and hides(str(name), attribute):
             text = text.replace(attribute, REDACTED)
     return redact_text(text)
+
+
+def _attributes(value: Any) -> list[tuple[str, Any]]:
+    """An object's own attributes, from its ``__dict__`` or its classes' ``__slots__``
+    (at most 1,000: a scrub, not a walk)."""
+    try:
+        return list(vars(value).items())[:1000]
+    except TypeError:
+        pass
+    names = []
+    for kind in type(value).__mro__:
+        slots = kind.__dict__.get("__slots__", ())
+        names += [slots] if isinstance(slots, str) else list(slots)
+    return [(name, getattr(value, name, None)) for name in names[:1000]]

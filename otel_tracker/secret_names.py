@@ -47,7 +47,7 @@ _REFERENCE = wordset(
     "errors exception warning provider backend store manager helper command cmd"
 )
 # "pass" and "pw" alone are a secret's last word ("db_pass"); "pass_rate" is not.
-_SHORT_SECRET = frozenset({"pass", "pw", "pwd", "cred", "creds"})
+_SHORT_SECRET = frozenset({"pass", "pw", "pwd", "cred", "creds", "passin", "passout"})
 # After "token", "key", "auth", "session": words that keep it a secret.
 _SECRET_FOLLOWERS = wordset(
     "value val string str secret key token header headers cookie cookies data info hash "

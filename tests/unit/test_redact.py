@@ -167,6 +167,12 @@ def test_urls_without_credentials_are_left_alone(text: str) -> None:
         (["sh", "-c", "curl -u admin:ShCurl9 h"], "ShCurl9"),
         (["bash", "-c", "train --api-key=ShK3y9 --lr 1"], "ShK3y9"),
         (["x", "--key", "AbCdEf0123456789xyz"], "AbCdEf0123456789xyz"),
+        (["redis-cli", "-h", "cache", "-a", "R3disPw"], "R3disPw"),
+        (["docker", "login", "-u", "me", "-p", "D0ckerPw", "registry.io"], "D0ckerPw"),
+        (["openssl", "enc", "-pass", "OpenS5l", "-in", "x"], "OpenS5l"),
+        (["smbclient", "//h/share", "-U", "me%SmbPw1"], "SmbPw1"),
+        (["mysql", "-pPassword1"], "Password1"),
+        (["sh", "-c", "redis-cli -h cache -a R3disPw ping"], "R3disPw"),
     ],
 )
 def test_secret_arguments_in_every_spelling(argv: list[str], secret: str) -> None:
@@ -182,6 +188,9 @@ def test_secret_arguments_in_every_spelling(argv: list[str], secret: str) -> Non
         ["scp", "-P", "2222", "a", "h:b"],
         ["mysql", "-P", "3306", "-h", "db"],
         ["docker", "run", "-p", "8080:80", "-u", "1000:1000", "img"],
+        ["docker", "run", "-p", "127.0.0.1:8080:80/udp", "img"],
+        ["ls", "-a", "dir"],
+        ["find", ".", "-path", "./x", "-print"],
         ["train.py", "-p", "8080"],
         ["mkdir", "-p", "out/dir"],
         ["python", "-m", "pytest", "-p", "no:cacheprovider"],
@@ -230,6 +239,8 @@ def test_an_ambiguous_dash_p_hides_its_value() -> None:
         ("Command '['curl', '-u', 'admin:CurlPw77', 'https://x']' returned 22", "CurlPw77"),
         ("Command '['t.py', '--api-key', 'ApiK3y9']' returned 1", "ApiK3y9"),
         ("token: abc123XYZ999", "abc123XYZ999"),
+        ("OTEL_EXPORTER_OTLP_HEADERS=authorization=Bearer abc,api-key=K3y99", "abc"),
+        ("OTEL_EXPORTER_OTLP_HEADERS=authorization=Bearer abc,api-key=K3y99", "K3y99"),
         ("wandb key 0123456789abcdef0123456789abcdef01234567 rejected", "0123456789abcdef"),
         ("github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz", "abcdefghijklmnop"),
         ("xoxb-123456789012-abcdefghij", "abcdefghij"),
@@ -323,6 +334,9 @@ def test_a_secret_seen_once_is_scrubbed_everywhere_after() -> None:
     assert redact_text("auth failed for Plain-Looking-99") == f"auth failed for {REDACTED}"
     redact.remember_environment({"MY_SERVICE_TOKEN": "Env-Secret-77", "PWD": "/work/x"})
     assert redact_text("got Env-Secret-77 in /work/x") == f"got {REDACTED} in /work/x"
+    # a hidden value that is a path is not scrubbed from every later path
+    assert redact_argv(["tool", "-p", "results/run1"]) == ["tool", "-p", REDACTED]
+    assert redact_text("wrote results/run1/x.log") == "wrote results/run1/x.log"
 
 
 # -- params: structured objects are walked (item 12) --------------------------------------
@@ -346,6 +360,16 @@ class Opaque:
         return f"Opaque<{self.token}>"
 
 
+class Slotted:
+    __slots__ = ("password",)
+
+    def __init__(self, password: str) -> None:
+        self.password = password
+
+    def __repr__(self) -> str:
+        return f"Slotted({self.password})"
+
+
 def test_object_params_are_walked_before_they_become_text() -> None:
     t = "T0kenValue99"
     url = f"postgres://u:{t}@h/x"
@@ -358,6 +382,7 @@ def test_object_params_are_walked_before_they_become_text() -> None:
         "dq": collections.deque([f"mysql://root:{t}@h/x"]),
         "pair": Pair("svc", t),
         "opaque": Opaque(t),
+        "slotted": Slotted(t),
         "tuple": (url, 1),
     }
     out = redact_value(params)
@@ -368,6 +393,7 @@ def test_object_params_are_walked_before_they_become_text() -> None:
     assert out["set"] == ["postgres://u:***@h/x"]
     assert out["pair"] == {"name": "svc", "api_key": REDACTED}
     assert out["opaque"] == f"Opaque<{REDACTED}>"
+    assert out["slotted"] == f"Slotted({REDACTED})"
     assert out["tuple"] == ["postgres://u:***@h/x", 1]
 
 

@@ -10,6 +10,7 @@ from opentelemetry import trace
 
 from otel_tracker import track_run
 from tests.conftest import load_manifest
+from tests.otlp_receiver import OtlpGrpcReceiver
 
 DB_PW = "Db-Pw@9/x+y"
 BEARER = "BeArEr-T0k-55"
@@ -90,6 +91,33 @@ def test_an_exception_the_application_records_on_a_step_span_is_redacted_in_the_
     assert "mysql+pymysql://app:***@db:3306/prod" in error["message"]
     for secret in SECRETS:
         assert secret not in str(error), secret
+
+
+def test_an_application_recorded_exception_leaves_for_the_collector_redacted(
+    root: Path,
+) -> None:
+    """Its own exception event and error status on our step span, sent over OTLP to a
+    real receiver, arrive redacted; the step's span still carries the event."""
+    receiver = OtlpGrpcReceiver()
+    try:
+        with (
+            pytest.raises(SystemExit),
+            _run(root, "own-spans-otlp", attach_context=True, otlp=receiver.endpoint) as run,
+            run.step("connect"),
+        ):
+            try:
+                _fail()
+            except ConnectionError as exc:
+                trace.get_current_span().record_exception(exc)
+                trace.get_current_span().set_status(trace.StatusCode.ERROR, str(exc))
+                raise SystemExit(3) from None
+    finally:
+        receiver.close()
+    spans = {s["name"]: s for s in receiver.received.spans}
+    assert "exception" in spans["connect"]["events"]
+    assert receiver.received.raw
+    for secret in SECRETS:
+        assert not any(secret.encode() in raw for raw in receiver.received.raw), secret
 
 
 def test_a_long_error_message_is_recorded_bounded(root: Path) -> None:

@@ -25,6 +25,7 @@ BENCHMARKS = [
     "eta",
     "launch",
     "current",
+    "redact",
 ]
 
 

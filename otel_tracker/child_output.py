@@ -1,4 +1,4 @@
-"""A wrapped command's stdout and stderr: raw bytes to its log files, and to the console.
+"""A wrapped command's stdout and stderr: to the console, and to its log files.
 
 On a terminal that shows the live progress display, the command's output must
 scroll above the display the way ``print()`` does inside a tracked script, not
@@ -6,8 +6,8 @@ be written behind the display's back (which wipes it). Complete lines go above
 the display (colours kept); the current unterminated line (a ``\\r`` progress bar,
 a prompt) is shown at the bottom of the display until its line ends (see
 :mod:`otel_tracker.progress.live_output`). Everywhere else (a pipe, a file, no
-live display) the bytes go through untouched. The log files always get the raw
-bytes.
+live display) the bytes go through untouched. The log files get the same bytes,
+line by line with secrets redacted (:class:`otel_tracker.redact.RedactedLines`).
 
 Each pipe has a pump thread. Once the command has exited, :meth:`ChildOutput.drain`
 returns as soon as everything the command wrote is copied: a process it left
@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 from .progress.live_output import LiveLines, unproxied
+from .redact import RedactedLines
 
 CHUNK = 65536
 
@@ -63,7 +64,9 @@ class LogSink(RawSink):
 
     def __init__(self, path: Path) -> None:
         flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0)
-        super().__init__(os.fdopen(os.open(path, flags | os.O_CLOEXEC, 0o644), "ab"))
+        # the console gets the command's output as is; the file keeps no secrets
+        log = os.fdopen(os.open(path, flags | os.O_CLOEXEC, 0o644), "ab")
+        super().__init__(RedactedLines(log))  # type: ignore[arg-type]
 
     def close(self) -> None:
         with contextlib.suppress(OSError):

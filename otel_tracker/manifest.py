@@ -8,14 +8,9 @@ the run adds what spans do not carry (declared steps, params, progress), and
 
 from __future__ import annotations
 
-import argparse
-import collections
-import dataclasses
-import enum
 import math
 import threading
 import time
-import types
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +20,7 @@ from .atomic import FragmentEncoder
 from .clock import iso_utc
 from .config import DEFAULT_STALE_AFTER_S, DEFAULT_STUCK_AFTER_S
 from .parts import merge_run_parts
+from .redact import redact_text
 from .values import clean_text, item_count
 
 SCHEMA_VERSION = 1
@@ -43,78 +39,23 @@ def manifest_encoder() -> FragmentEncoder:
     return FragmentEncoder(("steps",), ("eta", "log"), ("score_history",))
 
 
-MAX_PARAM_DEPTH = 20
-
-
-def jsonable(value: Any) -> Any:
-    """A JSON-safe, finite copy of user data (params): mappings, sequences and sets
-    become dicts and lists; record-like objects (dataclasses, ``argparse.Namespace``,
-    ``SimpleNamespace``, named tuples) dicts of their fields, so that what they hold
-    is seen (and redacted) field by field; numpy scalars numbers; non-finite floats,
-    paths, enums and other objects text. A cycle, nesting deeper than
-    :data:`MAX_PARAM_DEPTH` and an object whose ``str()`` fails become a readable
-    placeholder instead of an error."""
-    return _jsonable(value, 0, set())
-
-
-def _jsonable(value: Any, depth: int, path: set[int]) -> Any:
-    if value is None or type(value) in (bool, int):
+def jsonable(value: Any, depth: int = 0) -> Any:
+    """A JSON-safe copy of plain data (what :func:`otel_tracker.redact.redact_value`
+    makes of params): non-finite floats and anything else that is not JSON become
+    text, and text that cannot be UTF-8 is cleaned (see ``values.clean_text``)."""
+    if depth > 64:
+        return "<nested too deep>"
+    if value is None or isinstance(value, (bool, int)):
         return value
-    if not isinstance(value, enum.Enum):  # an IntEnum is an int, but stands for its name
-        if isinstance(value, str):
-            return clean_text(str(value))
-        if isinstance(value, int):
-            return int(value)
-        if isinstance(value, float):
-            return float(value) if math.isfinite(value) else str(value)
-    if depth >= MAX_PARAM_DEPTH:
-        return f"<nested deeper than {MAX_PARAM_DEPTH} levels>"
-    fields = _fields(value)
-    if fields is not None or isinstance(value, (list, tuple, set, frozenset, collections.deque)):
-        if id(value) in path:
-            return "<cycle>"
-        path.add(id(value))
-        try:
-            if fields is not None:
-                return {
-                    clean_text(_text(k)): _jsonable(v, depth + 1, path) for k, v in fields.items()
-                }
-            items = sorted(value, key=_text) if isinstance(value, (set, frozenset)) else value
-            return [_jsonable(v, depth + 1, path) for v in items]
-        finally:
-            path.discard(id(value))
-    if isinstance(value, enum.Enum):
-        return _jsonable(value.value, depth + 1, path)
-    item = getattr(value, "item", None)  # numpy scalars
-    if callable(item) and getattr(value, "shape", None) == ():
-        try:
-            return _jsonable(item(), depth + 1, path)
-        except Exception:
-            pass
-    return clean_text(_text(value))
-
-
-def _fields(value: Any) -> Mapping[Any, Any] | None:
-    """What a mapping or a record-like object holds, by name."""
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
     if isinstance(value, Mapping):
-        return value
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: getattr(value, f.name, None) for f in dataclasses.fields(value)}
-    if isinstance(value, tuple) and hasattr(value, "_asdict"):  # a named tuple
-        try:
-            return dict(value._asdict())
-        except Exception:
-            return None
-    if isinstance(value, (argparse.Namespace, types.SimpleNamespace)):
-        return dict(vars(value))
-    return None
-
-
-def _text(value: Any) -> str:
-    try:
-        return value if isinstance(value, str) else str(value)
-    except Exception as exc:
-        return f"<unprintable {type(value).__name__}: {type(exc).__name__}>"
+        return {clean_text(str(k)): jsonable(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v, depth + 1) for v in value]
+    return clean_text(str(value))
 
 
 def short_traceback(stacktrace: str | None) -> str | None:
@@ -335,7 +276,9 @@ class RunRecord:
             del self.score_history[:-MAX_SCORE_HISTORY]
 
     def warn(self, message: str) -> None:
-        """Record a telemetry problem for readers (each message once)."""
+        """Record a telemetry problem for readers (each message once, redacted: it may
+        quote an exception or an endpoint)."""
+        message = redact_text(message)
         with self.lock:
             if message not in self.warnings:
                 self.warnings.append(message)

@@ -27,7 +27,7 @@ from .liveness import process_identity
 from .manifest import SCORE_DIRECTIONS, RunRecord, jsonable
 from .paths import LOCK_NAME
 from .progress.eta import HISTORY_RUNS, history_medians
-from .redact import redact_argv, redact_value
+from .redact import redact_argv, redact_value, remember_environment
 from .values import clean_text, is_real
 
 if TYPE_CHECKING:
@@ -107,6 +107,8 @@ def new_run_record(
 ) -> RunRecord:
     """A run's record before its span starts: who, where, what, and its history."""
     cwd = Path.cwd()
+    # an error message or a wrapped command's log may quote HF_TOKEN's value verbatim
+    remember_environment(environ)
     record = RunRecord(
         run_id=run_id,
         name=name,
@@ -138,13 +140,14 @@ def new_run_record(
 
 
 def recorded_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Params as the manifest records them: plain JSON (see :func:`jsonable`), secrets
-    redacted. Runs before the run directory exists, so a bad value leaves nothing."""
+    """Params as the manifest records them: walked field by field into plain JSON with
+    secrets redacted (see :mod:`otel_tracker.redact_values`: bounded, cycle-safe, it
+    never raises). Runs before the run directory exists."""
     if params is None:
         return {}
     if not isinstance(params, Mapping):
         raise ConfigError("params must be a mapping")
-    return redact_value(jsonable(params))
+    return jsonable(redact_value(params))
 
 
 def checked_scores(

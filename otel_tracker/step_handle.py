@@ -13,6 +13,7 @@ from opentelemetry.trace import Status, StatusCode
 from . import current, semconv
 from .errors import ConfigError
 from .manifest import StepRecord
+from .redact import clipped, redact_exception, redact_text
 from .values import checked_name, is_whole
 
 if TYPE_CHECKING:
@@ -140,14 +141,28 @@ def mark_error(
     if result in (semconv.RESULT_SUCCESS, semconv.RESULT_SKIP):
         return
     if error is not None and not (isinstance(error, SystemExit)):
-        span.record_exception(error, escaped=True)
-        span.set_attribute(semconv.ERROR_TYPE, type(error).__qualname__)
-        span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
+        # the SDK's record_exception, but redacted: the event reaches the manifest and OTLP
+        message, stacktrace = redact_exception(error)
+        kind = type(error)
+        module = kind.__module__
+        span.add_event(
+            "exception",
+            {
+                "exception.type": f"{module}.{kind.__qualname__}"
+                if module and module != "builtins"
+                else kind.__qualname__,
+                "exception.message": message,
+                "exception.stacktrace": stacktrace,
+                "exception.escaped": "True",
+            },
+        )
+        span.set_attribute(semconv.ERROR_TYPE, kind.__qualname__)
+        span.set_status(Status(StatusCode.ERROR, f"{kind.__name__}: {message}"))
         return
     if isinstance(error, SystemExit):
         description = f"exited with code {exit_code}"
         span.set_attribute(semconv.ERROR_TYPE, "SystemExit")
     else:
-        description = reason or result
+        description = clipped(redact_text(reason)) if reason else result
         span.set_attribute(semconv.ERROR_TYPE, result)
     span.set_status(Status(StatusCode.ERROR, description))

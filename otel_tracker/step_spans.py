@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from . import semconv
 from .clock import AnchoredClock
 from .manifest import ProgressSnapshot, RunRecord, StepRecord
-from .redact import redact_text
+from .redact import clipped, redact_text
 from .step_handle import mark_error, outcome_of
 from .transition_cost import TransitionCost
 from .values import item_count
@@ -132,7 +132,7 @@ class StepSpans:
                 attributes={
                     **self.attributes(record),
                     semconv.CICD_PIPELINE_TASK_RUN_RESULT: semconv.RESULT_SKIP,
-                    semconv.STEP_SKIP_REASON: redact_text(str(reason)),
+                    semconv.STEP_SKIP_REASON: clipped(redact_text(str(reason))),
                 },
                 start_time=now,
             )

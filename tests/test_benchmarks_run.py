@@ -155,3 +155,20 @@ def test_current_step_benchmark_runs_small(tmp_path: Path) -> None:
         "untracked, in an asyncio task",
         "tracked step, in an asyncio task",
     }
+
+
+def test_redact_benchmark_runs_small(tmp_path: Path) -> None:
+    results = run_benchmark(
+        "bench_redact",
+        tmp_path / "redact.json",
+        "--sizes",
+        "0.001,0.002",
+        "--repeat",
+        "1",
+        "--run-size",
+        "4000",
+    )
+    rows = results["functions"]
+    assert len(rows) == 2 * 8 and all(r["redact_s"] >= 0 for r in rows)
+    assert rows[0]["old_redact_s"] is not None  # the comparison ran
+    assert set(results["run"]) == {"20 MB values", "small values"}

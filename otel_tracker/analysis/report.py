@@ -221,6 +221,7 @@ def step_table(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
 def _step_rows(s: dict[str, Any], number: str, depth: int, rows: list[list[str]]) -> None:
     # a child process's steps follow the step that launched it, numbered 2.1, 2.2...
     note = s["error"] or (f"skipped: {s['skip_reason']}" if s["skip_reason"] else "")
+    note = _clip(note, 500)
     rows.append(
         [
             number,
@@ -274,11 +275,10 @@ def key_values(report: dict[str, Any]) -> list[tuple[str, str]]:
             )
         )
     if report["error"]:
-        rows.append(("error", error_text(report["error"]) or "-"))
+        rows.append(("error", _clip(error_text(report["error"]) or "-", 1000)))
     if report["params"]:
-        rows.append(
-            ("params", ", ".join(f"{k}={json.dumps(v)}" for k, v in report["params"].items()))
-        )
+        shown = ", ".join(f"{k}={_clip(json.dumps(v), 200)}" for k, v in report["params"].items())
+        rows.append(("params", _clip(shown, 2000)))
     for name, score in report["scores"].items():
         latest, best = (_number(score.get(k)) for k in ("latest", "best"))
         rows.append((f"score {name}", f"latest {latest}, best {best} ({score.get('direction')})"))
@@ -293,6 +293,12 @@ def key_values(report: dict[str, Any]) -> list[tuple[str, str]]:
     rows.append(("trace id", report["trace_id"] or "-"))
     rows.append(("files", report["files"]["run_dir"]))
     return rows
+
+
+def _clip(text: str, limit: int) -> str:
+    """A value as a summary shows it: long ones cut (a 20 MB param is data, not a line;
+    wrapping it in a table takes time quadratic in its length)."""
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text) - limit:,} more)"
 
 
 def _busiest(processes: list[dict[str, Any]], n: int = 3) -> str:

@@ -21,6 +21,9 @@ from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult,
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
+from ..redact import redact_text
+from .redacted_spans import redacted_span
+
 logger = logging.getLogger(__name__)
 
 # The exporter modules that log per failed batch; filtering an absent one is harmless.
@@ -41,7 +44,7 @@ class _HeldBackOnOurThreads(logging.Filter):
         guard: ExportGuard | None = getattr(_exporting, "guard", None)
         if guard is None or record.levelno < logging.WARNING:
             return True
-        guard.last_reason = record.getMessage()
+        guard.last_reason = redact_text(record.getMessage())  # it may quote the endpoint
         return False
 
 
@@ -89,7 +92,7 @@ class ExportGuard:
         try:
             ok = bool(export())
         except Exception as exc:
-            self.last_reason = f"{type(exc).__name__}: {exc}"
+            self.last_reason = redact_text(f"{type(exc).__name__}: {exc}")
             ok = False
         finally:
             _exporting.guard = None
@@ -182,6 +185,7 @@ class GuardedSpanExporter(SpanExporter):
         self.guard = guard
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        spans = [redacted_span(span) for span in spans]  # an application's own error texts
         ok = self.guard.call(
             "spans",
             len(spans),

@@ -18,6 +18,7 @@ from opentelemetry.trace import StatusCode
 from .. import semconv
 from ..atomic import ManifestFileWriter
 from ..manifest import ProgressSnapshot, RunRecord, short_traceback
+from ..redact import redact_text
 from ..semconv import TRACER_NAME
 
 logger = logging.getLogger(__name__)
@@ -28,16 +29,18 @@ def span_error(span: ReadableSpan) -> dict[str, Any] | None:
     for event in reversed(span.events or ()):
         if event.name == "exception":
             attrs = event.attributes or {}
+            stacktrace = attrs.get("exception.stacktrace")
             return {
                 "type": str(attrs.get("exception.type", "Exception")),
-                "message": str(attrs.get("exception.message", "")),
-                "traceback": short_traceback(attrs.get("exception.stacktrace")),  # type: ignore[arg-type]
+                # ours are redacted already; an application may record its own on our span
+                "message": redact_text(str(attrs.get("exception.message", ""))),
+                "traceback": short_traceback(redact_text(str(stacktrace)) if stacktrace else None),
             }
     if span.status is not None and span.status.status_code is StatusCode.ERROR:
         attrs = span.attributes or {}
         return {
             "type": str(attrs.get(semconv.ERROR_TYPE, "error")),
-            "message": span.status.description or "",
+            "message": redact_text(span.status.description or ""),
             "traceback": None,
         }
     return None

@@ -19,6 +19,7 @@ from opentelemetry.sdk.trace import SpanProcessor
 
 from ..config import MirrorConfig
 from ..errors import MissingExtraError
+from ..redact import redact_text
 from .guard import ExportGuard, report_losses
 
 logger = logging.getLogger(__name__)
@@ -79,6 +80,7 @@ class Mirrors:
             self._problem(mirror, str(exc) or type(exc).__name__)
 
     def _problem(self, mirror: str, reason: str) -> None:
+        reason = redact_text(reason)  # an exporter's error may quote its endpoint
         self.problems.append(f"{mirror} mirror off: {reason}")
         logger.warning("otel-tracker %s mirror is off: %s; the run goes on", mirror, reason)
 

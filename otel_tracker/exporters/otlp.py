@@ -21,6 +21,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from ..config import MirrorConfig
 from ..errors import MissingExtraError
+from ..redact import redact_endpoint
 from .guard import ExportGuard, GuardedMetricExporter, GuardedSpanExporter
 from .telemetry import SampleTriggeredMetricReader
 
@@ -54,7 +55,9 @@ def _endpoint(config: MirrorConfig, protocol: str, signal: str) -> str | None:
 
 
 def _target(exporter: Any, protocol: str) -> str:
-    return f"{getattr(exporter, '_endpoint', 'the default endpoint')} ({protocol})"
+    """Where the exporter sends, for the manifest and warnings: an endpoint's
+    ``user:password@`` (HTTP sends it as basic auth) is redacted."""
+    return f"{redact_endpoint(str(getattr(exporter, '_endpoint', 'the default endpoint')))} ({protocol})"
 
 
 def otlp_span_processor(

@@ -34,6 +34,7 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 from .. import semconv
 from ..errors import MissingExtraError
+from ..redact import clipped, redact_text
 from ..run_setup import flat_attributes
 from ..sampling.run_state import STEP_DURATION
 
@@ -204,7 +205,8 @@ class TensorBoardSpanProcessor(SpanProcessor):
             "result": attrs.get(semconv.CICD_PIPELINE_TASK_RUN_RESULT),
             "duration_s": round(duration, 3),
             "items": attrs.get(semconv.STEP_PROGRESS_COMPLETED),
-            "error": span.status.description,
+            # ours is redacted already; an application may set its own on our span
+            "error": clipped(redact_text(span.status.description or "")) or None,
         }
         self.events.text(f"step/{index + 1:02d}", _markdown_json(outcome))
         self.events.flush()

@@ -22,6 +22,7 @@ from tests.conftest import (
     child_env,
     load_manifest,
     only_manifest,
+    otel_cli,
     read_when,
     run_script,
     start_script,
@@ -85,21 +86,54 @@ def test_servers_listen_on_loopback_only_by_default(root: Path) -> None:
     assert [c.laddr.ip for c in listening] == ["127.0.0.1"]
 
 
+# One secret per way in, each caught by its own rule (none of them is in the environment,
+# so the scrub of known environment values cannot be what hides them).
+ERR_PW = "Err0r-Pw@7/x+y"  # a password with URL-reserved characters, in an exception's DSN
+BEARER = "bEaRer0Tok9876"
+QTOKEN = "qT0k3n-abcdef"
+SK = "sk-" + "Z9y8" * 6
+OBJ = "0bjT0ken-5e1f"  # in an argparse.Namespace and a dataclass param
+URLPW = "Ur1P@ss/w+rd"  # in a set of URLs
+PW_GLUED = "MyPw0rd9x"  # -pPW
+CURL = "CurlPw77x"  # -u admin:PW
+WANDB = "wAnDb-K3y-55"
+OPENAI = "0pEnAi-K3y-66"
+APIKEY = "h3aDer-K3y-77"  # -H 'X-Api-Key: K'
+HEX40 = "5" * 8 + "deadbeef" * 4  # a bare W&B-shaped key
+SECRETS = [SECRET, ERR_PW, BEARER, QTOKEN, SK, OBJ, URLPW, PW_GLUED, CURL, WANDB, OPENAI]
+SECRETS += [APIKEY, HEX40]
+
+
 def test_no_secret_reaches_any_output(root: Path) -> None:
-    """A secret in the environment, in argv (four shapes) and in params appears in no
-    file of the run directory, no OTLP payload, no /metrics text, no event file."""
+    """Secrets in the environment, in argv (every shape the README lists), in params
+    (also inside objects) and in an exception's message and traceback appear in no file
+    of the run directory, no OTLP payload, no /metrics text, no event file, and not in
+    what ``show``, ``summary`` and ``export`` print."""
     receiver = OtlpGrpcReceiver()
     # the child takes the secret from its environment, as real code does
-    child = (
-        "import os, time\n"
-        "from otel_tracker import track_run\n"
-        "token = os.environ['HF_TOKEN']\n"
-        "params = {'api_key': token, 'db': f'postgres://u:{token}@db/x', 'note': f'token={token}'}\n"
-        "with track_run('inner', steps=['fit'], progress='off', params=params) as run:\n"
-        "    with run.step('fit') as step:\n"
-        "        step.advance()\n"
-        "        time.sleep(1.5)\n"
-    )
+    child = f"""
+import argparse, dataclasses, os, sys, time
+from otel_tracker import track_run
+token = os.environ['HF_TOKEN']
+@dataclasses.dataclass
+class Db:
+    host: str
+    db_password: str
+params = {{'api_key': token, 'db': f'postgres://u:{{token}}@db/x', 'note': f'token={{token}}',
+          'args': argparse.Namespace(hf_token={OBJ!r}, lr=0.1), 'cfg': Db('h', {OBJ!r}),
+          'caches': {{'redis://:{URLPW}@cache:6379'}}}}
+try:
+    with track_run('inner', steps=['fit'], progress='off', params=params) as run:
+        with run.step('fit') as step:
+            step.advance()
+            time.sleep(1.5)
+            raise ConnectionError(
+                'could not connect to postgres://app:{ERR_PW}@db/prod; '
+                'Authorization: Bearer {BEARER}; GET https://api/x?token={QTOKEN}; key {SK}'
+            )
+except ConnectionError:
+    sys.exit(3)
+"""
     argv = [
         sys.executable,
         "-c",
@@ -109,6 +143,16 @@ def test_no_secret_reaches_any_output(root: Path) -> None:
         f"--password={SECRET}",
         f"https://user:{SECRET}@example.com/data",
         f"Authorization: Bearer {SECRET}",
+        f"-p{PW_GLUED}",
+        "-u",
+        f"admin:{CURL}",
+        "--wandb-key",
+        WANDB,
+        "--openai-key",
+        OPENAI,
+        "-H",
+        f"X-Api-Key: {APIKEY}",
+        HEX40,
     ]
     proc = wrap(
         root,
@@ -140,20 +184,39 @@ def test_no_secret_reaches_any_output(root: Path) -> None:
         with urllib.request.urlopen(live["tracker"]["mirrors"]["prometheus"]["url"]) as resp:
             exposition = resp.read()
         _, err = proc.communicate(timeout=60)
-        assert proc.returncode == 0, err
+        assert proc.returncode == 3, err
+        # the child's exception reached the collector, as an event on its step's span
+        wait_for(lambda: any(s["name"] == "fit" for s in receiver.received.spans), what="spans")
     finally:
         receiver.close()
 
-    leaks = [str(p) for p in root.rglob("*") if p.is_file() and SECRET.encode() in p.read_bytes()]
-    assert leaks == []
-    assert SECRET.encode() not in exposition
-    assert receiver.received.raw and not any(SECRET.encode() in r for r in receiver.received.raw)
-    assert SECRET not in err
+    printed = [err, exposition.decode()]
+    for command in (["show", "latest"], ["show", "--json", "latest"], ["summary", "latest"]):
+        shown = otel_cli(root, *command)
+        assert shown.returncode in (0, 1), shown.stderr
+        printed += [shown.stdout, shown.stderr]
+    exported = root.parent / "report.md"
+    assert otel_cli(root, "export", "latest", "--output", str(exported)).returncode in (0, 1)
+    files = [p for p in root.rglob("*") if p.is_file()] + [exported]
+    for secret in SECRETS:
+        assert [str(p) for p in files if secret.encode() in p.read_bytes()] == [], secret
+        assert not any(secret.encode() in r for r in receiver.received.raw), secret
+        assert not any(secret in text for text in printed), secret
+    assert receiver.received.raw
     runs = {json.loads(p.read_text())["name"] for p in root.glob("*/manifest.json")}
     parts = {json.loads(p.read_text())["name"] for p in root.glob("*/parts/*.json")}
     # both the wrapper and the tracked child (which joined its run) were checked
     assert (runs, parts) == ({"secretive"}, {"inner"})
     assert list(root.glob("*/tensorboard/events.out.tfevents.*"))
+    # what was hidden is still recognisable: the error kept its shape, the params their keys
+    part = json.loads(next(root.glob("*/parts/*.json")).read_text())
+    error = part["steps"][0]["error"]
+    assert error["type"] == "ConnectionError"
+    assert "postgres://app:***@db/prod" in error["message"] and "Bearer ***" in error["message"]
+    assert "?token=***; key ***" in error["message"]
+    assert "ConnectionError: could not connect to postgres://app:***@" in error["traceback"]
+    assert part["params"]["args"] == {"hf_token": "***", "lr": 0.1}
+    assert part["params"]["cfg"] == {"host": "h", "db_password": "***"}
 
 
 FILLER = """

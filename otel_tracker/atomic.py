@@ -11,6 +11,8 @@ import itertools
 import json
 import logging
 import os
+import secrets
+import stat
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -141,15 +143,41 @@ def _fsync_dir(directory: Path) -> None:
 
 
 _temp_counter = itertools.count()
+# every file the writer opens: never through a planted symlink, never into a child
+_OWN = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+def open_owned(path: Path, flags: int, mode: int = 0o644) -> int:
+    """``os.open`` for a file of the run that this process writes: never through a
+    symlink (``ELOOP``), and only a regular file (a FIFO planted there would block
+    the open or the writes); ``OSError`` otherwise."""
+    fd = os.open(path, flags | _OWN | os.O_NONBLOCK, mode)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def write_temp(path: Path, data: bytes, fsync: bool) -> Path:
     """``data`` in a new hidden temp file beside ``path`` (to be renamed onto it)."""
-    # pid + counter: unique even for a write re-entered from a signal handler.
-    tmp = path.with_name(
-        f"{TEMP_PREFIX}{path.name}.{os.getpid()}.{next(_temp_counter)}{TEMP_SUFFIX}"
-    )
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    # pid + counter: unique even for a write re-entered from a signal handler; random,
+    # and created exclusively: a name planted in advance is never written through
+    for _ in range(8):
+        tmp = path.with_name(
+            f"{TEMP_PREFIX}{path.name}.{os.getpid()}.{next(_temp_counter)}"
+            f".{secrets.token_hex(4)}{TEMP_SUFFIX}"
+        )
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _OWN, 0o644)
+            break
+        except FileExistsError:
+            continue
+    else:
+        raise OSError(errno.EEXIST, "no free temporary file name", str(path))
     try:
         view = memoryview(data)
         while view:

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .atomic import unlink_quietly, write_temp
+from .atomic import open_owned, unlink_quietly, write_temp
 
 try:
     import fcntl
@@ -50,7 +50,7 @@ class GenerationFile:
         if fcntl is None:
             raise OSError("file locks are not available on this platform")
         self.path = path
-        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        self._fd = open_owned(path, os.O_RDWR | os.O_CREAT)
         try:
             self.publish(generation)
         except BaseException:
@@ -119,7 +119,7 @@ class HeartbeatCommitter:
         key = str(path)
         fd = self._fds.get(key)
         if fd is None:
-            fd = self._fds[key] = os.open(path, os.O_RDWR)
+            fd = self._fds[key] = open_owned(path, os.O_RDWR)
         return fd
 
     def close(self) -> None:

@@ -275,7 +275,10 @@ def logs_dir(run: Any) -> Path | None:
     logs = Path(run.dir) / "logs"
     try:
         logs.mkdir(exist_ok=True)
-    except OSError:
+        if logs.is_symlink() or not logs.is_dir():  # logs are written only inside the run
+            raise OSError(f"{logs} is not a directory of the run")
+    except OSError as exc:
+        run.record.warn(f"command output not logged: {exc}")
         return None
     return logs
 

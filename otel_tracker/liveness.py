@@ -14,6 +14,8 @@ import weakref
 from pathlib import Path
 from typing import Any
 
+from .atomic import open_owned
+
 try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows
@@ -45,7 +47,7 @@ class RunLock:
         if fcntl is None:
             return False
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = open_owned(self.path, os.O_RDWR | os.O_CREAT)
         except OSError as exc:
             logger.warning("otel-tracker could not create lock file %s: %s", self.path, exc)
             return False

@@ -20,6 +20,7 @@ from typing import Any
 
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricReader, MetricsData
 
+from ..atomic import open_owned
 from ..clock import iso_utc
 from ..sampling.run_state import STEP_DURATION
 
@@ -59,7 +60,7 @@ class TelemetryFile:
                 if self._fd is None:
                     # a line torn by a crash (or by a failed write) is cut off first
                     repair_torn_tail(self.path)
-                    self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+                    self._fd = open_owned(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
                 # one write() of a whole line: O_APPEND keeps lines whole
                 written = os.write(self._fd, data)
                 if written != len(data):
@@ -100,7 +101,7 @@ class TelemetryFile:
 def repair_torn_tail(path: Path) -> bool:
     """Cut a last line that has no newline (a write torn by a crash); ``True`` if cut."""
     try:
-        fd = os.open(path, os.O_RDWR)
+        fd = open_owned(path, os.O_RDWR)
     except FileNotFoundError:
         return False
     try:

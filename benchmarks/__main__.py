@@ -26,6 +26,7 @@ BENCHMARKS = [
     "launch",
     "current",
     "redact",
+    "scrape",
 ]
 
 

@@ -172,3 +172,17 @@ def test_redact_benchmark_runs_small(tmp_path: Path) -> None:
     assert len(rows) == 2 * 8 and all(r["redact_s"] >= 0 for r in rows)
     assert rows[0]["old_redact_s"] is not None  # the comparison ran
     assert set(results["run"]) == {"20 MB values", "small values"}
+
+
+def test_scrape_benchmark_runs_small(tmp_path: Path) -> None:
+    results = run_benchmark(
+        "bench_scrape",
+        tmp_path / "scrape.json",
+        *("--work", "200", "--repeat", "1", "--scrapers", "4", "--slow", "2"),
+    )
+    assert set(results["modes"]) == {
+        "untracked, not scraped",
+        "tracked, not scraped",
+        "tracked, storm, the tracker's server",
+        "tracked, storm, a thread per connection",
+    }

@@ -3,8 +3,9 @@
 OpenTelemetry's ``PrometheusMetricReader`` converts names the way a Prometheus
 user expects (``process_memory_usage_bytes``, ``system_cpu_utilization_ratio``,
 ``_total`` on counters) into a registry of the run's own, which this endpoint serves
-on 127.0.0.1 unless told otherwise. A scrape reads the
-sampler's cached snapshot; it never samples.
+on 127.0.0.1 unless told otherwise, through a bounded server of our own
+(:mod:`otel_tracker.exporters.scrape_server`). A scrape reads the sampler's cached
+snapshot; it never samples.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 from opentelemetry.sdk.metrics.export import MetricReader
 
 from ..errors import MissingExtraError
+from .scrape_server import ScrapeServer
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +32,8 @@ class PrometheusEndpoint:
     def __init__(self, host: str, port: int) -> None:
         try:
             from opentelemetry.exporter.prometheus import PrometheusMetricReader
-            from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
+            from prometheus_client import REGISTRY, CollectorRegistry
+            from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
         except ImportError as exc:
             raise MissingExtraError("prometheus", "opentelemetry-exporter-prometheus") from exc
         # A registry of its own keeps concurrent runs (and the app's own metrics) apart;
@@ -40,16 +43,19 @@ class PrometheusEndpoint:
             self._reader_options: dict[str, Any] = {"registry": self._registry}
         else:  # pragma: no cover - old exporter versions
             self._registry, self._reader_options = REGISTRY, {}
+        registry = self._registry
         try:
-            server, _thread = start_http_server(port, addr=host, registry=self._registry)
+            server = ScrapeServer(
+                host, port, lambda: generate_latest(registry), CONTENT_TYPE_LATEST
+            )
         except OSError as exc:
             raise PortInUseError(
                 f"cannot serve /metrics on {host}:{port}: {exc.strerror or exc}"
             ) from None
-        self._server: Any = server
+        self._server = server
         self._reader_class = PrometheusMetricReader
         self._reader: MetricReader | None = None
-        bound_port = server.server_address[1]
+        bound_port = server.port
         shown = f"[{host}]" if ":" in host else host
         self.url = f"http://{shown}:{bound_port}/metrics"
 
@@ -61,8 +67,7 @@ class PrometheusEndpoint:
     def close(self) -> None:
         """Stop serving and make sure the reader left prometheus_client's registry."""
         try:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.close()
         except Exception:
             logger.debug("Prometheus endpoint close failed", exc_info=True)
         if self._reader is not None:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
+import subprocess
+import sys
+import threading
 import time
 import urllib.parse
 import urllib.request
@@ -14,7 +18,7 @@ from typing import Any
 import pytest
 
 from otel_tracker import track_run
-from tests.conftest import load_manifest, wait_for
+from tests.conftest import child_env, load_manifest, wait_for
 from tests.otlp_receiver import closed_port
 from tests.prometheus_server import PrometheusServer
 
@@ -108,3 +112,94 @@ def test_port_zero_picks_a_free_port_and_the_manifest_records_it(root: Path) -> 
     port = int(url.rsplit(":", 1)[1].split("/")[0])
     assert port > 0
     assert load_manifest(run.manifest_path)["tracker"]["mirrors"]["prometheus"]["url"] == url
+
+
+POOL_OUTLIVES_RUN = """
+import json, multiprocessing as mp, socket, sys, urllib.request
+from otel_tracker import track_run
+
+def square(x):
+    return x * x
+
+if __name__ == "__main__":
+    with track_run("pooled", steps=["a"], prometheus="127.0.0.1:0", progress="off") as run:
+        url = run.record.tracker["mirrors"]["prometheus"]["url"]
+        port = int(url.rsplit(":", 1)[1].split("/")[0])
+        pool = mp.get_context("fork").Pool(2)  # kept after the run, as a DataLoader's are
+        with run.step("a"):
+            assert pool.map(square, range(4)) == [0, 1, 4, 9]
+    result = {}
+    with socket.socket() as again:  # the next run on this port
+        try:
+            again.bind(("127.0.0.1", port))
+            result["bind"] = "free"
+        except OSError as exc:
+            result["bind"] = exc.strerror
+    try:
+        urllib.request.urlopen(url, timeout=3)
+        result["scrape"] = "answered"
+    except OSError as exc:
+        result["scrape"] = type(getattr(exc, "reason", exc)).__name__
+    pool.terminate()
+    print(json.dumps(result))
+"""
+
+
+def test_a_fork_pool_that_outlives_the_run_does_not_keep_its_port(root: Path) -> None:
+    script = root.parent / "pooled.py"
+    script.write_text(POOL_OUTLIVES_RUN)
+    proc = subprocess.run(
+        [sys.executable, str(script)],
+        env=child_env(root),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    # before: the workers held the listening socket, the port stayed bound and a
+    # scrape waited on a connection nobody would ever accept
+    assert result == {"bind": "free", "scrape": "ConnectionRefusedError"}
+
+
+def test_slow_clients_and_a_scrape_storm_cost_no_threads_and_block_no_scrape(
+    root: Path,
+) -> None:
+    with track_run(
+        "stormed", root=root, prometheus="127.0.0.1:0", install_signal_handlers=False
+    ) as run:
+        url = run.record.tracker["mirrors"]["prometheus"]["url"]
+        port = int(url.rsplit(":", 1)[1].split("/")[0])
+
+        def first_sample() -> bytes:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                return response.read()
+
+        wait_for(first_sample, 30, "the first sample on /metrics")
+        threads_before = threading.active_count()
+        slow = []
+        for _ in range(50):  # connect, then never finish the request
+            sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+            sock.sendall(b"GET /metrics HTTP/1.1\r\n")
+            slow.append(sock)
+        peak = threading.active_count()
+        failures: list[BaseException] = []
+
+        def scrape() -> None:
+            try:
+                with urllib.request.urlopen(url, timeout=30) as response:
+                    assert response.status == 200 and response.read()
+            except BaseException as exc:
+                failures.append(exc)
+
+        storm = [threading.Thread(target=scrape) for _ in range(200)]
+        for thread in storm:
+            thread.start()
+        for thread in storm:
+            thread.join(60)
+        peak = max(peak, threading.active_count() - len(storm))
+        for sock in slow:
+            sock.close()
+    # one server thread whatever the clients do (prometheus_client's: one per connection)
+    assert peak - threads_before <= 1
+    assert failures == []

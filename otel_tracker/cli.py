@@ -281,14 +281,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class CliLogFormatter(logging.Formatter):
+    """``otel-tracker: warning: <message>``: one line, our prefix once (the library's
+    messages start with it, for programs that show them bare), and a traceback only
+    with ``-v``."""
+
+    def __init__(self, verbose: bool) -> None:
+        super().__init__()
+        self.verbose = verbose
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.message = record.getMessage()
+        for prefix in ("otel-tracker: ", "otel-tracker "):
+            if message.startswith(prefix):
+                message = message[len(prefix) :]
+                break
+        line = f"otel-tracker: {record.levelname.lower()}: {message}"
+        if self.verbose and record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``otel-tracker`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
-        format="otel-tracker: %(levelname)s: %(message)s",
-    )
+    root_logger = logging.getLogger()
+    if not root_logger.handlers:  # as basicConfig: a program that set up logging keeps it
+        handler = logging.StreamHandler()
+        handler.setFormatter(CliLogFormatter(verbose=args.verbose))
+        root_logger.addHandler(handler)
+        root_logger.setLevel(logging.DEBUG if args.verbose else logging.WARNING)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

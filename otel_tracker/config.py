@@ -130,11 +130,38 @@ def resolve_root(
 ) -> Path:
     """The runs root: argument > ``OTEL_TRACKER_ROOT`` > ``./output/run-tracker``."""
     if root is not None:
+        if not isinstance(root, (str, os.PathLike)):
+            raise ConfigError(f"root must be a path, got {type(root).__name__} {root!r}")
         if str(root).strip() == "":
             raise ConfigError("root must be a non-empty path")
         return Path(root)
     env = os.environ if environ is None else environ
     return Path(env_str(PREFIX + "ROOT", str(DEFAULT_ROOT), env) or DEFAULT_ROOT)
+
+
+def checked_bool(value: object, name: str) -> bool | None:
+    """An explicit on/off argument: ``True``, ``False`` (numpy's too) or ``None``.
+    A string is refused: ``"false"`` is truthy, and would turn the setting on."""
+    if value is None or isinstance(value, bool):
+        return value
+    if type(value).__name__ == "bool_":  # numpy.bool_
+        return bool(value)
+    raise ConfigError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
+
+
+# Below these, sampling and heartbeats cost the pipeline more than they tell (a 1 µs
+# sample interval slowed it 35%): such a setting is raised to it, with one warning.
+MIN_INTERVAL_S = {"SAMPLE_INTERVAL": 0.05, "HEARTBEAT_INTERVAL": 0.05, "PROGRESS_INTERVAL": 0.05}
+
+
+def _floored(name: str, seconds: float) -> float:
+    floor = MIN_INTERVAL_S.get(name)
+    if floor is None or seconds >= floor:
+        return seconds
+    logger.warning(
+        "otel-tracker %s of %gs is below %gs; using %gs", name.lower(), seconds, floor, floor
+    )
+    return floor
 
 
 def _positive_seconds(name: str, value: float) -> float:
@@ -150,8 +177,8 @@ def seconds_setting(
 ) -> float:
     """A duration: explicit ``value`` (validated) > ``OTEL_TRACKER_<NAME>`` > ``default``."""
     if value is not None:
-        return _positive_seconds(name.lower(), value)
-    return env_float(PREFIX + name, default, environ=environ)
+        return _floored(name, _positive_seconds(name.lower(), value))
+    return _floored(name, env_float(PREFIX + name, default, environ=environ))
 
 
 OTLP_PROTOCOLS = ("grpc", "http/protobuf")
@@ -219,7 +246,7 @@ class MirrorConfig:
                 f"prometheus must be a bool, a port or 'host:port', got {prometheus!r}"
             )
 
-        if tensorboard is None:
+        if checked_bool(tensorboard, "tensorboard") is None:
             tensorboard = env_bool(PREFIX + "TENSORBOARD", False, env)
         interval_ms = env_float("OTEL_METRIC_EXPORT_INTERVAL", 0.0, environ=env)
         # the general variable is read once: a bad value warns once, not per signal
@@ -318,6 +345,16 @@ class TrackerConfig:
         """Merge explicit arguments (``None`` = not given) over the environment."""
         env = os.environ if environ is None else environ
         resolved_root = resolve_root(root, env)
+        for flag, value in (
+            ("enabled", enabled),
+            ("install_signal_handlers", install_signal_handlers),
+            ("resources", resources),
+            ("attach_context", attach_context),
+            ("sample_in_subprocess", sample_in_subprocess),
+            ("join", join),
+            ("summary_files", summary_files),
+        ):
+            checked_bool(value, flag)
 
         if enabled is None:
             sdk_disabled = env_bool("OTEL_SDK_DISABLED", False, env)

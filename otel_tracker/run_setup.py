@@ -135,7 +135,8 @@ def new_run_record(
         record.part = {"id": join.part_id, "parent_span_id": join.parent_span_id}
     else:
         record.parts_from = run_dir
-    record.history, record.history_runs = pipeline_history(config, name, scenario)
+    if run_dir is not None:  # else the root is unusable, and so is its history
+        record.history, record.history_runs = pipeline_history(config, name, scenario)
     return record
 
 
@@ -292,10 +293,9 @@ def pipeline_history(
         )
         docs = [view.doc for view in store.list(filters, limit=HISTORY_RUNS)]
         return history_medians(docs), len(docs)
-    except Exception:
-        logger.warning(
-            "otel-tracker could not read run history; ETAs start without it", exc_info=True
-        )
+    except Exception as exc:  # a root that is not a directory, a damaged file...
+        logger.warning("otel-tracker could not read run history (%s); ETAs start without it", exc)
+        logger.debug("reading the run history failed", exc_info=True)
         return {}, 0
 
 

@@ -4,5 +4,6 @@ install_into_venv() {
     local python="${PYTHON:-python3}"
     [ -x .venv/bin/python ] || "$python" -m venv .venv
     .venv/bin/python -m pip install --quiet --upgrade pip
-    .venv/bin/python -m pip install --quiet -e ".[$1]"
+    # setuptools' notice that an editable install is one (ten lines, every install)
+    PYTHONWARNINGS="ignore:Editable installation" .venv/bin/python -m pip install --quiet -e ".[$1]"
 }

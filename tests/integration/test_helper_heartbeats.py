@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from otel_tracker import track_run
+from otel_tracker import config, track_run
 from otel_tracker.heartbeat import generation_path
 from otel_tracker.sampling.points import Unavailable
 from otel_tracker.sampling.sidecar import SubprocessSampler
@@ -34,7 +34,10 @@ def _progress(doc: dict[str, Any]) -> tuple[int, int]:
     return ended, started
 
 
-def test_helper_heartbeats_never_set_the_manifest_back(root: Path) -> None:
+def test_helper_heartbeats_never_set_the_manifest_back(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(config, "MIN_INTERVAL_S", {})  # a stress test: heartbeats at 2 ms
     seen: list[tuple[int, int]] = []
     errors: list[str] = []
     stop = threading.Event()

@@ -201,7 +201,7 @@ class Watch(logging.Handler):  # notes the mirror's warning; stderr still shows 
 logging.getLogger("otel_tracker").addHandler(Watch())
 
 with track_run("full-disk-board", steps=["fill", "after"], tensorboard=True,
-               sample_interval=0.02, progress="off") as run:
+               sample_interval=0.05, progress="off") as run:
     with run.step("fill") as step:
         deadline = time.monotonic() + 90
         while not failed and time.monotonic() < deadline:

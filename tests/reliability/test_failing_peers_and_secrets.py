@@ -221,6 +221,7 @@ except ConnectionError:
 
 FILLER = """
 import sys, time
+import otel_tracker.config; otel_tracker.config.MIN_INTERVAL_S.clear()  # stress: no floor
 from otel_tracker import track_run
 with track_run("capped", steps=[f"s{i}" for i in range(40)], sample_interval=0.01,
                progress="off", params={"blob": "x" * 600}) as run:

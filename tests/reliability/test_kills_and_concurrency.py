@@ -31,6 +31,7 @@ SIGNALS = int(os.environ.get("OTEL_TRACKER_TEST_SIGNALS", "24"))
 # ms) and appends to telemetry.jsonl every 5 ms.
 BUSY_WRITER = """
 import sys, time
+import otel_tracker.config; otel_tracker.config.MIN_INTERVAL_S.clear()  # stress: no floor
 from otel_tracker import track_run
 with track_run("busy", steps=[f"s{i}" for i in range(5)], heartbeat_interval=0.001,
                sample_interval=0.005, progress="off") as run:
@@ -98,6 +99,7 @@ def test_sigkill_at_random_moments_never_leaves_a_torn_manifest(root: Path) -> N
 # the sampler thread samples and beats every 5 ms: a signal handler running Python
 # code between any two bytecodes lands in the middle of one of them.
 SIGNAL_CHURN = """
+import otel_tracker.config; otel_tracker.config.MIN_INTERVAL_S.clear()  # stress: no floor
 from otel_tracker import track_run
 with track_run("churn", heartbeat_interval=0.005, sample_interval=0.005, progress="off") as run:
     print("ready", flush=True)

@@ -341,3 +341,65 @@ def test_calls_after_the_end_never_touch_the_final_manifest(root: Path, caplog: 
     assert [s["name"] for s in doc["steps"]] == ["a"] and doc["steps_completed"] == 1
     warnings = [r for r in caplog.records if "has ended" in r.getMessage()]
     assert len(warnings) == 1
+
+
+# -- settings -------------------------------------------------------------------------------
+
+FLAGS = (
+    "enabled",
+    "tensorboard",
+    "resources",
+    "install_signal_handlers",
+    "summary_files",
+    "join",
+    "sample_in_subprocess",
+    "attach_context",
+)
+
+
+@pytest.mark.parametrize("flag", FLAGS)
+@pytest.mark.parametrize("value", ["false", "true", "", 0, 1])
+def test_an_on_off_setting_refuses_anything_but_a_bool(root: Path, flag: str, value: Any) -> None:
+    # "false" is truthy: before, enabled="false" tracked and tensorboard="false" mirrored
+    with pytest.raises(ConfigError) as raised:
+        track_run("flags", root=root, **{flag: value})
+    assert flag in str(raised.value) and "\n" not in str(raised.value)
+    assert not root.exists()
+
+
+@pytest.mark.parametrize("root_value", [123, 1.5, b"bytes", ["a"]])
+def test_a_root_that_is_not_a_path_is_a_config_error(root_value: Any) -> None:
+    with pytest.raises(ConfigError, match="root must be a path"):
+        track_run("roots", root=root_value)
+
+
+@pytest.mark.parametrize("setting", ["sample_interval", "heartbeat_interval", "progress_interval"])
+def test_intervals_too_short_to_be_useful_are_raised_to_a_floor_with_one_warning(
+    root: Path, setting: str, caplog: Any
+) -> None:
+    caplog.set_level(logging.WARNING, logger="otel_tracker")
+    with _run(root, **{setting: 1e-6}) as run:
+        assert getattr(run.config, setting) == 0.05
+    floors = [r for r in caplog.records if "below" in r.getMessage()]
+    assert len(floors) == 1 and setting in floors[0].getMessage()
+
+
+def test_a_file_as_root_is_one_warning_line_each_and_the_command_still_runs(
+    tmp_path: Path,
+) -> None:
+    not_a_dir = tmp_path / "root-file"
+    not_a_dir.write_text("in the way")
+    command = [sys.executable, "-c", "print('ran')"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "otel_tracker.cli", "--root", str(not_a_dir), "run", "--", *command],
+        env={k: v for k, v in os.environ.items() if not k.startswith("OTEL_")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0 and "ran" in proc.stdout, proc.stderr
+    warnings = [line for line in proc.stderr.splitlines() if line.startswith("otel-tracker")]
+    assert "Traceback" not in proc.stderr and len(warnings) == 1, proc.stderr
+    # the prefix once: not "otel-tracker: WARNING: otel-tracker cannot ..."
+    assert warnings[0].startswith("otel-tracker: warning: cannot create a run directory")
+    assert warnings[0].count("otel-tracker") == 1

@@ -64,8 +64,8 @@ def bench_transitions(root: Path, steps: int) -> dict[str, Any]:
 
 
 def bench_writes(doc: dict[str, Any], workdir: Path, repeat: int) -> dict[str, float]:
-    from otel_tracker.atomic import ManifestFileWriter, dump_json, write_json_atomic
-    from otel_tracker.manifest import manifest_encoder
+    from otel_tracker.contract.atomic import ManifestFileWriter, dump_json, write_json_atomic
+    from otel_tracker.record.document import manifest_encoder
 
     small = {"schema_version": 1, "status": "running", "steps": []}
     target, tiny = workdir / "manifest.json", workdir / "small.json"

@@ -31,7 +31,7 @@ CHILD = """
 import json, os, sys, time
 import psutil
 from otel_tracker import track_run
-import otel_tracker.run  # untracked or not, the same modules are in memory
+import otel_tracker.record.run  # untracked or not, the same modules are in memory
 
 marks, interval, nsteps = json.loads(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
 me = psutil.Process()

@@ -71,7 +71,7 @@ _OLD_ASSIGNMENT = re.compile(r"(?P<key>[A-Za-z_][A-Za-z0-9_.-]*)(?P<sep>=)(?P<va
 
 
 def old_redact_text(text: str) -> str:
-    from otel_tracker.secret_names import is_secret_key
+    from otel_tracker.redact.names import is_secret_key
 
     text = _OLD_URL.sub(lambda m: f"{m['scheme']}{m['user']}:***@", text)
     text = _OLD_BEARER.sub(lambda m: f"{m.group(1)} ***", text)
@@ -84,7 +84,7 @@ def old_redact_text(text: str) -> str:
 def bench_functions(
     sizes_mb: Sequence[float], repeat: int, old_max_mb: float
 ) -> list[dict[str, Any]]:
-    from otel_tracker.redact import redact_text
+    from otel_tracker.redact.text import redact_text
 
     rows = []
     for shape, unit in SHAPES.items():

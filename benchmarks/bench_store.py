@@ -56,7 +56,7 @@ def template_manifest(workdir: Path) -> dict[str, Any]:
 
 
 def populate(root: Path, n: int, template: dict[str, Any]) -> list[str]:
-    from otel_tracker.atomic import dump_json
+    from otel_tracker.contract.atomic import dump_json
 
     start = datetime(2026, 1, 1, tzinfo=timezone.utc)
     ids = []
@@ -100,7 +100,7 @@ def run_cli(root: Path, *args: str) -> None:
 def bench_size(workdir: Path, n: int, repeat: int, template: dict[str, Any]) -> dict[str, Any]:
     """Populate a root with ``n`` runs and time every case on it, interleaved."""
     from otel_tracker.config import ReaderConfig
-    from otel_tracker.store import Filters, RunStore
+    from otel_tracker.history.store import Filters, RunStore
 
     root = workdir / f"runs-{n}"
     root.mkdir()

@@ -6,16 +6,16 @@ import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-from . import current
 from .config import TrackerConfig
-from .noop import NoopRun, NoopStep
-from .step_functions import step_function
+from .record import current
+from .record.noop import NoopRun, NoopStep
+from .record.step_functions import step_function
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import SpanProcessor
 
     from .clock import Clock
-    from .run import Run, Step
+    from .record.run import Run, Step
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -106,7 +106,7 @@ def track_run(
     )
     if not config.enabled:
         return NoopRun(name)
-    from .run import Run  # the OTel SDK is imported only when a run is really tracked
+    from .record.run import Run  # the OTel SDK is imported only when a run is really tracked
 
     return Run(
         name,

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .analysis.report import error_text
-from .store import Filters, RunStore, RunView
+from .history.store import Filters, RunStore, RunView
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ from typing import Any
 import jsonschema
 import pytest
 
+from otel_tracker.contract.shape import type_problem
 from otel_tracker.schema import manifest_schema
-from otel_tracker.shape import type_problem
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -60,8 +60,8 @@ def only_manifest(root: Path) -> dict[str, Any]:
 # unwritable even for root (unlike chmod). The tracker creates the run directory,
 # so the obstruction is planted as it is created.
 OBSTRUCT_TENSORBOARD = """
-import otel_tracker.run as run_module
-from otel_tracker.paths import create_run_dir
+import otel_tracker.record.run as run_module
+from otel_tracker.contract.paths import create_run_dir
 
 def obstructed(root, name, attempts=20):
     run_id, run_dir = create_run_dir(root, name, attempts)
@@ -184,8 +184,8 @@ def make_run(
     import copy
     from datetime import datetime, timedelta, timezone
 
-    from otel_tracker.atomic import write_json_atomic
-    from otel_tracker.paths import slugify
+    from otel_tracker.contract.atomic import write_json_atomic
+    from otel_tracker.contract.paths import slugify
 
     started = started or datetime.now(timezone.utc)
     run_id = f"{started.strftime('%Y%m%dT%H%M%S')}.{started.microsecond // 1000:03d}Z-{slugify(name)}-{suffix}"

@@ -25,7 +25,7 @@ def test_ruff_format() -> None:
 
 
 def test_importing_the_package_loads_no_sdk() -> None:
-    code = "import sys, otel_tracker, otel_tracker.cli; print(any(m.startswith('opentelemetry') for m in sys.modules))"
+    code = "import sys, otel_tracker, otel_tracker.cli.main; print(any(m.startswith('opentelemetry') for m in sys.modules))"
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )

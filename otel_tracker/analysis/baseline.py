@@ -17,12 +17,12 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..atomic import write_json_atomic
+from ..contract.atomic import write_json_atomic
+from ..contract.jsonfile import FileProblem, read_json
+from ..contract.paths import slugify
+from ..contract.shape import schema_problem
 from ..errors import OtelTrackerError
-from ..jsonfile import FileProblem, read_json
-from ..paths import slugify
 from ..schema import baseline_schema
-from ..shape import schema_problem
 from .figures import step_figures
 
 BASELINE_VERSION = 1

@@ -19,8 +19,8 @@ logger = logging.getLogger(__name__)
 def pipeline_history(store: Any, doc: dict[str, Any]) -> tuple[dict[str, list[float]], int]:
     """Durations of each completed step in this pipeline's earlier completed runs
     (the same runs the ETA learns from)."""
+    from ..history.store import Filters
     from ..progress.eta import HISTORY_RUNS, step_durations
-    from ..store import Filters
     from ..timeparse import parse_timestamp
 
     filters = Filters(

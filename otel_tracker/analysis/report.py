@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..history.store import RunView
 from ..printable import MAX_CHARS, json_text, printable
-from ..store import RunView
 from ..timeparse import format_duration, format_local
 from ..values import is_real
 

@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from ..atomic import write_text_atomic
+from ..contract.atomic import write_text_atomic
 
 logger = logging.getLogger(__name__)
 SUMMARY_FILES = ("summary.json", "summary.md", "summary.txt")
@@ -38,7 +38,7 @@ def write_summary_files(run_dir: Path, store: Any) -> list[Path]:
 def write_summary_quietly(run_dir: Path, root: Path) -> None:
     """:func:`write_summary_files` for a run that is ending: failures are logged, never raised."""
     from ..config import ReaderConfig
-    from ..store import RunStore
+    from ..history.store import RunStore
 
     try:
         write_summary_files(run_dir, RunStore(config=ReaderConfig.resolve(root=root)))

@@ -21,7 +21,7 @@ from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult,
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from ..redact import redact_text
+from ..redact.text import redact_text
 from .redacted_spans import redacted_span
 
 logger = logging.getLogger(__name__)

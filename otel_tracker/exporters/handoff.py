@@ -1,6 +1,6 @@
 """Joined children hand their spans to the launching run instead of exporting them.
 
-A process that joined a launcher's run (see :mod:`otel_tracker.join`) whose run
+A process that joined a launcher's run (see :mod:`otel_tracker.record.join`) whose run
 mirrors to OTLP does not talk to the collector itself: each export at exit would
 cost it up to the export timeout with a dead collector, once per process, in
 series (a 5-stage pipeline paid it six times). Its :class:`SpanHandoffProcessor`
@@ -29,7 +29,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, TraceFlags, TraceState
 from opentelemetry.trace.status import Status, StatusCode
 
-from ..parts import PARTS_DIR
+from ..contract.parts import PARTS_DIR
 
 logger = logging.getLogger(__name__)
 

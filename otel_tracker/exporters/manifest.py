@@ -16,9 +16,9 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.trace import StatusCode
 
 from .. import semconv
-from ..atomic import ManifestFileWriter
-from ..manifest import ProgressSnapshot, RunRecord, short_traceback
-from ..redact import redact_text
+from ..contract.atomic import ManifestFileWriter
+from ..record.document import ProgressSnapshot, RunRecord, short_traceback
+from ..redact.text import redact_text
 from ..semconv import TRACER_NAME
 
 logger = logging.getLogger(__name__)

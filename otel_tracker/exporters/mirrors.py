@@ -19,7 +19,7 @@ from opentelemetry.sdk.trace import SpanProcessor
 
 from ..config import MirrorConfig
 from ..errors import MissingExtraError
-from ..redact import redact_text
+from ..redact.text import redact_text
 from .guard import ExportGuard, report_losses
 
 logger = logging.getLogger(__name__)

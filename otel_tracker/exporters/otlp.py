@@ -21,7 +21,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from ..config import MirrorConfig
 from ..errors import MissingExtraError
-from ..redact import redact_endpoint
+from ..redact.text import redact_endpoint
 from .guard import ExportGuard, GuardedMetricExporter, GuardedSpanExporter
 from .telemetry import SampleTriggeredMetricReader
 

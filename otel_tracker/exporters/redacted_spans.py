@@ -11,7 +11,7 @@ from __future__ import annotations
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.trace import Status
 
-from ..redact import MAX_STACKTRACE, clipped, redact_text
+from ..redact.text import MAX_STACKTRACE, clipped, redact_text
 
 _TEXTS = ("exception.message", "exception.stacktrace")
 

@@ -20,8 +20,8 @@ from typing import Any
 
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricReader, MetricsData
 
-from ..atomic import open_owned
 from ..clock import iso_utc
+from ..contract.atomic import open_owned
 from ..sampling.run_state import STEP_DURATION
 
 logger = logging.getLogger(__name__)

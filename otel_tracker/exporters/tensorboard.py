@@ -34,8 +34,8 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 from .. import semconv
 from ..errors import MissingExtraError
-from ..redact import clipped, redact_text
-from ..run_setup import flat_attributes
+from ..record.setup import flat_attributes
+from ..redact.text import clipped, redact_text
 from ..sampling.run_state import STEP_DURATION
 
 logger = logging.getLogger(__name__)

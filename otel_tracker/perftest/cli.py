@@ -67,7 +67,7 @@ def _save_baseline(store: Any, root: Path, doc: dict[str, Any], now: str) -> str
 def run_perf_test(args: argparse.Namespace) -> int:
     from ..analysis.recommend import analyze
     from ..clock import iso_utc
-    from ..store import RunStore
+    from ..history.store import RunStore
     from .compare import BaselineSource
     from .execute import Outcome, run_scenario
     from .results import results_document, scenario_result, write_results

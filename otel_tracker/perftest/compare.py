@@ -12,14 +12,9 @@ import math
 from pathlib import Path
 from typing import Any
 
-from ..analysis.baseline import (
-    MAX_BASELINE_BYTES,
-    BaselineStore,
-    baseline_key,
-    check_baseline,
-)
+from ..analysis.baseline import MAX_BASELINE_BYTES, BaselineStore, baseline_key, check_baseline
+from ..contract.jsonfile import FileProblem, read_json
 from ..errors import OtelTrackerError
-from ..jsonfile import FileProblem, read_json
 from .scenario import Scenario, Threshold, higher_is_better
 
 RESULTS_KIND = "otel-tracker-perf-test-results"

@@ -157,7 +157,7 @@ def run_scenario(
     """Run ``sc`` as a tracked run named after the suite; never raises for the scenario's
     own failures (they are in the outcome and in the run's manifest)."""
     from ..api import track_run
-    from ..launch import child_environment
+    from ..launch.command import child_environment
 
     outcome = Outcome(sc)
     started = time.monotonic()

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from ..analysis.rules import Recommendation
-from ..atomic import write_text_atomic
-from ..paths import slugify
+from ..contract.atomic import write_text_atomic
+from ..contract.paths import slugify
 from .compare import RESULTS_KIND, flat_metrics, judge, scenario_metrics, threshold_level
 from .execute import Outcome
 

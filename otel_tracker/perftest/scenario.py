@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..pipeline_file import (
+from ..launch.pipeline_file import (
     PYTHON_PLACEHOLDER,
     PipelineError,
     _command,

@@ -8,7 +8,7 @@ by 20-25%; the same samplers in a helper process slowed it by nothing
 measurable. Here the pipeline's process sends one request line and reads one
 reply line per sample. A due heartbeat of the run's manifest rides along with
 the request (its bytes follow the line) and the helper writes it: see
-``otel_tracker/heartbeat.py`` for why and how it never lands over newer state.
+``otel_tracker/contract/heartbeat.py`` for why and how it never lands over newer state.
 
 The helper runs in a session of its own and ignores SIGINT/SIGTERM (a terminal's
 Ctrl-C goes to the whole foreground process group; the run ends the helper). The
@@ -299,7 +299,7 @@ def _encode(point: Point) -> list[Any]:
 def serve(lines: LineReader, stdout: Any, parent: int, samplers: Sequence[tuple[str, Any]]) -> int:
     """The helper's loop: one reply line per request line that asks for a sample
     (``"now"``), a heartbeat written for one that carries it, until stdin closes."""
-    from ..heartbeat import HeartbeatCommitter
+    from ..contract.heartbeat import HeartbeatCommitter
 
     unavailable = Unavailable()
     heartbeats = HeartbeatCommitter()

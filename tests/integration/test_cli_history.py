@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from otel_tracker.cli import build_parser, main
+from otel_tracker.cli.main import build_parser, main
 from tests.conftest import (
     REPO,
     child_env,
@@ -232,7 +232,7 @@ def test_every_help_example_parses_and_names_files_that_exist() -> None:
 
 def test_reading_commands_do_not_import_the_sdk(root: Path, history: list[Path]) -> None:
     code = (
-        "import sys; from otel_tracker.cli import main; "
+        "import sys; from otel_tracker.cli.main import main; "
         f"[main(['--root', {str(root)!r}] + a) for a in (['list'], ['show', 'latest'], ['summary', 'latest', '--format', 'json'], ['summary', 'latest', '--format', 'markdown'], ['baseline', 'list'])]; "
         "print('SDK', any(m.startswith('opentelemetry') for m in sys.modules), file=sys.stderr)"
     )
@@ -318,7 +318,8 @@ def test_watch_exit_status_follows_the_run(
 
 STARTING = """
 import sys, time
-from otel_tracker import liveness, track_run
+from otel_tracker import track_run
+from otel_tracker.contract import liveness
 
 original = liveness.RunLock.acquire
 

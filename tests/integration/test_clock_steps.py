@@ -20,7 +20,7 @@ import pytest
 
 from otel_tracker import track_run
 from otel_tracker.analysis.report import eta_accuracy
-from otel_tracker.heartbeat import generation_path
+from otel_tracker.contract.heartbeat import generation_path
 from otel_tracker.progress.eta import MAX_CORRECTION
 from otel_tracker.timeparse import parse_timestamp
 from tests.conftest import child_env, load_manifest, wait_for

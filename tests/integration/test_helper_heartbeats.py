@@ -1,6 +1,6 @@
 """The sampling helper writes the run's heartbeats: real helper process, real files.
 
-The claim under test (otel_tracker/heartbeat.py): a heartbeat never lands over a
+The claim under test (otel_tracker/contract/heartbeat.py): a heartbeat never lands over a
 newer state, however its write interleaves with the run's own transitions.
 """
 
@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from otel_tracker import config, track_run
-from otel_tracker.heartbeat import generation_path
+from otel_tracker.contract.heartbeat import generation_path
 from otel_tracker.sampling.points import Unavailable
 from otel_tracker.sampling.sidecar import SubprocessSampler
 from tests.conftest import only_manifest, wait_for
@@ -103,7 +103,7 @@ def test_helper_heartbeats_never_set_the_manifest_back(
 # the real helper, made slow to write heartbeats: each lands well after the next transition
 SLOW_HELPER = """
 import time
-from otel_tracker import heartbeat
+from otel_tracker.contract import heartbeat
 write = heartbeat.HeartbeatCommitter.write
 def slow(self, *args):
     time.sleep(0.03)
@@ -115,7 +115,7 @@ raise SystemExit(main())
 
 
 def test_a_late_heartbeat_is_dropped_not_written_over_a_transition(tmp_path: Path) -> None:
-    from otel_tracker.atomic import ManifestFileWriter
+    from otel_tracker.contract.atomic import ManifestFileWriter
 
     writer = ManifestFileWriter(tmp_path / "manifest.json")
     assert writer.write({"state": 0}) and writer.share() is not None
@@ -144,7 +144,7 @@ def test_a_late_heartbeat_is_dropped_not_written_over_a_transition(tmp_path: Pat
 def test_heartbeat_errors_in_the_helper_are_the_writers_one_warning(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from otel_tracker.atomic import ManifestFileWriter
+    from otel_tracker.contract.atomic import ManifestFileWriter
 
     run_dir = tmp_path / "run"
     run_dir.mkdir()

@@ -7,7 +7,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from otel_tracker.store import RunStore
+from otel_tracker.history.store import RunStore
 from tests.conftest import load_manifest, only_manifest, otel_cli, validate_manifest, wrap
 from tests.otlp_receiver import OtlpGrpcReceiver
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from otel_tracker.pipeline_file import PipelineError, load_pipeline
+from otel_tracker.launch.pipeline_file import PipelineError, load_pipeline
 from tests.conftest import child_env, only_manifest, otel_cli, read_when, wait_for
 
 PY = sys.executable

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from otel_tracker.contract.liveness import lock_is_held
 from otel_tracker.environment import DEFAULT_ENV_ALLOWLIST
-from otel_tracker.liveness import lock_is_held
 from tests.conftest import (
     child_env,
     load_manifest,

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from otel_tracker import track_run
-from otel_tracker.cli import main
+from otel_tracker.cli.main import main
 from tests.conftest import child_env, otel_cli, read_when, wait_for
 
 

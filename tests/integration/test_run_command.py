@@ -46,7 +46,7 @@ def test_exit_code_and_logs(root: Path) -> None:
     assert doc["steps"][0]["error"]["type"] == "CommandFailed"
     shown = otel_cli(root, "show", "latest").stdout
     assert "CommandFailed: command exited with code 3" in shown
-    assert "otel_tracker.launch" not in shown
+    assert "otel_tracker.launch.command" not in shown
     logs = Path(doc["run_dir"]) / "logs"
     assert (logs / "stdout.log").read_text() == "to stdout\n"
     assert (logs / "stderr.log").read_text() == "to stderr\n"

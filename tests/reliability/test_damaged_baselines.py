@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from otel_tracker.cli import main
+from otel_tracker.cli.main import main
 from tests.reliability.test_damaged_manifests import damaged
 
 STEPS = ["load", "train"]

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from otel_tracker.cli import main
+from otel_tracker.cli.main import main
 from tests.conftest import make_run
 
 

@@ -21,7 +21,7 @@ import pytest
 
 from otel_tracker.config import ReaderConfig
 from otel_tracker.exporters.telemetry import read_telemetry
-from otel_tracker.store import RunStore
+from otel_tracker.history.store import RunStore
 from tests.conftest import child_env, load_manifest, validate_manifest
 
 KILLS = int(os.environ.get("OTEL_TRACKER_TEST_KILLS", "100"))

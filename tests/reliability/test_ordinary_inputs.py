@@ -27,9 +27,9 @@ import numpy as np
 import pytest
 
 from otel_tracker import ConfigError, track_run
-from otel_tracker.cli import main as cli_main
+from otel_tracker.cli.main import main as cli_main
 from otel_tracker.config import ReaderConfig
-from otel_tracker.store import RunStore
+from otel_tracker.history.store import RunStore
 from tests.conftest import child_env, load_manifest, only_manifest, otel_cli, run_script
 
 READ_COMMANDS = (("list",), ("show", "latest"), ("summary", "latest"), ("status", "latest"))
@@ -391,7 +391,16 @@ def test_a_file_as_root_is_one_warning_line_each_and_the_command_still_runs(
     not_a_dir.write_text("in the way")
     command = [sys.executable, "-c", "print('ran')"]
     proc = subprocess.run(
-        [sys.executable, "-m", "otel_tracker.cli", "--root", str(not_a_dir), "run", "--", *command],
+        [
+            sys.executable,
+            "-m",
+            "otel_tracker.cli",
+            "--root",
+            str(not_a_dir),
+            "run",
+            "--",
+            *command,
+        ],
         env={k: v for k, v in os.environ.items() if not k.startswith("OTEL_")},
         capture_output=True,
         text=True,

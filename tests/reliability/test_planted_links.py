@@ -18,8 +18,8 @@ from tests.conftest import only_manifest, run_script
 # (like tests/conftest.OBSTRUCT_TENSORBOARD): names it is about to create.
 PLANT = """
 import os, sys
-import otel_tracker.run as run_module
-from otel_tracker.paths import create_run_dir
+import otel_tracker.record.run as run_module
+from otel_tracker.contract.paths import create_run_dir
 
 OUTSIDE = sys.argv[1]
 
@@ -46,7 +46,7 @@ with track_run("planted", steps=["a", "b"], heartbeat_interval=0.05,
 """
 
 WRAPPED = """
-from otel_tracker.cli import main
+from otel_tracker.cli.main import main
 raise SystemExit(main(["run", "--name", "wrapped", "--", sys.executable, "-c", "print('out')"]))
 """
 

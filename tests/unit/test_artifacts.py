@@ -5,7 +5,7 @@ import os
 import time
 from pathlib import Path
 
-from otel_tracker.artifacts import HINTS_FILE, scan
+from otel_tracker.launch.artifacts import HINTS_FILE, scan
 
 
 def _touch(path: Path, data: bytes = b"x", mtime: float | None = None) -> Path:

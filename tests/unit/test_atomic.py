@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from otel_tracker import atomic
-from otel_tracker.atomic import ManifestFileWriter, write_json_atomic
+from otel_tracker.contract import atomic
+from otel_tracker.contract.atomic import ManifestFileWriter, write_json_atomic
 
 
 def test_write_and_no_temp_files_left(tmp_path: Path) -> None:
@@ -82,7 +82,7 @@ def test_overtaken_write_does_not_replace_newer_content(tmp_path: Path) -> None:
 
 
 def test_fragment_encoder_writes_what_dump_json_writes_as_the_document_changes() -> None:
-    from otel_tracker.atomic import FragmentEncoder, dump_json
+    from otel_tracker.contract.atomic import FragmentEncoder, dump_json
 
     encode = FragmentEncoder(("steps",), ("eta", "log"))
     steps = [{"name": f"s{i}", "status": "pending", "progress": {"completed": 0}} for i in range(5)]
@@ -106,7 +106,7 @@ def test_fragment_encoder_reencodes_only_new_items_of_a_sliding_list(
 ) -> None:
     """A capped list drops its oldest item as it grows (the manifest's ETA log):
     its items move, and must not all be encoded again on every write."""
-    from otel_tracker.atomic import FragmentEncoder, dump_json
+    from otel_tracker.contract.atomic import FragmentEncoder, dump_json
 
     encoded: list[object] = []
     real = atomic._compact

@@ -181,7 +181,7 @@ def test_author_estimates_and_summary_accuracy(
     root: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from otel_tracker.analysis.report import build_report
-    from otel_tracker.store import RunStore
+    from otel_tracker.history.store import RunStore
 
     clock = ManualClock()
     with track_run(

@@ -23,12 +23,7 @@ from opentelemetry.trace import (
     set_span_in_context,
 )
 
-from otel_tracker.exporters.handoff import (
-    PartSpans,
-    SpanHandoffProcessor,
-    decode_span,
-    encode_span,
-)
+from otel_tracker.exporters.handoff import PartSpans, SpanHandoffProcessor, decode_span, encode_span
 
 
 def _spans() -> list[ReadableSpan]:

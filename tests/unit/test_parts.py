@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from otel_tracker import track_run
-from otel_tracker.join import join_target
-from otel_tracker.parts import merge_parts, merge_run_parts
-from otel_tracker.store import RunStore
+from otel_tracker.contract.parts import merge_parts, merge_run_parts
+from otel_tracker.history.store import RunStore
+from otel_tracker.record.join import join_target
 
 
 def _step(name: str, span: str, status: str = "completed") -> dict:

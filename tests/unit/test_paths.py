@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from otel_tracker import paths
-from otel_tracker.paths import RUN_ID_PATTERN, create_run_dir, new_run_id, slugify
+from otel_tracker.contract import paths
+from otel_tracker.contract.paths import RUN_ID_PATTERN, create_run_dir, new_run_id, slugify
 
 
 @pytest.mark.parametrize(

@@ -12,9 +12,11 @@ from typing import Any, NamedTuple
 
 import pytest
 
-from otel_tracker import known_secrets, redact
 from otel_tracker.environment import allowed_env
-from otel_tracker.redact import (
+from otel_tracker.redact import known as known_secrets
+from otel_tracker.redact import text as redact
+from otel_tracker.redact.names import MAYBE, NOT, SECRET, secrecy
+from otel_tracker.redact.text import (
     REDACTED,
     is_secret_key,
     redact_argv,
@@ -23,7 +25,6 @@ from otel_tracker.redact import (
     redact_text,
     redact_value,
 )
-from otel_tracker.secret_names import MAYBE, NOT, SECRET, secrecy
 
 
 @pytest.fixture(autouse=True)
@@ -505,7 +506,7 @@ def test_endpoints() -> None:
 
 # -- linear time (item 16): 20 MB inputs finish, checked with a generous time-out ----------
 LINEAR = """
-from otel_tracker.redact import redact_argv, redact_text, redact_value
+from otel_tracker.redact.text import redact_argv, redact_text, redact_value
 N = 20_000_000
 def rep(unit):
     return (unit * (N // len(unit) + 1))[:N]

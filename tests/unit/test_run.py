@@ -15,8 +15,8 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from otel_tracker import ConfigError, current_run, current_step, step, track_run
 from otel_tracker.clock import ManualClock
-from otel_tracker.liveness import lock_is_held
-from otel_tracker.noop import NoopRun
+from otel_tracker.contract.liveness import lock_is_held
+from otel_tracker.record.noop import NoopRun
 from tests.conftest import load_manifest, only_manifest, read_when, wait_for
 
 STEPS = ["Train expert", "Collect expert trajectories", "Pretrain BC", "Fine-tune", "Evaluate"]
@@ -393,8 +393,8 @@ def test_kind_is_validated(root: Path) -> None:
 
 
 def test_the_disabled_run_has_the_whole_public_surface() -> None:
-    from otel_tracker.noop import NoopStep
-    from otel_tracker.run import Run, Step
+    from otel_tracker.record.noop import NoopStep
+    from otel_tracker.record.run import Run, Step
 
     def public(cls: type) -> set[str]:
         return {name for name in dir(cls) if not name.startswith("_")}
@@ -461,7 +461,7 @@ def test_a_step_per_item_gets_one_warning_with_what_to_do_instead(
 
 
 def test_transition_cost_warns_once_past_its_share_and_step_count() -> None:
-    from otel_tracker.transition_cost import TransitionCost
+    from otel_tracker.record.transition_cost import TransitionCost
 
     now = [0.0]
     cost = TransitionCost(share=0.05, min_transitions=3, clock=lambda: now[0])

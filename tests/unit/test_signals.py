@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from otel_tracker.signals import SignalChain
+from otel_tracker.record.signals import SignalChain
 
 SIG = signal.SIGUSR1
 

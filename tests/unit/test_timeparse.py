@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from otel_tracker.cli import main
+from otel_tracker.cli.main import main
 from otel_tracker.errors import OtelTrackerError
 from otel_tracker.timeparse import format_duration, parse_duration, parse_timestamp, parse_when
 

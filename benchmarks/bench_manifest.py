@@ -64,8 +64,9 @@ def bench_transitions(root: Path, steps: int) -> dict[str, Any]:
 
 
 def bench_writes(doc: dict[str, Any], workdir: Path, repeat: int) -> dict[str, float]:
-    from otel_tracker.contract.atomic import ManifestFileWriter, dump_json, write_json_atomic
-    from otel_tracker.record.document import manifest_encoder
+    from otel_tracker.contract.atomic import dump_json, write_json_atomic
+    from otel_tracker.contract.document import manifest_encoder
+    from otel_tracker.contract.manifest_writer import ManifestFileWriter
 
     small = {"schema_version": 1, "status": "running", "steps": []}
     target, tiny = workdir / "manifest.json", workdir / "small.json"

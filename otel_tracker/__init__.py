@@ -11,10 +11,9 @@ run is actually tracked.
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 from .api import current_run, current_step, step, track_run
 from .errors import ConfigError, OtelTrackerError, RunNotFoundError
+from .version import __version__
 
 __all__ = [
     "ConfigError",

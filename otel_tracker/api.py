@@ -106,6 +106,11 @@ def track_run(
     )
     if not config.enabled:
         return NoopRun(name)
+    # the composition root: the only place where the writer is handed the read side
+    from functools import partial
+
+    from .analysis.summary_files import write_summary_quietly
+    from .history.pipeline_history import step_medians
     from .record.run import Run  # the OTel SDK is imported only when a run is really tracked
 
     return Run(
@@ -120,6 +125,8 @@ def track_run(
         span_processors=span_processors,
         environ=environ,
         service_name=service_name,
+        history=partial(step_medians, config.root),
+        report=partial(write_summary_quietly, root=config.root),
     )
 
 

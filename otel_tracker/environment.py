@@ -16,7 +16,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from .redact.text import redact_value
+from .redact.objects import redact_value
 
 # Only these variables are ever recorded (plus the user's OTEL_TRACKER_ENV_ALLOWLIST);
 # values still pass through redaction.

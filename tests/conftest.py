@@ -60,7 +60,7 @@ def only_manifest(root: Path) -> dict[str, Any]:
 # unwritable even for root (unlike chmod). The tracker creates the run directory,
 # so the obstruction is planted as it is created.
 OBSTRUCT_TENSORBOARD = """
-import otel_tracker.record.run as run_module
+import otel_tracker.record.run_opening as run_module
 from otel_tracker.contract.paths import create_run_dir
 
 def obstructed(root, name, attempts=20):

@@ -19,22 +19,17 @@ logger = logging.getLogger(__name__)
 def pipeline_history(store: Any, doc: dict[str, Any]) -> tuple[dict[str, list[float]], int]:
     """Durations of each completed step in this pipeline's earlier completed runs
     (the same runs the ETA learns from)."""
-    from ..history.store import Filters
-    from ..progress.eta import HISTORY_RUNS, step_durations
+    from ..history.pipeline_history import earlier_runs
+    from ..progress.eta import step_durations
     from ..timeparse import parse_timestamp
 
-    filters = Filters(
-        statuses=frozenset({"completed"}),
-        name=str(doc.get("name")),
-        scenario=doc.get("scenario"),
-        exact=True,
-        until=parse_timestamp(doc.get("started_at")),
+    earlier = earlier_runs(
+        store,
+        str(doc.get("name")),
+        doc.get("scenario"),
+        before=parse_timestamp(doc.get("started_at")),
+        excluding=doc.get("run_id"),
     )
-    earlier = [
-        view.doc
-        for view in store.list(filters, limit=HISTORY_RUNS + 1)
-        if view.run_id != doc.get("run_id")
-    ][:HISTORY_RUNS]
     return step_durations(earlier), len(earlier)
 
 

@@ -98,9 +98,9 @@ def add_commands(sub: Any, command: Callable[[str, str, str], argparse.ArgumentP
 
 
 def _views(args: argparse.Namespace) -> list[Any]:
-    from .read import _store
+    from .read import open_store
 
-    store = _store(args)
+    store = open_store(args)
     views = [store.get(ref) for ref in args.runs]
     ids = [v.run_id for v in views]
     if len(set(ids)) != len(ids):
@@ -118,9 +118,9 @@ def _now() -> str:
 
 def _baselines(args: argparse.Namespace) -> Any:
     from ..analysis.baseline import BaselineStore
-    from .read import _store
+    from .read import open_store
 
-    return BaselineStore.under(_store(args).root)
+    return BaselineStore.under(open_store(args).root)
 
 
 def cmd_baseline_create(args: argparse.Namespace) -> int:

@@ -12,8 +12,8 @@ import math
 import sys
 from collections.abc import Sequence
 
-from .. import __version__
 from ..errors import OtelTrackerError
+from ..version import __version__
 from . import baseline as cli_analysis
 from . import read as cli_read
 from . import write as cli_write

@@ -16,7 +16,8 @@ from typing import Any
 from ..errors import OtelTrackerError
 
 
-def _store(args: argparse.Namespace) -> Any:
+def open_store(args: argparse.Namespace) -> Any:
+    """The run store under ``--root`` (the environment's or the default root without it)."""
     from ..history.store import RunStore
 
     return RunStore.open(args.root)
@@ -43,7 +44,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         scenario=args.scenario,
         outdated=True if args.outdated else None,
     )
-    store = _store(args)
+    store = open_store(args)
     views = store.list(filters, limit=None if args.all else args.limit)
     _report_problems(store)
     if args.json:
@@ -79,7 +80,7 @@ def _report(args: argparse.Namespace) -> dict[str, Any]:
     from ..analysis.report import build_report
     from ..analysis.rules import Thresholds
 
-    store = _store(args)
+    store = open_store(args)
     view = store.get(args.run)
     thresholds = Thresholds(tolerance=args.tolerance) if args.tolerance else Thresholds()
     analysis = analyze(
@@ -102,7 +103,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     if args.json:
         from ..printable import json_text
 
-        view = _store(args).get(args.run)
+        view = open_store(args).get(args.run)
         doc = {**view.doc, "inferred_status": view.status, "status_reason": view.inference.reason}
         print(json_text(doc, indent=2))
         return 0
@@ -141,7 +142,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     from ..history.progress_view import progress_status, status_lines
 
-    view = _store(args).get(args.run)
+    view = open_store(args).get(args.run)
     if args.json:
         print(json.dumps(progress_status(view), indent=2))
     else:
@@ -162,7 +163,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
     from ..history.progress_view import status_lines
 
-    store = _store(args)
+    store = open_store(args)
     path = store.resolve(args.run) if args.run else _latest_live(store).path
     tty = sys.stdout.isatty()
     previous: list[str] = []
@@ -194,9 +195,17 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 
 def cmd_recover(args: argparse.Namespace) -> int:
+    from ..analysis.summary_files import write_summary_files
+    from ..errors import OtelTrackerError
     from ..printable import printable
 
-    view = _store(args).recover(args.run)
+    store = open_store(args)
+    view = store.recover(args.run)
+    try:
+        write_summary_files(view.path, store)
+    except (OSError, OtelTrackerError) as exc:
+        problem = printable(f"{view.path}: summary files not written: {exc}")
+        print(f"otel-tracker: warning: {problem}", file=sys.stderr)
     reason = printable(view.doc["recovered"]["reason"])
     print(f"recovered {view.run_id} as {view.doc['status']}: {reason}")
     return 0

@@ -162,7 +162,7 @@ def merge_run_parts(
     (a part whose process died while ``running`` is ``aborted``); the problems."""
     parts, problems = read_parts(run_dir)
     if parts:
-        from ..history.run_status import infer_status, pid_start_time
+        from ..contract.run_status import infer_status, pid_start_time
 
         def status_of(part: dict[str, Any]) -> str:
             return infer_status(

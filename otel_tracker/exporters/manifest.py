@@ -16,8 +16,8 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.trace import StatusCode
 
 from .. import semconv
-from ..contract.atomic import ManifestFileWriter
-from ..record.document import ProgressSnapshot, RunRecord, short_traceback
+from ..contract.document import ProgressSnapshot, RunRecord, short_traceback
+from ..contract.manifest_writer import ManifestFileWriter
 from ..redact.text import redact_text
 from ..semconv import TRACER_NAME
 

@@ -20,8 +20,9 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader
 from opentelemetry.sdk.resources import Resource
 
-from .. import __version__, semconv
+from .. import semconv
 from ..sampling.sampler import Snapshot
+from ..version import __version__
 
 logger = logging.getLogger(__name__)
 

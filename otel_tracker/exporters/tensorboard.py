@@ -34,9 +34,9 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 from .. import semconv
 from ..errors import MissingExtraError
-from ..record.setup import flat_attributes
 from ..redact.text import clipped, redact_text
 from ..sampling.run_state import STEP_DURATION
+from .attributes import flat_attributes
 
 logger = logging.getLogger(__name__)
 

@@ -6,11 +6,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from ..contract.run_status import run_time_now
 from ..printable import printable
 from ..progress.eta import Eta, estimate, timings_from_manifest
 from ..progress.render import run_end_line, running_line
 from ..timeparse import format_duration, parse_timestamp
-from .run_status import run_time_now
 from .store import RunView
 
 LIVE = ("running", "stuck")

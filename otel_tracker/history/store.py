@@ -20,17 +20,16 @@ from typing import Any
 
 from ..clock import iso_utc
 from ..config import ReaderConfig
-from ..contract.atomic import write_json_atomic
+from ..contract.document import RUN_STATUSES, SCHEMA_VERSION, STEP_STATUSES
 from ..contract.jsonfile import FileProblem, read_bytes, read_json
 from ..contract.liveness import lock_is_held
 from ..contract.parts import merge_run_parts
 from ..contract.paths import LOCK_NAME, MANIFEST_NAME, RUN_ID_PATTERN, slugify
+from ..contract.run_status import Inference, infer_status, pid_start_time, run_time_now
 from ..contract.shape import MAX_STEPS, type_problem
 from ..errors import OtelTrackerError, RunNotFoundError
-from ..record.document import RUN_STATUSES, SCHEMA_VERSION, STEP_STATUSES
 from ..timeparse import parse_timestamp
 from ..values import is_real, is_whole
-from .run_status import Inference, infer_status, pid_start_time, run_time_now
 from .telemetry_tail import TELEMETRY_NAME, rebuild_step_resources
 
 STATUSES = (*RUN_STATUSES, "aborted", "stuck")
@@ -441,50 +440,8 @@ class RunStore:
         return view
 
     def recover(self, ref: str) -> RunView:
-        """Finalize a dead run's manifest on disk as ``aborted``, keeping all partial data."""
-        view = self.get(ref)
-        if view.without_manifest:
-            raise OtelTrackerError(
-                f"run {view.run_id} has no {MANIFEST_NAME} to finalize ({view.inference.reason}); "
-                f"remove {view.path} to forget it"
-            )
-        if view.doc.get("status") != "running":
-            raise OtelTrackerError(
-                f"run {view.run_id} is already finalized as {view.doc.get('status')}"
-            )
-        if view.status != "aborted":
-            raise OtelTrackerError(
-                f"run {view.run_id} is {view.status}; only a run whose process is gone can be recovered"
-            )
-        doc = dict(view.doc)
-        reason = view.inference.reason or "process gone"
-        ended = doc.get("heartbeat_at") or doc.get("started_at")
-        doc["status"] = "aborted"
-        doc["ended_at"] = ended
-        start, end = parse_timestamp(doc.get("started_at")), parse_timestamp(ended)
-        if start is not None and end is not None:
-            doc["duration_s"] = round(max(0.0, end - start), 6)
-        steps = []
-        for step in doc.get("steps", []):
-            step = dict(step)
-            if step.get("status") == "running":
-                step["status"] = "failed"
-                step["ended_at"] = ended
-                step["error"] = {
-                    "type": "Aborted",
-                    "message": f"run aborted: {reason}",
-                    "traceback": None,
-                }
-            steps.append(step)
-        doc["steps"] = steps
-        doc["current_step"] = None
-        doc["recovered"] = {"at": iso_utc(int(self.now() * 1e9)), "reason": reason}
-        doc["warnings"] = [*doc.get("warnings", []), f"recovered as aborted: {reason}"]
-        write_json_atomic(view.manifest_path, doc)
-        from ..analysis.summary_files import write_summary_files
+        """Finalize a dead run's manifest on disk as ``aborted`` (see
+        :func:`otel_tracker.history.recovery.recover`)."""
+        from .recovery import recover
 
-        try:
-            write_summary_files(view.path, self)
-        except (OSError, OtelTrackerError) as exc:
-            self._problem(f"{view.path}: summary files not written: {exc}")
-        return self.load(view.path)
+        return recover(self, ref)

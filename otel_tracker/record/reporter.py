@@ -22,11 +22,11 @@ from typing import IO, Any
 
 from ..clock import iso_utc
 from ..config import DEFAULT_STUCK_AFTER_S
-from ..history.run_status import stuck_reason
+from ..contract.document import RunRecord
 from ..printable import printable
 from ..progress.eta import Eta, estimate, timings_from_manifest
 from ..progress.render import run_end_line, running_line, skip_line, step_line
-from .document import RunRecord
+from ..progress.stuck import stuck_reason
 from .live_output import (
     LiveTextStream,
     Verbatim,

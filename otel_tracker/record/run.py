@@ -1,5 +1,7 @@
-"""``Run``: a pipeline run as a root span; its steps (``step_handle.py``) are child spans,
-started and ended by :class:`~otel_tracker.record.step_spans.StepSpans`.
+"""``Run``: a pipeline run as a root span; its steps (:mod:`otel_tracker.record.step`) are
+child spans, started and ended by :class:`~otel_tracker.record.step_spans.StepSpans`.
+How it opens is in :mod:`~otel_tracker.record.run_opening`, how it ends in
+:mod:`~otel_tracker.record.run_ending`; this module is its public API.
 
 The run owns a private ``TracerProvider`` (the application's global one is never
 touched) whose first processor is the synchronous :class:`ManifestSpanProcessor`;
@@ -11,65 +13,41 @@ rewrites its parent's run.
 from __future__ import annotations
 
 import atexit
-import dataclasses
 import logging
 import math
 import os
-import sys
-import threading
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from opentelemetry import context as otel_context
-from opentelemetry import trace
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.sampling import ALWAYS_ON
-from opentelemetry.trace import SpanKind
+from opentelemetry.sdk.trace import SpanProcessor
 
-from .. import __version__, semconv
-from ..analysis.summary_files import write_summary_quietly
-from ..clock import AnchoredClock, Clock, SystemClock, iso_utc
-from ..config import ReaderConfig, TrackerConfig
-from ..contract.atomic import ManifestFileWriter
-from ..contract.heartbeat import ManifestHeartbeat
-from ..contract.liveness import RunLock
-from ..contract.parts import PARTS_DIR
-from ..contract.paths import LOCK_NAME, MANIFEST_NAME, create_run_dir, new_run_id
+from ..clock import Clock, iso_utc
+from ..config import TrackerConfig
+from ..contract.document import StepRecord
+from ..contract.paths import MANIFEST_NAME
 from ..errors import ConfigError
-from ..exporters.handoff import forward_part_spans
-from ..exporters.manifest import ManifestSpanProcessor
 from ..values import checked_name, checked_whole, clean_text, is_real
 from . import current
-from .document import StepRecord, manifest_encoder
-from .join import join_target
-from .reporter import ProgressReporter
-from .setup import (
-    NO_MIRRORS,
+from .arguments import (
     checked_durations,
     checked_scores,
-    new_run_record,
-    param_attributes,
-    parent_context,
     recorded_params,
-    resource_attributes,
-    shut_down_by,
-    tracker_span_limits,
     validate_steps,
-    wants_otel_context,
 )
-from .signals import NO_DEFERRAL, SignalChain, process_signals, signal_name
-from .step import Step, mark_error, outcome_of
+from .run_ending import RunEnding
+from .run_opening import PipelineHistory, RunOpening, RunReport
+from .signals import process_signals
+from .step import Step
 from .step_spans import StepSpans
-from .telemetry import RunTelemetry
+from .tracing import wants_otel_context
 
 logger = logging.getLogger(__name__)
 
 
-class Run:
+class Run(RunOpening, RunEnding):
     """A tracked pipeline run; use :func:`otel_tracker.track_run` to create one."""
 
     def __init__(
@@ -86,7 +64,15 @@ class Run:
         span_processors: Sequence[SpanProcessor] = (),
         environ: Mapping[str, str] | None = None,
         service_name: str | None = None,
+        history: PipelineHistory | None = None,
+        report: RunReport | None = None,
     ) -> None:
+        """Check the arguments, then open the record, its writers, its tracing and its
+        threads, in that order (each phase needs the one before).
+
+        ``history`` and ``report`` are the read side's, handed in by the composition
+        root (:func:`otel_tracker.track_run`): the pipeline's step medians for the
+        ETA, and the summary files written when the run ends."""
         if not isinstance(name, str) or not name.strip():
             raise ConfigError("a run needs a non-empty name")
         name = clean_text(name)
@@ -98,135 +84,18 @@ class Run:
         if kind is not None and not kind.strip():
             raise ConfigError(f"kind must be a non-empty string such as 'training', got {kind!r}")
         env = os.environ if environ is None else environ
-        self.name = name
-        self.scenario = scenario
-        self.config = config
-        self._clock = clock or SystemClock()
-        # every "now" of the run (spans, heartbeats, progress, ETA, telemetry lines) is
-        # read here: a system clock stepped mid-run moves no duration (issue 31.9)
-        self._anchored = AnchoredClock(self._clock)
-        self._owner_pid = os.getpid()
-        self._stop_heartbeat = threading.Event()
-        self._heartbeat_thread: threading.Thread | None = None
-        self._signals: SignalChain | None = None
-        # tracker bookkeeping on the main thread runs inside this (see signals.py)
-        self._deferring = NO_DEFERRAL
-        self._pending_signal: str | None = None
-        self._warned_after_end = False
-        self._run_token: Any = None
-        self._var_token: Any = None
-
-        self.join = join_target(env, config.join)
-        handoff: list[SpanProcessor] = []
-        if self.join is not None:
-            # the launcher samples the whole process tree (this process included) into
-            # the run's telemetry, serves its Prometheus and TensorBoard mirrors, and
-            # sends our spans to its OTLP collector (our exit never waits on it)
-            handoff = self.join.span_handoff(config.mirrors)
-            config = self.config = dataclasses.replace(
-                config, resources=False, mirrors=self.join.mirror_config(config.mirrors)
-            )
-            self.run_id, self.dir = self.join.run_id, self.join.run_dir
-        else:
-            self.run_id, self.dir = self._make_run_dir(name)
-        self.record = new_run_record(
-            self.run_id,
-            name,
-            scenario=scenario,
-            kind=kind,
-            params=recorded,
-            run_dir=self.dir,
-            join=self.join,
-            config=config,
-            environ=env,
-        )
+        self.name, self.scenario, self.config = name, scenario, config
+        self._report = report
+        self._init_state(clock)
+        self._open_record(recorded, scenario, kind, env, history)
         self.record.declare_steps(declared, durations)
         self._steps = StepSpans(self.record, anchored=self._anchored, owner_pid=self._owner_pid)
         if self.dir is None:
             self.record.warn(f"manifest not written: run directory under {config.root} unavailable")
-
-        writer = (
-            ManifestFileWriter(self.manifest_path, encode=manifest_encoder())
-            if self.manifest_path
-            else None
-        )
-        self.reporter = ProgressReporter(
-            self.record,
-            mode=config.progress,
-            interval=config.progress_interval,
-            now_ns=self._anchored.now_ns,
-            progress=self._steps.progress,
-            stuck_after=ReaderConfig.resolve(root=config.root, environ=env).stuck_after,
-            label=name if self.join else None,
-        )
-        self.manifest_processor = ManifestSpanProcessor(
-            self.record,
-            writer,
-            now_ns=self._anchored.now_ns,
-            progress=self._steps.progress,
-            listeners=[self.reporter.on_transition],
-        )
-        if self.join is not None:
-            self._lock: RunLock | None = RunLock(self.dir / PARTS_DIR / self.join.lock_name)
-        else:
-            self._lock = RunLock(self.dir / LOCK_NAME) if self.dir else None
-        if self._lock is not None and not self._lock.acquire(f"{os.getpid()}\n"):
-            # readers must not take a lock that was never held as proof of death
-            self.record.tracker["lock_file"] = None
-
-        self.mirrors = self._start_mirrors()
-        self._provider = TracerProvider(
-            resource=Resource.create(resource_attributes(self, service_name, env)),
-            sampler=ALWAYS_ON,
-            shutdown_on_exit=False,
-            span_limits=tracker_span_limits(),
-        )
-        self._provider.add_span_processor(self.manifest_processor)
-        for processor in [*self.mirrors.span_processors, *handoff, *span_processors]:
-            self._provider.add_span_processor(processor)
-        self._tracer = self._provider.get_tracer(semconv.TRACER_NAME, __version__)
-        self.telemetry = RunTelemetry(
-            run_id=self.run_id,
-            pipeline=name,
-            run_dir=self.dir,
-            resource=self._provider.resource,
-            interval=config.sample_interval,
-            step_counters=self._steps.counters,
-            current_step=self._steps.current_index,
-            step_name=self._step_name,
-            document=self._state_document,
-            metric_readers=self.mirrors.metric_readers,
-            sample_exporters=self.mirrors.sample_exporters,
-            in_subprocess=config.sample_in_subprocess,
-            heartbeat=ManifestHeartbeat(self.manifest_processor, config.heartbeat_interval),
-            wall=lambda: self._anchored.now_ns() / 1e9,
-        )
-
-        # params first: should a limit of the SDK's drop attributes, it drops the oldest
-        attributes: dict[str, Any] = {
-            **param_attributes(self.record.params),
-            semconv.CICD_PIPELINE_NAME: name,
-            semconv.CICD_PIPELINE_RUN_ID: self.run_id,
-            semconv.CICD_PIPELINE_ACTION_NAME: "RUN",
-        }
-        if scenario:
-            attributes[semconv.RUN_SCENARIO] = scenario
-        if kind:
-            attributes[semconv.RUN_KIND] = kind
-        if self.dir:
-            attributes[semconv.RUN_DIR] = str(self.dir)
-        self._span = self._tracer.start_span(
-            f"RUN {name}",
-            context=parent_context(env),
-            kind=SpanKind.SERVER,
-            attributes=attributes,
-            start_time=self._anchored.now_ns(),
-        )
-        self._context = trace.set_span_in_context(self._span)
-        self._steps.bind(self._tracer, self._context, self.telemetry.step_ended)
-
+        self._open_writers(env)
+        self._open_tracing(span_processors, service_name, env)
         atexit.register(self._at_exit)
-        if config.install_signal_handlers:
+        if self.config.install_signal_handlers:
             # registered from any thread: a signal ends every open run of the process,
             # though only a run on the main thread can install the handlers
             self._signals = process_signals()
@@ -234,22 +103,6 @@ class Run:
             self._deferring = self._signals.deferring
         with self._deferring:
             self._start_threads()
-
-    def _start_threads(self) -> None:
-        self.reporter.start()
-        if self.config.resources:
-            problem = self.telemetry.start()
-            if problem:
-                self.record.warn(problem)
-            else:
-                self.record.telemetry = self.telemetry.summary
-        if not self.telemetry.drives_heartbeat:
-            self._heartbeat_thread = threading.Thread(
-                target=self._heartbeat_loop,
-                name=f"otel-tracker-heartbeat-{self.run_id}",
-                daemon=True,
-            )
-            self._heartbeat_thread.start()
 
     # -- public API ------------------------------------------------------------------
     @property
@@ -363,22 +216,6 @@ class Run:
         if not self._in_fork_child() and not self._after_end(f"add_count {name!r}"):
             self.telemetry.add_count(name, n)
 
-    def end(self, error: BaseException | None = None) -> None:
-        """End the run: completed, or as ``error`` dictates (see :func:`outcome_of`)."""
-        result, exit_code, sig = outcome_of(error)
-        self._finish(result, exit_code, sig or self._pending_signal, error)
-
-    def end_with_signal(self, signum: int, forwarded: bool = False) -> None:
-        """End the run as ended by signal ``signum`` (a wrapped command killed by it).
-
-        SIGINT, SIGTERM and SIGHUP mean ``cancelled``; any other signal ``failed``.
-        """
-        name = signal_name(signum)
-        cancelled = name in ("SIGINT", "SIGTERM", "SIGHUP")
-        result = semconv.RESULT_CANCELLATION if cancelled else semconv.RESULT_FAILURE
-        how = "forwarded to the command" if forwarded else "received by the command"
-        self._finish(result, 128 + signum, name, None, f"{name} {how}")
-
     def _after_end(self, what: str) -> bool:
         """``True`` (and one warning per run) when the run has ended: late calls are
         ignored rather than raised, as a worker thread may race the run's end."""
@@ -466,114 +303,6 @@ class Run:
                     self.record.artifacts.append(entry)
             self.manifest_processor.write()
 
-    # -- lifecycle -------------------------------------------------------------------
-    def _start_mirrors(self) -> Any:
-        """OTLP / Prometheus / TensorBoard as configured; each failure is a warning."""
-        if not self.config.mirrors.enabled:
-            return NO_MIRRORS
-        from ..exporters.mirrors import Mirrors
-
-        mirrors = Mirrors.start(
-            self.config.mirrors,
-            run_dir=self.dir,
-            params=self.record.params,
-            resources=self.config.resources,
-        )
-        for problem in mirrors.problems:
-            self.record.warn(problem)
-        self.record.tracker["mirrors"] = mirrors.summary()
-        return mirrors
-
-    def _make_run_dir(self, name: str) -> tuple[str, Path | None]:
-        try:
-            return create_run_dir(self.config.root, name)
-        except OSError as exc:
-            logger.warning(
-                "otel-tracker cannot create a run directory under %s (%s); "
-                "the run goes on without a manifest",
-                self.config.root,
-                exc,
-            )
-            return new_run_id(name), None
-
-    def _finish(
-        self,
-        result: str,
-        exit_code: int | None,
-        sig: str | None,
-        error: BaseException | None,
-        reason: str | None = None,
-    ) -> None:
-        if self._in_fork_child():
-            return
-        with self._deferring:
-            self._finish_once(result, exit_code, sig, error, reason)
-        if self._signals is not None and self._steps.ended:
-            # only now: a fatal signal held while the run ended still reaches
-            # _on_signal, which records that it ended the process
-            self._signals.unregister(self._on_signal)
-
-    def _finish_once(
-        self,
-        result: str,
-        exit_code: int | None,
-        sig: str | None,
-        error: BaseException | None,
-        reason: str | None,
-    ) -> None:
-        if not self._steps.close():
-            return
-        # one budget for the whole end: a dead endpoint may delay the exit by
-        # export_timeout, not export_timeout plus the final sample and writes
-        deadline = time.monotonic() + self.config.export_timeout
-        try:
-            self._stop_heartbeat.set()
-            problem = self.telemetry.stop()
-            if problem:
-                self.record.warn(problem)
-            self._steps.end_running(result, reason)
-            span = self._span
-            span.set_attribute(semconv.CICD_PIPELINE_RESULT, result)
-            if exit_code is not None:
-                span.set_attribute(semconv.PROCESS_EXIT_CODE, exit_code)
-            if sig:
-                span.set_attribute(semconv.RUN_SIGNAL, sig)
-            mark_error(span, result, error, reason, exit_code)
-            span.end(end_time=self._anchored.now_ns())
-            if self.dir is not None and self.join is None and self.config.summary_files:
-                # a joined child's steps are in the launcher's summary, written when it ends
-                write_summary_quietly(self.dir, self.config.root)
-        finally:
-            self.reporter.stop()
-            if self._lock is not None:
-                self._lock.release()
-            atexit.unregister(self._at_exit)
-            if self.join is None and self.dir is not None:  # what joined children handed over
-                forward_part_spans(self.mirrors, self.dir)
-            self._shutdown_exporters(deadline)
-
-    def _shutdown_exporters(self, deadline: float) -> None:
-        """Flush and shut down every exporter until ``deadline`` (the manifest is
-        already final): a dead endpoint must not hold the process hostage."""
-        # side by side: spans must not wait behind a metric export stuck on a dead endpoint
-        stuck = not shut_down_by(
-            deadline,
-            spans=(self._provider.shutdown,),
-            metrics=(self.telemetry.shutdown, self.mirrors.close),
-        )
-        reported = None
-        if self.mirrors.guards:
-            reported = self.mirrors.report(self.config.export_timeout if stuck else None)
-            if reported:
-                self.record.warn(reported)
-            self.record.tracker["mirrors"] = self.mirrors.summary()
-            self.manifest_processor.write()
-        if stuck and not reported:
-            logger.warning(
-                "otel-tracker exporters did not finish within %.1fs; unsent telemetry was dropped",
-                self.config.export_timeout,
-            )
-
     def _state_document(self) -> dict[str, Any]:
         return self.record.to_dict(
             now_ns=self._anchored.now_ns(), progress=self._steps.progress, with_telemetry=False
@@ -583,50 +312,3 @@ class Run:
         if index is None or not 0 <= index < len(self.record.steps):
             return None
         return self.record.steps[index].name
-
-    def _heartbeat_loop(self) -> None:
-        # Without resource sampling only (else the sampler thread beats, see heartbeat.py).
-        # No fsync: each system call of this thread must win the GIL back from the
-        # pipeline (benchmarks/bench_interference.py), and a heartbeat changes no state.
-        while not self._stop_heartbeat.wait(self.config.heartbeat_interval):
-            if self._in_fork_child():
-                return
-            self.manifest_processor.write(durable=False)
-
-    def _on_signal(self, signum: int, fatal: bool) -> None:
-        name = signal_name(signum)
-        if self._steps.ended:
-            if fatal:
-                self._ended_by(signum)
-            return
-        self._pending_signal = name
-        try:
-            self._span.add_event("signal", {"signal": name})
-        except Exception:
-            pass
-        if fatal:
-            reason = f"interrupted by {name}"
-            self._finish(semconv.RESULT_CANCELLATION, 128 + signum, name, None, reason)
-
-    def _ended_by(self, signum: int) -> None:
-        """A fatal signal arrived while this run was ending (say, after Ctrl-C) and
-        ends the process: the record says so, not the outcome it predicted."""
-        name = signal_name(signum)
-        with self.record.lock:
-            if self.record.signal == name or self.record.ended_ns is None:
-                return
-            before = self.record.signal or f"exit code {self.record.exit_code}"
-            self.record.exit_code, self.record.signal = 128 + signum, name
-        self.record.warn(f"{name} ended the process while the run was ending (after {before})")
-        self.manifest_processor.write()
-
-    def _at_exit(self) -> None:
-        """The interpreter is exiting with the run still open."""
-        if self._steps.ended or self._in_fork_child():
-            return
-        last = getattr(sys, "last_value", None)
-        if isinstance(last, BaseException):
-            self.end(last)
-            return
-        self.record.warn("run was not ended explicitly; it was closed at interpreter exit")
-        self.end(None)

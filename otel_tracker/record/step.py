@@ -11,11 +11,11 @@ from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 
 from .. import semconv
+from ..contract.document import StepRecord
 from ..errors import ConfigError
 from ..redact.text import clipped, redact_exception, redact_text
 from ..values import checked_name, is_whole
 from . import current
-from .document import StepRecord
 
 if TYPE_CHECKING:
     from .run import Run

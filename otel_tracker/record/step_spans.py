@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 from .. import semconv
 from ..clock import AnchoredClock
+from ..contract.document import ProgressSnapshot, RunRecord, StepRecord
 from ..redact.text import clipped, redact_text
 from ..values import item_count
-from .document import ProgressSnapshot, RunRecord, StepRecord
 from .step import mark_error, outcome_of
 from .transition_cost import TransitionCost
 

@@ -157,3 +157,8 @@ def _attributes(value: Any) -> list[tuple[str, Any]]:
         slots = kind.__dict__.get("__slots__", ())
         names += [slots] if isinstance(slots, str) else list(slots)
     return [(name, getattr(value, name, None)) for name in names[:1000]]
+
+
+def redact_value(value: Any, key: str | None = None) -> Any:
+    """A JSON-safe, redacted copy of a param value (:func:`redact_object`)."""
+    return redact_object(value, key)

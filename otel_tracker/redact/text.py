@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 import traceback
 from collections.abc import Sequence
-from typing import IO, Any
+from typing import IO
 
 from .flags import LAUNCHERS, P_FLAGS, TEXT_FLAG, USER_FLAGS, flag_value, program_name, text_flag
 from .known import REDACTED, remember_environment, remember_secret, scrub_known
@@ -30,7 +30,6 @@ __all__ = [
     "redact_endpoint",
     "redact_exception",
     "redact_text",
-    "redact_value",
     "remember_environment",
     "remember_secret",
 ]
@@ -249,13 +248,6 @@ def redact_argv(argv: Sequence[str]) -> list[str]:
             expect_program = program in LAUNCHERS
         out.append(redact_text(arg))
     return out
-
-
-def redact_value(value: Any, key: str | None = None) -> Any:
-    """A JSON-safe, redacted copy of a param value (see :mod:`otel_tracker.redact.objects`)."""
-    from .objects import redact_object
-
-    return redact_object(value, key)
 
 
 def redact_endpoint(endpoint: str) -> str:

@@ -115,7 +115,7 @@ raise SystemExit(main())
 
 
 def test_a_late_heartbeat_is_dropped_not_written_over_a_transition(tmp_path: Path) -> None:
-    from otel_tracker.contract.atomic import ManifestFileWriter
+    from otel_tracker.contract.manifest_writer import ManifestFileWriter
 
     writer = ManifestFileWriter(tmp_path / "manifest.json")
     assert writer.write({"state": 0}) and writer.share() is not None
@@ -144,7 +144,7 @@ def test_a_late_heartbeat_is_dropped_not_written_over_a_transition(tmp_path: Pat
 def test_heartbeat_errors_in_the_helper_are_the_writers_one_warning(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from otel_tracker.contract.atomic import ManifestFileWriter
+    from otel_tracker.contract.manifest_writer import ManifestFileWriter
 
     run_dir = tmp_path / "run"
     run_dir.mkdir()

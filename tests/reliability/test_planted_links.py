@@ -18,7 +18,7 @@ from tests.conftest import only_manifest, run_script
 # (like tests/conftest.OBSTRUCT_TENSORBOARD): names it is about to create.
 PLANT = """
 import os, sys
-import otel_tracker.record.run as run_module
+import otel_tracker.record.run_opening as run_module
 from otel_tracker.contract.paths import create_run_dir
 
 OUTSIDE = sys.argv[1]

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from otel_tracker.contract import atomic
-from otel_tracker.contract.atomic import ManifestFileWriter, write_json_atomic
+from otel_tracker.contract.atomic import write_json_atomic
+from otel_tracker.contract.manifest_writer import ManifestFileWriter
 
 
 def test_write_and_no_temp_files_left(tmp_path: Path) -> None:

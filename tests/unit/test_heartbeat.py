@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from otel_tracker.contract.atomic import ManifestFileWriter
 from otel_tracker.contract.heartbeat import HeartbeatCommitter, generation_path
+from otel_tracker.contract.manifest_writer import ManifestFileWriter
 
 
 def _doc(path: Path) -> dict[str, int]:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from otel_tracker.contract.liveness import RunLock
-from otel_tracker.history.run_status import infer_status
+from otel_tracker.contract.run_status import infer_status
 
 T0 = 1_800_000_000.0
 

@@ -16,6 +16,7 @@ from otel_tracker.environment import allowed_env
 from otel_tracker.redact import known as known_secrets
 from otel_tracker.redact import text as redact
 from otel_tracker.redact.names import MAYBE, NOT, SECRET, secrecy
+from otel_tracker.redact.objects import redact_value
 from otel_tracker.redact.text import (
     REDACTED,
     is_secret_key,
@@ -23,7 +24,6 @@ from otel_tracker.redact.text import (
     redact_endpoint,
     redact_exception,
     redact_text,
-    redact_value,
 )
 
 
@@ -506,7 +506,8 @@ def test_endpoints() -> None:
 
 # -- linear time (item 16): 20 MB inputs finish, checked with a generous time-out ----------
 LINEAR = """
-from otel_tracker.redact.text import redact_argv, redact_text, redact_value
+from otel_tracker.redact.objects import redact_value
+from otel_tracker.redact.text import redact_argv, redact_text
 N = 20_000_000
 def rep(unit):
     return (unit * (N // len(unit) + 1))[:N]

@@ -18,10 +18,10 @@ from typing import Any
 
 from ..clock import iso_utc
 from ..config import DEFAULT_STALE_AFTER_S, DEFAULT_STUCK_AFTER_S
-from ..contract.atomic import FragmentEncoder
-from ..contract.parts import merge_run_parts
 from ..redact.text import redact_text
 from ..values import clean_text, item_count
+from .atomic import FragmentEncoder
+from .parts import merge_run_parts
 
 SCHEMA_VERSION = 1
 RUN_STATUSES = ("running", "completed", "failed", "cancelled")
@@ -40,7 +40,7 @@ def manifest_encoder() -> FragmentEncoder:
 
 
 def jsonable(value: Any, depth: int = 0) -> Any:
-    """A JSON-safe copy of plain data (what :func:`otel_tracker.redact.text.redact_value`
+    """A JSON-safe copy of plain data (what :func:`otel_tracker.redact.objects.redact_value`
     makes of params): non-finite floats and anything else that is not JSON become
     text, and text that cannot be UTF-8 is cleaned (see ``values.clean_text``)."""
     if depth > 64:

@@ -33,7 +33,7 @@ from typing import Any
 from benchmarks._results import save
 from benchmarks.bench_overhead import SIZES
 from otel_tracker.timeparse import parse_timestamp
-from tests.conftest import OBSTRUCT_TENSORBOARD
+from tests.helpers import OBSTRUCT_TENSORBOARD
 from tests.otlp_receiver import BlackHole, OtlpGrpcReceiver
 
 CODE = """

@@ -200,7 +200,7 @@ def bench_sampler(children: int, samples: int = 30, shared_mib: int = 0) -> dict
     from otel_tracker.sampling.points import Unavailable
     from otel_tracker.sampling.process import ProcessTreeSampler
     from otel_tracker.sampling.system import SystemSampler
-    from tests.fakes import FakeNvml
+    from otel_tracker.testing import FakeNvml
 
     pids, keep = _sleeping_children(children, shared_mib)
     try:

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import REPO, wait_for
+from tests.helpers import REPO, wait_for
 from tests.otlp_receiver import closed_port
 
 

@@ -127,29 +127,6 @@ def repair_torn_tail(path: Path) -> bool:
         os.close(fd)
 
 
-def read_telemetry(path: Path) -> tuple[list[dict[str, Any]], int]:
-    """All complete samples, and how many lines were skipped as torn or bad."""
-    samples: list[dict[str, Any]] = []
-    skipped = 0
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        return [], 0
-    for line in raw.split(b"\n"):
-        if not line.strip():
-            continue
-        try:
-            value = json.loads(line)
-        except ValueError:
-            skipped += 1
-            continue
-        if isinstance(value, dict):
-            samples.append(value)
-        else:
-            skipped += 1
-    return samples, skipped
-
-
 def telemetry_line(snapshot: Any, run_id: str, step: str | None) -> dict[str, Any] | None:
     """One sample as its ``telemetry.jsonl`` record (None when it has no points)."""
     points: dict[str, float] = {}

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from otel_tracker.cli.main import build_parser, main
-from tests.conftest import (
+from tests.helpers import (
     REPO,
     child_env,
     load_manifest,

@@ -23,7 +23,7 @@ from otel_tracker.analysis.report import eta_accuracy
 from otel_tracker.contract.heartbeat import generation_path
 from otel_tracker.progress.eta import MAX_CORRECTION
 from otel_tracker.timeparse import parse_timestamp
-from tests.conftest import child_env, load_manifest, wait_for
+from tests.helpers import child_env, load_manifest, wait_for
 
 HOUR, DAY = 3600.0, 86400.0
 # how far a figure may exceed what the test measured around it (rounding, scheduling)

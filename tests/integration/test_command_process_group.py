@@ -21,7 +21,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.conftest import child_env, only_manifest, read_when, wait_for, wrap
+from tests.helpers import child_env, only_manifest, read_when, wait_for, wrap
 from tests.terminal import Terminal
 
 PY = sys.executable

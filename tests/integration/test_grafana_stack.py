@@ -16,8 +16,8 @@ from typing import Any
 import yaml
 
 from otel_tracker import track_run
-from tests.conftest import REPO, wait_for
-from tests.fakes import FakeNvml, GpuProc
+from otel_tracker.testing import FakeNvml, GpuProc
+from tests.helpers import REPO, wait_for
 from tests.otlp_receiver import closed_port
 from tests.prometheus_server import PrometheusServer, prometheus_tool
 

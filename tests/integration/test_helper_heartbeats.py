@@ -23,7 +23,7 @@ from otel_tracker import config, track_run
 from otel_tracker.contract.heartbeat import generation_path
 from otel_tracker.sampling.points import Unavailable
 from otel_tracker.sampling.sidecar import SubprocessSampler
-from tests.conftest import only_manifest, wait_for
+from tests.helpers import only_manifest, wait_for
 
 
 def _progress(doc: dict[str, Any]) -> tuple[int, int]:

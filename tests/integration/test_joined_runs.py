@@ -8,7 +8,7 @@ import textwrap
 from pathlib import Path
 
 from otel_tracker.history.store import RunStore
-from tests.conftest import load_manifest, only_manifest, otel_cli, validate_manifest, wrap
+from tests.helpers import load_manifest, only_manifest, otel_cli, validate_manifest, wrap
 from tests.otlp_receiver import OtlpGrpcReceiver
 
 CHILD = """
@@ -234,7 +234,7 @@ def test_auto_leaves_a_command_that_is_not_python_alone(root: Path) -> None:
 
 
 def test_the_reference_pipeline_file_runs_one_process_per_stage(root: Path, tmp_path: Path) -> None:
-    from tests.conftest import REPO
+    from tests.helpers import REPO
 
     pipeline = tmp_path / "imitation_pipeline.toml"
     # the shipped file, run from a scratch directory instead of the repository root

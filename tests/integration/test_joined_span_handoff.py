@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import load_manifest, only_manifest, otel_cli, wait_for, wrap
+from tests.helpers import load_manifest, only_manifest, otel_cli, wait_for, wrap
 from tests.otlp_receiver import BlackHole, OtlpGrpcReceiver
 
 # A stage that tracks a run of its own (it joins the pipeline's run) and reports how

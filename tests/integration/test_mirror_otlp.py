@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from otel_tracker.timeparse import parse_timestamp
-from tests.conftest import only_manifest, start_script, wait_for
+from tests.helpers import only_manifest, start_script, wait_for
 from tests.otlp_receiver import BlackHole, OtlpGrpcReceiver, OtlpHttpReceiver, closed_port
 
 SECRET = "sk-live-0123456789abcdefSECRET"

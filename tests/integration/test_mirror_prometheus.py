@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from otel_tracker import track_run
-from tests.conftest import child_env, load_manifest, wait_for
+from tests.helpers import child_env, load_manifest, wait_for
 from tests.otlp_receiver import closed_port
 from tests.prometheus_server import PrometheusServer
 

@@ -13,7 +13,7 @@ from tensorboard.plugins.hparams import api_pb2, plugin_data_pb2
 
 from otel_tracker import track_run
 from otel_tracker.timeparse import parse_timestamp
-from tests.conftest import (
+from tests.helpers import (
     load_manifest,
     only_manifest,
     read_when,

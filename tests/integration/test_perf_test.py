@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import load_manifest, otel_cli, validate_manifest
+from tests.helpers import load_manifest, otel_cli, validate_manifest
 
 BENCH = """
 import time
@@ -277,7 +277,7 @@ def test_a_killed_perf_test_takes_its_worker_with_it(tmp_path: Path, root: Path)
     import subprocess
     import sys
 
-    from tests.conftest import child_env, read_when, wait_for
+    from tests.helpers import child_env, read_when, wait_for
 
     path = scenario_file(
         tmp_path, '[[scenarios]]\nname = "stuck"\nentry = "bench_mod:forever"\nwarmup = 0\n'

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from otel_tracker.launch.pipeline_file import PipelineError, load_pipeline
-from tests.conftest import child_env, only_manifest, otel_cli, read_when, wait_for
+from tests.helpers import child_env, only_manifest, otel_cli, read_when, wait_for
 
 PY = sys.executable
 

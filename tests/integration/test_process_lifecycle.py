@@ -13,7 +13,7 @@ import pytest
 
 from otel_tracker.contract.liveness import lock_is_held
 from otel_tracker.environment import DEFAULT_ENV_ALLOWLIST
-from tests.conftest import (
+from tests.helpers import (
     child_env,
     load_manifest,
     manifests,

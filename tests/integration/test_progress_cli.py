@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.conftest import child_env, otel_cli, read_when, wait_for
+from tests.helpers import child_env, otel_cli, read_when, wait_for
 
 # Runs ~2 s: one short step, then a step that reports progress, with a go-file to finish.
 PIPELINE = """

@@ -15,7 +15,7 @@ import pytest
 
 from otel_tracker import track_run
 from otel_tracker.cli.main import main
-from tests.conftest import child_env, otel_cli, read_when, wait_for
+from tests.helpers import child_env, otel_cli, read_when, wait_for
 
 
 def _cli(capsys: pytest.CaptureFixture[str], root: Path, *args: str) -> tuple[int, str, str]:

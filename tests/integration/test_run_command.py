@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from otel_tracker.timeparse import parse_timestamp
-from tests.conftest import (
+from tests.helpers import (
     load_manifest,
     manifests,
     only_manifest,

@@ -6,7 +6,7 @@ import json
 import signal
 from pathlib import Path
 
-from tests.conftest import otel_cli, read_when, start_script, wait_for
+from tests.helpers import otel_cli, read_when, start_script, wait_for
 
 SCRIPT = """
 import os, time

@@ -19,7 +19,7 @@ import pytest
 
 from otel_tracker.sampling.points import Unavailable
 from otel_tracker.sampling.sidecar import SubprocessSampler
-from tests.conftest import child_env, only_manifest, read_when, start_script, wait_for
+from tests.helpers import child_env, only_manifest, read_when, start_script, wait_for
 
 
 def _gone(pid: int) -> bool:

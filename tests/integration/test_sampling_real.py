@@ -17,7 +17,7 @@ import pytest
 
 from otel_tracker.sampling.points import Unavailable
 from otel_tracker.sampling.process import ProcessTreeSampler
-from tests.conftest import wait_for
+from tests.helpers import wait_for
 
 BURN = "import sys, time\nx = bytearray(150 * 2**20)\nend = time.time() + 60\nwhile time.time() < end:\n    pass\n"
 PSS = "otel_tracker.process.memory.pss"

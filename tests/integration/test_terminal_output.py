@@ -13,7 +13,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from tests.conftest import child_env, only_manifest
+from tests.helpers import child_env, only_manifest
 from tests.terminal import Terminal
 
 PY = sys.executable

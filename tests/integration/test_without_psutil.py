@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import child_env, make_run, only_manifest, otel_cli
+from tests.helpers import child_env, make_run, only_manifest, otel_cli
 
 NO_PSUTIL = "import sys\nsys.modules['psutil'] = None  # import psutil -> ImportError\n"
 

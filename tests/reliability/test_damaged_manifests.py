@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from otel_tracker.cli.main import main
-from tests.conftest import make_run
+from tests.helpers import make_run
 
 
 def _leaves(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:

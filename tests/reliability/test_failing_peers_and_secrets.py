@@ -15,14 +15,14 @@ import psutil
 import pytest
 
 from otel_tracker import track_run
-from otel_tracker.exporters.telemetry import read_telemetry
 from otel_tracker.timeparse import parse_timestamp
-from tests.conftest import (
+from tests.helpers import (
     OBSTRUCT_TENSORBOARD,
     child_env,
     load_manifest,
     only_manifest,
     otel_cli,
+    read_telemetry,
     read_when,
     run_script,
     start_script,

@@ -16,7 +16,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from tests.conftest import child_env, only_manifest, start_script, wait_for
+from tests.helpers import child_env, only_manifest, start_script, wait_for
 
 # Minutes of native work: the C call never returns to the interpreter meanwhile,
 # so a Python-level handler cannot run until long after every timeout here.

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from otel_tracker.cli.main import main
-from tests.conftest import child_env, make_run, otel_cli
+from tests.helpers import child_env, make_run, otel_cli
 
 READERS = (
     ["list"],

@@ -20,9 +20,8 @@ from pathlib import Path
 import pytest
 
 from otel_tracker.config import ReaderConfig
-from otel_tracker.exporters.telemetry import read_telemetry
 from otel_tracker.history.store import RunStore
-from tests.conftest import child_env, load_manifest, validate_manifest
+from tests.helpers import child_env, load_manifest, read_telemetry, validate_manifest
 
 KILLS = int(os.environ.get("OTEL_TRACKER_TEST_KILLS", "100"))
 SIGNALS = int(os.environ.get("OTEL_TRACKER_TEST_SIGNALS", "24"))

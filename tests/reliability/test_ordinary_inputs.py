@@ -30,7 +30,7 @@ from otel_tracker import ConfigError, track_run
 from otel_tracker.cli.main import main as cli_main
 from otel_tracker.config import ReaderConfig
 from otel_tracker.history.store import RunStore
-from tests.conftest import child_env, load_manifest, only_manifest, otel_cli, run_script
+from tests.helpers import child_env, load_manifest, only_manifest, otel_cli, run_script
 
 READ_COMMANDS = (("list",), ("show", "latest"), ("summary", "latest"), ("status", "latest"))
 

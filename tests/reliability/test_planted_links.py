@@ -12,10 +12,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tests.conftest import only_manifest, run_script
+from tests.helpers import only_manifest, run_script
 
 # Plants links to files outside the root as the tracker creates the run directory
-# (like tests/conftest.OBSTRUCT_TENSORBOARD): names it is about to create.
+# (like tests/helpers.OBSTRUCT_TENSORBOARD): names it is about to create.
 PLANT = """
 import os, sys
 import otel_tracker.record.run_opening as run_module

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import child_env, only_manifest, start_script, wrap
+from tests.helpers import child_env, only_manifest, start_script, wrap
 from tests.otlp_receiver import OtlpGrpcReceiver, OtlpHttpReceiver
 
 COLLECTOR_PW = "C0ll-Pw9x"

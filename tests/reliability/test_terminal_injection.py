@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import child_env, make_run, run_in_pty
+from tests.helpers import child_env, make_run, run_in_pty
 
 OSC_TITLE = "\x1b]0;pwned\x07"
 OSC_LINK = "\x1b]8;;http://evil.example/\x1b\\click\x1b]8;;\x1b\\"

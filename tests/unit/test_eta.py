@@ -12,7 +12,7 @@ from otel_tracker.clock import ManualClock
 from otel_tracker.progress.eta import Eta, StepTiming, estimate, history_medians
 from otel_tracker.progress.render import items_text, step_line
 from otel_tracker.timeparse import format_duration
-from tests.conftest import load_manifest
+from tests.helpers import load_manifest
 
 
 def S(

@@ -6,7 +6,7 @@ import pytest
 
 from otel_tracker.sampling.gpu import NvmlSampler, visible_indices
 from otel_tracker.sampling.points import Unavailable
-from tests.fakes import FakeNvml, GpuProc
+from otel_tracker.testing import FakeNvml, GpuProc
 
 UUIDS = ["GPU-aaaa-1111", "GPU-bbbb-2222", "GPU-cccc-3333"]
 

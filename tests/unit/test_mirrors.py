@@ -12,7 +12,7 @@ from otel_tracker import track_run
 from otel_tracker.config import MirrorConfig, env_int
 from otel_tracker.errors import ConfigError
 from otel_tracker.exporters.tensorboard import metric_tag
-from tests.conftest import load_manifest
+from tests.helpers import load_manifest
 
 
 def test_all_mirrors_are_off_by_default() -> None:

@@ -9,7 +9,7 @@ import pytest
 from opentelemetry import trace
 
 from otel_tracker import track_run
-from tests.conftest import load_manifest
+from tests.helpers import load_manifest
 from tests.otlp_receiver import OtlpGrpcReceiver
 
 DB_PW = "Db-Pw@9/x+y"

@@ -17,7 +17,7 @@ from otel_tracker import ConfigError, current_run, current_step, step, track_run
 from otel_tracker.clock import ManualClock
 from otel_tracker.contract.liveness import lock_is_held
 from otel_tracker.record.noop import NoopRun
-from tests.conftest import load_manifest, only_manifest, read_when, wait_for
+from tests.helpers import load_manifest, only_manifest, read_when, wait_for
 
 STEPS = ["Train expert", "Collect expert trajectories", "Pretrain BC", "Fine-tune", "Evaluate"]
 

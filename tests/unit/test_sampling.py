@@ -12,7 +12,7 @@ from otel_tracker.sampling.points import Unavailable
 from otel_tracker.sampling.process import ProcessTreeSampler
 from otel_tracker.sampling.sampler import ResourceSampler
 from otel_tracker.sampling.system import SystemSampler
-from tests.fakes import FakeProcess, FakePsutil
+from otel_tracker.testing import FakeProcess, FakePsutil
 
 
 def _values(points: list) -> dict[str, float]:

@@ -8,7 +8,7 @@ import jsonschema
 import pytest
 
 from otel_tracker.schema import manifest_schema
-from tests.conftest import validate_manifest
+from tests.helpers import validate_manifest
 
 SCHEMA_FILE = (
     Path(__file__).resolve().parents[2] / "otel_tracker" / "schema" / "manifest.schema.json"

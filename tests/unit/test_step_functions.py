@@ -15,7 +15,7 @@ import pytest
 
 from otel_tracker import current_run, current_step, step, track_run
 from otel_tracker.clock import ManualClock
-from tests.conftest import load_manifest
+from tests.helpers import load_manifest
 
 
 def _run(root: Path, **kw: Any) -> Any:

@@ -14,7 +14,7 @@ from otel_tracker.config import ReaderConfig
 from otel_tracker.errors import OtelTrackerError, RunNotFoundError
 from otel_tracker.history.store import BadManifestError, Filters, RunStore
 from otel_tracker.status import get_all_run_status, get_run_status
-from tests.conftest import load_manifest, make_run
+from tests.helpers import load_manifest, make_run
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
 

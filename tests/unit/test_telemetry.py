@@ -12,10 +12,10 @@ import pytest
 from otel_tracker import ConfigError, track_run
 from otel_tracker.exporters.telemetry import (
     TelemetryFile,
-    read_telemetry,
     repair_torn_tail,
     telemetry_line,
 )
+from tests.helpers import read_telemetry
 
 
 def test_torn_last_line_is_skipped_on_read_and_cut_before_append(tmp_path: Path) -> None:

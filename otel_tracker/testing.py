@@ -1,10 +1,37 @@
-"""A fake psutil for the samplers: only what this machine cannot show on demand."""
+"""Fakes for testing code that uses otel-tracker, as the OpenTelemetry SDK ships its
+in-memory exporters: a clock you move by hand, and psutil and NVML stand-ins for what a
+test machine cannot show on demand (a process tree of known CPU and memory, NVIDIA GPUs).
+
+>>> from otel_tracker import track_run
+>>> from otel_tracker.testing import ManualClock
+>>> clock = ManualClock()
+>>> with track_run("t", root=tmp, clock=clock, resources=False) as run:  # doctest: +SKIP
+...     with run.step("load"):
+...         clock.sleep(30.0)  # the step takes 30 s of the run's clock
+
+The samplers take the fakes where they take the real modules:
+``NvmlSampler(FakeNvml(["GPU-0"]))``, ``ProcessTreeSampler(root, psutil_module=FakePsutil(root))`` with ``root = FakeProcess(1, cpu=3.0, rss=300)``.
+"""
 
 from __future__ import annotations
 
 import contextlib
 from collections import namedtuple
 from typing import Any
+
+from .clock import ManualClock
+
+__all__ = [
+    "AccessDenied",
+    "FakeNvml",
+    "FakeProcess",
+    "FakePsutil",
+    "GpuProc",
+    "ManualClock",
+    "NVMLError",
+    "NoSuchProcess",
+    "ZombieProcess",
+]
 
 CpuTimes = namedtuple("CpuTimes", "user system")
 SysCpu = namedtuple("SysCpu", "user system idle iowait")

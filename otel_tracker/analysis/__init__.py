@@ -1,1 +1,3 @@
-"""Analysis over manifests: run reports (and, later, recommendations and baselines)."""
+"""Analysis over manifests (the read side): key figures, rules and their findings,
+recommendations, baselines, and the run report (``summary``, ``show``, ``export`` and
+the summary files a run leaves in its directory)."""

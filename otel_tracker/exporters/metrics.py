@@ -37,7 +37,6 @@ class SnapshotInstruments:
         *,
         run_id: str,
         pipeline: str | None = None,
-        step_name: Callable[[int | None], str | None],
         snapshot: Callable[[], Snapshot | None],
     ) -> None:
         self.provider = MeterProvider(
@@ -46,7 +45,6 @@ class SnapshotInstruments:
         self._meter = self.provider.get_meter("otel_tracker", __version__)
         self._run_id = run_id
         self._pipeline = pipeline
-        self._step_name = step_name
         self._snapshot = snapshot
         self._known: set[str] = set()
         self._lock = threading.Lock()
@@ -73,7 +71,7 @@ class SnapshotInstruments:
             base: dict[str, Any] = {semconv.CICD_PIPELINE_RUN_ID: self._run_id}
             if self._pipeline:
                 base[semconv.CICD_PIPELINE_NAME] = self._pipeline
-            step = self._step_name(snapshot.step_index)
+            step = snapshot.step_name
             if step is not None:
                 base[semconv.CICD_PIPELINE_TASK_NAME] = step
             return [

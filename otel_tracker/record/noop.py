@@ -1,4 +1,4 @@
-"""The disabled run: same surface as :class:`~otel_tracker.run.Run`, no effects.
+"""The disabled run: same surface as :class:`~otel_tracker.record.run.Run`, no effects.
 
 Returned when tracking is off (``OTEL_TRACKER_DISABLED=true`` or
 ``OTEL_SDK_DISABLED=true``). Imports nothing heavy and costs next to nothing.

@@ -40,7 +40,6 @@ from .live_output import (
 logger = logging.getLogger(__name__)
 progress_logger = logging.getLogger("otel_tracker.progress")
 
-MODES = ("auto", "live", "plain", "log", "off")
 MAX_ETA_LOG = 2000
 RATE_TAU_S = 10.0  # time constant of the rate's exponential smoothing
 LIVE_REFRESH_PER_S = 4

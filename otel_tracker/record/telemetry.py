@@ -106,9 +106,7 @@ class RunTelemetry:
 
             def on_sample(snapshot: Any) -> None:
                 if telemetry is not None:
-                    line = telemetry_line(
-                        snapshot, self._run_id, self._step_name(snapshot.step_index)
-                    )
+                    line = telemetry_line(snapshot, self._run_id, snapshot.step_name)
                     if line is not None:
                         telemetry.append(line)
                 if instruments is None:
@@ -132,6 +130,7 @@ class RunTelemetry:
                 ],
                 interval=self.interval,
                 current_step=self._current_step,
+                step_name=self._step_name,
                 wall=self._wall,
                 on_sample=on_sample,
                 heartbeat=self._beat if self._heartbeat is not None else None,
@@ -147,7 +146,6 @@ class RunTelemetry:
                     [*readers, *others],
                     run_id=self._run_id,
                     pipeline=self._pipeline,
-                    step_name=self._step_name,
                     snapshot=lambda: sampler.snapshot,
                 )
                 if readers or others

@@ -179,7 +179,7 @@ _TOKEN_SHAPES = re.compile(
     r"eyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]{8,})"
 )
 # A W&B API key is 40 lower-case hex digits, which is also the shape of a git commit:
-# kept only where the name says it is a commit (see secret_names.names_a_commit).
+# kept only where the name says it is a commit (see names.names_a_commit).
 _HEX40 = re.compile(r"(?<![\w-])[0-9a-f]{40}(?![\w-])")
 # ... and in text when a commit word is right before it ("commit 3f2a...", "sha=3f2a...")
 _COMMIT_BEFORE = re.compile(

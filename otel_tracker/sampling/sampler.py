@@ -34,13 +34,15 @@ class Sampler(Protocol):
 
 @dataclass(frozen=True)
 class Snapshot:
-    """The latest sample: monotonic and wall time, points, current step."""
+    """The latest sample: monotonic and wall time, points, current step (its index and
+    its name, both taken when the sample was, so every reader of it agrees)."""
 
     monotonic: float
     wall: float
     points: tuple[Point, ...]
     step_index: int | None
     unavailable: dict[str, str] = field(default_factory=dict)
+    step_name: str | None = None
 
     def value(self, key: str) -> float | None:
         for point in self.points:
@@ -62,6 +64,7 @@ class ResourceSampler:
         *,
         interval: float = DEFAULT_INTERVAL_S,
         current_step: Callable[[], int | None] = lambda: None,
+        step_name: Callable[[int | None], str | None] = lambda index: None,
         monotonic: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
         on_sample: Callable[[Snapshot], None] | None = None,
@@ -75,6 +78,7 @@ class ResourceSampler:
         self._heartbeat = heartbeat
         self.heartbeat_interval = heartbeat_interval or interval
         self._current_step = current_step
+        self._step_name = step_name
         self._monotonic = monotonic
         self._wall = wall
         self._on_sample = on_sample
@@ -148,7 +152,14 @@ class ResourceSampler:
                         "otel-tracker %s sampling failed; the others go on", name, exc_info=True
                     )
         step = self._current_step()
-        snapshot = Snapshot(now, self._wall(), tuple(points), step, dict(self.unavailable))
+        snapshot = Snapshot(
+            now,
+            self._wall(),
+            tuple(points),
+            step,
+            dict(self.unavailable),
+            step_name=self._step_name(step),
+        )
         with self._lock:
             if self._closed:
                 return snapshot

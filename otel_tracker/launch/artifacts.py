@@ -9,7 +9,6 @@ merged after validation: paths must stay inside the scanned directory.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -17,9 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..contract.jsonfile import FileProblem, read_json
+
 logger = logging.getLogger(__name__)
 
 HINTS_FILE = "otel-tracker-artifacts.json"
+MAX_HINTS_BYTES = 1024 * 1024
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".safetensors", ".h5", ".keras", ".onnx", ".joblib")
 SKIP_DIRS = frozenset({"__pycache__", "node_modules", "site-packages", "venv", ".venv", "env"})
 MAX_FILES = 20_000
@@ -113,10 +115,10 @@ def _merge(
 
 
 def _read_hints(hints: Path, base: Path) -> list[tuple[Path | None, str | None, str | None]]:
-    try:
-        data: Any = json.loads(hints.read_text())
-    except (OSError, ValueError) as exc:
-        return [(None, None, f"{hints}: not valid JSON ({exc})")]
+    try:  # the one bounded, no-follow way to read a JSON file we did not write
+        data: Any = read_json(hints, MAX_HINTS_BYTES)
+    except FileProblem as exc:
+        return [(None, None, str(exc))]
     if not isinstance(data, list):
         return [(None, None, f'{hints}: expected a list of {{"path", "kind"}} objects')]
     out: list[tuple[Path | None, str | None, str | None]] = []

@@ -63,3 +63,12 @@ def test_the_walk_is_bounded(tmp_path: Path) -> None:
         _touch(tmp_path / f"d{i}" / "x.log")
     found, problems = scan(tmp_path, max_files=20)
     assert len(found) < 50 and problems and "stopped after" in problems[0]
+
+
+def test_a_hints_file_is_read_bounded_and_never_through_a_link(tmp_path: Path) -> None:
+    secret = _touch(tmp_path.parent / f"{tmp_path.name}-outside.json", b'[{"path": "x"}]')
+    (tmp_path / HINTS_FILE).symlink_to(secret)
+    assert "symbolic link, not followed" in scan(tmp_path)[1][0]
+    (tmp_path / HINTS_FILE).unlink()
+    (tmp_path / HINTS_FILE).write_text("[" + " " * (2 * 1024 * 1024) + "]")
+    assert "larger than" in scan(tmp_path)[1][0]

@@ -1,30 +1,23 @@
-"""``baseline`` and ``perf-test``: the CLI over :mod:`otel_tracker.analysis.baseline`
-and :mod:`otel_tracker.perftest`. Baseline commands are read-side (no OTel SDK)."""
+"""``baseline create / update / show / list``: the CLI over
+:mod:`otel_tracker.analysis.baseline`. Read-side: no OTel SDK."""
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from ..errors import OtelTrackerError
+from .options import add_command, add_json_option
+
+RUNS_HELP = "a completed run (id, unique prefix or 'latest'); repeat for several"
+BASELINE_HELP = "baseline key or file"
 
 
-def fraction(text: str) -> float:
-    """An argparse type: a number strictly between 0 and 1 (a tolerance)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (0.25 = 25%), got {text}")
-    return value
-
-
-def add_commands(sub: Any, command: Callable[[str, str, str], argparse.ArgumentParser]) -> None:
-    """Add ``baseline`` and ``perf-test`` to the main parser's subcommands."""
-    baseline = command(
+def add_commands(sub: Any) -> None:
+    """Add ``baseline`` and its actions to the main parser's subcommands."""
+    baseline = add_command(
+        sub,
         "baseline",
         "create, update and show baselines: the expected figures of a pipeline",
         "  otel-tracker baseline create --from 20261123T2137 --from 20261124T0102\n"
@@ -33,68 +26,30 @@ def add_commands(sub: Any, command: Callable[[str, str, str], argparse.ArgumentP
         "  otel-tracker baseline list",
     )
     actions = baseline.add_subparsers(dest="action", metavar="ACTION", required=True)
-    runs_help = "a completed run (id, unique prefix or 'latest'); repeat for several"
     create = actions.add_parser("create", help="make a baseline from completed runs")
-    create.add_argument(
-        "--from", dest="runs", action="append", required=True, metavar="RUN", help=runs_help
-    )
+    _add_runs(create)
     create.add_argument("--output", "-o", help="write here instead of <root>/baselines/<key>.json")
     create.add_argument("--force", action="store_true", help="replace an existing baseline")
     create.set_defaults(func=cmd_baseline_create)
     update = actions.add_parser("update", help="add runs to a baseline (a new revision)")
-    update.add_argument("baseline", help="baseline key or file")
-    update.add_argument(
-        "--from", dest="runs", action="append", required=True, metavar="RUN", help=runs_help
-    )
+    update.add_argument("baseline", help=BASELINE_HELP)
+    _add_runs(update)
     update.add_argument(
         "--replace", action="store_true", help="use only these runs, forgetting the earlier ones"
     )
     update.set_defaults(func=cmd_baseline_update)
     show = actions.add_parser("show", help="print a baseline")
-    show.add_argument("baseline", help="baseline key or file")
-    show.add_argument("--json", action="store_true", help="the file as it is")
+    show.add_argument("baseline", help=BASELINE_HELP)
+    add_json_option(show, "the file as it is")
     show.set_defaults(func=cmd_baseline_show)
     listing = actions.add_parser("list", help="list the baselines under the root")
     listing.set_defaults(func=cmd_baseline_list)
 
-    perf = command(
-        "perf-test",
-        "run performance smoke tests and compare them with their baselines "
-        "(exit 1 on a regression or a critical threshold)",
-        "  otel-tracker perf-test --scenario perf/scenarios.toml\n"
-        "  otel-tracker perf-test --scenario perf/scenarios.toml --baseline perf/baseline.json\n"
-        "  otel-tracker perf-test --scenario perf/scenarios.toml --save-baseline\n"
-        "  otel-tracker perf-test --default   # the shipped scenarios of the reference pipeline",
+
+def _add_runs(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--from", dest="runs", action="append", required=True, metavar="RUN", help=RUNS_HELP
     )
-    source = perf.add_mutually_exclusive_group(required=True)
-    source.add_argument("--scenario", metavar="FILE", help="scenario file (.toml, .yaml, .yml)")
-    source.add_argument(
-        "--default", action="store_true", help="the shipped scenarios of the reference pipeline"
-    )
-    perf.add_argument(
-        "--baseline",
-        metavar="FILE|DIR",
-        help="a perf_test_results.json, a baseline file or a directory of them "
-        "(default: <root>/baselines)",
-    )
-    perf.add_argument(
-        "--tolerance",
-        type=fraction,
-        default=None,
-        help="a metric this far worse than its baseline is a regression (default: the file's, or 0.25)",
-    )
-    perf.add_argument(
-        "--output", metavar="DIR", help="results directory (default: <root>/perf-tests/<time>)"
-    )
-    perf.add_argument(
-        "--only", action="append", default=[], metavar="NAME", help="run only these scenarios"
-    )
-    perf.add_argument(
-        "--save-baseline",
-        action="store_true",
-        help="store this invocation's figures as the scenarios' baselines under the root",
-    )
-    perf.set_defaults(func=cmd_perf_test)
 
 
 def _views(args: argparse.Namespace) -> list[Any]:
@@ -220,9 +175,3 @@ def cmd_baseline_list(args: argparse.Namespace) -> int:
     console = make_console()
     emit(console, table(console, ["key", "pipeline", "revision", "runs", "updated"], rows))
     return 0
-
-
-def cmd_perf_test(args: argparse.Namespace) -> int:
-    from ..perftest.cli import run_perf_test
-
-    return run_perf_test(args)

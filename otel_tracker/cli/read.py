@@ -1,4 +1,4 @@
-"""The read-only commands: list, show, summary, export, status, watch, recover.
+"""The history commands: list, show, summary, export (``live.py``: status, watch, recover).
 
 They read manifests through :class:`~otel_tracker.history.store.RunStore` and never import
 the OpenTelemetry SDK or an exporter, so they start fast.
@@ -9,11 +9,84 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 from ..errors import OtelTrackerError
+from .options import add_analysis_options, add_command, add_json_option, add_run_argument
+
+
+def add_commands(sub: Any) -> None:
+    """Add ``list``, ``show``, ``summary`` and ``export`` to the main parser's subcommands."""
+    _add_list(sub)
+    show = add_command(
+        sub,
+        "show",
+        "show one run in full",
+        "  otel-tracker show latest\n  otel-tracker show 20261123T2137",
+    )
+    add_run_argument(show)
+    add_json_option(show, "the manifest plus the inferred status")
+    add_analysis_options(show)
+    show.set_defaults(func=cmd_show)
+
+    summary = add_command(
+        sub,
+        "summary",
+        "print a run's report: key figures, anomalies and recommendations",
+        "  otel-tracker summary latest\n"
+        "  otel-tracker summary latest --format json --tolerance 0.1\n"
+        "  otel-tracker summary 20261123T2137 --baseline baselines/nightly.json",
+    )
+    add_run_argument(summary)
+    summary.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+    add_analysis_options(summary)
+    summary.set_defaults(func=cmd_summary)
+
+    export = add_command(
+        sub,
+        "export",
+        "write a run's report to a file",
+        "  otel-tracker export latest --format markdown --output run.md\n"
+        "  otel-tracker export latest --format json --output -   # to standard output",
+    )
+    add_run_argument(export)
+    export.add_argument("--format", choices=("markdown", "json"), default="markdown")
+    export.add_argument(
+        "--output", "-o", required=True, help="file to write ('-': standard output)"
+    )
+    add_analysis_options(export)
+    export.set_defaults(func=cmd_export)
+
+
+def _add_list(sub: Any) -> None:
+    ls = add_command(
+        sub,
+        "list",
+        "list runs, newest first, with their crash-aware status",
+        "  otel-tracker list --status failed,aborted --since 2d\n  otel-tracker list --name 'imitation*' --json",
+    )
+    ls.add_argument("--limit", type=int, default=20, help="show at most N runs (default 20)")
+    ls.add_argument("--all", action="store_true", help="show every run")
+    ls.add_argument(
+        "--status",
+        action="append",
+        default=[],
+        help="running, completed, failed, cancelled, aborted or stuck (comma-separated or repeated)",
+    )
+    ls.add_argument(
+        "--since", help="started at or after: 2d, 12h, today, 2026-11-20, 2026-11-20T08:30"
+    )
+    ls.add_argument("--until", help="started at or before (same forms as --since)")
+    ls.add_argument("--name", help="run name (shell-style wildcards: 'imitation*')")
+    ls.add_argument("--scenario", help="scenario (shell-style wildcards)")
+    ls.add_argument(
+        "--outdated",
+        action="store_true",
+        help="only finished runs older than OTEL_TRACKER_OUTDATED_AFTER (default 30 days)",
+    )
+    add_json_option(ls)
+    ls.set_defaults(func=cmd_list)
 
 
 def open_store(args: argparse.Namespace) -> Any:
@@ -136,76 +209,4 @@ def cmd_export(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise OtelTrackerError(f"cannot write {output}: {exc.strerror or exc}") from None
     print(f"wrote {args.format} report of {report['run_id']} to {output}")
-    return 0
-
-
-def cmd_status(args: argparse.Namespace) -> int:
-    from ..history.progress_view import progress_status, status_lines
-
-    view = open_store(args).get(args.run)
-    if args.json:
-        print(json.dumps(progress_status(view), indent=2))
-    else:
-        print("\n".join(status_lines(view)))
-    return 0
-
-
-def _latest_live(store: Any) -> Any:
-    from ..errors import RunNotFoundError
-    from ..history.store import Filters
-
-    for view in store.iter_runs(Filters(statuses=frozenset({"running", "stuck"}))):
-        return view
-    raise RunNotFoundError(f"no running run under {store.root}")
-
-
-def cmd_watch(args: argparse.Namespace) -> int:
-
-    from ..history.progress_view import status_lines
-
-    store = open_store(args)
-    path = store.resolve(args.run) if args.run else _latest_live(store).path
-    tty = sys.stdout.isatty()
-    previous: list[str] = []
-    live = None
-    if tty:
-        from rich.live import Live
-
-        live = Live("", refresh_per_second=4, transient=False)
-        live.start()
-    try:
-        while True:
-            view = store.load(path)
-            lines = status_lines(view)
-            if live is not None:
-                from rich.text import Text
-
-                live.update(Text("\n".join(lines)))  # Text: a name is never rich markup
-            elif lines[1:] != previous[1:]:
-                print(lines[1] if previous else "\n".join(lines), flush=True)
-                for extra in lines[2:]:
-                    print(extra, flush=True)
-            previous = lines
-            if view.status not in ("running", "stuck"):
-                return 0 if view.status == "completed" else 1
-            time.sleep(args.interval)
-    finally:
-        if live is not None:
-            live.stop()
-
-
-def cmd_recover(args: argparse.Namespace) -> int:
-    from ..analysis.summary_files import write_summary_files
-    from ..errors import OtelTrackerError
-    from ..printable import printable
-
-    store = open_store(args)
-    view = store.recover(args.run)
-    try:
-        write_summary_files(view.path, store)
-    except (OSError, OtelTrackerError) as exc:
-        problem = printable(f"{view.path}: summary files not written: {exc}")
-        print(f"otel-tracker: warning: {problem}", file=sys.stderr)
-    reason = printable(view.doc["recovered"]["reason"])
-    print(f"recovered {view.run_id} as {view.doc['status']}: {reason}")
     return 0

@@ -1,34 +1,82 @@
-"""The commands that track something: demo, run, pipeline run / check."""
+"""The commands that track something: ``run -- CMD`` and ``pipeline run`` / ``check``.
+
+The OpenTelemetry SDK is imported when a command runs, never when the parser is built.
+"""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
+from .options import add_command, add_tracker_settings, tracker_settings
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    from ..examples.imitation import FULL, QUICK, run_pipeline
+PIPELINE_FILE_HELP = "pipeline file (.toml, .yaml, .yml)"
 
-    print(f"otel-tracker demo: imitation-learning pipeline ({'full' if args.full else 'quick'})")
-    run = run_pipeline(
-        FULL if args.full else QUICK,
-        seed=args.seed,
-        skip=args.skip,
-        root=args.root,
-        scenario=args.scenario,
-        sample_interval=args.sample_interval,
-        out=True,
-        **_mirror_options(args),
+
+def add_commands(sub: Any) -> None:
+    """Add ``run`` and ``pipeline`` to the main parser's subcommands."""
+    _add_run(sub)
+    _add_pipeline(sub)
+
+
+def _add_run(sub: Any) -> None:
+    wrap = add_command(
+        sub,
+        "run",
+        "run any command as a tracked run (exits with the command's status)",
+        "  otel-tracker run -- python train.py --epochs 3\n"
+        "  otel-tracker run --name nightly-etl --scenario full -- ./etl.sh\n"
+        "  otel-tracker run --otlp http://localhost:4317 --tensorboard -- python train.py\n"
+        "  otel-tracker run --auto -- python train.py   # the script reports itself, unchanged",
     )
-    if run.manifest_path is None:
-        print("tracking is disabled or the root is unwritable: no manifest was written")
-    else:
-        print(f"run {run.run_id} {run.record.status}")
-        print(f"manifest: {run.manifest_path}")
-    return 0
+    wrap.add_argument("--name", help="run name (default: the command's name)")
+    wrap.add_argument(
+        "--auto",
+        action="store_true",
+        help="a Python command reports its own process as a step of the run, with no code "
+        "changes (a sitecustomize bootstrap, as opentelemetry-instrument uses)",
+    )
+    wrap.add_argument("--scenario", help="scenario label")
+    add_tracker_settings(wrap)
+    wrap.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD [ARGS...]")
+    wrap.set_defaults(func=cmd_run)
 
 
-# -- reading commands: never import the OpenTelemetry SDK ---------------------------------
+def _add_pipeline(sub: Any) -> None:
+    pipeline = add_command(
+        sub,
+        "pipeline",
+        "run or check a pipeline file (TOML or YAML: steps with commands)",
+        "  otel-tracker pipeline run examples/imitation_pipeline.toml\n"
+        "  otel-tracker pipeline run etl.toml --skip Load --otlp\n"
+        "  otel-tracker pipeline check etl.yaml",
+    )
+    actions = pipeline.add_subparsers(dest="action", metavar="ACTION", required=True)
+    run_file = actions.add_parser(
+        "run",
+        help="run every enabled step in order as one tracked run",
+        description="Run a pipeline file; exits with the failing step's code (124: timeout).",
+    )
+    run_file.add_argument("file", help=PIPELINE_FILE_HELP)
+    run_file.add_argument(
+        "--skip", action="append", default=[], metavar="STEP", help="skip a step (repeatable)"
+    )
+    run_file.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="STEP",
+        help="run only these steps (repeatable)",
+    )
+    run_file.add_argument("--name", help="run name (default: the file's name)")
+    run_file.add_argument("--scenario", help="scenario label (default: the file's)")
+    add_tracker_settings(run_file)
+    run_file.set_defaults(func=cmd_pipeline_run)
+    check = actions.add_parser("check", help="validate a pipeline file and list its steps")
+    check.add_argument("file", help=PIPELINE_FILE_HELP)
+    check.set_defaults(func=cmd_pipeline_check)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from ..launch.command import run_command
 
@@ -40,9 +88,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         name=args.name,
         scenario=args.scenario,
         root=args.root,
-        sample_interval=args.sample_interval,
         auto=args.auto,
-        **_mirror_options(args),
+        **tracker_settings(args),
     )
 
 
@@ -55,8 +102,7 @@ def cmd_pipeline_run(args: argparse.Namespace) -> int:
         only=args.only,
         root=args.root,
         name=args.name,
-        sample_interval=args.sample_interval,
-        **_mirror_options(args),
+        **tracker_settings(args),
         **({"scenario": args.scenario} if args.scenario else {}),
     )
 
@@ -78,7 +124,3 @@ def cmd_pipeline_check(args: argparse.Namespace) -> int:
         extra = f"  [{', '.join(flags)}]" if flags else ""
         print(f"  {number}. {step.name}: {' '.join(step.command)}{extra}")
     return 0
-
-
-def _mirror_options(args: argparse.Namespace) -> dict[str, Any]:
-    return {"otlp": args.otlp, "prometheus": args.prometheus, "tensorboard": args.tensorboard}

@@ -230,6 +230,29 @@ def test_every_help_example_parses_and_names_files_that_exist() -> None:
     assert examples >= 25
 
 
+def test_every_command_help_exits_0_and_shows_an_example(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``otel-tracker [COMMAND [ACTION]] --help`` for every command the parser really
+    has, nested actions too: it exits 0, and an example line runs that command, in its
+    own help or, for a nested action (``pipeline run``), in its command's help."""
+    commands = [path for path, _ in _subparsers(build_parser())]
+    assert {("list",), ("perf-test",), ("pipeline", "run"), ("baseline", "show")} <= set(commands)
+    helps = {}
+    for path in [(), *commands]:
+        with pytest.raises(SystemExit) as exit_info:
+            main([*path, "--help"])
+        assert exit_info.value.code == 0, path
+        helps[path] = capsys.readouterr().out
+        assert helps[path].startswith("usage: otel-tracker"), path
+    assert "\nexample:\n  otel-tracker demo\n" in helps[()]
+    for path in commands:
+        assert "\nexample:\n" in helps[path[:1]], path
+        command = "  otel-tracker " + " ".join(path) + " "
+        lines = (helps[path] + helps[path[:1]]).splitlines()
+        assert any((line + " ").startswith(command) for line in lines), f"{path}: no example"
+
+
 def test_reading_commands_do_not_import_the_sdk(root: Path, history: list[Path]) -> None:
     code = (
         "import sys; from otel_tracker.cli.main import main; "

@@ -7,7 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import REPO
+
+# every benchmark runs small here, each a few seconds: `pytest -m "not slow"` skips them
+pytestmark = pytest.mark.slow
 
 
 def run_benchmark(module: str, output: Path, *args: str) -> object:

@@ -225,6 +225,7 @@ def test_in_a_terminal_the_command_can_read_it_and_ctrl_c_reaches_all_of_it(
         assert (doc["status"], doc["signal"]) == ("cancelled", "SIGINT")
 
 
+@pytest.mark.slow
 def test_a_signal_at_any_moment_of_the_wrapper_leaves_a_final_record(
     root: Path, cleanup: list[int]
 ) -> None:

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from otel_tracker import track_run
@@ -110,6 +111,7 @@ def test_dashboards_reference_the_provisioned_datasources() -> None:
         assert {v["name"] for v in dashboard["templating"]["list"]} == {"pipeline", "run"}
 
 
+@pytest.mark.slow
 def test_every_dashboard_query_returns_data(tmp_path: Path, monkeypatch: Any) -> None:
     # this machine has no NVIDIA GPU: the sampler gets an injected fake NVML
     nvml = FakeNvml(["GPU-0a1b2c3d"])

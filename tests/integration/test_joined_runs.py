@@ -7,6 +7,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from otel_tracker.history.store import RunStore
 from tests.helpers import load_manifest, only_manifest, otel_cli, validate_manifest, wrap
 from tests.otlp_receiver import OtlpGrpcReceiver
@@ -233,6 +235,7 @@ def test_auto_leaves_a_command_that_is_not_python_alone(root: Path) -> None:
     assert "substeps" not in doc["steps"][0] and "parts" not in doc
 
 
+@pytest.mark.slow
 def test_the_reference_pipeline_file_runs_one_process_per_stage(root: Path, tmp_path: Path) -> None:
     from tests.helpers import REPO
 

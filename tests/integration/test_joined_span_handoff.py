@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.helpers import load_manifest, only_manifest, otel_cli, wait_for, wrap
 from tests.otlp_receiver import BlackHole, OtlpGrpcReceiver
 
@@ -97,6 +99,7 @@ def test_joined_spans_reach_the_collector_in_the_launchers_trace(
     assert doc["tracker"]["mirrors"]["otlp"]["traces_delivery"]["delivered"] == {"spans": 7}
 
 
+@pytest.mark.slow
 def test_a_dead_collector_costs_the_run_one_export_timeout_not_one_per_stage(
     root: Path, tmp_path: Path
 ) -> None:
@@ -142,6 +145,7 @@ with track_run("long", steps=["early", "late"], progress="off") as run:
 """
 
 
+@pytest.mark.slow
 def test_a_long_running_childs_finished_steps_reach_the_collector_while_it_runs(
     root: Path, tmp_path: Path
 ) -> None:

@@ -33,6 +33,7 @@ def prometheus(tmp_path: Path) -> Iterator[tuple[PrometheusServer, int]]:
     server.close()
 
 
+@pytest.mark.slow
 def test_prometheus_scrapes_run_cpu_memory_and_step_metrics(
     root: Path, prometheus: tuple[PrometheusServer, int]
 ) -> None:

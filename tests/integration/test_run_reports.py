@@ -6,6 +6,8 @@ import json
 import signal
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import otel_cli, read_when, start_script, wait_for
 
 SCRIPT = """
@@ -53,6 +55,7 @@ def test_a_finished_run_leaves_its_report_in_three_forms(root: Path) -> None:
     assert "collect" in txt and "\x1b[" not in txt
 
 
+@pytest.mark.slow
 def test_a_slow_run_is_judged_against_the_baseline_made_from_earlier_runs(root: Path) -> None:
     fast = [run_once(root, 0.02).name for _ in range(2)]
     proc = otel_cli(root, "baseline", "create", "--from", fast[0], "--from", fast[1])
@@ -90,6 +93,7 @@ def test_a_slow_run_is_judged_against_the_baseline_made_from_earlier_runs(root: 
     assert proc.returncode == 2 and "exists" in proc.stderr
 
 
+@pytest.mark.slow
 def test_an_interrupted_run_writes_its_report_and_a_killed_one_gets_it_when_recovered(
     root: Path,
 ) -> None:

@@ -299,6 +299,7 @@ print(json.dumps({
 """
 
 
+@pytest.mark.slow
 def test_the_helper_dies_with_a_sigkilled_parent_at_once(root: Path) -> None:
     """Issue 31 item 23: with a forked worker holding its stdin open, the helper
     outlived a SIGKILLed parent until its next 5 s parent poll. Now the kernel

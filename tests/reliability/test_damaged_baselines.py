@@ -47,6 +47,7 @@ def baseline(root: Path, capsys: pytest.CaptureFixture[str]) -> tuple[Path, list
     return root / "baselines" / "pipeline.json", ids
 
 
+@pytest.mark.slow
 def test_a_field_of_the_wrong_type_anywhere_is_one_clear_error_never_a_traceback(
     root: Path,
     baseline: tuple[Path, list[str]],

@@ -40,6 +40,7 @@ def damaged(good: Any) -> Iterator[tuple[tuple[Any, ...], str, Any]]:
             yield path, change, doc
 
 
+@pytest.mark.slow
 def test_a_field_of_the_wrong_type_anywhere_is_one_clear_error_never_a_traceback(
     root: Path, template_manifest: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -34,6 +34,7 @@ from tests.otlp_receiver import BlackHole, OtlpGrpcReceiver, closed_port
 SECRET = "s3cr3t-token-8c1f2a"
 
 
+@pytest.mark.slow
 def test_sigterm_with_a_black_holed_collector_finalizes_the_manifest_at_once(
     root: Path,
 ) -> None:

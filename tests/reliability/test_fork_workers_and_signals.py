@@ -16,6 +16,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import child_env, only_manifest, start_script, wait_for
 
 # Minutes of native work: the C call never returns to the interpreter meanwhile,
@@ -37,6 +39,7 @@ def _run(code: str, root: Path, timeout: float) -> subprocess.CompletedProcess[s
     )
 
 
+@pytest.mark.slow
 def test_hundreds_of_fork_pools_in_a_tracked_step_never_hang(root: Path) -> None:
     # Pool.__exit__ SIGTERMs its workers; one whose SIGTERM landed just before it
     # blocked in a semaphore waited forever when it kept the tracker's handler

@@ -183,6 +183,7 @@ def test_lone_surrogates_are_shown_escaped_by_every_reader(
     assert "n\\ud800x" in out_file.read_text(encoding="utf-8")
 
 
+@pytest.mark.slow
 def test_a_huge_name_is_cut_on_screen_and_many_steps_are_bounded(
     root: Path, template_manifest: dict[str, Any]
 ) -> None:

@@ -71,6 +71,7 @@ def _kill_one(root: Path, seed: int) -> None:
     proc.wait(timeout=10)
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_moments_never_leaves_a_torn_manifest(root: Path) -> None:
     with ThreadPoolExecutor(max_workers=2) as pool:
         list(pool.map(lambda seed: _kill_one(root, seed), range(KILLS)))
@@ -131,6 +132,7 @@ def _signal_one(root: Path, seed: int) -> tuple[int, str, float, str]:
     return sig, str(proc.returncode), time.monotonic() - sent, err
 
 
+@pytest.mark.slow
 def test_sigterm_and_sigint_at_random_moments_leave_a_truthful_final_manifest(
     root: Path,
 ) -> None:
@@ -209,6 +211,7 @@ with track_run("crowd", steps=["a", "b", "c"], progress="off") as run:
 """
 
 
+@pytest.mark.slow
 def test_fifty_runs_at_once_while_list_reads(root: Path) -> None:
     procs = [
         subprocess.Popen(

@@ -104,6 +104,7 @@ except ValueError:
 """
 
 
+@pytest.mark.slow
 def test_twenty_megabyte_params_reasons_errors_and_argv_do_not_hang_the_run(root: Path) -> None:
     """A 20 MB param, skip reason and error message and a 120 KB argument (an argument's
     limit is 128 KB): the run finishes and its record is whole. Quadratic redaction took

@@ -523,6 +523,7 @@ print("done")
 """
 
 
+@pytest.mark.slow
 def test_twenty_megabyte_values_are_redacted_in_linear_time() -> None:
     """Quadratic patterns took 12 s at 40 KB and never finished at 20 MB; linear ones
     take seconds (benchmarks/bench_redact.py). The time-out is far above that."""

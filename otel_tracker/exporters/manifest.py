@@ -8,6 +8,7 @@ local and canonical, so it is written on the span transition itself, before any
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +23,9 @@ from ..redact.text import redact_text
 from ..semconv import TRACER_NAME
 
 logger = logging.getLogger(__name__)
+
+# (event, step index or None for the run, the document about to be written)
+Listener = Callable[[str, "int | None", dict[str, Any]], None]
 
 
 def span_error(span: ReadableSpan) -> dict[str, Any] | None:
@@ -56,10 +60,11 @@ class ManifestSpanProcessor(SpanProcessor):
         *,
         now_ns: Callable[[], int],
         progress: Callable[[], ProgressSnapshot] | None = None,
-        listeners: list[Callable[[str, int | None], None]] | None = None,
+        listeners: list[Listener] | None = None,
     ) -> None:
         self.record = record
-        # called with the record locked before each transition's write (the progress reporter)
+        # shown each transition's document with the record locked, before it is written
+        # (the progress reporter; it may add to the document, e.g. its ETA log entry)
         self.listeners = listeners if listeners is not None else []
         self.writer = writer
         self._now_ns = now_ns
@@ -103,14 +108,17 @@ class ManifestSpanProcessor(SpanProcessor):
     def _document(self) -> dict[str, Any]:
         now = self._now_ns()
         with self.record.lock:
-            if self.record.ended_ns is None:
-                self.record.heartbeat_ns = now  # every write while running proves life
-            return self.record.to_dict(now_ns=now, progress=self._progress)
+            return self._locked_document(now)
 
-    def _notify(self, event: str, index: int | None) -> None:
+    def _locked_document(self, now: int) -> dict[str, Any]:
+        if self.record.ended_ns is None:
+            self.record.heartbeat_ns = now  # every write while running proves life
+        return self.record.to_dict(now_ns=now, progress=self._progress)
+
+    def _notify(self, event: str, index: int | None, doc: dict[str, Any]) -> None:
         for listener in self.listeners:
             try:
-                listener(event, index)
+                listener(event, index, doc)
             except Exception:
                 self._hook_failed(f"listener {event}")
 
@@ -120,65 +128,77 @@ class ManifestSpanProcessor(SpanProcessor):
         scope = span.instrumentation_scope
         return scope is not None and scope.name == TRACER_NAME
 
+    def _transition(self, change: Callable[[], tuple[str, int | None]]) -> None:
+        """Apply one span's change to the record, show the listeners the document and
+        write it: one document per transition, built under the writer's lock, so that
+        transitions reach the file in the order they were made."""
+
+        def document() -> dict[str, Any]:
+            now = self._now_ns()
+            with self.record.lock:
+                event, index = change()
+                doc = self._locked_document(now)
+                self._notify(event, index, doc)
+            return doc
+
+        if self.writer is not None and self.writer.owner_pid == os.getpid():
+            self.writer.write(document)
+        else:  # no file to write (or a forked child's copy): the record still moves
+            document()
+
     def _on_start(self, span: Span) -> None:
         if not self._is_ours(span):
             return
         attrs = span.attributes or {}
+        index = attrs.get(semconv.STEP_INDEX)
+        if index is not None and semconv.STEP_SKIP_REASON in attrs:
+            return  # a skipped step has only its (zero-length) end to record
+        self._transition(lambda: self._started(span, attrs, index))
+
+    def _started(self, span: Span, attrs: Any, index: Any) -> tuple[str, int | None]:
         ctx = span.get_span_context()
-        with self.record.lock:
-            index = attrs.get(semconv.STEP_INDEX)
-            if index is None:
-                self.record.started_ns = span.start_time
-                self.record.trace = {
-                    "trace_id": format(ctx.trace_id, "032x"),
-                    "span_id": format(ctx.span_id, "016x"),
-                    "parent_span_id": format(span.parent.span_id, "016x") if span.parent else None,
-                }
-            elif semconv.STEP_SKIP_REASON in attrs:
-                return  # a skipped step has only its (zero-length) end to record
-            else:
-                step = self.record.steps[int(index)]  # type: ignore[arg-type]
-                step.status = "running"
-                step.started_ns = span.start_time
-                step.span_id = format(ctx.span_id, "016x")
-            self._notify(
-                "run_start" if index is None else "step_start",
-                None if index is None else int(index),
-            )  # type: ignore[arg-type]
-        self.write()
+        if index is None:
+            self.record.started_ns = span.start_time
+            self.record.trace = {
+                "trace_id": format(ctx.trace_id, "032x"),
+                "span_id": format(ctx.span_id, "016x"),
+                "parent_span_id": format(span.parent.span_id, "016x") if span.parent else None,
+            }
+            return "run_start", None
+        step = self.record.steps[int(index)]
+        step.status = "running"
+        step.started_ns = span.start_time
+        step.span_id = format(ctx.span_id, "016x")
+        return "step_start", int(index)
 
     def _on_end(self, span: ReadableSpan) -> None:
-        if not self._is_ours(span):
-            return
+        if self._is_ours(span):
+            self._transition(lambda: self._ended(span))
+
+    def _ended(self, span: ReadableSpan) -> tuple[str, int | None]:
         attrs = span.attributes or {}
-        with self.record.lock:
-            index = attrs.get(semconv.STEP_INDEX)
-            if index is None:
-                result = attrs.get(semconv.CICD_PIPELINE_RESULT, semconv.RESULT_SUCCESS)
-                self.record.status = semconv.STATUS_FOR_RESULT.get(str(result), "failed")
-                self.record.ended_ns = span.end_time
-                exit_code = attrs.get(semconv.PROCESS_EXIT_CODE)
-                self.record.exit_code = int(exit_code) if exit_code is not None else None  # type: ignore[arg-type]
-                sig = attrs.get(semconv.RUN_SIGNAL)
-                self.record.signal = str(sig) if sig is not None else None
-                self.record.error = span_error(span) if self.record.status != "completed" else None
-            else:
-                step = self.record.steps[int(index)]  # type: ignore[arg-type]
-                result = attrs.get(semconv.CICD_PIPELINE_TASK_RUN_RESULT, semconv.RESULT_SUCCESS)
-                step.status = semconv.STEP_STATUS_FOR_RESULT.get(str(result), "failed")
-                if step.started_ns is None:  # a skipped step's zero-length span
-                    step.started_ns = span.start_time
-                    step.span_id = format(span.get_span_context().span_id, "016x")
-                step.ended_ns = span.end_time
-                reason = attrs.get(semconv.STEP_SKIP_REASON)
-                step.skip_reason = str(reason) if reason is not None else None
-                step.error = span_error(span) if step.status == "failed" else None
-            if index is None:
-                self._notify("run_end", None)
-            else:
-                event = "step_skip" if step.status == "skipped" else "step_end"
-                self._notify(event, int(index))  # type: ignore[arg-type]
-        self.write()
+        index = attrs.get(semconv.STEP_INDEX)
+        if index is None:
+            result = attrs.get(semconv.CICD_PIPELINE_RESULT, semconv.RESULT_SUCCESS)
+            self.record.status = semconv.STATUS_FOR_RESULT.get(str(result), "failed")
+            self.record.ended_ns = span.end_time
+            exit_code = attrs.get(semconv.PROCESS_EXIT_CODE)
+            self.record.exit_code = int(exit_code) if exit_code is not None else None  # type: ignore[arg-type]
+            sig = attrs.get(semconv.RUN_SIGNAL)
+            self.record.signal = str(sig) if sig is not None else None
+            self.record.error = span_error(span) if self.record.status != "completed" else None
+            return "run_end", None
+        step = self.record.steps[int(index)]  # type: ignore[arg-type]
+        result = attrs.get(semconv.CICD_PIPELINE_TASK_RUN_RESULT, semconv.RESULT_SUCCESS)
+        step.status = semconv.STEP_STATUS_FOR_RESULT.get(str(result), "failed")
+        if step.started_ns is None:  # a skipped step's zero-length span
+            step.started_ns = span.start_time
+            step.span_id = format(span.get_span_context().span_id, "016x")
+        step.ended_ns = span.end_time
+        reason = attrs.get(semconv.STEP_SKIP_REASON)
+        step.skip_reason = str(reason) if reason is not None else None
+        step.error = span_error(span) if step.status == "failed" else None
+        return ("step_skip" if step.status == "skipped" else "step_end"), int(index)  # type: ignore[arg-type]
 
     def _hook_failed(self, hook: str) -> None:
         if hook not in self._failed_hooks:

@@ -85,18 +85,17 @@ class ProgressReporter:
         self._timings: dict[int, tuple[Any, Any]] = {}
 
     # -- the manifest processor's transitions ---------------------------------------------
-    def on_transition(self, event: str, index: int | None) -> None:
-        """Called with the record locked, just before the manifest is written."""
+    def on_transition(self, event: str, index: int | None, doc: dict[str, Any]) -> None:
+        """Called with the record locked and the document about to be written."""
         if self.mode == "off" and event not in ("step_start", "step_end"):
             return
         try:
-            self._transition(event, index)
+            self._transition(event, index, doc)
         except Exception:
             self._fail("transition")
 
-    def _transition(self, event: str, index: int | None) -> None:
+    def _transition(self, event: str, index: int | None, doc: dict[str, Any]) -> None:
         now_ns = self._now_ns()
-        doc = self.record.to_dict(now_ns=now_ns, progress=self._progress)
         elapsed = doc.get("elapsed_s") or 0.0
         eta = self.eta(doc, now_ns)
         if event in ("step_start", "step_end") and index is not None:
@@ -113,6 +112,7 @@ class ProgressReporter:
                 }
             )
             del self.record.eta_log[:-MAX_ETA_LOG]
+            doc["eta"]["log"] = list(self.record.eta_log)  # the document being written
             if event == "step_end" or self._live is None:  # live: the region shows the start
                 self._emit(
                     step_line(doc, index, eta, elapsed, "start" if event == "step_start" else "end")

@@ -289,8 +289,9 @@ class RunRecord:
         progress: Callable[[], ProgressSnapshot] | None = None,
         with_telemetry: bool = True,
     ) -> dict[str, Any]:
-        """The manifest as written to disk (``with_telemetry=False``: without the
-        telemetry section, for the sampler itself, which must not build it per sample)."""
+        """The run as plain data, no I/O (``with_telemetry=False``: without the
+        telemetry section, for the sampler itself, which must not build it per sample).
+        What is written adds the joined children's parts: :meth:`merge_parts`."""
         with self.lock:
             if progress is not None:
                 for index, (completed, total, unit) in progress().items():
@@ -341,15 +342,25 @@ class RunRecord:
             }
             if self.part is not None:
                 doc["part"] = dict(self.part)
-            if with_telemetry and self.parts_from is not None:
-                for problem in merge_run_parts(
-                    doc,
-                    self.parts_from,
-                    now=time.time(),
-                    host=self.process.get("host"),
-                    stale_after=DEFAULT_STALE_AFTER_S,
-                    stuck_after=DEFAULT_STUCK_AFTER_S,
-                ):
-                    if problem not in self.warnings:
-                        self.warnings.append(problem)
             return doc
+
+    def merge_parts(self, doc: dict[str, Any]) -> dict[str, Any]:
+        """``doc`` with the steps of the children that joined this run nested under
+        their steps (reads ``parts/``: the one place a document does I/O, once per
+        write); a part's problem becomes one of the run's warnings."""
+        if self.parts_from is None:
+            return doc
+        problems = merge_run_parts(
+            doc,
+            self.parts_from,
+            now=time.time(),
+            host=self.process.get("host"),
+            stale_after=DEFAULT_STALE_AFTER_S,
+            stuck_after=DEFAULT_STUCK_AFTER_S,
+        )
+        with self.lock:
+            for problem in problems:
+                if problem not in self.warnings:
+                    self.warnings.append(problem)
+                    doc["warnings"].append(problem)
+        return doc

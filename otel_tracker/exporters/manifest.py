@@ -113,7 +113,7 @@ class ManifestSpanProcessor(SpanProcessor):
     def _locked_document(self, now: int) -> dict[str, Any]:
         if self.record.ended_ns is None:
             self.record.heartbeat_ns = now  # every write while running proves life
-        return self.record.to_dict(now_ns=now, progress=self._progress)
+        return self.record.merge_parts(self.record.to_dict(now_ns=now, progress=self._progress))
 
     def _notify(self, event: str, index: int | None, doc: dict[str, Any]) -> None:
         for listener in self.listeners:

@@ -46,9 +46,18 @@ class AnchoredClock:
         self._clock = clock
         self._wall0 = clock.time_ns()
         self._mono0 = clock.monotonic_ns()
+        # the underlying reading, as cheap as it can be (hot paths take it, and convert
+        # it with wall_ns_at later, off the caller's thread)
+        self.monotonic_ns = (
+            time.monotonic_ns if isinstance(clock, SystemClock) else clock.monotonic_ns
+        )
 
     def now_ns(self) -> int:
         return self._wall0 + (self._clock.monotonic_ns() - self._mono0)
+
+    def wall_ns_at(self, monotonic_ns: int) -> int:
+        """The run's timestamp of an earlier :attr:`monotonic_ns` reading."""
+        return self._wall0 + (monotonic_ns - self._mono0)
 
 
 class ManualClock:

@@ -211,6 +211,7 @@ class RunRecord:
     history_runs: int = 0
     # () -> the telemetry section (the resource sampler's summary), if sampling
     telemetry: Any = None
+    metrics: Any = None  # () -> the metric series' summary (record/series.py), or None
     # a process that joined a launcher's run: its part section (see parts.py)
     part: dict[str, Any] | None = None
     # the run's own directory: its parts are merged into every write
@@ -248,6 +249,11 @@ class RunRecord:
             self._expect(step, expected_duration_s)
             self.steps.append(step)
             return step
+
+    def score_direction(self, name: str) -> str:
+        """The direction a score was given, else ``"max"``."""
+        with self.lock:
+            return str(self.scores.get(name, {}).get("direction", "max"))
 
     def log_scores(
         self,
@@ -340,6 +346,10 @@ class RunRecord:
                 "run_dir": self.run_dir,
                 "warnings": list(self.warnings),
             }
+            if with_telemetry and self.metrics is not None:
+                summary = self.metrics()
+                if summary is not None:
+                    doc["metrics"] = summary
             if self.part is not None:
                 doc["part"] = dict(self.part)
             return doc

@@ -138,7 +138,25 @@ def merge_parts(
             }
         )
     doc["parts"] = summaries
+    _merge_metrics(doc, parts)
     return doc
+
+
+def _merge_metrics(doc: dict[str, Any], parts: list[dict[str, Any]]) -> None:
+    """The series the parts logged (``otel-tracker run -- python train.py``: the
+    script's ``run.log()``) join the run's own; a key the run has keeps the run's."""
+    keys = dict(((doc.get("metrics") or {}).get("keys")) or {})
+    added = False
+    for part in parts:
+        logged = part.get("metrics")
+        if not isinstance(logged, dict) or not isinstance(logged.get("keys"), dict):
+            continue
+        for key, summary in logged["keys"].items():
+            if key not in keys:
+                keys[key] = summary
+                added = True
+    if added:
+        doc["metrics"] = {**(doc.get("metrics") or {}), "keys": keys}
 
 
 def _step_status(step: dict[str, Any], part_status: str) -> Any:

@@ -49,6 +49,11 @@ class JoinTarget:
         return self.run_dir / PARTS_DIR / f"{self.part_id}.json"
 
     @property
+    def metrics_path(self) -> Path:
+        """Where this process's metric series go (the launcher's are ``metrics.jsonl``)."""
+        return self.run_dir / PARTS_DIR / f"{self.part_id}.metrics.jsonl"
+
+    @property
     def spans_path(self) -> Path:
         from ..exporters.handoff import SPANS_SUFFIX
 

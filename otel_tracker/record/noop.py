@@ -28,6 +28,9 @@ class NoopStep:
     def advance(self, n: int = 1) -> None:
         self.completed += n
 
+    def log(self, values: Any, value: Any = None, **_: Any) -> None:
+        return None
+
     def set_total(self, total: int | None, unit: str | None = None) -> None:
         self.total = total
         if unit is not None:
@@ -82,6 +85,9 @@ class NoopRun:
         return None
 
     def add_artifact(self, path: str | os.PathLike[str], kind: str | None = None) -> None:
+        return None
+
+    def log(self, values: Any, value: Any = None, **_: Any) -> None:
         return None
 
     def set_gauge(self, name: str, value: float) -> None:

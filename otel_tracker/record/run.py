@@ -39,6 +39,7 @@ from .arguments import (
 )
 from .run_ending import RunEnding
 from .run_opening import PipelineHistory, RunOpening, RunReport
+from .series import NO_VALUE
 from .signals import process_signals
 from .step import Step
 from .step_spans import StepSpans
@@ -181,6 +182,11 @@ class Run(RunOpening, RunEnding):
         epoch = checked_whole(epoch, "epoch")
         if self._in_fork_child() or self._after_end("log_scores"):
             return
+        # the same values as series (their curves), best by the same direction
+        self.metrics.declare(
+            {k: directions.get(k) or self.record.score_direction(k) for k in values}
+        )
+        self.metrics.log(values, NO_VALUE, epoch)
         at = iso_utc(self._anchored.now_ns())
         event: dict[str, float | int] = {f"score.{k}": v for k, v in values.items()}
         if epoch is not None:
@@ -190,6 +196,28 @@ class Run(RunOpening, RunEnding):
                 self.record.log_scores(values, directions, at, epoch)
                 self._span.add_event("scores", event)
                 self.manifest_processor.write()
+
+    def log(
+        self,
+        values: Mapping[str, Any] | str,
+        value: Any = NO_VALUE,
+        *,
+        step: int | None = None,
+        direction: Mapping[str, str] | None = None,
+    ) -> None:
+        """Record training metrics as series: ``run.log({"loss": 0.31, "acc": 0.92},
+        step=epoch)`` or ``run.log("loss", 0.31)``.
+
+        Values are numbers, numpy scalars or anything with ``__float__`` (convert a
+        tensor on a GPU yourself, e.g. ``loss.item()``: we never force a device
+        sync). ``step`` defaults to one more than the key's last step (from 0).
+        ``direction`` says per key whether ``"max"`` or ``"min"`` is better, for the
+        manifest's best. Cheap: about half a microsecond for three values, no I/O;
+        a background thread writes ``metrics.jsonl`` every second.
+        """
+        if direction is not None:
+            self.metrics.declare(direction)
+        self.metrics.log(values, value, step)
 
     def set_gauge(self, name: str, value: float) -> None:
         """Record the current value of a metric of yours (FPS, episode reward...).

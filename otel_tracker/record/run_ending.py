@@ -73,6 +73,8 @@ class RunEnding:
             problem = self.telemetry.stop()
             if problem:
                 self.record.warn(problem)
+            # every point logged so far reaches metrics.jsonl and the final summary
+            self.metrics.close(timeout=max(0.5, deadline - time.monotonic()))
             self._steps.end_running(result, reason)
             span = self._span
             span.set_attribute(semconv.CICD_PIPELINE_RESULT, result)

@@ -26,6 +26,7 @@ from ..contract.liveness import RunLock
 from ..contract.manifest_writer import ManifestFileWriter
 from ..contract.parts import PARTS_DIR
 from ..contract.paths import LOCK_NAME, create_run_dir, new_run_id
+from ..contract.series import METRICS_NAME
 from ..exporters.attributes import param_attributes
 from ..exporters.manifest import ManifestSpanProcessor
 from ..exporters.mirrors import NO_MIRRORS, Mirrors
@@ -35,6 +36,7 @@ from .arguments import (
 )
 from .join import join_target
 from .reporter import ProgressReporter
+from .series import MetricLog
 from .signals import NO_DEFERRAL, SignalChain
 from .telemetry import RunTelemetry
 from .tracing import parent_context, resource_attributes, tracker_span_limits
@@ -105,6 +107,18 @@ class RunOpening:
         )
         if self.dir is not None and history is not None:  # else the root is unusable
             self.record.history, self.record.history_runs = history(self.name, scenario)
+        if self.join is not None:
+            metrics_path: Path | None = self.join.metrics_path
+        else:
+            metrics_path = self.dir / METRICS_NAME if self.dir is not None else None
+        self.metrics = MetricLog(
+            metrics_path,
+            wall_ns=self._anchored.wall_ns_at,
+            monotonic_ns=self._anchored.monotonic_ns,
+            warn=self.record.warn,
+            on_late=lambda: self._after_end("log"),
+        )
+        self.record.metrics = self.metrics.summary
 
     def _open_writers(self, env: Mapping[str, str]) -> None:
         """The manifest's writer, the live progress display and the run's lock."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +17,7 @@ from ..errors import ConfigError
 from ..redact.text import clipped, redact_exception, redact_text
 from ..values import checked_name, is_whole
 from . import current
+from .series import NO_VALUE
 
 if TYPE_CHECKING:
     from .run import Run
@@ -66,6 +68,21 @@ class Step:
     def advance(self, n: int = 1) -> None:
         """Count ``n`` more items done (env steps, batches, files...)."""
         self.completed += n
+
+    def log(
+        self,
+        values: Mapping[str, Any] | str,
+        value: Any = NO_VALUE,
+        *,
+        step: int | None = None,
+        direction: Mapping[str, str] | None = None,
+    ) -> None:
+        """:meth:`Run.log <otel_tracker.record.run.Run.log>`, recorded as logged
+        during this step (``metrics.jsonl`` names it)."""
+        metrics = self._run.metrics
+        if direction is not None:
+            metrics.declare(direction)
+        metrics.log(values, value, step, self._record.name)
 
     def set_total(self, total: int | None, unit: str | None = None) -> None:
         """Declare how many items this step will process (``None``: unknown)."""

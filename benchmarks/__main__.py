@@ -27,6 +27,7 @@ BENCHMARKS = [
     "current",
     "redact",
     "scrape",
+    "log",
 ]
 
 

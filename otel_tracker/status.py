@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +68,9 @@ class RunStatus:
     latest_scores: dict[str, float]
     error: str | None
     warnings: tuple[str, ...]
+    # per key logged with run.log(): count, first/last step, last, min, max, best,
+    # direction and a curve of at most 64 [step, value] points (see the manifest schema)
+    metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def _progress(doc: dict[str, Any], status: str) -> ProgressInfo:
@@ -142,6 +145,7 @@ def run_status(view: RunView) -> RunStatus:
         latest_scores={k: v["latest"] for k, v in scores.items() if v.get("latest") is not None},
         error=error_text(error),
         warnings=tuple(doc.get("warnings") or ()),
+        metrics=dict((doc.get("metrics") or {}).get("keys") or {}),
     )
 
 

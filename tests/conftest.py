@@ -44,8 +44,10 @@ def template_manifest(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any
     with track_run(
         "template", root=root, steps=["a", "b", "c"], install_signal_handlers=False
     ) as run:
+        run.log({}, direction={"loss": "min"})
         for name in ("a", "b"):
             with run.step(name) as s:
                 s.set_total(4)
                 s.advance(4)
+                s.log({"loss": 0.5, "acc": float("nan")})  # readers meet series too
     return json.loads(run.manifest_path.read_text())

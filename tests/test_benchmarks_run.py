@@ -191,3 +191,17 @@ def test_scrape_benchmark_runs_small(tmp_path: Path) -> None:
         "tracked, storm, the tracker's server",
         "tracked, storm, a thread per connection",
     }
+
+
+def test_log_benchmark_runs_small(tmp_path: Path) -> None:
+    # MLflow and Aim are the `compare` extra, not the test one: ours alone, said so
+    results = run_benchmark(
+        "bench_log",
+        tmp_path / "log.json",
+        *("--without-others", "--calls", "2000", "--rounds", "1", "--writer-points", "5000"),
+    )
+    assert set(results) == {"otel-tracker", "writer"}
+    assert results["otel-tracker"]["run.log (3 values)"]["ns_median"] > 0
+    writer = results["writer"]
+    assert writer["points_recorded_per_key"] == {"acc": 5000, "loss": 5000, "lr": 5000}
+    assert writer["dropped"] == 0 and writer["jsonl_lines"] >= 3

@@ -9,6 +9,7 @@ from ..history.store import RunView
 from ..printable import MAX_CHARS, json_text, printable
 from ..timeparse import format_duration, format_local
 from ..values import is_real
+from .series import metric_rows
 
 REPORT_VERSION = 1
 
@@ -143,6 +144,7 @@ def build_report(view: RunView, analysis: dict[str, Any] | None = None) -> dict[
         },
         "steps": steps,
         "scores": doc.get("scores", {}),
+        "metrics": doc.get("metrics"),
         "artifacts": artifacts,
         "processes": (doc.get("telemetry") or {}).get("processes", []),
         "telemetry": _telemetry(doc.get("telemetry")),
@@ -282,6 +284,7 @@ def key_values(report: dict[str, Any]) -> list[tuple[str, str]]:
     for name, score in report["scores"].items():
         latest, best = (_number(score.get(k)) for k in ("latest", "best"))
         rows.append((f"score {name}", f"latest {latest}, best {best} ({score.get('direction')})"))
+    rows.extend(metric_rows(report["metrics"]))
     if report["telemetry"]:
         rows.append(("telemetry", _telemetry_text(report["telemetry"])))
     if len(report["processes"]) > 1:

@@ -1,0 +1,65 @@
+"""Metric series in reports: one line per key, its figures and a sparkline of its curve."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..values import is_real
+from .findings import format_number
+
+SPARKS = "▁▂▃▄▅▆▇█"
+SPARK_WIDTH = 32
+MAX_KEYS_SHOWN = 50  # a listing of a hostile or enormous run stays readable
+
+
+def sparkline(values: list[Any]) -> str:
+    """``▇▅▄▃▂▂▁▁``: each value's height between the curve's min and max (a gap for a
+    NaN or infinite one)."""
+    if len(values) > SPARK_WIDTH:  # every n-th point, the last one included
+        stride = len(values) / SPARK_WIDTH
+        values = [
+            values[min(len(values) - 1, round((i + 1) * stride) - 1)] for i in range(SPARK_WIDTH)
+        ]
+    numbers = [v for v in values if is_real(v)]
+    if not numbers:
+        return ""
+    low, high = min(numbers), max(numbers)
+    span = high - low
+    out = []
+    for value in values:
+        if not is_real(value):
+            out.append(" ")
+        elif span <= 0:
+            out.append(SPARKS[len(SPARKS) // 2])
+        else:
+            out.append(SPARKS[min(len(SPARKS) - 1, int((value - low) / span * len(SPARKS)))])
+    return "".join(out)
+
+
+def metric_rows(metrics: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """``("metric loss", "▇▅▃▂▁ last 0.01, min 0.01, max 1, best 0.01 at step 99 ...")``."""
+    keys = (metrics or {}).get("keys") or {}
+    rows = []
+    for name, series in list(keys.items())[:MAX_KEYS_SHOWN]:
+        # every field may be missing from an older or damaged file (types are checked)
+        curve = [
+            p[1] if isinstance(p, list) and len(p) == 2 else None for p in series.get("curve") or ()
+        ]
+        figures = [f"last {format_number(series.get('last'))}"]
+        figures.append(f"min {format_number(series.get('min'))}")
+        figures.append(f"max {format_number(series.get('max'))}")
+        if series.get("direction") and series.get("best") is not None:
+            at = "" if series.get("best_step") is None else f" at step {series['best_step']}"
+            figures.append(f"best {format_number(series['best'])}{at} ({series['direction']})")
+        count = series.get("count") or 0
+        details = [f"steps {series.get('first_step')}..{series.get('last_step')}"]
+        details.append(f"{count:,} point{'s' if count != 1 else ''}")
+        if series.get("nonfinite"):
+            details[-1] += f", {series['nonfinite']:,} NaN/inf"
+        line = " ".join(part for part in (sparkline(curve), ", ".join(figures)) if part)
+        rows.append((f"metric {name}", f"{line} ({', '.join(details)})"))
+    if len(keys) > MAX_KEYS_SHOWN:
+        rows.append(("metrics", f"{len(keys) - MAX_KEYS_SHOWN:,} more keys not shown"))
+    if (metrics or {}).get("dropped"):
+        rows.append(("metrics dropped", f"{metrics['dropped']:,} points (logged too fast)"))  # type: ignore[index]
+    return rows

@@ -1,0 +1,131 @@
+"""Metric series through a real process: a SIGKILL, and what ``show`` prints."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from otel_tracker.status import get_run_status
+from tests.helpers import child_env, otel_cli, wait_for
+
+LOGGING_FOREVER = """
+import sys, time
+from pathlib import Path
+from otel_tracker import track_run
+mark = Path(sys.argv[1])
+with track_run("killed", progress="off", resources=False) as run:
+    run.log({}, direction={"loss": "min"})
+    n = 0
+    while True:
+        run.log({"loss": 1.0 / (n + 1)}, step=n)
+        mark.write_text(str(n))  # logged up to here
+        n += 1
+        time.sleep(0.001)
+"""
+
+
+def _file_points(path: Path) -> list[int]:
+    """Steps of every whole line of metrics.jsonl (a torn last line is skipped)."""
+    steps: list[int] = []
+    for line in path.read_bytes().split(b"\n"):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        steps.extend(record["step"])
+    return steps
+
+
+def _manifest(root: Path) -> dict:
+    found = list(root.glob("*/manifest.json"))
+    return json.loads(found[0].read_text()) if found else {}
+
+
+def test_a_sigkill_loses_only_what_was_logged_since_the_last_flush(
+    root: Path, tmp_path: Path
+) -> None:
+    mark = tmp_path / "logged"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", LOGGING_FOREVER, str(mark)],
+        env=child_env(root, OTEL_TRACKER_HEARTBEAT_INTERVAL="0.2"),
+    )
+    try:
+        # two flushes reached the file, and a heartbeat put the summary in the manifest
+        wait_for(
+            lambda: (
+                len(list(root.glob("*/metrics.jsonl"))) == 1
+                and len(next(root.glob("*/metrics.jsonl")).read_bytes().splitlines()) >= 2
+                and (_manifest(root).get("metrics") or {}).get("keys")
+            ),
+            timeout=60,
+            what="flushed metrics and a manifest that summarises them",
+        )
+        in_file_before = max(_file_points(next(root.glob("*/metrics.jsonl"))))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+    finally:
+        proc.kill()
+    logged = int(mark.read_text())
+    steps = _file_points(next(root.glob("*/metrics.jsonl")))
+    # whole and in order: every point from 0 to the last flushed one, none twice
+    assert steps == list(range(len(steps))), steps[-5:]
+    assert in_file_before <= steps[-1] <= logged
+    summary = _manifest(root)["metrics"]["keys"]["loss"]
+    assert summary["count"] <= len(steps) and summary["direction"] == "min"
+    # the reader says what happened and shows the series as the manifest last had it
+    shown = otel_cli(root, "show", "latest")
+    assert shown.returncode == 0, shown.stderr
+    assert "aborted" in shown.stdout and "metric loss" in shown.stdout, shown.stdout
+
+
+def test_show_export_and_status_give_each_series(root: Path) -> None:
+    code = """
+from otel_tracker import track_run
+with track_run("train", steps=["fit"], progress="off", resources=False) as run:
+    with run.step("fit") as step:
+        for epoch in range(40):
+            step.log({"loss": 2.0 / (epoch + 1), "acc": epoch / 40}, step=epoch,
+                     direction={"loss": "min"} if epoch == 0 else None)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env=child_env(root),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    shown = otel_cli(root, "show", "latest")
+    assert shown.returncode == 0, shown.stderr
+    rows = {
+        line.split()[1]: line for line in shown.stdout.splitlines() if line.startswith("metric ")
+    }
+    assert set(rows) == {"acc", "loss"}, shown.stdout
+    assert "█" in rows["loss"] and "▁" in rows["loss"]  # a falling curve, drawn
+    assert "best 0.05 at step 39 (min)" in rows["loss"] and "40 points" in rows["loss"]
+    report = json.loads(otel_cli(root, "export", "latest", "--format", "json", "-o", "-").stdout)
+    assert report["metrics"]["keys"]["acc"]["count"] == 40
+    status = get_run_status("latest", root=root)  # the typed status API
+    assert status.metrics["loss"]["best"] == 0.05 and status.metrics["acc"]["count"] == 40
+
+
+def test_a_wrapped_scripts_series_show_in_the_wrapping_run(root: Path) -> None:
+    """``otel-tracker run -- python train.py``: the script's run joins the wrapper's,
+    its points go to its own file under parts/, its summary into the run's view."""
+    script = (
+        "from otel_tracker import track_run\n"
+        "with track_run('train', progress='off', resources=False) as run:\n"
+        "    for n in range(20):\n"
+        "        run.log({'loss': 1 / (n + 1)}, step=n)\n"
+    )
+    done = otel_cli(root, "run", "--name", "wrapped", "--", sys.executable, "-c", script)
+    assert done.returncode == 0, done.stderr
+    shown = otel_cli(root, "show", "latest")
+    assert shown.returncode == 0, shown.stderr
+    assert "metric loss" in shown.stdout and "20 points" in shown.stdout, shown.stdout
+    (run_dir,) = root.iterdir()
+    (own,) = (run_dir / "parts").glob("*.metrics.jsonl")
+    assert len(_file_points(own)) == 20 and not (run_dir / "metrics.jsonl").exists()

@@ -29,7 +29,9 @@ def _add_run(sub: Any) -> None:
         "  otel-tracker run --otlp http://localhost:4317 --tensorboard -- python train.py\n"
         "  otel-tracker run --auto -- python train.py   # the script reports itself, unchanged",
     )
-    wrap.add_argument("--name", help="run name (default: the command's name)")
+    wrap.add_argument(
+        "--name", help="run name (default: the command's name; a Python script's or module's own)"
+    )
     wrap.add_argument(
         "--auto",
         action="store_true",

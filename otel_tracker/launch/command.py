@@ -16,6 +16,7 @@ its own spans can join the trace.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import threading
@@ -138,7 +139,7 @@ def run_command(
     # any moment reaches the command (at once if it comes before the command exists)
     with SignalForwarder() as forwarder:
         run = track_run(
-            name or step_name,
+            name or run_name(argv),
             steps=[step_name],
             scenario=scenario,
             root=root,
@@ -249,6 +250,24 @@ def _enforce_timeout(child: ChildProcess, timeout: float, timed_out: threading.E
     child.signal(signal.SIGTERM)
     if not child.exited.wait(TIMEOUT_GRACE_S):
         child.kill()
+
+
+_INTERPRETER = re.compile(r"^(python|pypy)(\d+(\.\d+)*)?(\.exe)?$", re.IGNORECASE)
+
+
+def run_name(argv: Sequence[str]) -> str:
+    """A run's default name: the command's name, but for a Python interpreter the
+    script's (``python train.py`` -> ``train``) or the module's (``-m pkg.train``),
+    so that unrelated scripts do not share one history."""
+    program = Path(argv[0]).name
+    if not _INTERPRETER.match(program):
+        return program
+    from .auto import program_name
+
+    target = program_name(argv)
+    if target.endswith(".py"):
+        return target[: -len(".py")] or target
+    return program if target in ("python", "python -", "python -c") else target
 
 
 def _forward_until(run: Any, exited: threading.Event) -> None:

@@ -297,3 +297,14 @@ def test_a_tracked_child_joins_the_wrappers_trace_at_the_collector(root: Path) -
     # two processes, two resources: each names its own run and pid
     assert spans["RUN inner"]["resource"]["process.pid"] != outer["resource"]["process.pid"]
     assert spans["RUN inner"]["resource"]["cicd.pipeline.name"] == "inner"
+
+
+def test_a_python_script_names_the_run_after_itself(root: Path, tmp_path: Path) -> None:
+    """``run -- python train.py`` and ``run -- python eval.py`` are two pipelines with
+    two histories, not two runs of ``python``."""
+    for script in ("train", "eval"):
+        (tmp_path / f"{script}.py").write_text("print('ok')\n")
+        done = otel_cli(root, "run", "--", sys.executable, str(tmp_path / f"{script}.py"))
+        assert done.returncode == 0, done.stderr
+    names = sorted(json.loads(p.read_text())["name"] for p in root.glob("*/manifest.json"))
+    assert names == ["eval", "train"]

@@ -36,6 +36,8 @@ class Mirrors:
         # readers pull on their own schedule, so they are made right before their provider
         self.metric_readers: list[Callable[[], MetricReader]] = []
         self.sample_exporters: list[MetricExporter] = []  # fed once per resource sample
+        # given each run.log() batch the writer flushes: (key, stage, steps, values, times)
+        self.series_sinks: list[Callable[..., None]] = []
         self.info: dict[str, Any] = {}
         self.problems: list[str] = []
         self.guards: list[ExportGuard] = []
@@ -120,9 +122,12 @@ class Mirrors:
             TensorBoardMetricExporter,
             TensorBoardSpanProcessor,
         )
+        from .tensorboard_series import TensorBoardSeries
 
         events = EventFile(run_dir / TENSORBOARD_DIR)
-        self.span_processors.append(TensorBoardSpanProcessor(events, params))
+        series = TensorBoardSeries(run_dir / TENSORBOARD_DIR)
+        self.series_sinks.append(series)
+        self.span_processors.append(TensorBoardSpanProcessor(events, params, series))
         if resources:
             self.sample_exporters.append(TensorBoardMetricExporter(events))
         self.info["tensorboard"] = {"dir": TENSORBOARD_DIR}
@@ -153,6 +158,7 @@ class NoMirrors:
     span_processors: tuple[()] = ()
     metric_readers: tuple[()] = ()
     sample_exporters: tuple[()] = ()
+    series_sinks: tuple[()] = ()
     guards: tuple[()] = ()
 
     def close(self) -> None:

@@ -41,6 +41,7 @@ from .attributes import flat_attributes
 logger = logging.getLogger(__name__)
 
 TENSORBOARD_DIR = "tensorboard"
+SERIES_GROUP = "metrics"  # the sub-run (folder) of the run.log() series: tensorboard_series
 _RUN_LABELS = frozenset(
     {semconv.CICD_PIPELINE_NAME, semconv.CICD_PIPELINE_RUN_ID, semconv.CICD_PIPELINE_TASK_NAME}
 )
@@ -91,6 +92,17 @@ class EventFile:
 
     def scalar(self, tag: str, value: float, wall_time: float) -> None:
         self._event(self._summary.scalar(tag, value), wall_time)
+
+    def scalar_at(self, tag: str, value: float, step: int, wall_time: float) -> None:
+        """A point at the caller's x, not the run's seconds: only in a file of its own
+        (see :mod:`otel_tracker.exporters.tensorboard_series`)."""
+
+        def write() -> None:
+            summary = self._summary.scalar(tag, value)
+            event = self._event_pb2.Event(wall_time=wall_time, step=step, summary=summary)
+            self._writer.write(event.SerializeToString())
+
+        self._locked(write)
 
     def text(self, tag: str, text: str) -> None:
         self._event(self._summary.text(tag, text), time.time())
@@ -174,10 +186,11 @@ def _guarded(method: Any) -> Any:
 class TensorBoardSpanProcessor(SpanProcessor):
     """Writes params at run start, each step's duration at its end, and closes at run end."""
 
-    def __init__(self, events: EventFile, params: Mapping[str, Any]) -> None:
+    def __init__(self, events: EventFile, params: Mapping[str, Any], series: Any = None) -> None:
         self.events = events
         self._params = dict(params)
         self._completed = 0
+        self._series = series  # the run.log() tags (tensorboard_series), for HParams
 
     @_guarded
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
@@ -212,10 +225,10 @@ class TensorBoardSpanProcessor(SpanProcessor):
         self.events.flush()
 
     def _write_params(self) -> None:
+        # the session's params now; the experiment (which names the metrics, among
+        # them every run.log() key) at the run's end, when the keys are known
         summary = self.events._summary
-        flat = flat_attributes("", self._params)
-        exp, ssi, _ = summary.hparams(flat, {"run/duration_s": 0.0, "run/steps_completed": 0.0})
-        self.events.summary(exp)
+        _, ssi, _ = summary.hparams(flat_attributes("", self._params), {})
         self.events.summary(ssi)
         self.events.text("run/params", _markdown_json(self._params))
         self.events.flush()
@@ -228,7 +241,13 @@ class TensorBoardSpanProcessor(SpanProcessor):
         self.events.scalar("run/steps_completed", self._completed, time.time())
         result = attrs.get(semconv.CICD_PIPELINE_RESULT)
         self.events.text("run/result", str(result))
+        series = self._series
+        tags = list(series.tags) if series is not None else []
+        flat = flat_attributes("", self._params)
+        self.events.summary(hparams_experiment(self.events._summary, flat, tags))
         self.events.summary(_session_end(result == semconv.RESULT_SUCCESS))
+        if series is not None:
+            series.close()
 
     def shutdown(self) -> None:
         self.events.close()
@@ -314,3 +333,21 @@ def _session_end(success: bool) -> Any:
         )
     )
     return Summary(value=[Summary.Value(tag="_hparams_/session_end_info", metadata=metadata)])
+
+
+def hparams_experiment(summary: Any, flat_params: dict[str, Any], series: list[str]) -> Any:
+    """The HParams experiment summary: the params, the run's own metrics and one metric
+    per series tag (group ``metrics``, the sub-run that holds them)."""
+    from tensorboardX.proto.api_pb2 import MetricInfo, MetricName
+    from tensorboardX.proto.plugin_hparams_pb2 import HParamsPluginData
+
+    run_metrics = {"run/duration_s": 0.0, "run/steps_completed": 0.0}
+    experiment, _, _ = summary.hparams(flat_params, run_metrics)
+    value = experiment.value[0]
+    content = HParamsPluginData.FromString(value.metadata.plugin_data.content)
+    for tag in series:
+        content.experiment.metric_infos.append(
+            MetricInfo(name=MetricName(group=SERIES_GROUP, tag=tag), display_name=tag)
+        )
+    value.metadata.plugin_data.content = content.SerializeToString()
+    return experiment

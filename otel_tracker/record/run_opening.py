@@ -159,6 +159,8 @@ class RunOpening:
     ) -> None:
         """Mirrors, the private tracer provider, run telemetry and the run's span."""
         self.mirrors = self._start_mirrors()
+        for sink in self.mirrors.series_sinks:
+            self.metrics.add_sink(sink)
         self._provider = TracerProvider(
             resource=Resource.create(resource_attributes(self, service_name, env)),
             sampler=ALWAYS_ON,

@@ -67,6 +67,7 @@ class MetricLog:
         self._drain_lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._problems: list[str] = []  # warnings found while locked, given after
+        self._sinks: list[Callable[..., None]] = []
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._thread_lock = threading.Lock()
@@ -103,6 +104,11 @@ class MetricLog:
         self._pending.append((next(self._sequence), self._monotonic_ns(), step, stage, floats))
         if self._thread is None:
             self._start()
+
+    def add_sink(self, sink: Callable[..., None]) -> None:
+        """Also hand each flushed batch to ``sink(key, stage, steps, values, times)``
+        (a mirror: TensorBoard), on the writer's thread."""
+        self._sinks.append(sink)
 
     def declare(self, directions: Mapping[str, str]) -> None:
         """Which way is better per key (``"max"`` or ``"min"``), for the summary's best."""
@@ -158,6 +164,12 @@ class MetricLog:
                     if stage is not None:
                         line["stage"] = stage
                     self._file.append({**line, **batch})
+            for sink in self._sinks:
+                for (key, stage), batch in batches.items():
+                    try:
+                        sink(key, stage, batch["step"], batch["value"], batch["time"])
+                    except Exception:  # a mirror's failure is the mirror's (it warns)
+                        logger.debug("otel-tracker metric series sink failed", exc_info=True)
         # after the locks: a warning takes the record's lock, which a manifest write
         # holds while it asks for the summary
         problems, self._problems = self._problems, []

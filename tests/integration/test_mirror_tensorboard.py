@@ -234,3 +234,39 @@ def test_a_full_disk_is_one_warning_line_not_tracebacks(root: Path) -> None:
     accumulator = event_accumulator.EventAccumulator(str(events))
     accumulator.Reload()
     assert accumulator.Scalars("process.memory.usage")
+
+
+def test_logged_series_are_tags_on_the_users_steps_and_hparams_metrics(root: Path) -> None:
+    """run.log() keys: one scalar tag each in the `metrics` sub-run, x = the user's
+    step; the HParams experiment names them (group `metrics`) beside the params."""
+    with track_run(
+        "board-series",
+        root=root,
+        params={"lr": 0.01},
+        tensorboard=True,
+        resources=False,
+        progress="off",
+        install_signal_handlers=False,
+    ) as run:
+        for epoch in range(0, 50, 5):
+            run.log({"train/loss": 1 / (epoch + 1), "val_acc": epoch / 50}, step=epoch)
+        run.log("val_acc", float("nan"), step=55)  # a gap, not a point
+    files = list((run.dir / "tensorboard" / "metrics").glob("events.out.tfevents.*"))
+    assert len(files) == 1, files
+    series = event_accumulator.EventAccumulator(
+        str(files[0]), size_guidance={event_accumulator.SCALARS: 0}
+    )
+    series.Reload()
+    assert sorted(series.Tags()["scalars"]) == ["train/loss", "val_acc"]
+    loss = series.Scalars("train/loss")
+    assert [e.step for e in loss] == list(range(0, 50, 5))
+    assert loss[-1].value == pytest.approx(1 / 46)
+    assert [e.step for e in series.Scalars("val_acc")][-1] == 45
+    accumulator, _ = _events(run.dir)
+    hparams = accumulator.PluginTagToContent("hparams")
+    experiment = plugin_data_pb2.HParamsPluginData.FromString(hparams["_hparams_/experiment"])
+    metrics = {(m.name.group, m.name.tag) for m in experiment.experiment.metric_infos}
+    assert {("metrics", "train/loss"), ("metrics", "val_acc"), ("", "run/duration_s")} <= metrics
+    assert [h.name for h in experiment.experiment.hparam_infos] == ["lr"]
+    start = plugin_data_pb2.HParamsPluginData.FromString(hparams["_hparams_/session_start_info"])
+    assert start.session_start_info.hparams["lr"].number_value == 0.01

@@ -20,6 +20,7 @@ from typing import Any
 
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricReader, MetricsData
 
+from .. import semconv
 from ..clock import iso_utc
 from ..contract.atomic import open_owned
 from ..sampling.run_state import STEP_DURATION
@@ -131,8 +132,8 @@ def telemetry_line(snapshot: Any, run_id: str, step: str | None) -> dict[str, An
     """One sample as its ``telemetry.jsonl`` record (None when it has no points)."""
     points: dict[str, float] = {}
     for point in snapshot.points:
-        if point.name == STEP_DURATION:
-            continue  # one series per finished step: the manifest has them
+        if point.name in (STEP_DURATION, semconv.METRIC):
+            continue  # the manifest has the steps', metrics.jsonl the run.log() series
         key = point.name
         if point.attributes:
             key += "{" + ",".join(f"{k}={v}" for k, v in sorted(point.attributes)) + "}"

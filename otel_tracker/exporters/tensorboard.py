@@ -277,8 +277,10 @@ class TensorBoardMetricExporter(MetricExporter):
         for resource_metrics in metrics_data.resource_metrics:
             for scope_metrics in resource_metrics.scope_metrics:
                 for metric in scope_metrics.metrics:
-                    if metric.name == STEP_DURATION:
-                        continue  # each step has its own tag, written from its span
+                    if metric.name in (STEP_DURATION, semconv.METRIC):
+                        # each step has its own tag, written from its span; run.log()
+                        # series are on their own steps in the metrics sub-run
+                        continue
                     for point in getattr(metric.data, "data_points", ()):
                         wall = point.time_unix_nano / 1e9 if point.time_unix_nano else time.time()
                         tag = metric_tag(metric.name, point.attributes or {})

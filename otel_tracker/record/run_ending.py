@@ -70,11 +70,12 @@ class RunEnding:
         deadline = time.monotonic() + self.config.export_timeout
         try:
             self._stop_heartbeat.set()
+            # every point logged so far reaches metrics.jsonl and the final summary,
+            # and the final sample's gauge of the latest values (so: before it)
+            self.metrics.close(timeout=max(0.5, deadline - time.monotonic()))
             problem = self.telemetry.stop()
             if problem:
                 self.record.warn(problem)
-            # every point logged so far reaches metrics.jsonl and the final summary
-            self.metrics.close(timeout=max(0.5, deadline - time.monotonic()))
             self._steps.end_running(result, reason)
             span = self._span
             span.set_attribute(semconv.CICD_PIPELINE_RESULT, result)

@@ -198,6 +198,7 @@ class RunOpening:
             in_subprocess=self.config.sample_in_subprocess,
             heartbeat=ManifestHeartbeat(self.manifest_processor, self.config.heartbeat_interval),
             wall=lambda: self._anchored.now_ns() / 1e9,
+            series=self.metrics.latest,
         )
 
     def _span_attributes(self) -> dict[str, Any]:

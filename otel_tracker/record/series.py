@@ -37,6 +37,7 @@ logger = logging.getLogger(__name__)
 FLUSH_INTERVAL_S = 1.0
 MAX_PENDING = 200_000
 MAX_KEYS = 1_000
+MAX_MIRRORED_KEYS = 100  # the OTLP/Prometheus gauge's series (its label values) at most
 MAX_KEY_CHARS = 250
 NO_VALUE = object()
 
@@ -249,6 +250,16 @@ class MetricLog:
                 return None
             keys = {key: s.to_dict() for key, s in sorted(self._summaries.items())}
             return {"keys": keys, "dropped": self.dropped} if self.dropped else {"keys": keys}
+
+    def latest(self) -> dict[str, float]:
+        """The last finite value of each key, at most :data:`MAX_MIRRORED_KEYS` of them
+        (what the OTLP and Prometheus gauge shows: a bound on its series)."""
+        with self._flush_lock:
+            return {
+                key: s.last
+                for key, s in list(self._summaries.items())[:MAX_MIRRORED_KEYS]
+                if s.last is not None
+            }
 
     def close(self, timeout: float = 2.0) -> None:
         """Stop the writer and flush what is left (the run is ending); later calls

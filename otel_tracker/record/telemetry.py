@@ -42,6 +42,7 @@ class RunTelemetry:
         in_subprocess: bool = True,
         heartbeat: Any = None,
         wall: Callable[[], float] = time.time,
+        series: Callable[[], Mapping[str, float]] | None = None,
     ) -> None:
         self._run_id = run_id
         # Unix seconds of the samples' timestamps: the run's clock, which a stepped
@@ -61,6 +62,7 @@ class RunTelemetry:
         self._heartbeat = heartbeat  # a ManifestHeartbeat: the sampler thread drives it
         self._heartbeat_shared = False
         self.user_metrics = UserMetrics()
+        self._series = series  # run.log()'s latest values, mirrored as a gauge
         self.sampler: Any = None
         self._helper: Any = None
         self._telemetry_file: Any = None
@@ -78,7 +80,7 @@ class RunTelemetry:
                 TelemetryFile,
                 telemetry_line,
             )
-            from ..sampling.custom import ThroughputSampler
+            from ..sampling.custom import LatestSeries, ThroughputSampler
             from ..sampling.local import local_samplers, psutil_missing
             from ..sampling.run_state import RunStateSampler
             from ..sampling.sampler import ResourceSampler
@@ -122,6 +124,7 @@ class RunTelemetry:
                     *resources,
                     ("throughput", ThroughputSampler(self._step_counters)),
                     ("user", self.user_metrics),
+                    *([("series", LatestSeries(self._series))] if self._series else []),
                     *(
                         [("run", RunStateSampler(self._document, self._wall))]
                         if self._document

@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping
 
+from .. import semconv
 from .points import Point, Unavailable
 
 # (step index) -> (step name, items completed)
@@ -36,6 +37,21 @@ class ThroughputSampler:
             if index not in current:
                 del self._last[index]
         return points
+
+
+class LatestSeries:
+    """The latest value of each ``run.log()`` key as the gauge ``otel_tracker.metric``
+    (attribute ``otel_tracker.metric.name``), for OTLP and Prometheus; not summarised
+    with the resources (the series' own summary is in the manifest)."""
+
+    def __init__(self, latest: Callable[[], Mapping[str, float]]) -> None:
+        self._latest = latest
+
+    def sample(self, now: float, unavailable: Unavailable) -> list[Point]:
+        return [
+            Point(semconv.METRIC, value, "1", ((semconv.METRIC_NAME, key),), summarize=False)
+            for key, value in self._latest().items()
+        ]
 
 
 class UserMetrics:

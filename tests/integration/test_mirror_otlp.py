@@ -139,6 +139,14 @@ def test_spans_and_metrics_reach_a_real_receiver(root: Path, receiver: Any) -> N
     ):
         assert expected in names, sorted(names)
     assert {"load", "train"} <= _steps_seen(got)
+    # log_scores' values are series too: their latest value is the run.log() gauge
+    logged = [
+        m["value"]
+        for m in got.metrics
+        if m["name"] == "otel_tracker.metric"
+        and m["attributes"].get("otel_tracker.metric.name") == "reward"
+    ]
+    assert logged and logged[-1] == 1.5, sorted(names)
     assert all(m["attributes"]["cicd.pipeline.run.id"] == doc["run_id"] for m in got.metrics)
 
     delivery = doc["tracker"]["mirrors"]["otlp"]

@@ -53,6 +53,7 @@ def test_prometheus_scrapes_run_cpu_memory_and_step_metrics(
         selector = f'cicd_pipeline_run_id="{run.run_id}",cicd_pipeline_task_name="train"'
         with run.step("train") as step:
             run.add_count("episodes", 3)
+            step.log({"loss": 0.25, "acc": 0.75})  # run.log() keys: a gauge, latest value
 
             def scraped() -> Any:
                 step.advance()
@@ -64,6 +65,13 @@ def test_prometheus_scrapes_run_cpu_memory_and_step_metrics(
             memory = server.query(f"process_memory_usage_bytes{{{selector}}}")
             counter = server.query(f"otel_tracker_user_episodes_total{{{selector}}}")
             up = server.query('up{job="otel-tracker"}')
+            loss = wait_for(
+                lambda: server.query(
+                    f'otel_tracker_metric{{otel_tracker_metric_name="loss",{selector}}}'
+                ),
+                timeout=30,
+                what="a scrape with the logged loss",
+            )
             with urllib.request.urlopen(url, timeout=5) as response:
                 exposition = response.read().decode()
 
@@ -72,6 +80,7 @@ def test_prometheus_scrapes_run_cpu_memory_and_step_metrics(
     assert memory and float(memory[0]["value"][1]) > 10_000_000
     assert counter and float(counter[0]["value"][1]) == 3
     assert up and up[0]["value"][1] == "1"
+    assert float(loss[0]["value"][1]) == 0.25
     assert SECRET not in exposition and "api_key" not in exposition
     assert "# TYPE otel_tracker_user_episodes_total counter" in exposition
     doc = load_manifest(run.manifest_path)

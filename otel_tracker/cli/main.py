@@ -1,7 +1,7 @@
 """The ``otel-tracker`` command line: a thin layer over the library.
 
 :func:`build_parser` only assembles the command groups: each group's module (demo, read,
-write, live, baseline, perf_test) adds its commands, parser next to handler, from the
+compare, write, live, baseline, perf_test) adds its commands, parser next to handler, from the
 shared option bundles of :mod:`.options`.
 
 Read-only commands must start fast, so nothing here imports the OpenTelemetry
@@ -16,11 +16,11 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import OtelTrackerError
-from . import baseline, demo, live, perf_test, read, write
+from . import baseline, compare, demo, live, perf_test, read, write
 from .options import add_global_options
 
 # the order of ``otel-tracker --help``; each module adds its commands, parsers beside handlers
-COMMAND_GROUPS = (demo, read, write, live, baseline, perf_test)
+COMMAND_GROUPS = (demo, read, compare, write, live, baseline, perf_test)
 
 
 def build_parser() -> argparse.ArgumentParser:

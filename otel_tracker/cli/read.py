@@ -64,7 +64,10 @@ def _add_list(sub: Any) -> None:
         sub,
         "list",
         "list runs, newest first, with their crash-aware status",
-        "  otel-tracker list --status failed,aborted --since 2d\n  otel-tracker list --name 'imitation*' --json",
+        "  otel-tracker list --status failed,aborted --since 2d\n"
+        "  otel-tracker list --name 'imitation*' --json\n"
+        "  otel-tracker list --columns acc,loss.best,params.lr --sort=-acc "
+        "--where 'params.lr < 0.01 and acc > 0.9'",
     )
     ls.add_argument("--limit", type=int, default=20, help="show at most N runs (default 20)")
     ls.add_argument("--all", action="store_true", help="show every run")
@@ -84,6 +87,22 @@ def _add_list(sub: Any) -> None:
         "--outdated",
         action="store_true",
         help="only finished runs older than OTEL_TRACKER_OUTDATED_AFTER (default 30 days)",
+    )
+    ls.add_argument(
+        "--columns",
+        help="extra columns: a metric's last value (acc) or figure (loss.best, .min, .max), "
+        "a param (params.lr), name, status, duration...",
+    )
+    ls.add_argument(
+        "--sort",
+        metavar="[-]FIELD",
+        help="order by a field (as --columns; --sort=-acc: highest first; runs without it last)",
+    )
+    ls.add_argument(
+        "--where",
+        metavar="EXPR",
+        help="keep runs for which EXPR holds: fields compared with numbers or quoted "
+        "strings, and/or/not, parentheses ('params.lr < 0.01 and acc > 0.9')",
     )
     add_json_option(ls)
     ls.set_defaults(func=cmd_list)
@@ -105,6 +124,7 @@ def _report_problems(store: Any) -> None:
 
 def cmd_list(args: argparse.Namespace) -> int:
     from ..console import emit, make_console, table
+    from ..history.query import field
     from ..history.store import Filters
     from ..timeparse import format_duration, format_local, parse_when
 
@@ -117,11 +137,20 @@ def cmd_list(args: argparse.Namespace) -> int:
         scenario=args.scenario,
         outdated=True if args.outdated else None,
     )
+    columns = [c.strip() for c in (args.columns or "").split(",") if c.strip()]
     store = open_store(args)
-    views = store.list(filters, limit=None if args.all else args.limit)
+    if args.where or args.sort:
+        views = _queried(store.list(filters, limit=None), args.where, args.sort)
+        views = views if args.all else views[: args.limit]
+    else:
+        views = store.list(filters, limit=None if args.all else args.limit)
     _report_problems(store)
     if args.json:
-        print(json.dumps([v.summary() for v in views], indent=2))
+        rows = [v.summary() for v in views]
+        if columns:
+            for row, v in zip(rows, views, strict=True):
+                row["fields"] = {c: field(v.doc, v.status, c) for c in columns}
+        print(json.dumps(rows, indent=2))
         return 0
     if not views:
         print(f"no runs under {store.root}" + (" match" if filters != Filters() else ""))
@@ -139,12 +168,41 @@ def cmd_list(args: argparse.Namespace) -> int:
                 format_duration(duration),
                 f"{row['steps_completed']}/{row['steps_enabled']}",
                 row["last_completed_step"] or "-",
+                *(_cell(field(v.doc, v.status, c)) for c in columns),
             ]
         )
     console = make_console()
     headers = ["run id", "name", "status", "started", "duration", "steps", "last completed step"]
+    headers += columns
     emit(console, table(console, headers, rows, status_column=2))
     return 0
+
+
+def _queried(views: list[Any], where: str | None, sort: str | None) -> list[Any]:
+    """``--where`` and ``--sort`` over every matching run (they need all of them)."""
+    from ..history.query import parse_where, sort_key
+
+    if where:
+        keep = parse_where(where)
+        views = [v for v in views if keep(v.doc, v.status)]
+    if sort:
+        name = sort.lstrip("+-")
+        keyed = [(sort_key(v.doc, v.status, name), v) for v in views]
+        present = [(k, v) for k, v in keyed if k[0] < 2]
+        present.sort(key=lambda kv: kv[0], reverse=sort.startswith("-"))
+        views = [v for _, v in present] + [v for k, v in keyed if k[0] == 2]
+    return views
+
+
+def _cell(value: Any) -> str:
+    from ..analysis.findings import format_number
+    from ..values import is_real
+
+    if value is None:
+        return "-"
+    if is_real(value):
+        return format_number(value)
+    return value if isinstance(value, str) else json.dumps(value)[:80]
 
 
 def _report(args: argparse.Namespace) -> dict[str, Any]:

@@ -1,0 +1,72 @@
+"""``list --columns/--sort/--where`` and ``compare`` over runs that logged series."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from otel_tracker import track_run
+from tests.helpers import otel_cli
+
+
+@pytest.fixture
+def sweep(root: Path) -> list[str]:
+    """Three runs of one pipeline with different learning rates, and one other run."""
+    ids = []
+    for lr in (0.1, 0.01, 0.001):
+        with track_run(
+            "sweep",
+            root=root,
+            steps=["fit"],
+            params={"lr": lr, "optimizer": {"name": "adam"}},
+            progress="off",
+            resources=False,
+            install_signal_handlers=False,
+        ) as run:
+            run.log({}, direction={"loss": "min"})
+            with run.step("fit") as step:
+                for epoch in range(5):
+                    step.log({"acc": 0.9 - 5 * lr + epoch / 100, "loss": lr + 1 / (epoch + 1)})
+        ids.append(run.run_id)
+    with track_run("other", root=root, progress="off", resources=False) as run:
+        pass  # no params, no series
+    return ids
+
+
+def test_list_shows_sorts_and_filters_by_params_and_metrics(root: Path, sweep: list[str]) -> None:
+    listed = otel_cli(root, "list", "--columns", "acc,loss.best,params.lr", "--sort=-acc")
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    assert lines[0].split()[-3:] == ["acc", "loss.best", "params.lr"]
+    order = [line.split()[0] for line in lines[1:]]
+    assert order[:3] == [sweep[2], sweep[1], sweep[0]]  # highest acc first
+    assert lines[-1].split()[-3:] == ["-", "-", "-"]  # the run without them, last
+    kept = otel_cli(
+        root, "list", "--where", "params.lr < 0.05 and acc > 0.87", "--json", "--columns", "acc"
+    )
+    rows = json.loads(kept.stdout)
+    assert sorted(r["run_id"] for r in rows) == sorted(sweep[1:])
+    assert all(r["fields"]["acc"] > 0.87 for r in rows)
+    bad = otel_cli(root, "list", "--where", "acc >")
+    assert bad.returncode == 2 and bad.stdout == ""
+    assert bad.stderr.strip().count("\n") == 0 and "otel-tracker: error: --where" in bad.stderr
+
+
+def test_compare_puts_runs_side_by_side(root: Path, sweep: list[str]) -> None:
+    text = otel_cli(root, "compare", sweep[0], sweep[2])
+    assert text.returncode == 0, text.stderr
+    rows = {line.split()[0]: line.split()[1:] for line in text.stdout.splitlines() if line.strip()}
+    assert rows["params.lr"] == ["0.1", "0.001"]
+    assert rows["loss.best"] == ["0.3", "0.201"]
+    assert "step" in rows and 'same params: optimizer.name="adam"' in text.stdout
+    data = json.loads(otel_cli(root, "compare", *sweep, "--format", "json").stdout)
+    assert data["params_differ"] == {"lr": [0.1, 0.01, 0.001]}
+    assert data["params_same"] == {"optimizer.name": "adam"}
+    assert [m["count"] for m in data["metrics"]["acc"]] == [5, 5, 5]
+    assert list(data["steps"]) == ["fit"] and all(d is not None for d in data["steps"]["fit"])
+    markdown = otel_cli(root, "compare", *sweep[:2], "--format", "markdown").stdout
+    assert markdown.splitlines()[1] == "|---|---|---|" and "| params.lr | 0.1 | 0.01 |" in markdown
+    one = otel_cli(root, "compare", sweep[0])
+    assert one.returncode == 2 and "two runs or more" in one.stderr

@@ -48,10 +48,22 @@ def add_commands(sub: Any) -> None:
         "export",
         "write a run's report to a file",
         "  otel-tracker export latest --format markdown --output run.md\n"
-        "  otel-tracker export latest --format json --output -   # to standard output",
+        "  otel-tracker export latest --format json --output -   # to standard output\n"
+        "  otel-tracker export latest --series --format csv --output loss.csv",
     )
     add_run_argument(export)
-    export.add_argument("--format", choices=("markdown", "json"), default="markdown")
+    export.add_argument(
+        "--format",
+        choices=("markdown", "json", "csv"),
+        default=None,
+        help="markdown (the default) or json for the report; csv (the default) or json "
+        "with --series",
+    )
+    export.add_argument(
+        "--series",
+        action="store_true",
+        help="the run.log() series, every point (key, stage, step, value, time), not the report",
+    )
     export.add_argument(
         "--output", "-o", required=True, help="file to write ('-': standard output)"
     )
@@ -178,6 +190,48 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export_series(args: argparse.Namespace) -> int:
+    import csv
+    import io
+
+    from ..history.series_file import iter_points
+    from ..printable import printable
+
+    if args.format == "markdown":
+        raise OtelTrackerError("--series is csv or json")
+    store = open_store(args)
+    view = store.get(args.run)
+    problems: list[str] = []
+    out = sys.stdout if args.output == "-" else io.StringIO()
+    count = 0
+    if (args.format or "csv") == "csv":
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(["key", "stage", "step", "value", "time"])
+        for key, stage, step, value, at in iter_points(view.path, problems):
+            writer.writerow([key, stage or "", step, "" if value is None else value, at or ""])
+            count += 1
+    else:
+        series: dict[str, dict[str, list[Any]]] = {}
+        for key, stage, step, value, at in iter_points(view.path, problems):
+            points = series.setdefault(key, {"step": [], "value": [], "time": [], "stage": []})
+            for name, item in (("step", step), ("value", value), ("time", at), ("stage", stage)):
+                points[name].append(item)
+            count += 1
+        json.dump({"run_id": view.run_id, "series": series}, out, indent=1)
+        out.write("\n")
+    for problem in problems:
+        print(f"otel-tracker: warning: {printable(problem)}", file=sys.stderr)
+    if args.output == "-":
+        return 0
+    output = Path(args.output)
+    try:
+        output.write_text(out.getvalue(), encoding="utf-8")  # type: ignore[union-attr]
+    except OSError as exc:
+        raise OtelTrackerError(f"cannot write {output}: {exc.strerror or exc}") from None
+    print(f"wrote {count:,} points of {view.run_id} to {output}")
+    return 0
+
+
 def _queried(views: list[Any], where: str | None, sort: str | None) -> list[Any]:
     """``--where`` and ``--sort`` over every matching run (they need all of them)."""
     from ..history.query import parse_where, sort_key
@@ -256,6 +310,11 @@ def cmd_summary(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from ..analysis.report import to_json, to_markdown
 
+    if args.series:
+        return _export_series(args)
+    if args.format == "csv":
+        raise OtelTrackerError("--format csv is for --series; a report is markdown or json")
+    args.format = args.format or "markdown"
     report = _report(args)
     text = to_markdown(report) if args.format == "markdown" else to_json(report)
     if args.output == "-":  # the report itself on stdout, nothing else

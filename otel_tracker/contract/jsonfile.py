@@ -93,6 +93,26 @@ def read_bytes(path: Path, max_bytes: int, *, tail: bool = False) -> bytes:
     return data
 
 
+def open_regular(path: Path) -> Any:
+    """``path`` opened for reading as a binary file object, refused (one
+    :class:`FileProblem` line) unless it is a regular file: no symlink followed, no
+    FIFO waited on. For files read line by line (``metrics.jsonl``)."""
+    try:
+        fd = os.open(path, _FLAGS)
+    except FileNotFoundError:
+        raise FileProblem(f"{path}: missing", missing=True) from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise FileProblem(f"{path}: a symbolic link, not followed") from None
+        raise FileProblem(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        kind = _KINDS.get(stat.S_IFMT(info.st_mode), "not a regular file")
+        raise FileProblem(f"{path}: {kind}, not a regular file; not read")
+    return os.fdopen(fd, "rb")
+
+
 def read_json(path: Path, max_bytes: int) -> Any:
     """The JSON document in ``path`` (see the module's docstring for what is refused)."""
     data = read_bytes(path, max_bytes)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from otel_tracker import track_run
-from tests.helpers import otel_cli
+from tests.helpers import child_env, otel_cli
 
 
 @pytest.fixture
@@ -70,3 +72,44 @@ def test_compare_puts_runs_side_by_side(root: Path, sweep: list[str]) -> None:
     assert markdown.splitlines()[1] == "|---|---|---|" and "| params.lr | 0.1 | 0.01 |" in markdown
     one = otel_cli(root, "compare", sweep[0])
     assert one.returncode == 2 and "two runs or more" in one.stderr
+
+
+def test_series_export_as_csv_and_json_and_into_a_closed_pipe(
+    root: Path, sweep: list[str], tmp_path: Path
+) -> None:
+    done = otel_cli(root, "export", sweep[0], "--series", "--output", str(tmp_path / "s.csv"))
+    assert done.returncode == 0 and "wrote 10 points" in done.stdout, done.stderr
+    lines = (tmp_path / "s.csv").read_text().splitlines()
+    assert lines[0] == "key,stage,step,value,time"
+    acc = [line.split(",") for line in lines[1:] if line.startswith("acc,")]
+    assert [(row[1], row[2]) for row in acc] == [("fit", str(n)) for n in range(5)]
+    data = json.loads(
+        otel_cli(root, "export", sweep[0], "--series", "--format", "json", "-o", "-").stdout
+    )
+    assert data["series"]["loss"]["step"] == [0, 1, 2, 3, 4]
+    assert data["series"]["loss"]["value"][0] == pytest.approx(1.1)
+    bad = otel_cli(root, "export", sweep[0], "--format", "csv", "-o", "-")
+    assert bad.returncode == 2 and "--format csv is for --series" in bad.stderr
+    # a reader that goes away after one line (`| head -1`): no traceback
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "otel_tracker.cli",
+            "--root",
+            str(root),
+            "export",
+            sweep[0],
+            "--series",
+            "-o",
+            "-",
+        ],
+        env=child_env(root),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline() == b"key,stage,step,value,time\n"
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) in (0, 141) and "Traceback" not in err, err

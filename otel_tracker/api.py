@@ -30,6 +30,7 @@ def track_run(
     scenario: str | None = None,
     kind: str | None = None,
     expected_durations: Mapping[str, float] | None = None,
+    key_params: Sequence[str] | None = None,
     root: str | os.PathLike[str] | None = None,
     enabled: bool | None = None,
     heartbeat_interval: float | None = None,
@@ -57,6 +58,9 @@ def track_run(
     ``progress`` is ``"auto"`` (a live display on a terminal, plain lines
     otherwise, on stderr), ``"live"``, ``"plain"``, ``"log"`` (the
     ``otel_tracker.progress`` logger) or ``"off"``.
+    ``key_params`` names the params that change the work (``["epochs", "n"]``,
+    nested ones dotted): the ETA and the analysis then learn only from earlier runs
+    with the same values of them, so a 10-epoch run is never timed by 100-epoch ones.
     ``kind`` says what the run is (``"training"``, ``"evaluation"``...); it is
     recorded as given and never guessed.
     Mirrors (each needs its extra): ``otlp=True`` or an endpoint URL sends
@@ -120,6 +124,7 @@ def track_run(
         scenario=scenario,
         kind=kind,
         expected_durations=expected_durations,
+        key_params=key_params,
         config=config,
         clock=clock,
         span_processors=span_processors,

@@ -19,7 +19,7 @@ logger = logging.getLogger(__name__)
 def pipeline_history(store: Any, doc: dict[str, Any]) -> tuple[dict[str, list[float]], int]:
     """Durations of each completed step in this pipeline's earlier completed runs
     (the same runs the ETA learns from)."""
-    from ..history.pipeline_history import earlier_runs
+    from ..history.pipeline_history import earlier_runs, history_digest
     from ..progress.eta import step_durations
     from ..timeparse import parse_timestamp
 
@@ -29,6 +29,7 @@ def pipeline_history(store: Any, doc: dict[str, Any]) -> tuple[dict[str, list[fl
         doc.get("scenario"),
         before=parse_timestamp(doc.get("started_at")),
         excluding=doc.get("run_id"),
+        key=history_digest(doc),
     )
     return step_durations(earlier), len(earlier)
 

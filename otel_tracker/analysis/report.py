@@ -145,6 +145,7 @@ def build_report(view: RunView, analysis: dict[str, Any] | None = None) -> dict[
         "steps": steps,
         "scores": doc.get("scores", {}),
         "metrics": doc.get("metrics"),
+        "history_key": doc.get("history_key"),
         "artifacts": artifacts,
         "processes": (doc.get("telemetry") or {}).get("processes", []),
         "telemetry": _telemetry(doc.get("telemetry")),
@@ -284,6 +285,10 @@ def key_values(report: dict[str, Any]) -> list[tuple[str, str]]:
     for name, score in report["scores"].items():
         latest, best = (_number(score.get(k)) for k in ("latest", "best"))
         rows.append((f"score {name}", f"latest {latest}, best {best} ({score.get('direction')})"))
+    key = report["history_key"]
+    if isinstance(key, dict) and isinstance(key.get("params"), dict):
+        shown = ", ".join(f"{k}={_clip(json.dumps(v), 100)}" for k, v in key["params"].items())
+        rows.append(("history key", _clip(f"{shown} ({key.get('digest')})", 1000)))
     rows.extend(metric_rows(report["metrics"]))
     if report["telemetry"]:
         rows.append(("telemetry", _telemetry_text(report["telemetry"])))

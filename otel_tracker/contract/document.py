@@ -209,6 +209,7 @@ class RunRecord:
     # median step durations of earlier completed runs of this pipeline
     history: dict[str, float] = field(default_factory=dict)
     history_runs: int = 0
+    history_key: dict[str, Any] | None = None  # key_params' values and their digest
     # () -> the telemetry section (the resource sampler's summary), if sampling
     telemetry: Any = None
     metrics: Any = None  # () -> the metric series' summary (record/series.py), or None
@@ -352,6 +353,8 @@ class RunRecord:
                     doc["metrics"] = summary
             if self.part is not None:
                 doc["part"] = dict(self.part)
+            if self.history_key is not None:
+                doc["history_key"] = self.history_key
             return doc
 
     def merge_parts(self, doc: dict[str, Any]) -> dict[str, Any]:

@@ -24,22 +24,39 @@ def earlier_runs(
     *,
     before: float | None = None,
     excluding: str | None = None,
+    key: str | None = None,
 ) -> list[dict[str, Any]]:
     """The manifests of the pipeline's last :data:`HISTORY_RUNS` completed runs, newest
-    first (those that started by ``before``, other than the run ``excluding``)."""
+    first (those that started by ``before``, other than the run ``excluding``; with a
+    ``key``, only those of the same configuration: see ``track_run(key_params=)``)."""
     filters = Filters(
         statuses=frozenset({"completed"}), name=name, scenario=scenario, exact=True, until=before
     )
-    limit = HISTORY_RUNS + (excluding is not None)
-    docs = [view.doc for view in store.list(filters, limit=limit) if view.run_id != excluding]
-    return docs[:HISTORY_RUNS]
+    docs = []
+    for view in store.iter_runs(filters):
+        if view.run_id == excluding or (key is not None and history_digest(view.doc) != key):
+            continue
+        docs.append(view.doc)
+        if len(docs) == HISTORY_RUNS:
+            break
+    return docs
 
 
-def step_medians(root: Path, name: str, scenario: str | None) -> tuple[dict[str, float], int]:
-    """Median step durations of the pipeline's earlier completed runs, and how many
-    runs they come from; best effort: a root that cannot be read has no history."""
+def history_digest(doc: dict[str, Any]) -> str | None:
+    """The configuration key's digest a run was recorded with, if any."""
+    key = doc.get("history_key")
+    digest = key.get("digest") if isinstance(key, dict) else None
+    return digest if isinstance(digest, str) else None
+
+
+def step_medians(
+    root: Path, name: str, scenario: str | None, key: str | None = None
+) -> tuple[dict[str, float], int]:
+    """Median step durations of the pipeline's earlier completed runs (of the same
+    configuration key, if any), and how many runs they come from; best effort: a
+    root that cannot be read has no history."""
     try:
-        docs = earlier_runs(RunStore(config=ReaderConfig(root=root)), name, scenario)
+        docs = earlier_runs(RunStore(config=ReaderConfig(root=root)), name, scenario, key=key)
         return history_medians(docs), len(docs)
     except Exception as exc:  # a root that is not a directory, a damaged file...
         logger.warning("otel-tracker could not read run history (%s); ETAs start without it", exc)

@@ -4,9 +4,11 @@ and the run's first record built from them."""
 from __future__ import annotations
 
 import getpass
+import hashlib
+import json
 import math
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -79,6 +81,24 @@ def recorded_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
     if not isinstance(params, Mapping):
         raise ConfigError("params must be a mapping")
     return jsonable(redact_value(params))
+
+
+def history_key(params: Mapping[str, Any], names: Sequence[str] | None) -> dict[str, Any] | None:
+    """The run's configuration key: the values of the params that change the work
+    (``key_params``, nested ones dotted), and a digest of them that earlier runs must
+    share to be its history; ``None`` when none were named."""
+    if names is None:
+        return None
+    if isinstance(names, str) or not all(isinstance(n, str) and n.strip() for n in names):
+        raise ConfigError(f"key_params must be a list of param names, got {names!r}")
+    values: dict[str, Any] = {}
+    for name in sorted(set(names)):
+        value: Any = params
+        for part in name.split("."):
+            value = value.get(part) if isinstance(value, Mapping) else None
+        values[name] = value
+    text = json.dumps(values, sort_keys=True, separators=(",", ":"), default=str)
+    return {"params": values, "digest": hashlib.sha256(text.encode()).hexdigest()[:16]}
 
 
 def checked_scores(

@@ -34,6 +34,7 @@ from . import current
 from .arguments import (
     checked_durations,
     checked_scores,
+    history_key,
     recorded_params,
     validate_steps,
 )
@@ -60,6 +61,7 @@ class Run(RunOpening, RunEnding):
         scenario: str | None = None,
         kind: str | None = None,
         expected_durations: Mapping[str, float] | None = None,
+        key_params: Sequence[str] | None = None,
         config: TrackerConfig,
         clock: Clock | None = None,
         span_processors: Sequence[SpanProcessor] = (),
@@ -78,6 +80,7 @@ class Run(RunOpening, RunEnding):
             raise ConfigError("a run needs a non-empty name")
         name = clean_text(name)
         recorded = recorded_params(params)
+        key = history_key(recorded, key_params)
         declared = validate_steps(steps)
         durations = checked_durations(expected_durations)
         scenario = checked_name(scenario, "scenario")
@@ -88,7 +91,7 @@ class Run(RunOpening, RunEnding):
         self.name, self.scenario, self.config = name, scenario, config
         self._report = report
         self._init_state(clock)
-        self._open_record(recorded, scenario, kind, env, history)
+        self._open_record(recorded, scenario, kind, env, history, key)
         self.record.declare_steps(declared, durations)
         self._steps = StepSpans(self.record, anchored=self._anchored, owner_pid=self._owner_pid)
         if self.dir is None:

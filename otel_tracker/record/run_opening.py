@@ -44,9 +44,10 @@ from .tracing import parent_context, resource_attributes, tracker_span_limits
 logger = logging.getLogger(__name__)
 
 # What the read side lends the writer, through the composition root (api.track_run):
-# the pipeline's median step durations and how many runs they come from, and the
-# end-of-run report written into the run's directory.
-PipelineHistory = Callable[[str, "str | None"], tuple[dict[str, float], int]]
+# the pipeline's median step durations and how many runs they come from (by name,
+# scenario and history key digest), and the end-of-run report written into the
+# run's directory.
+PipelineHistory = Callable[[str, "str | None", "str | None"], tuple[dict[str, float], int]]
 RunReport = Callable[[Path], None]
 
 
@@ -77,6 +78,7 @@ class RunOpening:
         kind: str | None,
         env: Mapping[str, str],
         history: PipelineHistory | None,
+        key: dict[str, Any] | None = None,
     ) -> None:
         """The run's id and directory (or a launcher's run to join), and its first record."""
         self.join = join_target(env, self.config.join)
@@ -105,8 +107,10 @@ class RunOpening:
             config=self.config,
             environ=env,
         )
+        self.record.history_key = key
         if self.dir is not None and history is not None:  # else the root is unusable
-            self.record.history, self.record.history_runs = history(self.name, scenario)
+            digest = key["digest"] if key else None
+            self.record.history, self.record.history_runs = history(self.name, scenario, digest)
         if self.join is not None:
             metrics_path: Path | None = self.join.metrics_path
         else:

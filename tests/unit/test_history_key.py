@@ -1,0 +1,63 @@
+"""track_run(key_params=...): history (the ETA's first guess, the analysis) comes
+only from earlier runs with the same values of the params that change the work."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from otel_tracker import ConfigError, track_run
+from otel_tracker.testing import ManualClock
+from tests.helpers import load_manifest, otel_cli
+
+
+def _train(root: Path, epochs: int, seed: int, key_params: Any = ("epochs",)) -> Any:
+    clock = ManualClock()
+    with (
+        track_run(
+            "train",
+            root=root,
+            steps=["fit"],
+            params={"epochs": epochs, "seed": seed},
+            key_params=key_params,
+            clock=clock,
+            progress="off",
+            resources=False,
+            summary_files=False,
+        ) as run,
+        run.step("fit"),
+    ):
+        clock.sleep(10.0 * epochs)  # the work grows with the epochs
+    return run
+
+
+def test_the_eta_learns_from_runs_of_the_same_configuration(root: Path) -> None:
+    for seed in range(3):
+        _train(root, epochs=10, seed=seed)  # 100 s each
+    _train(root, epochs=1, seed=0)  # 10 s
+    short = load_manifest(_train(root, epochs=1, seed=7).manifest_path)
+    fit = short["steps"][0]
+    # with only name and scenario the median of 100, 100, 100 and 10 s would be 100 s
+    assert (fit["expected_duration_s"], fit["expected_source"]) == (10.0, "history")
+    assert short["eta"]["history_runs"] == 1
+    assert short["history_key"]["params"] == {"epochs": 1}
+    long = load_manifest(_train(root, epochs=10, seed=9).manifest_path)
+    assert long["steps"][0]["expected_duration_s"] == 100.0 and long["eta"]["history_runs"] == 3
+    assert long["history_key"]["digest"] != short["history_key"]["digest"]
+    shown = otel_cli(root, "show", short["run_id"])
+    assert f"epochs=1 ({short['history_key']['digest']})" in shown.stdout, shown.stdout
+
+
+def test_without_key_params_history_is_the_pipelines(root: Path) -> None:
+    _train(root, epochs=10, seed=0, key_params=None)
+    doc = load_manifest(_train(root, epochs=1, seed=0, key_params=None).manifest_path)
+    assert doc["steps"][0]["expected_duration_s"] == 100.0 and "history_key" not in doc
+
+
+@pytest.mark.parametrize("bad", ["epochs", [""], [1], ["epochs", None]])
+def test_key_params_must_be_a_list_of_names(root: Path, bad: Any) -> None:
+    with pytest.raises(ConfigError, match="key_params must be a list of param names"):
+        track_run("train", root=root, params={"epochs": 1}, key_params=bad)
+    assert not root.exists() or not list(root.iterdir())  # refused before any directory

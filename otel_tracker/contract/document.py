@@ -90,6 +90,8 @@ class StepRecord:
     error: dict[str, Any] | None = None
     expected_duration_s: float | None = None
     expected_source: str | None = None
+    # seconds per item in the pipeline's history: a declared total scales it
+    per_item_s: float | None = field(default=None, repr=False, compare=False)
     completed: int = 0
     progress_changed_ns: int | None = None
     total: int | None = None
@@ -123,6 +125,15 @@ class StepRecord:
         completed = item_count(completed)
         if completed != self.completed:
             self.progress_changed_ns = now_ns
+        if (
+            total is not None
+            and total != self.total
+            and self.per_item_s is not None
+            and self.expected_source in ("history", "history-items")
+        ):
+            # this run's size, at the history's pace: not a run of another size's time
+            self.expected_duration_s = round(self.per_item_s * total, 6)
+            self.expected_source = "history-items"
         self.completed, self.total, self.unit = completed, total, unit
 
     def to_dict(self, now_ns: int | None) -> dict[str, Any]:
@@ -209,6 +220,7 @@ class RunRecord:
     # median step durations of earlier completed runs of this pipeline
     history: dict[str, float] = field(default_factory=dict)
     history_runs: int = 0
+    history_per_item: dict[str, float] = field(default_factory=dict)  # seconds per item
     history_key: dict[str, Any] | None = None  # key_params' values and their digest
     # () -> the telemetry section (the resource sampler's summary), if sampling
     telemetry: Any = None
@@ -223,6 +235,7 @@ class RunRecord:
         # history first, then the author's estimate, else unknown
         if step.name in self.history:
             step.expected_duration_s, step.expected_source = self.history[step.name], "history"
+            step.per_item_s = self.history_per_item.get(step.name)
         elif author_estimate is not None:
             step.expected_duration_s, step.expected_source = float(author_estimate), "author"
 
@@ -243,7 +256,10 @@ class RunRecord:
         with self.lock:
             for step in self.steps:
                 if step.name == name and step.status == "pending" and not step.claimed:
-                    if expected_duration_s is not None and step.expected_source != "history":
+                    if expected_duration_s is not None and step.expected_source not in (
+                        "history",
+                        "history-items",
+                    ):
                         self._expect(step, expected_duration_s)
                     return step
             step = StepRecord(index=len(self.steps), name=name)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import ReaderConfig
-from ..progress.eta import HISTORY_RUNS, history_medians
+from ..progress.eta import HISTORY_RUNS, StepHistory, step_history
 from .store import Filters, RunStore
 
 logger = logging.getLogger(__name__)
@@ -51,14 +51,14 @@ def history_digest(doc: dict[str, Any]) -> str | None:
 
 def step_medians(
     root: Path, name: str, scenario: str | None, key: str | None = None
-) -> tuple[dict[str, float], int]:
-    """Median step durations of the pipeline's earlier completed runs (of the same
-    configuration key, if any), and how many runs they come from; best effort: a
-    root that cannot be read has no history."""
+) -> StepHistory:
+    """Median step durations (and seconds per item) of the pipeline's earlier
+    completed runs (of the same configuration key, if any), and how many runs they
+    come from; best effort: a root that cannot be read has no history."""
     try:
         docs = earlier_runs(RunStore(config=ReaderConfig(root=root)), name, scenario, key=key)
-        return history_medians(docs), len(docs)
+        return step_history(docs)
     except Exception as exc:  # a root that is not a directory, a damaged file...
         logger.warning("otel-tracker could not read run history (%s); ETAs start without it", exc)
         logger.debug("reading the run history failed", exc_info=True)
-        return {}, 0
+        return StepHistory()

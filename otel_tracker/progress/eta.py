@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..timeparse import format_duration, parse_timestamp
@@ -123,6 +123,41 @@ def step_durations(docs: Iterable[Mapping[str, Any]]) -> dict[str, list[float]]:
 def history_medians(docs: Iterable[Mapping[str, Any]]) -> dict[str, float]:
     """Median duration of each step name over completed steps of completed runs."""
     return {name: statistics.median(v) for name, v in step_durations(docs).items()}
+
+
+def per_item_medians(docs: Iterable[Mapping[str, Any]]) -> dict[str, float]:
+    """Median seconds per item of each step name, over the completed steps of
+    completed runs that counted items: a step that declares its total is expected
+    to take that many items' worth, not the same time as a run of another size."""
+    per_item: dict[str, list[float]] = {}
+    for doc in docs:
+        if doc.get("status") != "completed":
+            continue
+        for step in doc.get("steps", []):
+            seconds = step.get("duration_s")
+            items = (step.get("progress") or {}).get("completed")
+            if (
+                step.get("status") == "completed"
+                and isinstance(seconds, (int, float))
+                and seconds >= 0
+                and isinstance(items, int)
+                and items > 0
+            ):
+                per_item.setdefault(str(step.get("name")), []).append(seconds / items)
+    return {name: statistics.median(v) for name, v in per_item.items()}
+
+
+@dataclass(frozen=True)
+class StepHistory:
+    """What a pipeline's earlier runs say of its steps (see :func:`history_medians`)."""
+
+    durations: dict[str, float] = field(default_factory=dict)
+    per_item: dict[str, float] = field(default_factory=dict)
+    runs: int = 0
+
+
+def step_history(docs: list[Mapping[str, Any]]) -> StepHistory:
+    return StepHistory(history_medians(docs), per_item_medians(docs), len(docs))
 
 
 def timings_from_manifest(

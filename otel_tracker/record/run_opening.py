@@ -30,6 +30,7 @@ from ..contract.series import METRICS_NAME
 from ..exporters.attributes import param_attributes
 from ..exporters.manifest import ManifestSpanProcessor
 from ..exporters.mirrors import NO_MIRRORS, Mirrors
+from ..progress.eta import StepHistory
 from ..version import __version__
 from .arguments import (
     new_run_record,
@@ -47,7 +48,7 @@ logger = logging.getLogger(__name__)
 # the pipeline's median step durations and how many runs they come from (by name,
 # scenario and history key digest), and the end-of-run report written into the
 # run's directory.
-PipelineHistory = Callable[[str, "str | None", "str | None"], tuple[dict[str, float], int]]
+PipelineHistory = Callable[[str, "str | None", "str | None"], StepHistory]
 RunReport = Callable[[Path], None]
 
 
@@ -110,7 +111,9 @@ class RunOpening:
         self.record.history_key = key
         if self.dir is not None and history is not None:  # else the root is unusable
             digest = key["digest"] if key else None
-            self.record.history, self.record.history_runs = history(self.name, scenario, digest)
+            found = history(self.name, scenario, digest)
+            self.record.history, self.record.history_runs = found.durations, found.runs
+            self.record.history_per_item = found.per_item
         if self.join is not None:
             metrics_path: Path | None = self.join.metrics_path
         else:

@@ -61,3 +61,33 @@ def test_key_params_must_be_a_list_of_names(root: Path, bad: Any) -> None:
     with pytest.raises(ConfigError, match="key_params must be a list of param names"):
         track_run("train", root=root, params={"epochs": 1}, key_params=bad)
     assert not root.exists() or not list(root.iterdir())  # refused before any directory
+
+
+def _items(root: Path, items: int, total: int | None) -> Any:
+    clock = ManualClock()
+    with (
+        track_run(
+            "etl",
+            root=root,
+            steps=["load"],
+            clock=clock,
+            progress="off",
+            resources=False,
+            summary_files=False,
+        ) as run,
+        run.step("load", total=total) as step,
+    ):
+        for _ in range(items):
+            clock.sleep(2.0)  # two seconds an item, whatever the size
+            step.advance()
+    return run
+
+
+def test_a_step_that_declares_its_items_is_expected_at_the_historys_pace(root: Path) -> None:
+    _items(root, items=50, total=50)  # 100 s
+    _items(root, items=40, total=40)  # 80 s
+    small = load_manifest(_items(root, items=5, total=5).manifest_path)["steps"][0]
+    # the medians of durations would say 90 s; at 2 s an item 5 items take 10 s
+    assert (small["expected_duration_s"], small["expected_source"]) == (10.0, "history-items")
+    unknown = load_manifest(_items(root, items=5, total=None).manifest_path)["steps"][0]
+    assert (unknown["expected_duration_s"], unknown["expected_source"]) == (80.0, "history")

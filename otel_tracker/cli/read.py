@@ -208,7 +208,9 @@ def _export_series(args: argparse.Namespace) -> int:
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(["key", "stage", "step", "value", "time"])
         for key, stage, step, value, at in iter_points(view.path, problems):
-            writer.writerow([key, stage or "", step, "" if value is None else value, at or ""])
+            # keys are text from files: nothing a terminal obeys (as in every reader)
+            row = [printable(key), printable(stage or ""), step, "" if value is None else value]
+            writer.writerow([*row, at or ""])
             count += 1
     else:
         series: dict[str, dict[str, list[Any]]] = {}

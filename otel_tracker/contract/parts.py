@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .jsonfile import FileProblem, read_json
+from .series import merged_summary
 from .shape import MAX_STEPS
 
 PARTS_DIR = "parts"
@@ -144,8 +145,15 @@ def merge_parts(
 
 def _merge_metrics(doc: dict[str, Any], parts: list[dict[str, Any]]) -> None:
     """The series the parts logged (``otel-tracker run -- python train.py``: the
-    script's ``run.log()``) join the run's own; a key the run has keeps the run's."""
-    keys = dict(((doc.get("metrics") or {}).get("keys")) or {})
+    script's ``run.log()``) join the run's own; a key several of them logged is
+    summarised over all of them."""
+    metrics = doc.get("metrics") if isinstance(doc.get("metrics"), dict) else {}
+    # the run's own keys, kept apart once parts joined them: merging again (a reader
+    # merges the parts into a manifest the writer merged them into) counts none twice
+    own = metrics.get("own_keys", metrics.get("keys")) or {}
+    if not isinstance(own, dict):
+        return
+    keys = dict(own)
     added = False
     for part in parts:
         logged = part.get("metrics")
@@ -154,9 +162,14 @@ def _merge_metrics(doc: dict[str, Any], parts: list[dict[str, Any]]) -> None:
         for key, summary in logged["keys"].items():
             if key not in keys:
                 keys[key] = summary
-                added = True
+            elif isinstance(keys[key], dict) and isinstance(summary, dict):
+                try:  # several processes logged the key (run -- sh -c 'a.py && b.py')
+                    keys[key] = merged_summary(keys[key], summary)
+                except (KeyError, TypeError, ValueError):
+                    continue  # a damaged part: its summary is left out
+            added = True
     if added:
-        doc["metrics"] = {**(doc.get("metrics") or {}), "keys": keys}
+        doc["metrics"] = {**metrics, "keys": keys, "own_keys": own}
 
 
 def _step_status(step: dict[str, Any], part_status: str) -> Any:

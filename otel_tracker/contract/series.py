@@ -20,6 +20,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from .jsonfile import MAX_MAGNITUDE
+
 METRICS_NAME = "metrics.jsonl"
 DIRECTIONS = ("max", "min")
 CURVE_POINTS = 64  # points of a key's curve kept in the manifest (for sparklines)
@@ -42,9 +44,12 @@ class KeySummary:
         "direction",
         "first_step",
         "last",
+        "last_finite",
         "last_step",
         "max",
+        "max_step",
         "min",
+        "min_step",
         "nonfinite",
     )
 
@@ -54,8 +59,11 @@ class KeySummary:
         self.first_step: int | None = None
         self.last_step: int | None = None
         self.last: float | None = None
+        self.last_finite: float | None = None
         self.min: float | None = None
         self.max: float | None = None
+        self.min_step: int | None = None
+        self.max_step: int | None = None
         self.direction: str | None = None
         self.best: float | None = None
         self.best_step: int | None = None
@@ -73,10 +81,11 @@ class KeySummary:
         if value is None:
             self.nonfinite += 1
         else:
+            self.last_finite = value
             if self.min is None or value < self.min:
-                self.min = value
+                self.min, self.min_step = value, step
             if self.max is None or value > self.max:
-                self.max = value
+                self.max, self.max_step = value, step
             if self.direction is not None and self._better(value):
                 self.best, self.best_step = value, step
         if self._seen % self._stride == 0:
@@ -92,8 +101,10 @@ class KeySummary:
         if direction == self.direction:
             return
         self.direction = direction
-        self.best = self.max if direction == "max" else self.min
-        self.best_step = None  # known again from the next better point
+        if direction == "max":
+            self.best, self.best_step = self.max, self.max_step
+        else:
+            self.best, self.best_step = self.min, self.min_step
 
     def _better(self, value: float) -> bool:
         if self.best is None:
@@ -117,5 +128,46 @@ class KeySummary:
 
 
 def finite_or_none(value: float) -> float | None:
-    """A value as ``metrics.jsonl`` and the manifest keep it (JSON has no NaN)."""
-    return value if math.isfinite(value) else None
+    """A value as ``metrics.jsonl`` and the manifest keep it: ``None`` for NaN and
+    infinities (JSON has none) and beyond ±1e18 (what every reader accepts; an
+    exploding gradient norm is recorded as a gap, counted, not as a file no reader
+    can open)."""
+    return value if math.isfinite(value) and -MAX_MAGNITUDE <= value <= MAX_MAGNITUDE else None
+
+
+def merged_summary(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
+    """One key's summary over two processes that both logged it (a run and the
+    parts that joined it): counts add up, min/max/best are over both, ``last`` is
+    the one at the later step, and the curve is both curves, thinned."""
+    count = int(first["count"]) + int(second["count"])
+    later = second if (second.get("last_step") or 0) >= (first.get("last_step") or 0) else first
+    direction = first.get("direction") or second.get("direction")
+    merged = {
+        "count": count,
+        "first_step": _extreme(min, first.get("first_step"), second.get("first_step")),
+        "last_step": _extreme(max, first.get("last_step"), second.get("last_step")),
+        "last": later.get("last"),
+        "min": _extreme(min, first.get("min"), second.get("min")),
+        "max": _extreme(max, first.get("max"), second.get("max")),
+        "direction": direction,
+        "best": None,
+        "best_step": None,
+        "nonfinite": int(first.get("nonfinite") or 0) + int(second.get("nonfinite") or 0),
+    }
+    bests = [s for s in (first, second) if s.get("best") is not None]
+    if direction and bests:
+        pick = max if direction == "max" else min
+        best = pick(bests, key=lambda s: s["best"])
+        merged["best"], merged["best_step"] = best["best"], best.get("best_step")
+    curve = sorted(
+        [p for p in [*first.get("curve", []), *second.get("curve", [])] if isinstance(p, list)],
+        key=lambda p: p[0] if isinstance(p[0], (int, float)) else 0,
+    )
+    stride = max(1, -(-len(curve) // CURVE_POINTS))
+    merged["curve"] = curve[::stride]
+    return merged
+
+
+def _extreme(pick: Any, a: Any, b: Any) -> Any:
+    present = [v for v in (a, b) if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    return pick(present) if present else None

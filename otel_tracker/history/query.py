@@ -5,7 +5,8 @@ A field is ``params.<path>`` (a param, nested keys dotted: ``params.optimizer.lr
 last value; ``acc.best``, ``acc.min``, ``acc.max``, ``acc.count``), or one of the run's
 own: ``name``, ``scenario``, ``kind``, ``status``, ``duration``, ``steps``.
 
-An expression compares fields with numbers or quoted strings and joins comparisons
+An expression compares fields with numbers, quoted strings or ``true``/``false`` (a
+boolean param), and joins comparisons
 with ``and``, ``or``, ``not`` and parentheses::
 
     params.lr < 0.01 and acc > 0.9
@@ -27,6 +28,7 @@ from ..values import is_real
 RUN_FIELDS = ("name", "scenario", "kind", "status", "duration", "steps")
 FIGURES = ("last", "best", "min", "max", "count", "first_step", "last_step")
 MAX_EXPRESSION = 2_000
+MAX_NESTING = 32  # parentheses and nots inside each other
 _MISSING = object()
 
 _TOKEN = re.compile(
@@ -123,6 +125,7 @@ class _Parser:
 
     def __init__(self, tokens: list[tuple[str, str]], text: str) -> None:
         self.tokens, self.text, self.position = tokens, text, 0
+        self.depth = 0
 
     def _peek(self) -> tuple[str, str] | None:
         return self.tokens[self.position] if self.position < len(self.tokens) else None
@@ -150,14 +153,20 @@ class _Parser:
 
     def factor(self) -> Callable[[dict[str, Any], str], bool]:
         kind, value = self._take("a comparison")
-        if (kind, value) == ("word", "not"):
-            inner = self.factor()
-            return lambda d, s: not inner(d, s)
-        if (kind, value) == ("paren", "("):
-            inner = self.expression()
-            if self._take("')'") != ("paren", ")"):
-                raise QueryError(f"--where {self.text!r}: a '(' is not closed")
-            return inner
+        if (kind, value) in (("word", "not"), ("paren", "(")):
+            self.depth += 1
+            if self.depth > MAX_NESTING:
+                raise QueryError(f"--where: more than {MAX_NESTING} levels of ( and not")
+            try:
+                if value == "not":
+                    negated = self.factor()
+                    return lambda d, s: not negated(d, s)
+                inner = self.expression()
+                if self._take("')'") != ("paren", ")"):
+                    raise QueryError(f"--where {self.text!r}: a '(' is not closed")
+                return inner
+            finally:
+                self.depth -= 1
         if kind != "word" or value in ("and", "or"):
             raise QueryError(f"--where {self.text!r}: expected a field, got {value!r}")
         op_kind, op = self._take("a comparison operator")
@@ -172,8 +181,10 @@ class _Parser:
             found = _field(doc, status, name)
             if found is _MISSING or found is None:
                 return False
-            if is_real(literal) != is_real(found):
-                return False  # a number is never compared with a string
+            if is_real(literal) != is_real(found) or isinstance(literal, bool) != isinstance(
+                found, bool
+            ):
+                return False  # a number is never a string, a bool never a number
             try:
                 return bool(compare(found, literal))
             except TypeError:
@@ -184,11 +195,15 @@ class _Parser:
 
 def _literal(token: tuple[str, str], text: str) -> Any:
     kind, value = token
+    if (kind, value) in (("word", "true"), ("word", "false")):
+        return value == "true"
     if kind == "number":
         return float(value)
     if kind == "string":
         return value[1:-1]
-    raise QueryError(f"--where {text!r}: expected a number or a quoted string, got {value!r}")
+    raise QueryError(
+        f"--where {text!r}: expected a number or a quoted string (or true, false), got {value!r}"
+    )
 
 
 def sort_key(doc: dict[str, Any], status: str, name: str) -> tuple[int, Any]:

@@ -124,6 +124,9 @@ class RunOpening:
             monotonic_ns=self._anchored.monotonic_ns,
             warn=self.record.warn,
             on_late=lambda: self._after_end("log"),
+            # a refresh (no fsync, skipped while another write runs): after a SIGKILL the
+            # manifest's summary lags metrics.jsonl by a flush, not a heartbeat
+            on_flushed=lambda: self.manifest_processor.write(durable=False),
         )
         self.record.metrics = self.metrics.summary
 

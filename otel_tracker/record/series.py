@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from ..contract.jsonfile import MAX_MAGNITUDE
 from ..contract.series import DIRECTIONS, KeySummary, finite_or_none
 from ..errors import ConfigError
 from ..exporters.telemetry import TelemetryFile
@@ -39,6 +40,7 @@ MAX_PENDING = 200_000
 MAX_KEYS = 1_000
 MAX_MIRRORED_KEYS = 100  # the OTLP/Prometheus gauge's series (its label values) at most
 MAX_KEY_CHARS = 250
+BIG = int(MAX_MAGNITUDE)  # steps every reader accepts
 NO_VALUE = object()
 
 
@@ -53,6 +55,7 @@ class MetricLog:
         monotonic_ns: Callable[[], int] = time.monotonic_ns,
         warn: Callable[[str], None] = logger.warning,
         on_late: Callable[[], object] = lambda: None,
+        on_flushed: Callable[[], object] = lambda: None,
         flush_interval: float | None = None,
     ) -> None:
         self._pending: deque[tuple[int, int, Any, str | None, dict[str, float]]] = deque(
@@ -63,6 +66,7 @@ class MetricLog:
         self._wall_ns = wall_ns  # a monotonic reading -> the run's wall clock
         self._warn = warn
         self._on_late = on_late
+        self._on_flushed = on_flushed  # the manifest's summary follows within a flush
         self._interval = FLUSH_INTERVAL_S if flush_interval is None else flush_interval
         self._file = TelemetryFile(path) if path is not None else None
         self._drain_lock = threading.Lock()
@@ -97,10 +101,14 @@ class MetricLog:
         elif value is not NO_VALUE:
             raise ConfigError("log() takes a mapping of values, or a name and a value")
         try:
-            floats = {key: float(v) for key, v in values.items()}  # type: ignore[union-attr]
-        except (TypeError, ValueError, AttributeError):
+            # a float as it is; anything else through the checks (no str, bytes, bool)
+            floats = {
+                key: v if v.__class__ is float else _number(v)
+                for key, v in values.items()  # type: ignore[union-attr]
+            }
+        except (TypeError, ValueError, AttributeError, OverflowError):
             raise ConfigError(_bad_values(values)) from None
-        if step is not None and step.__class__ is not int:
+        if step is not None and (step.__class__ is not int or not -BIG <= step <= BIG):
             step = _checked_step(step)
         self._pending.append((next(self._sequence), self._monotonic_ns(), step, stage, floats))
         if self._thread is None:
@@ -113,6 +121,10 @@ class MetricLog:
 
     def declare(self, directions: Mapping[str, str]) -> None:
         """Which way is better per key (``"max"`` or ``"min"``), for the summary's best."""
+        if not isinstance(directions, Mapping):
+            raise ConfigError(
+                f"direction must map keys to 'max' or 'min' ({{'loss': 'min'}}), got {directions!r}"
+            )
         for key, direction in directions.items():
             if direction not in DIRECTIONS:
                 raise ConfigError(f"direction of {key!r} must be 'max' or 'min', got {direction!r}")
@@ -176,6 +188,10 @@ class MetricLog:
         problems, self._problems = self._problems, []
         for problem in problems:
             self._warn(problem)
+        try:
+            self._on_flushed()
+        except Exception:
+            logger.debug("otel-tracker manifest refresh after a metric flush failed", exc_info=True)
         return len(points)
 
     def _summarise(
@@ -255,10 +271,11 @@ class MetricLog:
         """The last finite value of each key, at most :data:`MAX_MIRRORED_KEYS` of them
         (what the OTLP and Prometheus gauge shows: a bound on its series)."""
         with self._flush_lock:
+            # a NaN or a gap keeps the key's last finite value on the dashboard
             return {
-                key: s.last
+                key: s.last_finite
                 for key, s in list(self._summaries.items())[:MAX_MIRRORED_KEYS]
-                if s.last is not None
+                if s.last_finite is not None
             }
 
     def close(self, timeout: float = 2.0) -> None:
@@ -284,11 +301,17 @@ class MetricLog:
         self._on_late()
 
     def _forget_in_child(self) -> None:
-        """In a forked child: this is the parent's log; the child records nothing."""
+        """In a forked child: this is the parent's log; the child records nothing and
+        takes none of its locks (a fork copies one held by the writer thread as held
+        for ever)."""
         self._closed = True
         self._thread = None
         self._pending.clear()
+        self._drain_lock = threading.Lock()
+        self._flush_lock = threading.Lock()
+        self._thread_lock = threading.Lock()
         self.log = self._ignore  # type: ignore[method-assign]
+        self.declare = self._ignore  # type: ignore[method-assign]
 
     def _ignore(self, *args: Any, **kwargs: Any) -> None:
         return None
@@ -315,9 +338,17 @@ def _forget_all() -> None:
         log._forget_in_child()
 
 
+def _number(value: Any) -> float:
+    """A logged value as a float: numbers, numpy scalars, anything with __float__;
+    never a string, bytes or a bool (float() would take "0.3" and True)."""
+    if isinstance(value, (str, bytes, bytearray, bool)):
+        raise TypeError(type(value).__name__)
+    return float(value)
+
+
 def _checked_step(step: Any) -> int:
-    if not is_whole(step):
-        raise ConfigError(f"step must be a whole number, got {step!r}")
+    if not is_whole(step) or not -MAX_MAGNITUDE <= step <= MAX_MAGNITUDE:
+        raise ConfigError(f"step must be a whole number within ±1e18, got {step!r}"[:200])
     return int(step)
 
 
@@ -326,8 +357,8 @@ def _bad_values(values: Any) -> str:
         return f"log() takes a mapping of names to numbers, got {type(values).__name__}"
     for key, value in values.items():
         try:
-            float(value)
-        except (TypeError, ValueError):
+            _number(value)
+        except (TypeError, ValueError, OverflowError):
             return (
                 f"metric {key!r} must be a number (or have __float__: convert a GPU "
                 f"tensor with .item() first), got {type(value).__name__} {value!r}"[:300]

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from otel_tracker import track_run
 from otel_tracker.status import get_run_status
 from tests.helpers import child_env, otel_cli, wait_for
 
@@ -132,3 +133,61 @@ def test_a_wrapped_scripts_series_show_in_the_wrapping_run(root: Path) -> None:
     (run_dir,) = root.iterdir()
     (own,) = (run_dir / "parts").glob("*.metrics.jsonl")
     assert len(_file_points(own)) == 20 and not (run_dir / "metrics.jsonl").exists()
+
+
+def test_one_key_logged_by_two_wrapped_scripts_counts_both(root: Path, tmp_path: Path) -> None:
+    script = tmp_path / "part.py"
+    script.write_text(
+        "import sys\n"
+        "from otel_tracker import track_run\n"
+        "offset = float(sys.argv[1])\n"
+        "with track_run('train', progress='off', resources=False) as run:\n"
+        "    for n in range(10):\n"
+        "        run.log({'loss': offset + 1 / (n + 1)}, step=n)\n"
+    )
+    both = f"{sys.executable} {script} 0 && {sys.executable} {script} 100"
+    done = otel_cli(root, "run", "--name", "two", "--", "sh", "-c", both)
+    assert done.returncode == 0, done.stderr
+    listed = otel_cli(root, "list", "--json", "--columns", "loss,loss.count,loss.max,loss.min")
+    (row,) = json.loads(listed.stdout)
+    assert row["fields"] == {"loss": 100.1, "loss.count": 20, "loss.max": 101.0, "loss.min": 0.1}
+    shown = otel_cli(root, "show", "latest")  # merged again on reading: still 20
+    assert "20 points" in shown.stdout, shown.stdout
+
+
+def test_the_manifest_follows_metrics_within_a_flush_not_a_heartbeat(
+    root: Path, tmp_path: Path
+) -> None:
+    code = """
+import time
+from otel_tracker import track_run
+with track_run("lagging", progress="off", resources=False) as run:
+    for n in range(50):
+        run.log({"loss": 1 / (n + 1)}, step=n)
+    time.sleep(600)
+"""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code],
+        env=child_env(root, OTEL_TRACKER_HEARTBEAT_INTERVAL="3600"),  # no heartbeat helps
+    )
+    try:
+        wait_for(
+            lambda: (
+                ((_manifest(root).get("metrics") or {}).get("keys") or {})
+                .get("loss", {})
+                .get("count")
+                == 50
+            ),
+            timeout=60,
+            what="the manifest's summary of the 50 points",
+        )
+    finally:
+        proc.kill()
+        proc.wait(timeout=60)
+
+
+def test_exported_keys_reach_a_terminal_escaped(root: Path) -> None:
+    with track_run("odd", root=root, progress="off", resources=False) as run:
+        run.log({"\x1b]0;pwned\x07title": 1.0})
+    out = otel_cli(root, "export", run.run_id, "--series", "-o", "-").stdout
+    assert "\x1b" not in out and "\\x1b]0;pwned\\x07title" in out

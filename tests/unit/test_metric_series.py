@@ -6,6 +6,7 @@ import itertools
 import json
 import logging
 import os
+import signal
 import threading
 from pathlib import Path
 from typing import Any
@@ -177,3 +178,69 @@ def test_the_curve_spans_the_whole_series_at_one_stride() -> None:
     steps = [step for step, _ in curve]
     assert len(curve) <= CURVE_POINTS and steps[0] == 0 and steps[-1] > 900
     assert len({b - a for a, b in itertools.pairwise(steps)}) == 1  # evenly spaced
+
+
+@pytest.mark.parametrize(
+    "value", ["0.3", b"0.5", bytearray(b"7"), True, 10**400, [1.0], None, object()]
+)
+def test_strings_bools_and_unrepresentable_values_are_refused(root: Path, value: Any) -> None:
+    with _quiet(root) as run:
+        with pytest.raises(ConfigError, match="metric 'x' must be a number"):
+            run.log({"x": value})
+        with pytest.raises(ConfigError):
+            run.log("x", value)
+
+
+def test_values_beyond_what_readers_accept_are_gaps_not_an_unreadable_run(root: Path) -> None:
+    from otel_tracker.status import get_run_status
+
+    with _quiet(root) as run:
+        run.log({"grad_norm": 1.0})
+        run.log({"grad_norm": 3.5e19})  # an exploding gradient: a legal float
+        run.log({"grad_norm": -1e300})
+        with pytest.raises(ConfigError, match="within"):
+            run.log({"loss": 0.5}, step=10**19)
+    series = get_run_status(run.run_id, root=root).metrics["grad_norm"]  # readable
+    assert (series["count"], series["nonfinite"], series["max"]) == (3, 2, 1.0)
+    assert [v for _, v, _ in _series(run.dir)["grad_norm"]] == [1.0, None, None]
+
+
+@pytest.mark.parametrize("direction", ["min", ["loss"], {"loss": "MIN"}])
+def test_a_malformed_direction_is_a_config_error(root: Path, direction: Any) -> None:
+    with _quiet(root) as run, pytest.raises(ConfigError, match="'max' or 'min'"):
+        run.log({"loss": 1.0}, direction=direction)
+
+
+def test_a_direction_declared_late_still_knows_the_best_step(root: Path) -> None:
+    with _quiet(root) as run:
+        for value in (3.0, 1.0, 2.0):
+            run.log("loss", value)
+        run.metrics.flush()  # the points are summarised before the declaration
+        run.log({}, direction={"loss": "min"})
+    loss = load_manifest(run.manifest_path)["metrics"]["keys"]["loss"]
+    assert (loss["best"], loss["best_step"]) == (1.0, 1)
+
+
+def test_the_dashboard_gauge_keeps_the_last_finite_value(root: Path) -> None:
+    with _quiet(root) as run:
+        run.log({"loss": 0.7, "other": 1.0})
+        run.log({"loss": float("nan")})
+        run.metrics.flush()
+        assert run.metrics.latest() == {"loss": 0.7, "other": 1.0}
+
+
+def test_a_child_forked_while_the_writer_holds_its_lock_does_not_hang(root: Path) -> None:
+    with _quiet(root) as run:
+        run.log("loss", 1.0)
+        with run.metrics._flush_lock:  # as if the writer thread were summarising
+            pid = os.fork()
+            if pid == 0:
+                signal.alarm(10)  # a hang fails the test instead of holding it
+                try:
+                    run.log({"loss": 2.0}, direction={"loss": "min"})
+                    step = run.step("in-child")
+                    step.log({"loss": 3.0}, direction={"loss": "min"})
+                finally:
+                    os._exit(0)
+        _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status

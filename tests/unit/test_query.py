@@ -12,7 +12,7 @@ from otel_tracker.history.query import QueryError, field, parse_where, sort_key
 DOC: dict[str, Any] = {
     "name": "sweep",
     "duration_s": 12.5,
-    "params": {"lr": 0.01, "opt": {"name": "adam"}, "tags": ["a"]},
+    "params": {"lr": 0.01, "opt": {"name": "adam"}, "tags": ["a"], "amp": True},
     "metrics": {
         "keys": {
             "acc": {"last": 0.91, "best": 0.93, "min": 0.1, "max": 0.93, "count": 5},
@@ -60,6 +60,11 @@ def test_fields_by_name(name: str, value: Any) -> None:
         ("train/loss.max >= 2", True),
         ("duration < 1e2", True),
         ("acc > -1", True),
+        ("params.amp == true", True),
+        ("params.amp != false", True),
+        ("params.amp == 1", False),  # a bool is not a number
+        ("acc == true", False),
+        ("((((acc > 0))))", True),
     ],
 )
 def test_expressions(expression: str, holds: bool) -> None:
@@ -79,6 +84,8 @@ def test_expressions(expression: str, holds: bool) -> None:
         ("acc ~ 1", "cannot read"),
         ("", "ends where a comparison was expected"),
         ("x" * 3000, "longer than"),
+        ("(" * 400 + "acc > 0" + ")" * 400, "more than 32 levels"),
+        ("not " * 40 + "acc > 0", "more than 32 levels"),
     ],
 )
 def test_a_bad_expression_is_one_clear_error(expression: str, message: str) -> None:

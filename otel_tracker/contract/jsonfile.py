@@ -56,9 +56,9 @@ class FileProblem(OtelTrackerError):
         self.missing = missing
 
 
-def read_bytes(path: Path, max_bytes: int, *, tail: bool = False) -> bytes:
-    """The bytes of the regular file ``path``: all of them (more than ``max_bytes`` is
-    a :class:`FileProblem`), or with ``tail`` only its last ``max_bytes``."""
+def _open_regular_fd(path: Path) -> tuple[int, os.stat_result]:
+    """A descriptor of the regular file ``path`` and its stat, or one
+    :class:`FileProblem` line: no symlink followed, no FIFO waited on."""
     try:
         fd = os.open(path, _FLAGS)
     except FileNotFoundError:
@@ -69,9 +69,21 @@ def read_bytes(path: Path, max_bytes: int, *, tail: bool = False) -> bytes:
         raise FileProblem(f"{path}: cannot be read ({exc.strerror or exc})") from None
     try:
         info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            kind = _KINDS.get(stat.S_IFMT(info.st_mode), "not a regular file")
-            raise FileProblem(f"{path}: {kind}, not a regular file; not read")
+    except OSError as exc:
+        os.close(fd)
+        raise FileProblem(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        kind = _KINDS.get(stat.S_IFMT(info.st_mode), "not a regular file")
+        raise FileProblem(f"{path}: {kind}, not a regular file; not read")
+    return fd, info
+
+
+def read_bytes(path: Path, max_bytes: int, *, tail: bool = False) -> bytes:
+    """The bytes of the regular file ``path``: all of them (more than ``max_bytes`` is
+    a :class:`FileProblem`), or with ``tail`` only its last ``max_bytes``."""
+    fd, info = _open_regular_fd(path)
+    try:
         if tail and info.st_size > max_bytes:
             os.lseek(fd, info.st_size - max_bytes, os.SEEK_SET)
         chunks, size = [], 0
@@ -94,22 +106,9 @@ def read_bytes(path: Path, max_bytes: int, *, tail: bool = False) -> bytes:
 
 
 def open_regular(path: Path) -> Any:
-    """``path`` opened for reading as a binary file object, refused (one
-    :class:`FileProblem` line) unless it is a regular file: no symlink followed, no
-    FIFO waited on. For files read line by line (``metrics.jsonl``)."""
-    try:
-        fd = os.open(path, _FLAGS)
-    except FileNotFoundError:
-        raise FileProblem(f"{path}: missing", missing=True) from None
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise FileProblem(f"{path}: a symbolic link, not followed") from None
-        raise FileProblem(f"{path}: cannot be read ({exc.strerror or exc})") from None
-    info = os.fstat(fd)
-    if not stat.S_ISREG(info.st_mode):
-        os.close(fd)
-        kind = _KINDS.get(stat.S_IFMT(info.st_mode), "not a regular file")
-        raise FileProblem(f"{path}: {kind}, not a regular file; not read")
+    """``path`` opened for reading as a binary file object, on the terms of
+    :func:`read_bytes`, for files read line by line (``metrics.jsonl``)."""
+    fd, _ = _open_regular_fd(path)
     return os.fdopen(fd, "rb")
 
 

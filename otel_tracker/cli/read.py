@@ -191,8 +191,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def _export_series(args: argparse.Namespace) -> int:
-    import csv
-    import io
+    import contextlib
 
     from ..history.series_file import iter_points
     from ..printable import printable
@@ -202,36 +201,47 @@ def _export_series(args: argparse.Namespace) -> int:
     store = open_store(args)
     view = store.get(args.run)
     problems: list[str] = []
-    out = sys.stdout if args.output == "-" else io.StringIO()
+    with contextlib.ExitStack() as stack:
+        if args.output == "-":
+            out: Any = sys.stdout
+        else:
+            try:  # streamed: a long series is never held whole in memory as CSV
+                out = stack.enter_context(open(args.output, "w", encoding="utf-8"))
+            except OSError as exc:
+                raise OtelTrackerError(
+                    f"cannot write {args.output}: {exc.strerror or exc}"
+                ) from None
+        points = iter_points(view.path, problems)
+        count = _write_series(out, args.format or "csv", view.run_id, points, printable)
+    for problem in problems:
+        print(f"otel-tracker: warning: {printable(problem)}", file=sys.stderr)
+    if args.output != "-":
+        print(f"wrote {count:,} points of {view.run_id} to {args.output}")
+    return 0
+
+
+def _write_series(out: Any, form: str, run_id: str, points: Any, printable: Any) -> int:
+    import csv
+
     count = 0
-    if (args.format or "csv") == "csv":
+    if form == "csv":
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(["key", "stage", "step", "value", "time"])
-        for key, stage, step, value, at in iter_points(view.path, problems):
+        for key, stage, step, value, at in points:
             # keys are text from files: nothing a terminal obeys (as in every reader)
             row = [printable(key), printable(stage or ""), step, "" if value is None else value]
             writer.writerow([*row, at or ""])
             count += 1
-    else:
-        series: dict[str, dict[str, list[Any]]] = {}
-        for key, stage, step, value, at in iter_points(view.path, problems):
-            points = series.setdefault(key, {"step": [], "value": [], "time": [], "stage": []})
-            for name, item in (("step", step), ("value", value), ("time", at), ("stage", stage)):
-                points[name].append(item)
-            count += 1
-        json.dump({"run_id": view.run_id, "series": series}, out, indent=1)
-        out.write("\n")
-    for problem in problems:
-        print(f"otel-tracker: warning: {printable(problem)}", file=sys.stderr)
-    if args.output == "-":
-        return 0
-    output = Path(args.output)
-    try:
-        output.write_text(out.getvalue(), encoding="utf-8")  # type: ignore[union-attr]
-    except OSError as exc:
-        raise OtelTrackerError(f"cannot write {output}: {exc.strerror or exc}") from None
-    print(f"wrote {count:,} points of {view.run_id} to {output}")
-    return 0
+        return count
+    series: dict[str, dict[str, list[Any]]] = {}  # JSON groups by key: built, then written
+    for key, stage, step, value, at in points:
+        columns = series.setdefault(key, {"step": [], "value": [], "time": [], "stage": []})
+        for name, item in (("step", step), ("value", value), ("time", at), ("stage", stage)):
+            columns[name].append(item)
+        count += 1
+    json.dump({"run_id": run_id, "series": series}, out, indent=1)
+    out.write("\n")
+    return count
 
 
 def _queried(views: list[Any], where: str | None, sort: str | None) -> list[Any]:

@@ -31,8 +31,8 @@ class KeySummary:
     """Count, first and last step, last, min, max and best (by the key's declared
     direction) of one key, and an evenly thinned curve of at most
     :data:`CURVE_POINTS` ``[step, value]`` points: when full, every other point is
-    dropped and only every second later point is kept, so the curve always spans
-    the whole series at one stride."""
+    dropped and only every second later point is kept, so the curve spans the whole
+    series at one stride, and ends at the last point."""
 
     __slots__ = (
         "_curve",
@@ -111,6 +111,16 @@ class KeySummary:
             return True
         return value > self.best if self.direction == "max" else value < self.best
 
+    def _curve_to_last(self) -> list[list[float]]:
+        """The thinned curve, ending at the last point logged (so that it spans the
+        whole series, whatever the stride left out at its end)."""
+        curve = [list(point) for point in self._curve]
+        if self.last_step is not None and (not curve or curve[-1][0] != self.last_step):
+            if len(curve) == CURVE_POINTS:
+                curve.pop()
+            curve.append([self.last_step, self.last])  # type: ignore[list-item]
+        return curve
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "count": self.count,
@@ -123,7 +133,7 @@ class KeySummary:
             "best": self.best,
             "best_step": self.best_step,
             "nonfinite": self.nonfinite,
-            "curve": [list(point) for point in self._curve],
+            "curve": self._curve_to_last(),
         }
 
 

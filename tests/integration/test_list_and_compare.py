@@ -90,6 +90,8 @@ def test_series_export_as_csv_and_json_and_into_a_closed_pipe(
     assert data["series"]["loss"]["value"][0] == pytest.approx(1.1)
     bad = otel_cli(root, "export", sweep[0], "--format", "csv", "-o", "-")
     assert bad.returncode == 2 and "--format csv is for --series" in bad.stderr
+    nowhere = otel_cli(root, "export", sweep[0], "--series", "-o", str(tmp_path / "no" / "s.csv"))
+    assert nowhere.returncode == 2 and "otel-tracker: error: cannot write" in nowhere.stderr
     # a reader that goes away after one line (`| head -1`): no traceback
     proc = subprocess.Popen(
         [

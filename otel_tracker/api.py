@@ -31,6 +31,7 @@ def track_run(
     kind: str | None = None,
     expected_durations: Mapping[str, float] | None = None,
     key_params: Sequence[str] | None = None,
+    ignore_params: Sequence[str] | None = None,
     root: str | os.PathLike[str] | None = None,
     enabled: bool | None = None,
     heartbeat_interval: float | None = None,
@@ -60,7 +61,8 @@ def track_run(
     ``otel_tracker.progress`` logger) or ``"off"``.
     ``key_params`` names the params that change the work (``["epochs", "n"]``,
     nested ones dotted): the ETA and the analysis then learn only from earlier runs
-    with the same values of them, so a 10-epoch run is never timed by 100-epoch ones.
+    with the same values of them, so a 10-epoch run is never timed by 100-epoch ones;
+    ``ignore_params=["seed"]`` keys on every param but those instead.
     ``kind`` says what the run is (``"training"``, ``"evaluation"``...); it is
     recorded as given and never guessed.
     Mirrors (each needs its extra): ``otlp=True`` or an endpoint URL sends
@@ -125,6 +127,7 @@ def track_run(
         kind=kind,
         expected_durations=expected_durations,
         key_params=key_params,
+        ignore_params=ignore_params,
         config=config,
         clock=clock,
         span_processors=span_processors,

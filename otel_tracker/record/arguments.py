@@ -83,14 +83,23 @@ def recorded_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
     return jsonable(redact_value(params))
 
 
-def history_key(params: Mapping[str, Any], names: Sequence[str] | None) -> dict[str, Any] | None:
+def history_key(
+    params: Mapping[str, Any],
+    names: Sequence[str] | None,
+    ignored: Sequence[str] | None = None,
+) -> dict[str, Any] | None:
     """The run's configuration key: the values of the params that change the work
-    (``key_params``, nested ones dotted), and a digest of them that earlier runs must
-    share to be its history; ``None`` when none were named."""
+    (``key_params``, nested ones dotted; or, with ``ignore_params``, every param but
+    those, such as seeds), and a digest of them that earlier runs must share to be
+    its history; ``None`` when neither was given."""
+    if names is not None and ignored is not None:
+        raise ConfigError("give key_params or ignore_params, not both")
+    if ignored is not None:
+        _checked_names(ignored, "ignore_params")
+        names = [n for n in _param_paths(params) if not _under_any(n, ignored)]
     if names is None:
         return None
-    if isinstance(names, str) or not all(isinstance(n, str) and n.strip() for n in names):
-        raise ConfigError(f"key_params must be a list of param names, got {names!r}")
+    _checked_names(names, "key_params")
     values: dict[str, Any] = {}
     for name in sorted(set(names)):
         value: Any = params
@@ -99,6 +108,27 @@ def history_key(params: Mapping[str, Any], names: Sequence[str] | None) -> dict[
         values[name] = value
     text = json.dumps(values, sort_keys=True, separators=(",", ":"), default=str)
     return {"params": values, "digest": hashlib.sha256(text.encode()).hexdigest()[:16]}
+
+
+def _checked_names(names: Any, argument: str) -> None:
+    if isinstance(names, str) or not all(isinstance(n, str) and n.strip() for n in names):
+        raise ConfigError(f"{argument} must be a list of param names, got {names!r}")
+
+
+def _param_paths(params: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """Every leaf param's dotted path (``optimizer.lr``)."""
+    paths: list[str] = []
+    for key, value in params.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            paths += _param_paths(value, path + ".")
+        else:
+            paths.append(path)
+    return paths
+
+
+def _under_any(path: str, ignored: Sequence[str]) -> bool:
+    return any(path == name or path.startswith(name + ".") for name in ignored)
 
 
 def checked_scores(

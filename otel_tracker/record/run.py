@@ -62,6 +62,7 @@ class Run(RunOpening, RunEnding):
         kind: str | None = None,
         expected_durations: Mapping[str, float] | None = None,
         key_params: Sequence[str] | None = None,
+        ignore_params: Sequence[str] | None = None,
         config: TrackerConfig,
         clock: Clock | None = None,
         span_processors: Sequence[SpanProcessor] = (),
@@ -80,7 +81,7 @@ class Run(RunOpening, RunEnding):
             raise ConfigError("a run needs a non-empty name")
         name = clean_text(name)
         recorded = recorded_params(params)
-        key = history_key(recorded, key_params)
+        key = history_key(recorded, key_params, ignore_params)
         declared = validate_steps(steps)
         durations = checked_durations(expected_durations)
         scenario = checked_name(scenario, "scenario")

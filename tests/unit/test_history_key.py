@@ -91,3 +91,38 @@ def test_a_step_that_declares_its_items_is_expected_at_the_historys_pace(root: P
     assert (small["expected_duration_s"], small["expected_source"]) == (10.0, "history-items")
     unknown = load_manifest(_items(root, items=5, total=None).manifest_path)["steps"][0]
     assert (unknown["expected_duration_s"], unknown["expected_source"]) == (80.0, "history")
+
+
+def test_ignore_params_keys_on_every_other_param(root: Path) -> None:
+    def run(epochs: int, seed: int, data_seed: int) -> Any:
+        clock = ManualClock()
+        params = {"epochs": epochs, "seed": seed, "data": {"seed": data_seed, "n": 10}}
+        with (
+            track_run(
+                "sweep",
+                root=root,
+                steps=["fit"],
+                params=params,
+                ignore_params=["seed", "data.seed"],
+                clock=clock,
+                progress="off",
+                resources=False,
+                summary_files=False,
+            ) as tracked,
+            tracked.step("fit"),
+        ):
+            clock.sleep(10.0 * epochs)
+        return load_manifest(tracked.manifest_path)
+
+    run(epochs=3, seed=1, data_seed=1)  # 30 s
+    run(epochs=9, seed=1, data_seed=1)  # 90 s: another configuration
+    again = run(epochs=3, seed=2, data_seed=5)  # seeds differ: the same configuration
+    assert again["history_key"]["params"] == {"data.n": 10, "epochs": 3}
+    assert (again["steps"][0]["expected_duration_s"], again["eta"]["history_runs"]) == (30.0, 1)
+
+
+def test_key_params_and_ignore_params_are_one_or_the_other(root: Path) -> None:
+    with pytest.raises(ConfigError, match="not both"):
+        track_run("x", root=root, params={"a": 1}, key_params=["a"], ignore_params=["b"])
+    with pytest.raises(ConfigError, match="ignore_params must be a list of param names"):
+        track_run("x", root=root, params={"a": 1}, ignore_params="seed")

@@ -186,17 +186,18 @@ class Run(RunOpening, RunEnding):
         epoch = checked_whole(epoch, "epoch")
         if self._in_fork_child() or self._after_end("log_scores"):
             return
-        # the same values as series (their curves), best by the same direction
-        self.metrics.declare(
-            {k: directions.get(k) or self.record.score_direction(k) for k in values}
-        )
-        self.metrics.log(values, NO_VALUE, epoch)
         at = iso_utc(self._anchored.now_ns())
         event: dict[str, float | int] = {f"score.{k}": v for k, v in values.items()}
         if epoch is not None:
             event["epoch"] = epoch
         with self._deferring, self._steps.transition() as live:
             if live:
+                # the same values as series (their curves), best by the same direction;
+                # held signals: a run's end flushes the series and takes its locks
+                self.metrics.declare(
+                    {k: directions.get(k) or self.record.score_direction(k) for k in values}
+                )
+                self.metrics.log(values, NO_VALUE, epoch)
                 self.record.log_scores(values, directions, at, epoch)
                 self._span.add_event("scores", event)
                 self.manifest_processor.write()
@@ -220,7 +221,8 @@ class Run(RunOpening, RunEnding):
         a background thread writes ``metrics.jsonl`` every second.
         """
         if direction is not None:
-            self.metrics.declare(direction)
+            with self._deferring:  # a signal's run end takes the same lock: held until after
+                self.metrics.declare(direction)
         self.metrics.log(values, value, step)
 
     def set_gauge(self, name: str, value: float) -> None:

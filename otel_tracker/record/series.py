@@ -70,12 +70,15 @@ class MetricLog:
         self._interval = FLUSH_INTERVAL_S if flush_interval is None else flush_interval
         self._file = TelemetryFile(path) if path is not None else None
         self._drain_lock = threading.Lock()
-        self._flush_lock = threading.Lock()
+        # re-entrant: a signal's run end (close, a final manifest that reads summary())
+        # may interrupt this very thread while it holds them (the first log()'s _start,
+        # a manifest write outside held signals)
+        self._flush_lock = threading.RLock()
         self._problems: list[str] = []  # warnings found while locked, given after
         self._sinks: list[Callable[..., None]] = []
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._thread_lock = threading.Lock()
+        self._thread_lock = threading.RLock()
         self._summaries: dict[str, KeySummary] = {}
         self._keys: dict[Any, str | None] = {}  # as logged -> as recorded (None: refused)
         self._directions: dict[str, str] = {}
@@ -308,8 +311,8 @@ class MetricLog:
         self._thread = None
         self._pending.clear()
         self._drain_lock = threading.Lock()
-        self._flush_lock = threading.Lock()
-        self._thread_lock = threading.Lock()
+        self._flush_lock = threading.RLock()
+        self._thread_lock = threading.RLock()
         self.log = self._ignore  # type: ignore[method-assign]
         self.declare = self._ignore  # type: ignore[method-assign]
 

@@ -81,7 +81,8 @@ class Step:
         during this step (``metrics.jsonl`` names it)."""
         metrics = self._run.metrics
         if direction is not None:
-            metrics.declare(direction)
+            with self._run._deferring:  # as in Run.log
+                metrics.declare(direction)
         metrics.log(values, value, step, self._record.name)
 
     def set_total(self, total: int | None, unit: str | None = None) -> None:

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from otel_tracker import track_run
 from otel_tracker.status import get_run_status
 from tests.helpers import child_env, otel_cli, wait_for
@@ -191,3 +193,35 @@ def test_exported_keys_reach_a_terminal_escaped(root: Path) -> None:
         run.log({"\x1b]0;pwned\x07title": 1.0})
     out = otel_cli(root, "export", run.run_id, "--series", "-o", "-").stdout
     assert "\x1b" not in out and "\\x1b]0;pwned\\x07title" in out
+
+
+SIGNAL_WHILE_LOCKED = """
+import os, signal, sys, time
+from otel_tracker import track_run
+with track_run("locked", progress="off", resources=False) as run:
+    run.log("loss", 1.0)
+    lock = getattr(run.metrics, sys.argv[1])
+    with lock:  # as the main thread holds it inside declare(), summary() or _start()
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(30)
+"""
+
+
+@pytest.mark.parametrize("lock", ["_flush_lock", "_thread_lock"])
+def test_a_signal_while_the_main_thread_holds_a_series_lock_ends_the_run(
+    root: Path, lock: str
+) -> None:
+    """The run's end (a SIGTERM handler on the main thread) flushes the series and
+    reads their summary: it must not wait for a lock the interrupted frame holds."""
+    proc = subprocess.run(
+        [sys.executable, "-c", SIGNAL_WHILE_LOCKED, lock],
+        env=child_env(root),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == -signal.SIGTERM, proc.stderr
+    (manifest,) = root.glob("*/manifest.json")
+    doc = json.loads(manifest.read_text())
+    assert (doc["status"], doc["signal"]) == ("cancelled", "SIGTERM")
+    assert doc["metrics"]["keys"]["loss"]["count"] == 1

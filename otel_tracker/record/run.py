@@ -217,13 +217,17 @@ class Run(RunOpening, RunEnding):
         tensor on a GPU yourself, e.g. ``loss.item()``: we never force a device
         sync). ``step`` defaults to one more than the key's last step (from 0).
         ``direction`` says per key whether ``"max"`` or ``"min"`` is better, for the
-        manifest's best. Cheap: about half a microsecond for three values, no I/O;
-        a background thread writes ``metrics.jsonl`` every second.
+        manifest's best. Cheap: under a microsecond for three values, no I/O; a
+        background thread writes ``metrics.jsonl`` every second.
         """
+        self._log(values, value, step, direction, None)
+
+    def _log(self, values: Any, value: Any, step: Any, direction: Any, stage: str | None) -> None:
+        """``log()`` for the run and its steps (``stage``: the step that logged)."""
         if direction is not None:
             with self._deferring:  # a signal's run end takes the same lock: held until after
                 self.metrics.declare(direction)
-        self.metrics.log(values, value, step)
+        self.metrics.log(values, value, step, stage)
 
     def set_gauge(self, name: str, value: float) -> None:
         """Record the current value of a metric of yours (FPS, episode reward...).

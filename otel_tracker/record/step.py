@@ -79,11 +79,7 @@ class Step:
     ) -> None:
         """:meth:`Run.log <otel_tracker.record.run.Run.log>`, recorded as logged
         during this step (``metrics.jsonl`` names it)."""
-        metrics = self._run.metrics
-        if direction is not None:
-            with self._run._deferring:  # as in Run.log
-                metrics.declare(direction)
-        metrics.log(values, value, step, self._record.name)
+        self._run._log(values, value, step, direction, self._record.name)
 
     def set_total(self, total: int | None, unit: str | None = None) -> None:
         """Declare how many items this step will process (``None``: unknown)."""

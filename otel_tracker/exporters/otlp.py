@@ -11,6 +11,7 @@ metrics from the periodic reader's, and the run's exit bounds their final flush.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -31,6 +32,12 @@ _HTTP_PATHS = {"traces": "/v1/traces", "metrics": "/v1/metrics"}
 def _exporter_classes(protocol: str) -> tuple[Any, Any]:
     try:
         if protocol == "grpc":
+            # A launcher forks command processes while the exporter's threads may be
+            # inside gRPC (a dead collector: retries); gRPC's fork handlers then skip
+            # or crash the parent (SIGSEGV seen in test_joined_span_handoff, 1 in 6).
+            # The children exec at once and never use our channels: no handlers. Read
+            # by grpc at its import; a user's own setting wins.
+            os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
             from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (
                 OTLPMetricExporter,
             )

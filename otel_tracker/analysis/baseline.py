@@ -1,7 +1,10 @@
 """Baselines: the expected figures of one pipeline (and scenario), made from completed runs.
 
 A baseline is one human-readable JSON file, ``<root>/baselines/<key>.json``, where
-the key is the pipeline's slug plus ``--<scenario slug>`` when it has one. It keeps
+the key is the pipeline's slug plus ``--<scenario slug>`` when it has one, plus
+``--cfg-<digest>`` when its runs were keyed by their configuration
+(``track_run(key_params=...)``): a run is judged only against runs of its own
+configuration, as its ETA and history are. It keeps
 the figures of every run it was made from (so an update can add runs without the
 old run directories) and their summary per step: duration and, for steps that
 count items, throughput. ``revision`` goes up by one on every update, and
@@ -22,6 +25,7 @@ from ..contract.jsonfile import FileProblem, read_json
 from ..contract.paths import slugify
 from ..contract.shape import schema_problem
 from ..errors import OtelTrackerError
+from ..history.pipeline_history import history_digest
 from ..schema import baseline_schema
 from .figures import step_figures
 
@@ -32,10 +36,21 @@ MAX_BASELINE_BYTES = 16 * 1024 * 1024
 _KEY = re.compile(r"^[a-z0-9]+(-{1,2}[a-z0-9]+)*$")
 
 
-def baseline_key(pipeline: str, scenario: str | None) -> str:
-    """``imitation-pipeline`` or ``imitation-pipeline--nightly``: the file's stem."""
+def baseline_key(pipeline: str, scenario: str | None, config: str | None = None) -> str:
+    """``imitation-pipeline``, ``imitation-pipeline--nightly`` or
+    ``imitation-pipeline--nightly--cfg-3f2a...`` (a configuration digest): the file's stem."""
     key = slugify(pipeline)
-    return f"{key}--{slugify(scenario)}" if scenario else key
+    key = f"{key}--{slugify(scenario)}" if scenario else key
+    return f"{key}--cfg-{slugify(config)}" if config else key
+
+
+def config_text(doc: dict[str, Any]) -> str:
+    """``epochs=5, n=3``: the key params of a run or baseline, for messages."""
+    key = doc.get("history_key")
+    params = key.get("params") if isinstance(key, dict) else None
+    if not isinstance(params, dict) or not params:
+        return "no key params"
+    return ", ".join(f"{name}={value}" for name, value in params.items())
 
 
 def summarize(values: Sequence[float]) -> dict[str, Any]:
@@ -110,7 +125,12 @@ def _summary(records: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _check_runs(docs: Sequence[dict[str, Any]], pipeline: str | None, scenario: str | None) -> None:
+def _check_runs(
+    docs: Sequence[dict[str, Any]],
+    pipeline: str | None,
+    scenario: str | None,
+    baseline: dict[str, Any] | None = None,
+) -> None:
     if not docs:
         raise OtelTrackerError("a baseline needs at least one run (--from RUN)")
     for doc in docs:
@@ -128,6 +148,15 @@ def _check_runs(docs: Sequence[dict[str, Any]], pipeline: str | None, scenario: 
             f"the runs belong to different pipelines or scenarios ({found}); "
             "a baseline covers one pipeline and scenario"
         )
+    configs = {history_digest(d): d for d in docs}
+    if baseline is not None:
+        configs.setdefault(history_digest(baseline), baseline)
+    if len(configs) > 1:
+        found = "; ".join(sorted(config_text(d) for d in configs.values()))
+        raise OtelTrackerError(
+            f"the runs have different configurations ({found}); "
+            "a baseline covers one configuration (see track_run(key_params=...))"
+        )
 
 
 def create_baseline(docs: Sequence[dict[str, Any]], now: str) -> dict[str, Any]:
@@ -135,11 +164,13 @@ def create_baseline(docs: Sequence[dict[str, Any]], now: str) -> dict[str, Any]:
     _check_runs(docs, None, None)
     pipeline, scenario = docs[0].get("name"), docs[0].get("scenario")
     records = [run_record(d) for d in docs][-MAX_BASELINE_RUNS:]
+    config = history_digest(docs[0])
     return {
         "baseline_version": BASELINE_VERSION,
-        "key": baseline_key(str(pipeline), scenario),
+        "key": baseline_key(str(pipeline), scenario, config),
         "pipeline": pipeline,
         "scenario": scenario,
+        **({"history_key": docs[0]["history_key"]} if config else {}),
         "revision": 1,
         "created_at": now,
         "updated_at": now,
@@ -153,7 +184,7 @@ def update_baseline(
     baseline: dict[str, Any], docs: Sequence[dict[str, Any]], now: str, *, replace: bool = False
 ) -> dict[str, Any]:
     """The next revision: ``docs`` added to (or, with ``replace``, instead of) its runs."""
-    _check_runs(docs, baseline.get("pipeline"), baseline.get("scenario"))
+    _check_runs(docs, baseline.get("pipeline"), baseline.get("scenario"), baseline)
     new = [run_record(d) for d in docs]
     new_ids = {r["run_id"] for r in new}
     kept = [] if replace else [r for r in baseline["source_runs"] if r["run_id"] not in new_ids]
@@ -231,13 +262,21 @@ class BaselineStore:
             raise OtelTrackerError(f"no baseline {ref!r} under {self.directory} (known: {known})")
         return read_baseline(path)
 
-    def find(self, pipeline: str, scenario: str | None) -> dict[str, Any] | None:
-        """The baseline of this pipeline and scenario, or None when there is none."""
-        path = self.path(baseline_key(pipeline, scenario))
+    def find(
+        self, pipeline: str, scenario: str | None, config: str | None = None
+    ) -> dict[str, Any] | None:
+        """The baseline of this pipeline, scenario and configuration digest (see
+        :func:`~otel_tracker.history.pipeline_history.history_digest`), or None when there is none: a run keyed by its
+        configuration is never judged against another configuration's runs."""
+        path = self.path(baseline_key(pipeline, scenario, config))
         if not path.exists():
             return None
         doc = read_baseline(path)
-        if doc.get("pipeline") != pipeline or doc.get("scenario") != scenario:
+        if (doc.get("pipeline"), doc.get("scenario"), history_digest(doc)) != (
+            pipeline,
+            scenario,
+            config,
+        ):
             return None  # another name with the same slug
         return doc
 

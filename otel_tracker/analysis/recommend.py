@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import OtelTrackerError
-from .baseline import BaselineStore, baseline_key
+from ..history.pipeline_history import history_digest
+from .baseline import BaselineStore, baseline_key, config_text
 from .figures import all_step_figures, run_figures
 from .rules import RuleContext, Thresholds, evaluate
 
@@ -19,7 +20,7 @@ logger = logging.getLogger(__name__)
 def pipeline_history(store: Any, doc: dict[str, Any]) -> tuple[dict[str, list[float]], int]:
     """Durations of each completed step in this pipeline's earlier completed runs
     (the same runs the ETA learns from)."""
-    from ..history.pipeline_history import earlier_runs, history_digest
+    from ..history.pipeline_history import earlier_runs
     from ..progress.eta import step_durations
     from ..timeparse import parse_timestamp
 
@@ -38,7 +39,7 @@ def _baseline(
     root: Path, doc: dict[str, Any], baseline: dict[str, Any] | str | None
 ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
     store = BaselineStore.under(root)
-    name, scenario = str(doc.get("name")), doc.get("scenario")
+    name, scenario, config = str(doc.get("name")), doc.get("scenario"), history_digest(doc)
     if isinstance(baseline, str):
         found: dict[str, Any] | None = store.load(baseline)
         source = str(store.resolve(baseline))
@@ -46,16 +47,17 @@ def _baseline(
         found, source = baseline, "given"
     else:
         try:
-            found = store.find(name, scenario)
+            found = store.find(name, scenario, config)
         except OtelTrackerError as exc:
             return None, {"status": "unreadable", "note": f"{exc}; default thresholds used"}
-        source = str(store.path(baseline_key(name, scenario)))
+        source = str(store.path(baseline_key(name, scenario, config)))
     if found is None:
         return None, {
             "status": "none",
             "note": (
                 f"no baseline for {name}"
                 + (f" / {scenario}" if scenario else "")
+                + (f" with {config_text(doc)}" if config else "")
                 + ": throughput is not judged against one, resource rules use the default "
                 "thresholds (create one: otel-tracker baseline create --from RUN)"
             ),

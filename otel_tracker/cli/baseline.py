@@ -111,6 +111,7 @@ def cmd_baseline_update(args: argparse.Namespace) -> int:
 
 
 def cmd_baseline_show(args: argparse.Namespace) -> int:
+    from ..analysis.baseline import config_text
     from ..analysis.findings import format_number
     from ..console import emit, key_value_table, make_console, table
     from ..printable import json_text
@@ -127,6 +128,7 @@ def cmd_baseline_show(args: argparse.Namespace) -> int:
             "pipeline",
             str(doc["pipeline"]) + (f" / {doc['scenario']}" if doc.get("scenario") else ""),
         ),
+        *([("configuration", config_text(doc))] if doc.get("history_key") else []),
         ("revision", f"{doc.get('revision')} (updated {doc.get('updated_at')})"),
         ("runs", ", ".join(r.get("run_id") or "?" for r in doc["source_runs"])),
     ]

@@ -3,6 +3,7 @@ only from earlier runs with the same values of the params that change the work."
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -126,3 +127,35 @@ def test_key_params_and_ignore_params_are_one_or_the_other(root: Path) -> None:
         track_run("x", root=root, params={"a": 1}, key_params=["a"], ignore_params=["b"])
     with pytest.raises(ConfigError, match="ignore_params must be a list of param names"):
         track_run("x", root=root, params={"a": 1}, ignore_params="seed")
+
+
+def test_a_baseline_judges_only_runs_of_its_own_configuration(root: Path) -> None:
+    """A baseline made from ten-epoch runs says nothing about a one-epoch run: it is
+    filed under the configuration's digest, found only by runs with that digest, and
+    runs of two configurations cannot make one baseline."""
+    long = [_train(root, epochs=10, seed=s).run_id for s in range(2)]
+    short = _train(root, epochs=1, seed=0).run_id
+    mixed = otel_cli(root, "baseline", "create", "--from", long[0], "--from", short)
+    assert mixed.returncode != 0 and "Traceback" not in mixed.stderr
+    assert "different configurations (epochs=1; epochs=10)" in mixed.stderr, mixed.stderr
+    made = otel_cli(root, "baseline", "create", "--from", long[0], "--from", long[1])
+    assert made.returncode == 0, made.stderr
+    digest = load_manifest(root / long[0] / "manifest.json")["history_key"]["digest"]
+    assert f"baseline train--cfg-{digest} revision 1" in made.stdout, made.stdout
+    shown = otel_cli(root, "baseline", "show", f"train--cfg-{digest}").stdout
+    assert "epochs=10" in shown, shown
+    refused = otel_cli(root, "baseline", "update", f"train--cfg-{digest}", "--from", short)
+    assert "different configurations" in refused.stderr and refused.returncode != 0
+
+    def baseline_of(run_id: str) -> dict[str, Any]:
+        done = otel_cli(root, "summary", run_id, "--format", "json")
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)["analysis"]["baseline"]
+
+    same = _train(root, epochs=10, seed=5).run_id
+    assert (baseline_of(same)["status"], baseline_of(same)["key"]) == (
+        "used",
+        f"train--cfg-{digest}",
+    )
+    other = baseline_of(short)
+    assert other["status"] == "none" and "no baseline for train with epochs=1" in other["note"]

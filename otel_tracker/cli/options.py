@@ -133,6 +133,52 @@ def add_tracker_settings(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_param_options(parser: argparse.ArgumentParser) -> None:
+    """``--param``, ``--key-params`` and ``--ignore-params`` of ``run`` and ``pipeline
+    run``; :func:`param_settings` reads them back."""
+    group = parser.add_argument_group("params and history")
+    group.add_argument(
+        "--param",
+        action="append",
+        default=None,
+        metavar="KEY=VALUE",
+        help="record a param (repeatable; numbers are numbers): list, compare and --where see it",
+    )
+    group.add_argument(
+        "--key-params",
+        type=name_list,
+        default=None,
+        metavar="NAME[,NAME...]",
+        help="ETA history and baselines only from runs with the same values of these params",
+    )
+    group.add_argument(
+        "--ignore-params",
+        type=name_list,
+        default=None,
+        metavar="NAME[,NAME...]",
+        help="key history on every param but these (seeds); not with --key-params",
+    )
+
+
+def name_list(text: str) -> list[str]:
+    """An argparse type: comma-separated names (``epochs,n``)."""
+    names = [n.strip() for n in text.split(",")]
+    if not all(names):
+        raise argparse.ArgumentTypeError(f"expected NAME[,NAME...], got {text!r}")
+    return names
+
+
+def param_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The keyword arguments of the options added by :func:`add_param_options`."""
+    from ..launch.command_params import explicit_params
+
+    return {
+        "params": explicit_params(args.param),
+        "key_params": args.key_params,
+        "ignore_params": args.ignore_params,
+    }
+
+
 def tracker_settings(args: argparse.Namespace) -> dict[str, Any]:
     """The keyword arguments of the tracker settings added by :func:`add_tracker_settings`."""
     return {

@@ -8,7 +8,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .options import add_command, add_tracker_settings, tracker_settings
+from .options import (
+    add_command,
+    add_param_options,
+    add_tracker_settings,
+    param_settings,
+    tracker_settings,
+)
 
 PIPELINE_FILE_HELP = "pipeline file (.toml, .yaml, .yml)"
 
@@ -25,6 +31,7 @@ def _add_run(sub: Any) -> None:
         "run",
         "run any command as a tracked run (exits with the command's status)",
         "  otel-tracker run -- python train.py --epochs 3\n"
+        "  otel-tracker run --key-params epochs -- python train.py --epochs 3 --seed 1\n"
         "  otel-tracker run --name nightly-etl --scenario full -- ./etl.sh\n"
         "  otel-tracker run --otlp http://localhost:4317 --tensorboard -- python train.py\n"
         "  otel-tracker run --auto -- python train.py   # the script reports itself, unchanged",
@@ -39,6 +46,7 @@ def _add_run(sub: Any) -> None:
         "changes (a sitecustomize bootstrap, as opentelemetry-instrument uses)",
     )
     wrap.add_argument("--scenario", help="scenario label")
+    add_param_options(wrap)
     add_tracker_settings(wrap)
     wrap.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD [ARGS...]")
     wrap.set_defaults(func=cmd_run)
@@ -72,6 +80,7 @@ def _add_pipeline(sub: Any) -> None:
     )
     run_file.add_argument("--name", help="run name (default: the file's name)")
     run_file.add_argument("--scenario", help="scenario label (default: the file's)")
+    add_param_options(run_file)
     add_tracker_settings(run_file)
     run_file.set_defaults(func=cmd_pipeline_run)
     check = actions.add_parser("check", help="validate a pipeline file and list its steps")
@@ -91,6 +100,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         scenario=args.scenario,
         root=args.root,
         auto=args.auto,
+        **param_settings(args),
         **tracker_settings(args),
     )
 
@@ -104,6 +114,7 @@ def cmd_pipeline_run(args: argparse.Namespace) -> int:
         only=args.only,
         root=args.root,
         name=args.name,
+        **param_settings(args),
         **tracker_settings(args),
         **({"scenario": args.scenario} if args.scenario else {}),
     )

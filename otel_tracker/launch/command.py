@@ -32,6 +32,7 @@ from ..record.signals import signal_name
 from ..redact.text import redact_argv
 from .child_output import ChildOutput, console_sink
 from .child_process import ChildProcess
+from .command_params import command_options, merged_params
 
 TIMEOUT_GRACE_S = 5.0  # between SIGTERM and SIGKILL for a step past its timeout
 FORWARD_INTERVAL_S = 5.0  # joined children's spans to OTLP: the SDK's batch delay
@@ -122,9 +123,13 @@ def run_command(
     stdout: IO[bytes] | None = None,
     stderr: IO[bytes] | None = None,
     auto: bool = False,
+    params: Mapping[str, Any] | None = None,
     **track_options: Any,
 ) -> int:
     """Run ``argv`` tracked; return the exit status the wrapper should exit with.
+
+    The run's params are the command (redacted), its long options (see
+    :mod:`otel_tracker.launch.command_params`) and ``params`` over them.
 
     ``auto=True`` makes a Python child report its own process as a step, with no
     change to its code (see :mod:`otel_tracker.launch.auto`).
@@ -135,6 +140,7 @@ def run_command(
     executable = resolve_command(argv)
     command = [executable, *argv[1:]]
     step_name = Path(argv[0]).name
+    redacted = redact_argv(argv)
     # installed before the run exists and kept until its record is final: a signal at
     # any moment reaches the command (at once if it comes before the command exists)
     with SignalForwarder() as forwarder:
@@ -146,7 +152,9 @@ def run_command(
             sample_interval=sample_interval,
             install_signal_handlers=False,  # the wrapper forwards signals to the child instead
             # a flag's value (``--api-key X``) is only a secret next to its flag: redact as argv
-            params={"command": redact_argv(argv)},
+            params=merged_params(
+                {"command": redacted}, command_options(redacted), params, {"command": redacted}
+            ),
             **track_options,
         )
         logs = logs_dir(run)

@@ -5,6 +5,9 @@ name = "nightly-etl"
 scenario = "full"                 # optional
 env = { PYTHONUNBUFFERED = "1" }  # optional, for every step
 cwd = "."                         # optional, relative to this file
+params = { epochs = 3, n = 1000 } # optional: the run's params (list, compare, --where)
+key_params = ["epochs", "n"]      # optional: history and baselines only from runs with
+                                  # the same values (or ignore_params = ["seed"])
 
 [[steps]]
 name = "Extract"
@@ -37,7 +40,17 @@ from ..errors import MissingExtraError, OtelTrackerError
 
 # a command's first word that stands for the interpreter running otel-tracker
 PYTHON_PLACEHOLDER = "{python}"
-PIPELINE_KEYS = ("name", "scenario", "description", "env", "cwd", "steps")
+PIPELINE_KEYS = (
+    "name",
+    "scenario",
+    "description",
+    "env",
+    "cwd",
+    "params",
+    "key_params",
+    "ignore_params",
+    "steps",
+)
 STEP_KEYS = (
     "name",
     "command",
@@ -79,6 +92,9 @@ class Pipeline:
     path: Path
     scenario: str | None = None
     description: str | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)
+    key_params: tuple[str, ...] | None = None
+    ignore_params: tuple[str, ...] | None = None
 
     def step_names(self) -> list[str]:
         return [step.name for step in self.steps]
@@ -168,7 +184,26 @@ def _pipeline(path: Path, data: Any) -> Pipeline:
         path=path,
         scenario=_text(path, "scenario", data.get("scenario")),
         description=_text(path, "description", data.get("description")),
+        params=_params(path, data.get("params")),
+        key_params=_names(path, "key_params", data.get("key_params")),
+        ignore_params=_names(path, "ignore_params", data.get("ignore_params")),
     )
+
+
+def _params(path: Path, value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise PipelineError(f"{path}: params must be a table (params = {{ epochs = 3 }})")
+    return dict(value)
+
+
+def _names(path: Path, key: str, value: Any) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise PipelineError(f"{path}: {key} must be a list of param names")
+    return tuple(value)
 
 
 def _known_keys(path: Path, where: str, data: Mapping[str, Any], known: tuple[str, ...]) -> None:

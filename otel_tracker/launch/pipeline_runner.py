@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -28,6 +28,7 @@ from .command import (
     resolve_command,
     run_child,
 )
+from .command_params import merged_params
 from .pipeline_file import PYTHON_PLACEHOLDER, Pipeline, PipelineStep, load_pipeline
 
 
@@ -46,9 +47,13 @@ def run_pipeline_file(
     root: str | Path | None = None,
     stdout: IO[bytes] | None = None,
     stderr: IO[bytes] | None = None,
+    params: Mapping[str, Any] | None = None,
     **track_options: Any,
 ) -> int:
-    """Run every enabled step in order; return the exit status for the CLI."""
+    """Run every enabled step in order; return the exit status for the CLI.
+
+    The run's params are the file's ``params`` with ``params`` over them; the
+    ``key_params``/``ignore_params`` given here win over the file's."""
     from ..api import track_run
 
     if not isinstance(pipeline, Pipeline):
@@ -64,6 +69,8 @@ def run_pipeline_file(
         if step.enabled and step.name not in skip and (not only or step.name in only):
             _resolve(step)
     track_options.setdefault("scenario", pipeline.scenario)
+    if track_options.get("key_params") is None and track_options.get("ignore_params") is None:
+        track_options.update(key_params=pipeline.key_params, ignore_params=pipeline.ignore_params)
     # installed before the run exists and kept until its record is final (see launch.py)
     with SignalForwarder() as forwarder:
         run = track_run(
@@ -74,7 +81,7 @@ def run_pipeline_file(
             expected_durations={
                 s.name: s.expected_duration for s in pipeline.steps if s.expected_duration
             },
-            params={"pipeline_file": str(pipeline.path)},
+            params=merged_params(pipeline.params, params, {"pipeline_file": str(pipeline.path)}),
             **track_options,
         )
         logs = logs_dir(run)

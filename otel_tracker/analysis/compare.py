@@ -1,5 +1,5 @@
 """Runs side by side: the params that differ, each series' figures, each step's
-duration and the run's resource figures (``otel-tracker compare``)."""
+duration and resource figures, and the run's (``otel-tracker compare``)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,15 @@ from typing import Any
 from ..printable import printable
 from ..timeparse import format_duration
 from ..values import is_real
-from .figures import run_figures
+from .figures import Figures, run_figures, step_figures
 from .findings import format_number
 
 SERIES_FIGURES = ("last", "best", "min", "max")
+RESOURCE_FIGURES = {
+    "cpu_mean": "cpu mean",
+    "memory_max_bytes": "memory max",
+    "gpu_mean": "gpu mean",
+}
 MAX_ROWS = 200  # per section: a comparison of hostile runs stays a page
 
 
@@ -36,6 +41,9 @@ def compare(views: list[Any]) -> dict[str, Any]:
             ):
                 step_names.append(s["name"])
     steps = {name: [_step_duration(d, name) for d in docs] for name in step_names[:MAX_ROWS]}
+    step_resources = {
+        name: [_step_resources(d, name) for d in docs] for name in step_names[:MAX_ROWS]
+    }
     return {
         "runs": [
             {
@@ -52,7 +60,8 @@ def compare(views: list[Any]) -> dict[str, Any]:
         "params_same": same,
         "metrics": metrics,
         "steps": steps,
-        "resources": [_resources(d) for d in docs],
+        "step_resources": step_resources,
+        "resources": [_resources(run_figures(d)) for d in docs],
     }
 
 
@@ -73,10 +82,8 @@ def rows(comparison: dict[str, Any]) -> list[tuple[str, list[str]]]:
             out.append((f"{key}.{figure}" if figure != "last" else key, cells))
     for name, durations in comparison["steps"].items():
         out.append((f"step {name}", [_duration(d) for d in durations]))
-    for figure in ("cpu_mean", "memory_max_bytes", "gpu_mean"):
-        cells = [_resource_cell(r.get(figure), figure) for r in comparison["resources"]]
-        if any(c != "-" for c in cells):
-            out.append((figure.replace("_", " "), cells))
+        out += _resource_rows(comparison["step_resources"].get(name) or [], f"step {name} ")
+    out += _resource_rows(comparison["resources"], "")
     return [(printable(label), cells) for label, cells in out]
 
 
@@ -113,8 +120,22 @@ def _step_duration(doc: dict[str, Any], name: str) -> float | None:
     return sum(durations) if durations else None
 
 
-def _resources(doc: dict[str, Any]) -> dict[str, Any]:
-    figures = run_figures(doc)
+def _resource_rows(per_run: list[dict[str, Any]], prefix: str) -> list[tuple[str, list[str]]]:
+    out = []
+    for figure, label in RESOURCE_FIGURES.items():
+        cells = [_resource_cell((r or {}).get(figure), figure) for r in per_run]
+        if any(c != "-" for c in cells):
+            out.append((prefix + label, cells))
+    return out
+
+
+def _step_resources(doc: dict[str, Any], name: str) -> dict[str, Any] | None:
+    """The resource figures of the step's last attempt (a retried name counts once)."""
+    found = [s for s in doc.get("steps") or () if isinstance(s, dict) and s.get("name") == name]
+    return _resources(step_figures(found[-1])) if found else None
+
+
+def _resources(figures: Figures) -> dict[str, Any]:
     memory = figures.pss_bytes or figures.rss_bytes
     gpu = [g.utilization.mean for g in figures.gpus if g.utilization is not None]
     return {

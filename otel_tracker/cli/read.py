@@ -152,10 +152,12 @@ def cmd_list(args: argparse.Namespace) -> int:
     columns = [c.strip() for c in (args.columns or "").split(",") if c.strip()]
     store = open_store(args)
     if args.where or args.sort:
-        views = _queried(store.list(filters, limit=None), args.where, args.sort)
+        scanned = store.list(filters, limit=None)
+        views = _queried(scanned, args.where, args.sort, columns)
         views = views if args.all else views[: args.limit]
     else:
         views = store.list(filters, limit=None if args.all else args.limit)
+        _warn_unknown_fields(views, columns)
     _report_problems(store)
     if args.json:
         rows = [v.summary() for v in views]
@@ -244,12 +246,33 @@ def _write_series(out: Any, form: str, run_id: str, points: Any, printable: Any)
     return count
 
 
-def _queried(views: list[Any], where: str | None, sort: str | None) -> list[Any]:
-    """``--where`` and ``--sort`` over every matching run (they need all of them)."""
+def _warn_unknown_fields(views: list[Any], names: list[str]) -> None:
+    """One warning per field that none of the runs has (most likely a typo)."""
+    from ..history.query import RUN_FIELDS, unknown_fields
+    from ..printable import printable
+
+    if not views:
+        return
+    for name in unknown_fields(list(dict.fromkeys(names)), [(v.doc, v.status) for v in views]):
+        print(
+            f"otel-tracker: warning: no run has the field {printable(name)!r} (fields: "
+            f"params.NAME, a series KEY or KEY.best|min|max|count, {', '.join(RUN_FIELDS)})",
+            file=sys.stderr,
+        )
+
+
+def _queried(
+    views: list[Any], where: str | None, sort: str | None, columns: list[str]
+) -> list[Any]:
+    """``--where`` and ``--sort`` over every matching run (they need all of them);
+    a field that none of them has is a warning (most likely a typo), not silence."""
     from ..history.query import parse_where, sort_key
 
-    if where:
-        keep = parse_where(where)
+    keep = parse_where(where) if where else None
+    _warn_unknown_fields(
+        views, [*(keep.fields if keep else []), *([sort.lstrip("+-")] if sort else []), *columns]
+    )
+    if keep is not None:
         views = [v for v in views if keep(v.doc, v.status)]
     if sort:
         name = sort.lstrip("+-")

@@ -12,7 +12,9 @@ with ``and``, ``or``, ``not`` and parentheses::
     params.lr < 0.01 and acc > 0.9
     status == "completed" or (loss.best <= 0.2 and not params.model == "small")
 
-A comparison with a missing field, or of a number with a string, is false.
+A comparison with a missing field, or of a number with a string, is false; a field
+that no run has (a typo: ``loss.bset``) is named by :func:`unknown_fields`, so the
+CLI can say so rather than list nothing.
 """
 
 from __future__ import annotations
@@ -92,7 +94,18 @@ def _field(doc: dict[str, Any], status: str, name: str) -> Any:
     return series.get(figure, _MISSING)
 
 
-def parse_where(text: str) -> Callable[[dict[str, Any], str], bool]:
+class Where:
+    """A parsed ``--where`` expression: call it with (manifest, status); ``fields``
+    are the field names it reads."""
+
+    def __init__(self, predicate: Callable[[dict[str, Any], str], bool], fields: list[str]):
+        self._predicate, self.fields = predicate, fields
+
+    def __call__(self, doc: dict[str, Any], status: str) -> bool:
+        return self._predicate(doc, status)
+
+
+def parse_where(text: str) -> Where:
     """``text`` as a predicate over (manifest, status); :class:`QueryError` if it is
     not an expression of the grammar above."""
     if len(text) > MAX_EXPRESSION:
@@ -102,7 +115,12 @@ def parse_where(text: str) -> Callable[[dict[str, Any], str], bool]:
     predicate = parser.expression()
     if parser.position != len(tokens):
         raise QueryError(f"--where {text!r}: unexpected {tokens[parser.position][1]!r}")
-    return predicate
+    return Where(predicate, list(dict.fromkeys(parser.fields)))
+
+
+def unknown_fields(names: list[str], runs: list[tuple[dict[str, Any], str]]) -> list[str]:
+    """The field names that none of ``runs`` (manifest, status) has."""
+    return [n for n in names if all(_field(doc, st, n) is _MISSING for doc, st in runs)]
 
 
 def _tokens(text: str) -> list[tuple[str, str]]:
@@ -126,6 +144,7 @@ class _Parser:
     def __init__(self, tokens: list[tuple[str, str]], text: str) -> None:
         self.tokens, self.text, self.position = tokens, text, 0
         self.depth = 0
+        self.fields: list[str] = []
 
     def _peek(self) -> tuple[str, str] | None:
         return self.tokens[self.position] if self.position < len(self.tokens) else None
@@ -176,6 +195,7 @@ class _Parser:
             )
         literal = _literal(self._take("a number or a quoted string"), self.text)
         compare, name = _COMPARE[op], value
+        self.fields.append(name)
 
         def predicate(doc: dict[str, Any], status: str) -> bool:
             found = _field(doc, status, name)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -54,6 +55,13 @@ def test_list_shows_sorts_and_filters_by_params_and_metrics(root: Path, sweep: l
     bad = otel_cli(root, "list", "--where", "acc >")
     assert bad.returncode == 2 and bad.stdout == ""
     assert bad.stderr.strip().count("\n") == 0 and "otel-tracker: error: --where" in bad.stderr
+    assert listed.stderr == "" and kept.stderr == ""  # every field exists somewhere
+    typo = otel_cli(root, "list", "--where", "loss.bset < 1 or params.lr > 0", "--sort=-acc")
+    assert typo.returncode == 0 and len(typo.stdout.splitlines()) == 4  # params.lr still works
+    warned = typo.stderr.splitlines()
+    assert len(warned) == 1 and "no run has the field 'loss.bset'" in warned[0], typo.stderr
+    column = otel_cli(root, "list", "--columns", "params.lrr")
+    assert "no run has the field 'params.lrr'" in column.stderr
 
 
 def test_compare_puts_runs_side_by_side(root: Path, sweep: list[str]) -> None:
@@ -115,3 +123,30 @@ def test_series_export_as_csv_and_json_and_into_a_closed_pipe(
     proc.stdout.close()
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) in (0, 141) and "Traceback" not in err, err
+
+
+def test_compare_shows_each_steps_resources(root: Path) -> None:
+    """Per step, the CPU and memory the run's processes used, from the real sampler:
+    a step that holds 64 MiB more than the other shows it."""
+    ids = []
+    for extra_mib in (0, 64):
+        with track_run(
+            "mem", root=root, steps=["load", "fit"], progress="off", sample_interval=0.1
+        ) as run:
+            with run.step("load"):
+                time.sleep(0.3)
+            with run.step("fit"):
+                held = bytearray(extra_mib * 2**20)
+                held[::4096] = b"x" * len(held[::4096])  # touch every page
+                time.sleep(0.5)
+                del held
+        ids.append(run.run_id)
+    done = otel_cli(root, "compare", *ids, "--format", "json")
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    fit = [r["memory_max_bytes"] for r in data["step_resources"]["fit"]]
+    assert all(isinstance(m, (int, float)) for m in fit), data["step_resources"]
+    assert fit[1] - fit[0] > 48 * 2**20, fit
+    assert all(isinstance(r["cpu_mean"], float) for r in data["step_resources"]["load"])
+    text = otel_cli(root, "compare", *ids).stdout
+    assert "step fit memory max" in text and "step load cpu mean" in text, text

@@ -52,7 +52,7 @@ def metric_rows(metrics: dict[str, Any] | None) -> list[tuple[str, str]]:
             at = "" if series.get("best_step") is None else f" at step {series['best_step']}"
             figures.append(f"best {format_number(series['best'])}{at} ({series['direction']})")
         count = series.get("count") or 0
-        details = [f"steps {series.get('first_step')}..{series.get('last_step')}"]
+        details = [_step_range(series.get("first_step"), series.get("last_step"))]
         details.append(f"{count:,} point{'s' if count != 1 else ''}")
         if series.get("nonfinite"):
             details[-1] += f", {series['nonfinite']:,} NaN/inf"
@@ -63,3 +63,10 @@ def metric_rows(metrics: dict[str, Any] | None) -> list[tuple[str, str]]:
     if (metrics or {}).get("dropped"):
         rows.append(("metrics dropped", f"{metrics['dropped']:,} points (logged too fast)"))  # type: ignore[index]
     return rows
+
+
+def _step_range(first: Any, last: Any) -> str:
+    """``steps 0..99``; a series logged with falling steps reads ``steps 10 down to -6``."""
+    if is_real(first) and is_real(last) and last < first:
+        return f"steps {first} down to {last}"
+    return f"steps {first}..{last}"

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ..clock import iso_utc
 from ..contract.atomic import write_json_atomic
@@ -55,7 +56,46 @@ def recover(store: RunStore, ref: str) -> RunView:
         steps.append(step)
     doc["steps"] = steps
     doc["current_step"] = None
+    _rebuild_metrics(doc, view.path)
     doc["recovered"] = {"at": iso_utc(int(store.now() * 1e9)), "reason": reason}
     doc["warnings"] = [*doc.get("warnings", []), f"recovered as aborted: {reason}"]
     write_json_atomic(view.manifest_path, doc)
     return store.load(view.path)
+
+
+def _rebuild_metrics(doc: dict[str, Any], run_dir: Path) -> None:
+    """The run's own series summaries from ``metrics.jsonl``: the process may have
+    died after a batch reached the file and before the manifest followed (at most one
+    flush interval). A key keeps the manifest's summary where the file holds fewer
+    points (a damaged file never makes the record smaller)."""
+    from .series_file import own_summaries
+
+    metrics = doc.get("metrics") if isinstance(doc.get("metrics"), dict) else {}
+    own = metrics.get("own_keys", metrics.get("keys")) or {}
+    if not isinstance(own, dict):
+        own = {}
+    directions = {
+        k: v["direction"] for k, v in own.items() if isinstance(v, dict) and v.get("direction")
+    }
+    problems: list[str] = []
+    rebuilt = own_summaries(run_dir, directions, problems)
+    keys = dict(own)
+    added = 0
+    for key, summary in rebuilt.items():
+        known = keys.get(key)
+        counted = known.get("count") if isinstance(known, dict) else None
+        if not isinstance(counted, int) or summary["count"] > counted:
+            added += summary["count"] - (counted if isinstance(counted, int) else 0)
+            keys[key] = summary
+    if not added:
+        return
+    # the parts are merged in again by every reader (own_keys dropped with them)
+    doc["metrics"] = {
+        **{k: v for k, v in metrics.items() if k not in ("keys", "own_keys")},
+        "keys": keys,
+    }
+    doc["warnings"] = [
+        *doc.get("warnings", []),
+        f"{added} metric point(s) the manifest had not counted were summarised from "
+        "metrics.jsonl",
+    ]

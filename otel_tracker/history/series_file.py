@@ -14,7 +14,7 @@ from typing import Any
 
 from ..contract.jsonfile import FileProblem, loads, open_regular
 from ..contract.parts import PARTS_DIR
-from ..contract.series import METRICS_NAME
+from ..contract.series import METRICS_NAME, KeySummary
 from ..values import is_real, is_whole
 
 MAX_LINE_BYTES = 64 * 1024 * 1024
@@ -34,25 +34,29 @@ def iter_points(run_dir: Path, problems: list[str]) -> Iterator[Point]:
     """``(key, stage, step, value, time)`` of every point, file by file in file
     order; what cannot be read goes to ``problems`` (one line per file)."""
     for path in series_files(run_dir):
-        skipped = 0
-        try:
-            with open_regular(path) as file:
-                for line in file:
-                    if not line.strip():
-                        continue
-                    points = _points(line) if len(line) <= MAX_LINE_BYTES else None
-                    if points is None:
-                        skipped += 1
-                        continue
-                    yield from points
-        except FileProblem as exc:
-            problems.append(str(exc))
-            continue
-        except OSError as exc:
-            problems.append(f"{path}: cannot be read ({exc.strerror or exc})")
-            continue
-        if skipped:
-            problems.append(f"{path}: {skipped} torn or damaged line(s) skipped")
+        yield from _file_points(path, problems)
+
+
+def _file_points(path: Path, problems: list[str]) -> Iterator[Point]:
+    skipped = 0
+    try:
+        with open_regular(path) as file:
+            for line in file:
+                if not line.strip():
+                    continue
+                points = _points(line) if len(line) <= MAX_LINE_BYTES else None
+                if points is None:
+                    skipped += 1
+                    continue
+                yield from points
+    except FileProblem as exc:
+        problems.append(str(exc))
+        return
+    except OSError as exc:
+        problems.append(f"{path}: cannot be read ({exc.strerror or exc})")
+        return
+    if skipped:
+        problems.append(f"{path}: {skipped} torn or damaged line(s) skipped")
 
 
 def _points(line: bytes) -> list[Point] | None:
@@ -74,3 +78,23 @@ def _points(line: bytes) -> list[Point] | None:
             return None
         out.append((record["key"], stage, int(step), value, at if is_real(at) else None))
     return out
+
+
+def own_summaries(
+    run_dir: Path, directions: dict[str, str], problems: list[str]
+) -> dict[str, dict[str, Any]]:
+    """Each key's summary rebuilt from the run's own ``metrics.jsonl`` (not its
+    parts'), as the writer would have made it: what ``recover`` puts into the manifest
+    of a run killed after a flush reached the file but before the manifest followed."""
+    summaries: dict[str, KeySummary] = {}
+    path = run_dir / METRICS_NAME
+    if not (path.exists() or path.is_symlink()):
+        return {}
+    for key, _stage, step, value, _at in _file_points(path, problems):
+        summary = summaries.get(key)
+        if summary is None:
+            summary = summaries[key] = KeySummary()
+            if directions.get(key) in ("max", "min"):
+                summary.declare(directions[key])
+        summary.add(step, value)
+    return {key: s.to_dict() for key, s in sorted(summaries.items())}

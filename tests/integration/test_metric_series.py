@@ -85,6 +85,23 @@ def test_a_sigkill_loses_only_what_was_logged_since_the_last_flush(
     shown = otel_cli(root, "show", "latest")
     assert shown.returncode == 0, shown.stderr
     assert "aborted" in shown.stdout and "metric loss" in shown.stdout, shown.stdout
+    # a batch that reached the file just before the kill (the manifest had not followed)
+    # and a line the kill tore: recover summarises the file, the torn line skipped
+    last = steps[-1]
+    batch = {"key": "loss", "step": [last + 1, last + 2], "value": [1e-6, 0.5], "time": [1, 2]}
+    with next(root.glob("*/metrics.jsonl")).open("a") as file:
+        file.write(json.dumps(batch) + '\n{"key": "loss", "step": [')
+    recovered = otel_cli(root, "recover", "latest")
+    assert recovered.returncode == 0, recovered.stderr
+    summary = _manifest(root)["metrics"]["keys"]["loss"]
+    assert (summary["count"], summary["last_step"], summary["last"]) == (
+        len(steps) + 2,
+        last + 2,
+        0.5,
+    )
+    assert (summary["best"], summary["best_step"], summary["direction"]) == (1e-6, last + 1, "min")
+    assert summary["curve"][-1] == [last + 2, 0.5]
+    assert any("summarised from metrics.jsonl" in w for w in _manifest(root)["warnings"])
 
 
 def test_show_export_and_status_give_each_series(root: Path) -> None:

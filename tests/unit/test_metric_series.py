@@ -244,3 +244,14 @@ def test_a_child_forked_while_the_writer_holds_its_lock_does_not_hang(root: Path
                     os._exit(0)
         _, status = os.waitpid(pid, 0)
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
+
+
+def test_show_says_which_way_the_steps_went() -> None:
+    from otel_tracker.analysis.series import metric_rows
+
+    def shown(first: int, last: int) -> str:
+        keys = {"x": {"count": 2, "first_step": first, "last_step": last, "last": 1.0}}
+        return metric_rows({"keys": keys})[0][1]
+
+    assert "steps 0..99," in shown(0, 99)
+    assert "steps 10 down to -6," in shown(10, -6)  # was "steps 10..-6"

@@ -54,10 +54,10 @@ def add_commands(sub: Any) -> None:
     add_run_argument(export)
     export.add_argument(
         "--format",
-        choices=("markdown", "json", "csv"),
+        choices=("markdown", "json", "csv", "jsonl"),
         default=None,
-        help="markdown (the default) or json for the report; csv (the default) or json "
-        "with --series",
+        help="markdown (the default) or json for the report; with --series csv (the "
+        "default) or jsonl, streamed, or json (grouped by key, held in memory)",
     )
     export.add_argument(
         "--series",
@@ -207,7 +207,7 @@ def _export_series(args: argparse.Namespace) -> int:
         if args.output == "-":
             out: Any = sys.stdout
         else:
-            try:  # streamed: a long series is never held whole in memory as CSV
+            try:  # csv and jsonl are streamed: a long series is never held whole
                 out = stack.enter_context(open(args.output, "w", encoding="utf-8"))
             except OSError as exc:
                 raise OtelTrackerError(
@@ -235,7 +235,15 @@ def _write_series(out: Any, form: str, run_id: str, points: Any, printable: Any)
             writer.writerow([*row, at or ""])
             count += 1
         return count
-    series: dict[str, dict[str, list[Any]]] = {}  # JSON groups by key: built, then written
+    if form == "jsonl":  # streamed like CSV: one point per line
+        for key, stage, step, value, at in points:
+            point = {"key": key, "stage": stage, "step": step, "value": value, "time": at}
+            out.write(json.dumps(point) + "\n")  # ASCII: any key reaches a terminal safely
+            count += 1
+        return count
+    # grouped by key, the lists are built whole before writing: for a series of
+    # millions of points, csv and jsonl stream instead
+    series: dict[str, dict[str, list[Any]]] = {}
     for key, stage, step, value, at in points:
         columns = series.setdefault(key, {"step": [], "value": [], "time": [], "stage": []})
         for name, item in (("step", step), ("value", value), ("time", at), ("stage", stage)):
@@ -347,8 +355,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     if args.series:
         return _export_series(args)
-    if args.format == "csv":
-        raise OtelTrackerError("--format csv is for --series; a report is markdown or json")
+    if args.format in ("csv", "jsonl"):
+        raise OtelTrackerError(
+            f"--format {args.format} is for --series; a report is markdown or json"
+        )
     args.format = args.format or "markdown"
     report = _report(args)
     text = to_markdown(report) if args.format == "markdown" else to_json(report)

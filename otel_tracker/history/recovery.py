@@ -96,6 +96,5 @@ def _rebuild_metrics(doc: dict[str, Any], run_dir: Path) -> None:
     }
     doc["warnings"] = [
         *doc.get("warnings", []),
-        f"{added} metric point(s) the manifest had not counted were summarised from "
-        "metrics.jsonl",
+        f"{added} metric point(s) the manifest had not counted were summarised from metrics.jsonl",
     ]

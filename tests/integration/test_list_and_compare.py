@@ -96,6 +96,12 @@ def test_series_export_as_csv_and_json_and_into_a_closed_pipe(
     )
     assert data["series"]["loss"]["step"] == [0, 1, 2, 3, 4]
     assert data["series"]["loss"]["value"][0] == pytest.approx(1.1)
+    streamed = otel_cli(root, "export", sweep[0], "--series", "--format", "jsonl", "-o", "-")
+    points = [json.loads(line) for line in streamed.stdout.splitlines()]
+    assert len(points) == 10 and {p["key"] for p in points} == {"acc", "loss"}
+    loss = [p for p in points if p["key"] == "loss"]
+    assert [p["step"] for p in loss] == [0, 1, 2, 3, 4] and loss[0]["stage"] == "fit"
+    assert loss[0]["value"] == pytest.approx(1.1) and isinstance(loss[0]["time"], float)
     bad = otel_cli(root, "export", sweep[0], "--format", "csv", "-o", "-")
     assert bad.returncode == 2 and "--format csv is for --series" in bad.stderr
     nowhere = otel_cli(root, "export", sweep[0], "--series", "-o", str(tmp_path / "no" / "s.csv"))

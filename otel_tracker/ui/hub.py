@@ -1,0 +1,250 @@
+"""The server's one view of the root, shared by every page: rows of runs, the
+telemetry and logs of the runs pages show, and who gets which change.
+
+All file reading happens on one worker thread, in order (so a page that subscribes
+gets the charts up to an offset and then exactly the samples after it); the event
+loop only sends. A row is kept per run and re-read when its manifest changes (or,
+for a live run, every second: liveness is a matter of time); a page gets a run's
+row again only when it differs from the last one sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import json
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..history.store import BadManifestError, RunStore, RunView
+from .files import log_path, read_from
+from .telemetry import TELEMETRY_NAME, TelemetryFeed, sample_payload
+from .views import RunQuery, run_detail, run_row
+
+logger = logging.getLogger(__name__)
+
+LIVE_STATUSES = ("running", "stuck")
+LIVE_REFRESH_S = 1.0
+MAX_FEEDS = 32  # telemetry kept parsed for the runs pages show (and a few recent ones)
+CHART_BUCKETS = 600  # min/max pairs per series: more than a chart has pixels
+
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+@dataclass(eq=False)
+class Client:
+    """One open page: what it watches, and how to send to it."""
+
+    send: Send
+    runs_page: bool = False
+    runs: set[str] = field(default_factory=set)  # run pages / compare
+    closing: bool = False  # fell behind: told to reload, sent nothing more
+    queue: asyncio.Queue[dict[str, Any] | None] = field(default_factory=lambda: asyncio.Queue(256))
+
+
+@dataclass
+class _Cached:
+    row: dict[str, Any]
+    signature: tuple[int, int, int]
+    read_at: float
+
+
+class Hub:
+    def __init__(self, store: RunStore) -> None:
+        self.store = store
+        self.root = store.root
+        self._rows: dict[str, _Cached] = {}
+        self._feeds: dict[str, TelemetryFeed] = {}
+        self._logs: dict[tuple[str, str], int] = {}
+        self._problems: dict[str, str] = {}
+        self.clients: set[Client] = set()
+        self._executor = concurrent.futures.ThreadPoolExecutor(1, "otel-tracker-ui")
+        self._names: list[str] = []
+        self._names_at = -1.0
+
+    # -- the worker thread ------------------------------------------------------------
+    async def call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, fn, *args)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    def names(self, refresh: bool = False) -> list[str]:
+        if refresh or self._names_at < 0:
+            self._names = self.store.run_dir_names()
+            self._names_at = time.monotonic()
+        return self._names
+
+    def row(self, run_id: str, *, force: bool = False) -> dict[str, Any] | None:
+        """The run's row, re-read when its files changed (or it lives and a second passed)."""
+        path = self.root / run_id
+        signature = _signature(path)
+        cached = self._rows.get(run_id)
+        now = time.monotonic()
+        if cached is not None and cached.signature == signature and not force:
+            live = cached.row.get("status") in LIVE_STATUSES
+            if not live or now - cached.read_at < LIVE_REFRESH_S:
+                return cached.row
+        try:
+            view = self.store.load(path)
+        except BadManifestError as exc:
+            if not exc.missing:
+                self._problems[run_id] = str(exc)
+            self._rows.pop(run_id, None)
+            return None
+        except OSError:
+            self._rows.pop(run_id, None)
+            return None
+        self._problems.pop(run_id, None)
+        row = run_row(view)
+        self._rows[run_id] = _Cached(row, signature, now)
+        return row
+
+    def query(self, query: RunQuery, offset: int, limit: int) -> dict[str, Any]:
+        """A page of matching rows, newest first, and whether there are more: rows
+        come from the cache; only runs never read (or changed) are read."""
+        rows: list[dict[str, Any]] = []
+        skipped = 0
+        more = False
+        names = self.names(refresh=True)
+        for name in names:
+            row = self.row(name)
+            if row is None or not query.matches(row):
+                continue
+            if skipped < offset:
+                skipped += 1
+                continue
+            if len(rows) == limit:
+                more = True
+                break
+            rows.append(row)
+        return {
+            "runs": rows,
+            "offset": offset,
+            "more": more,
+            "total_runs": len(names),
+            "problems": sorted(self._problems.values())[:20],
+        }
+
+    def warm(self) -> int:
+        """Read every run's row once (a background start-up job: later searches use
+        the cache); how many there are."""
+        names = self.names(refresh=True)
+        for name in names:
+            self.row(name)
+        return len(names)
+
+    def view(self, run_id: str) -> RunView:
+        return self.store.get(run_id)
+
+    def detail(self, run_id: str, with_analysis: bool) -> dict[str, Any]:
+        view = self.store.get(run_id)
+        analysis = None
+        if with_analysis:
+            from ..analysis.recommend import analyze
+
+            try:
+                analysis = analyze(view.doc, root=self.root, store=self.store)
+            except Exception as exc:  # a damaged baseline: the page still shows the run
+                analysis = {"error": str(exc)}
+        detail = run_detail(view, analysis)
+        return json.loads(json.dumps(detail, default=str))
+
+    def feed(self, run_id: str) -> TelemetryFeed:
+        feed = self._feeds.get(run_id)
+        if feed is None:
+            if len(self._feeds) >= MAX_FEEDS:
+                watched = {r for c in self.clients for r in c.runs}
+                for old in [r for r in self._feeds if r not in watched][: len(self._feeds) // 2]:
+                    del self._feeds[old]
+            feed = self._feeds[run_id] = TelemetryFeed(self.root / run_id / TELEMETRY_NAME)
+            feed.read_new()
+        elif not any(run_id in c.runs for c in self.clients):
+            feed.read_new()
+        # else: the next refresh reads what is new and sends it to every page that
+        # watches the run, this one included; read here, it would reach none of them
+        return feed
+
+    def charts(self, run_id: str, buckets: int, aligned: bool = False) -> dict[str, Any]:
+        self.store.resolve(run_id)  # a clear error for an unknown run
+        since = None
+        if aligned:
+            row = self.row(run_id)
+            from ..timeparse import parse_timestamp
+
+            since = parse_timestamp((row or {}).get("started_at"))
+        return self.feed(run_id).charts(buckets, since)
+
+    def subscribe_logs(self, run_id: str) -> dict[str, dict[str, Any]]:
+        out = {}
+        for name in ("stdout", "stderr"):
+            path = log_path(self.root, run_id, name)
+            if path is None:
+                continue
+            shared = self._logs.get((run_id, name))
+            # up to where the pages watching it have been sent: the rest goes to all
+            text, offset = read_from(path, None, until=shared)
+            self._logs[(run_id, name)] = offset
+            out[name] = {"text": text, "offset": offset}
+        return out
+
+    # -- one refresh: what changed since the last ---------------------------------------
+    def refresh(self, changed: set[str], root_changed: bool, watched: set[str]) -> list[Any]:
+        """The events for the pages: new or changed rows, runs gone, new samples and
+        log lines of the watched runs."""
+        events: list[Any] = []
+        names = self.names(refresh=root_changed)
+        if root_changed:
+            present = set(names)
+            for gone in [r for r in self._rows if r not in present]:
+                del self._rows[gone]
+                self._feeds.pop(gone, None)
+                events.append(("removed", gone, None))
+            changed |= {n for n in names[:50] if n not in self._rows}  # new runs are newest
+        live = {r for r, c in self._rows.items() if c.row.get("status") in LIVE_STATUSES}
+        for run_id in sorted(changed | live):
+            before = self._rows.get(run_id)
+            old = before.row if before else None
+            row = self.row(run_id, force=run_id in changed)
+            if row is not None and row != old:
+                events.append(("row", run_id, row))
+        for run_id in watched:
+            if run_id in self._feeds:
+                samples = self._feeds[run_id].read_new()
+                if samples:
+                    events.append(("samples", run_id, sample_payload(samples)))
+            for name in ("stdout", "stderr"):
+                key = (run_id, name)
+                if key not in self._logs:
+                    continue
+                path = log_path(self.root, run_id, name)
+                if path is None:
+                    continue
+                text, offset = read_from(path, self._logs[key])
+                self._logs[key] = offset
+                if text:
+                    events.append(("log", run_id, {"name": name, "text": text}))
+        return events
+
+    def live_runs(self) -> set[str]:
+        return {r for r, c in self._rows.items() if c.row.get("status") in LIVE_STATUSES}
+
+
+def _signature(path: Path) -> tuple[int, int, int]:
+    """What changes when a run's record does: its manifest and its parts."""
+    try:
+        info = os.stat(path / "manifest.json", follow_symlinks=False)
+        manifest = (info.st_mtime_ns, info.st_size)
+    except OSError:
+        manifest = (0, 0)
+    try:
+        parts = os.stat(path / "parts", follow_symlinks=False).st_mtime_ns
+    except OSError:
+        parts = 0
+    return (*manifest, parts)

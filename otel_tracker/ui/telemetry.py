@@ -1,0 +1,191 @@
+"""A run's resource charts from ``telemetry.jsonl``, read incrementally.
+
+The file is appended to while the run lives (one JSON line per sample). A
+:class:`TelemetryFeed` remembers how far it has read and parses only the bytes
+after that offset on each call, never the whole file again; a line the writer has
+not finished (no newline yet) is left for the next call. The charts' series are
+picked from each sample's points (see :data:`CHARTS`), and throughput is derived
+from the running step's item count between two samples of the same step.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..contract.jsonfile import FileProblem, open_regular
+from ..timeparse import parse_timestamp
+from .downsample import Value, min_max_buckets
+
+TELEMETRY_NAME = "telemetry.jsonl"
+MAX_READ_BYTES = 64 * 1024 * 1024  # per call: a huge file is read over several calls
+MAX_LINE_BYTES = 1024 * 1024
+MAX_SERIES = 64  # per run: hundreds of GPUs would not make a readable chart anyway
+ITEMS = "otel_tracker.step.items"
+
+# chart -> (title, unit, [(label, exact key or "prefix{" for one series per attribute set)])
+CHARTS: dict[str, tuple[str, str, list[tuple[str, str]]]] = {
+    "cpu": (
+        "CPU (share of all cores)",
+        "ratio",
+        [("process tree", "process.cpu.utilization"), ("system", "system.cpu.utilization")],
+    ),
+    "memory": (
+        "Memory",
+        "bytes",
+        [
+            ("process tree PSS", "otel_tracker.process.memory.pss"),
+            ("process tree RSS", "process.memory.usage"),
+            ("system used", "system.memory.usage{system.memory.state=used}"),
+        ],
+    ),
+    "gpu": ("GPU utilization", "ratio", [("GPU", "hw.gpu.utilization{")]),
+    "gpu_memory": ("GPU memory", "bytes", [("GPU", "hw.gpu.memory.usage{")]),
+    "throughput": ("Throughput", "items/s", [("items/s", "throughput")]),
+}
+
+
+def chart_of(key: str) -> tuple[str, str] | None:
+    """(chart, label) for a point key the charts show, or None."""
+    for chart, (_title, _unit, picks) in CHARTS.items():
+        for label, pick in picks:
+            if pick.endswith("{") and key.startswith(pick):
+                return chart, f"{label} {key[len(pick) : -1]}"
+            if key == pick:
+                return chart, label
+    return None
+
+
+@dataclass
+class Sample:
+    """One line of the file, reduced to what the charts show."""
+
+    t: float
+    step: str | None
+    values: dict[str, float]
+
+
+@dataclass
+class TelemetryFeed:
+    """Everything read so far of one run's ``telemetry.jsonl``, and where to go on."""
+
+    path: Path
+    offset: int = 0
+    times: list[float] = field(default_factory=list)
+    steps: list[str | None] = field(default_factory=list)
+    columns: dict[str, list[Value]] = field(default_factory=dict)
+    skipped: int = 0
+    _items: tuple[str | None, float, float] | None = None  # (step, t, items) of the last sample
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def read_new(self) -> list[Sample]:
+        """The samples appended since the last call (and taken into the columns)."""
+        with self._lock:
+            try:
+                with open_regular(self.path) as file:
+                    file.seek(self.offset)
+                    data = file.read(MAX_READ_BYTES)
+            except FileProblem:
+                return []
+            end = data.rfind(b"\n")
+            if end < 0:
+                return []
+            self.offset += end + 1
+            new = []
+            for line in data[: end + 1].split(b"\n"):
+                if not line.strip():
+                    continue
+                sample = self._parse(line) if len(line) <= MAX_LINE_BYTES else None
+                if sample is None:
+                    self.skipped += 1
+                    continue
+                self._append(sample)
+                new.append(sample)
+            return new
+
+    def _parse(self, line: bytes) -> Sample | None:
+        import json
+
+        try:
+            record = json.loads(line)
+        except ValueError:
+            return None
+        if not isinstance(record, dict) or not isinstance(record.get("points"), dict):
+            return None
+        t = parse_timestamp(record.get("t"))
+        if t is None:
+            return None
+        step = record.get("step") if isinstance(record.get("step"), str) else None
+        values: dict[str, float] = {}
+        for key, value in record["points"].items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                continue
+            if not math.isfinite(value):
+                continue
+            if key == ITEMS:
+                rate = self._rate(step, t, float(value))
+                if rate is not None:
+                    values["throughput"] = rate
+            elif chart_of(key) is not None:
+                values[key] = float(value)
+        return Sample(t, step, values)
+
+    def _rate(self, step: str | None, t: float, items: float) -> float | None:
+        last, self._items = self._items, (step, t, items)
+        if last is None or last[0] != step or t <= last[1] or items < last[2]:
+            return None
+        return round((items - last[2]) / (t - last[1]), 6)
+
+    def _append(self, sample: Sample) -> None:
+        if self.times and sample.t < self.times[-1]:
+            sample.t = self.times[-1]  # a stepped wall clock: the axis never goes back
+        row = len(self.times)
+        self.times.append(sample.t)
+        self.steps.append(sample.step)
+        for key, value in sample.values.items():
+            column = self.columns.get(key)
+            if column is None:
+                if len(self.columns) >= MAX_SERIES:
+                    continue
+                column = self.columns[key] = [None] * row
+            column.append(value)
+        for column in self.columns.values():
+            if len(column) <= row:
+                column.append(None)
+
+    def charts(self, buckets: int, since: float | None = None) -> dict[str, Any]:
+        """The charts' data, thinned to at most ``2 * buckets`` points a series;
+        ``since`` shifts the time axis (seconds from the run's start, for compare)."""
+        with self._lock:
+            times, columns = min_max_buckets(self.times, self.columns, buckets)
+            raw = len(self.times)
+        if since is not None:
+            times = [round(t - since, 3) for t in times]
+        return {
+            "offset": self.offset,
+            "samples": raw,
+            "t": times,
+            "charts": chart_payload(columns),
+        }
+
+
+def chart_payload(columns: dict[str, list[Value]]) -> dict[str, Any]:
+    """``{chart: {title, unit, series: [{key, label, values}]}}`` for non-empty charts."""
+    out: dict[str, Any] = {}
+    for key in sorted(columns):
+        found = chart_of(key)
+        if found is None:
+            continue
+        chart, label = found
+        title, unit, _ = CHARTS[chart]
+        entry = out.setdefault(chart, {"title": title, "unit": unit, "series": []})
+        entry["series"].append({"key": key, "label": label, "values": columns[key]})
+    return out
+
+
+def sample_payload(samples: list[Sample]) -> list[dict[str, Any]]:
+    """New samples as the page appends them: ``{"t", "step", "values"}``."""
+    return [{"t": s.t, "step": s.step, "values": s.values} for s in samples]

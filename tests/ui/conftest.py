@@ -1,0 +1,107 @@
+"""A real ``otel-tracker ui`` server on 127.0.0.1 (an ephemeral port), in a thread."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from otel_tracker.config import ReaderConfig
+from otel_tracker.history.store import RunStore
+from otel_tracker.ui.server import UiServer
+
+
+class RunningServer:
+    def __init__(self, root: Path, **options: Any) -> None:
+        self.server = UiServer(RunStore(config=ReaderConfig(root=root)), port=0, **options)
+        self.loop = asyncio.new_event_loop()
+        self.ready = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+        assert self.ready.wait(30), "the server did not start"
+        self.url = self.server.url
+        self.port = self.server.port
+
+    def _serve(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_until_complete(self.server.start())
+        self.ready.set()
+        self.loop.run_forever()
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.server.stop(), self.loop).result(30)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(30)
+
+
+@pytest.fixture
+def ui_server(root: Path) -> Iterator[Any]:
+    root.mkdir(parents=True, exist_ok=True)
+    running: list[RunningServer] = []
+
+    def start(**options: Any) -> RunningServer:
+        server = RunningServer(root, **options)
+        running.append(server)
+        return server
+
+    yield start
+    for server in running:
+        server.stop()
+
+
+def chromium_path() -> str:
+    """Debian's Chromium (installed by scripts/test.sh), or $OTEL_TRACKER_CHROMIUM."""
+    import shutil
+
+    found = os.environ.get("OTEL_TRACKER_CHROMIUM") or shutil.which("chromium")
+    if not found:  # a missing browser fails the test: it never passes silently
+        pytest.fail(
+            "no chromium: run scripts/test.sh (installs Debian's chromium) or set OTEL_TRACKER_CHROMIUM"
+        )
+    return found
+
+
+# flags for a closed network, as root, without a GPU
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """A fresh page that fails the test on any script error or dialog."""
+    context = browser.new_context(viewport={"width": 1300, "height": 900})
+    opened = context.new_page()
+    opened.errors = []  # type: ignore[attr-defined]
+    opened.on("pageerror", lambda error: opened.errors.append(f"page error: {error}"))
+    opened.on(
+        "dialog",
+        lambda dialog: (opened.errors.append(f"dialog: {dialog.message}"), dialog.dismiss()),
+    )
+    opened.on(
+        "console",
+        lambda m: m.type == "error" and opened.errors.append(f"console: {m.text}"),
+    )
+    yield opened
+    context.close()

@@ -1,0 +1,180 @@
+"""The web view in a real headless Chromium (Debian's, driven by Playwright): pages
+that change by themselves while runs change on disk, hostile names shown as text,
+charts that hold the samples, the comparison of two runs."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from otel_tracker import track_run
+from tests.helpers import wait_for
+from tests.ui.driven import DrivenRun
+
+pytestmark = pytest.mark.slow
+
+WAIT_MS = 15_000  # generous: what is measured is in benchmarks/bench_ui.py
+
+
+def _row_text(page: Any, run_id: str) -> str:
+    return page.locator(f'tr[data-run="{run_id}"]').inner_text(timeout=WAIT_MS)
+
+
+def test_the_runs_page_follows_a_run_it_never_reloads(
+    root: Path, tmp_path: Path, ui_server: Any, page: Any
+) -> None:
+    server = ui_server()
+    page.goto(server.url)
+    page.wait_for_selector("#connection.live", timeout=WAIT_MS)
+    page.evaluate("window.notReloaded = true")
+    driven = DrivenRun(root, tmp_path / "gate", name="live-one")
+    try:
+        run_id = wait_for(lambda: driven.run_id, what="the run to start")
+        page.wait_for_selector(f'tr[data-run="{run_id}"]', timeout=WAIT_MS)
+        assert "running" in _row_text(page, run_id)
+        page.wait_for_function(
+            'id => (document.querySelector(`tr[data-run="${id}"]`) || {}).innerText'
+            "?.includes('Step 1/2 – Prepare data')",
+            arg=run_id,
+            timeout=WAIT_MS,
+        )
+        driven.go(1)
+        wait_for(lambda: (driven.gate / "halfway").exists(), what="halfway")
+        page.wait_for_function(
+            'id => { const t = document.querySelector(`tr[data-run="${id}"]`).innerText;'
+            " return t.includes('Step 2/2 – Train model') && t.includes('5/10'); }",
+            arg=run_id,
+            timeout=WAIT_MS,
+        )
+        bar = page.locator(f'tr[data-run="{run_id}"] .bar > span').get_attribute("style")
+        assert "width: 50%" in (bar or ""), bar
+        driven.proc.send_signal(signal.SIGKILL)
+        driven.proc.communicate(timeout=30)
+        page.wait_for_function(
+            "id => document.querySelector(`tr[data-run=\"${id}\"] .status`).innerText === 'aborted'",
+            arg=run_id,
+            timeout=WAIT_MS,
+        )
+        assert page.evaluate("window.notReloaded") is True
+    finally:
+        driven.proc.kill()
+        driven.proc.communicate(timeout=30)
+    assert page.errors == []  # type: ignore[attr-defined]
+
+
+HOSTILE = "<img src=x onerror=alert(1)>"
+
+
+def test_hostile_names_are_text_and_run_nothing(root: Path, ui_server: Any, page: Any) -> None:
+    with (
+        track_run(
+            HOSTILE,
+            root=root,
+            steps=["<script>alert(2)</script>"],
+            scenario="<b>bold</b>",
+            params={"note": "<iframe src=javascript:alert(3)>"},
+            progress="off",
+            resources=False,
+        ) as run,
+        pytest.raises(ValueError),
+        run.step("<script>alert(2)</script>"),
+    ):
+        raise ValueError("<svg onload=alert(4)>")
+    server = ui_server()
+    page.goto(server.url)
+    cell = page.locator(f'tr[data-run="{run.run_id}"] td.name')
+    assert cell.inner_text(timeout=WAIT_MS) == HOSTILE
+    page.click(f'tr[data-run="{run.run_id}"] a')
+    page.wait_for_selector("#timeline", timeout=WAIT_MS)
+    text = page.inner_text("main")
+    assert HOSTILE in text and "<script>alert(2)</script>" in text
+    assert "<svg onload=alert(4)>" in text and "<iframe src=javascript:alert(3)>" in text
+    assert page.locator("main img, main iframe, main svg, main script, main b").count() == 0
+    assert page.errors == []  # type: ignore[attr-defined]  # no dialog opened, no error
+
+
+def test_the_run_page_draws_its_timeline_charts_and_logs_live(
+    root: Path, tmp_path: Path, ui_server: Any, page: Any
+) -> None:
+    server = ui_server()
+    driven = DrivenRun(root, tmp_path / "gate", name="wrapped", wrapped=True)
+    try:
+        run_id = wait_for(lambda: driven.run_id, what="the run to start")
+        page.goto(server.url + "run/" + run_id)
+        page.wait_for_selector("#chart-cpu", timeout=WAIT_MS)
+        drawn = page.evaluate(
+            "() => window.otelTracker.charts.cpu.data[1].filter(v => v !== null).length"
+        )
+        before = page.evaluate("() => window.otelTracker.charts.cpu.data[0].length")
+        driven.go(1)
+        wait_for(lambda: (driven.gate / "halfway").exists(), what="halfway")
+        # samples arrive and are appended to the chart; the log follows the script
+        page.wait_for_function(
+            "n => window.otelTracker.charts.cpu.data[0].length > n + 2", arg=before, timeout=WAIT_MS
+        )
+        page.wait_for_function(
+            "() => document.querySelector('#log-stdout').textContent.includes('batch 4')",
+            timeout=WAIT_MS,
+        )
+        # the script's own steps nest under the command's step in the timeline
+        page.wait_for_selector('.tl-row[data-step="Train model"]', timeout=WAIT_MS)
+        steps = page.eval_on_selector_all(".tl-row", "rows => rows.map(r => r.dataset.step)")
+        assert steps[1:] == ["Prepare data", "Train model"], steps
+        assert drawn >= 1
+        driven.go(2)
+        driven.proc.communicate(timeout=60)
+        page.wait_for_function(
+            "() => document.querySelector('h1 .status').innerText === 'completed'",
+            timeout=WAIT_MS,
+        )
+        bars = page.eval_on_selector_all(
+            ".tl-bar", "bars => bars.map(b => [b.className, b.style.width])"
+        )
+        assert len(bars) == 3 and all(cls.endswith("completed") for cls, _ in bars), bars
+    finally:
+        driven.proc.kill()
+        driven.proc.communicate(timeout=30)
+    assert page.errors == []  # type: ignore[attr-defined]
+
+
+def test_the_compare_page_shows_both_runs_side_by_side(
+    root: Path, ui_server: Any, page: Any
+) -> None:
+    ids = []
+    for lr in (0.1, 0.001):
+        with (
+            track_run(
+                "sweep",
+                root=root,
+                steps=["fit"],
+                params={"lr": lr},
+                progress="off",
+                sample_interval=0.1,
+            ) as run,
+            run.step("fit") as step,
+        ):
+            for i in range(5):
+                step.log({"loss": lr + 1 / (i + 1)})
+                time.sleep(0.1)  # a few resource samples to draw
+        ids.append(run.run_id)
+    server = ui_server()
+    page.goto(server.url)
+    for run_id in ids:
+        page.check(f'tr[data-run="{run_id}"] input.pick', timeout=WAIT_MS)
+    page.click("text=Compare selected")
+    page.wait_for_selector("#compare", timeout=WAIT_MS)
+    head = page.inner_text("#compare thead")
+    assert all(run_id in head for run_id in ids)
+    rows = page.inner_text("#compare tbody")
+    assert "params.lr" in rows and "0.1" in rows and "0.001" in rows and "loss" in rows
+    assert page.locator("#step-durations .dur-bar").count() == 2
+    points = page.evaluate(
+        "() => Object.values(window.otelTracker.charts).map("
+        "c => c.data.slice(1).map(s => s.filter(v => v !== null).length))"
+    )
+    assert points and all(n >= 1 for chart in points for n in chart), points
+    assert page.errors == []  # type: ignore[attr-defined]

@@ -28,6 +28,7 @@ BENCHMARKS = [
     "redact",
     "scrape",
     "log",
+    "ui",
 ]
 
 

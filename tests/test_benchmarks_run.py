@@ -205,3 +205,17 @@ def test_log_benchmark_runs_small(tmp_path: Path) -> None:
     writer = results["writer"]
     assert writer["points_recorded_per_key"] == {"acc": 5000, "loss": 5000, "lr": 5000}
     assert writer["dropped"] == 0 and writer["jsonl_lines"] >= 3
+
+
+def test_ui_benchmark_runs_small(tmp_path: Path) -> None:
+    results = run_benchmark(
+        "bench_ui",
+        tmp_path / "ui.json",
+        *("--runs", "200", "--repeat", "1", "--transitions", "2", "--clients", "3"),
+        *("--seconds", "1", "--samples", "2000"),
+    )
+    assert results["runs_page"]["runs"] == 200
+    assert results["runs_page"]["median_s"]["page first render (Chromium)"] > 0
+    assert results["latency"]["transitions"] == 2 and results["latency"]["median_s"] > 0
+    assert results["clients"]["clients"] == 3 and results["clients"]["messages_received"] > 0
+    assert results["day"]["points_per_series_sent"] <= 1200

@@ -7,8 +7,6 @@ command runs, with one clear message when the extra is missing.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import signal
 import sys
 from typing import Any
 
@@ -45,6 +43,9 @@ def add_commands(sub: Any) -> None:
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
+    import asyncio  # here, not at the top: every other command starts without it
+    import signal
+
     from ..errors import MissingExtraError
 
     try:

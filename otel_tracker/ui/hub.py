@@ -132,13 +132,15 @@ class Hub:
             "problems": sorted(self._problems.values())[:20],
         }
 
-    def warm(self) -> int:
-        """Read every run's row once (a background start-up job: later searches use
-        the cache); how many there are."""
-        names = self.names(refresh=True)
-        for name in names:
-            self.row(name)
-        return len(names)
+    def warm(self, start: int, count: int) -> bool:
+        """Read the rows of runs ``start`` to ``start + count`` (newest first) once, so
+        that later searches use the cache; whether there are more. A start-up job in
+        small pieces: a page's request never waits behind all of them."""
+        names = self.names()
+        for name in names[start : start + count]:
+            if name not in self._rows:
+                self.row(name)
+        return start + count < len(names)
 
     def view(self, run_id: str) -> RunView:
         return self.store.get(run_id)

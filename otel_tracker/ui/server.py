@@ -44,6 +44,7 @@ MAX_PAGE = 200
 MAX_COMPARE = 8
 REFRESH_S = 1.0
 SEND_TIMEOUT_S = 5.0
+WARM_CHUNK = 100  # rows read per start-up job (about 25 ms at 10,000 runs)
 
 
 class UiError(OtelTrackerError):
@@ -145,8 +146,10 @@ class UiServer:
         self.hub.close()
 
     async def _warm(self) -> None:
+        start = 0
         try:
-            await self.hub.call(self.hub.warm)
+            while await self.hub.call(self.hub.warm, start, WARM_CHUNK):
+                start += WARM_CHUNK
         except Exception:
             logger.debug("warming the run index failed", exc_info=True)
 

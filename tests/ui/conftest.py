@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from benchmarks._browser import CHROMIUM_ARGS
+from benchmarks._browser import chromium_path as find_chromium
 from otel_tracker.config import ReaderConfig
 from otel_tracker.history.store import RunStore
 from otel_tracker.ui.server import UiServer
@@ -56,26 +57,13 @@ def ui_server(root: Path) -> Iterator[Any]:
 
 def chromium_path() -> str:
     """Debian's Chromium (installed by scripts/test.sh), or $OTEL_TRACKER_CHROMIUM."""
-    import shutil
-
-    found = os.environ.get("OTEL_TRACKER_CHROMIUM") or shutil.which("chromium")
+    found = find_chromium()
     if not found:  # a missing browser fails the test: it never passes silently
         pytest.fail(
-            "no chromium: run scripts/test.sh (installs Debian's chromium) or set OTEL_TRACKER_CHROMIUM"
+            "no chromium: run scripts/test.sh (it installs Debian's chromium) "
+            "or set OTEL_TRACKER_CHROMIUM"
         )
     return found
-
-
-# flags for a closed network, as root, without a GPU
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 @pytest.fixture(scope="session")

@@ -306,7 +306,7 @@
     const logs = { stdout: el("pre", { class: "log", id: "log-stdout" }), stderr: el("pre", { class: "log", id: "log-stderr" }) };
     const title = el("h1", {}, report.name + (report.scenario ? " / " + report.scenario : "") + " ", statusCell(report.status));
     app.replaceChildren(title, header, el("h2", { text: "Steps" }), tl, steps, el("h2", { text: "Resources" }), charts, rest,
-      el("h2", { text: "Logs" }), el("div", { id: "logs" }));
+      el("div", { id: "logs" }));
     function renderHeader(r) {
       title.replaceChildren(r.name + (r.scenario ? " / " + r.scenario : "") + " ", statusCell(r.status));
       const exit = [r.exit_code !== null && r.exit_code !== undefined ? "exit code " + r.exit_code : "", r.signal || ""].filter(Boolean).join(", ");
@@ -360,7 +360,12 @@
     }
     renderHeader(report);
     const logBox = app.querySelector("#logs");
-    for (const name of report.logs || []) logBox.append(el("h3", { text: name }), logs[name]);
+    const showLog = (name) => {
+      // only `run --` and pipeline files keep the command's output
+      if (!logBox.firstChild) logBox.append(el("h2", { text: "Logs" }));
+      if (!logs[name].isConnected) logBox.append(el("h3", { text: name }), logs[name]);
+    };
+    for (const name of report.logs || []) showLog(name);
     let markers = stepMarkers(report);
     let timer = null;
     const refetch = () => {
@@ -409,7 +414,7 @@
       } else if (message.type === "log") {
         const pre = logs[message.name];
         if (!pre) return;
-        if (!pre.isConnected) logBox.append(el("h3", { text: message.name }), pre);
+        showLog(message.name);
         const atBottom = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
         pre.textContent = message.first ? message.text : (pre.textContent + message.text).slice(-200000);
         if (atBottom) pre.scrollTop = pre.scrollHeight;

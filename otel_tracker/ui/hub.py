@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..errors import RunNotFoundError
 from ..history.store import BadManifestError, RunStore, RunView
-from .files import log_path, read_from
+from .files import log_path, read_from, run_dir
 from .telemetry import TELEMETRY_NAME, TelemetryFeed, sample_payload
 from .views import RunQuery, run_detail, run_row
 
@@ -60,6 +61,7 @@ class Hub:
         self.root = store.root
         self._rows: dict[str, _Cached] = {}
         self._feeds: dict[str, TelemetryFeed] = {}
+        self._details: dict[tuple[str, bool], tuple[tuple[int, int, int], dict[str, Any]]] = {}
         self._logs: dict[tuple[str, str], int] = {}
         self._problems: dict[str, str] = {}
         self.clients: set[Client] = set()
@@ -146,6 +148,20 @@ class Hub:
         return self.store.get(run_id)
 
     def detail(self, run_id: str, with_analysis: bool) -> dict[str, Any]:
+        """The run page's data, computed once per change of the run's files (however
+        many pages ask); a live run's analysis waits for its end unless asked."""
+        signature = _signature(self.root / run_id)
+        key = (run_id, with_analysis)
+        cached = self._details.get(key)
+        if cached is not None and cached[0] == signature:
+            return cached[1]
+        detail = self._detail(run_id, with_analysis)
+        if len(self._details) >= MAX_FEEDS * 2:
+            self._details.clear()
+        self._details[key] = (signature, detail)
+        return detail
+
+    def _detail(self, run_id: str, with_analysis: bool) -> dict[str, Any]:
         view = self.store.get(run_id)
         analysis = None
         if with_analysis:
@@ -174,7 +190,9 @@ class Hub:
         return feed
 
     def charts(self, run_id: str, buckets: int, aligned: bool = False) -> dict[str, Any]:
-        self.store.resolve(run_id)  # a clear error for an unknown run
+        """``run_id``: a run directory's name under the root (the server checks it)."""
+        if run_dir(self.root, run_id) is None:
+            raise RunNotFoundError(f"no run {run_id!r} under {self.root}")
         since = None
         if aligned:
             row = self.row(run_id)

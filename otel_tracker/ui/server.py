@@ -23,8 +23,8 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from ..errors import OtelTrackerError
-from ..history.store import RunNotFoundError, RunStore
+from ..errors import OtelTrackerError, RunNotFoundError
+from ..history.store import RunStore
 from .files import safe_file
 from .hub import CHART_BUCKETS, Client, Hub
 from .views import RunQuery
@@ -267,19 +267,19 @@ class UiServer:
         return _json(data)
 
     async def _run(self, request: Any) -> Any:
-        run_id = request.match_info["run_id"]
-        data = await self._guarded(self.hub.detail, run_id, True)
+        run_id = await self._guarded(self._canonical, request.match_info["run_id"])
+        with_analysis = request.query.get("analysis") != "0"
+        data = await self._guarded(self.hub.detail, run_id, with_analysis)
         return _json(data)
 
     async def _telemetry(self, request: Any) -> Any:
-        run_id = request.match_info["run_id"]
+        run_id = await self._guarded(self._canonical, request.match_info["run_id"])
         buckets = _int(request.query.get("buckets"), CHART_BUCKETS, 10, 5000)
         data = await self._guarded(self.hub.charts, run_id, buckets, False)
         return _json(data)
 
     async def _logs(self, request: Any) -> Any:
-        run_id = request.match_info["run_id"]
-        await self._guarded(self.hub.store.resolve, run_id)
+        run_id = await self._guarded(self._canonical, request.match_info["run_id"])
         return _json(await self.hub.call(self.hub.subscribe_logs, run_id))
 
     async def _compare(self, request: Any) -> Any:
@@ -296,7 +296,7 @@ class UiServer:
         from ..analysis.compare import compare, rows
         from ..history.pipeline_history import history_digest
 
-        views = [self.hub.store.get(i) for i in ids]
+        views = [self.hub.store.get(self._canonical(i)) for i in ids]
         comparison = compare(views)
         baselines = []
         for view in views:
@@ -349,6 +349,13 @@ class UiServer:
                 "Content-Security-Policy": FILE_CSP,
             },
         )
+
+    def _canonical(self, ref: str) -> str:
+        """The run id ``ref`` names under the root (an id, a unique prefix, ``latest``);
+        a path-like reference (the CLI takes run directories) is no run here."""
+        if not ref or ref.startswith(".") or any(c in ref for c in "/\\\x00"):
+            raise RunNotFoundError(f"no run {ref!r}")
+        return self.hub.store.resolve(ref).name
 
     async def _guarded(self, fn: Any, *args: Any) -> Any:
         from aiohttp import web
@@ -414,8 +421,9 @@ class UiServer:
         client.runs = set()
         ids = request.get("run_ids") if what == "runs" else [request.get("run_id")]
         ids = [i for i in ids or [] if isinstance(i, str)][:MAX_COMPARE]
-        for run_id in ids:
+        for ref in ids:
             try:
+                run_id = await self.hub.call(self._canonical, ref)
                 charts = await self.hub.call(self.hub.charts, run_id, CHART_BUCKETS, what != "run")
             except OtelTrackerError:
                 continue

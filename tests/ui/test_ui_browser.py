@@ -84,8 +84,13 @@ def test_hostile_names_are_text_and_run_nothing(root: Path, ui_server: Any, page
         run.step("<script>alert(2)</script>"),
     ):
         raise ValueError("<svg onload=alert(4)>")
+    broken = root / "20261201T000000.000Z-broken-abcdef"  # a damaged run beside it
+    broken.mkdir()
+    (broken / "manifest.json").write_text('{"run_id": "<script>alert(5)</script>"')
     server = ui_server()
     page.goto(server.url)
+    problem = page.locator(".problem").first.inner_text(timeout=WAIT_MS)
+    assert "broken" in problem and "manifest.json" in problem, problem
     cell = page.locator(f'tr[data-run="{run.run_id}"] td.name')
     assert cell.inner_text(timeout=WAIT_MS) == HOSTILE
     page.click(f'tr[data-run="{run.run_id}"] a')

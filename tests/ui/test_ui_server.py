@@ -15,6 +15,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 import pytest
@@ -98,7 +99,17 @@ def test_the_api_lists_shows_and_serves_only_what_it_should(
     assert charts["samples"] >= 1 and len(charts["t"]) >= 1 and charts["offset"] > 0
     assert _get(url, "/api/runs/nope")[0] == 404
 
+    outside = root.parent / "outside-run"  # a run directory elsewhere on the machine
+    outside.mkdir()
+    for name in ("manifest.json", "telemetry.jsonl"):
+        (outside / name).write_bytes((root / first / name).read_bytes())
+    elsewhere = quote(str(outside), safe="")
     for path in (
+        f"/api/runs/{elsewhere}",
+        f"/api/runs/{elsewhere}/telemetry",
+        f"/api/runs/{elsewhere}/logs",
+        "/api/runs/..%2Foutside-run/telemetry",
+        f"/api/compare?run={elsewhere}&run={first}",
         f"/files/{first}/../../outside",
         f"/files/{first}/..%2F..%2Foutside",
         f"/files/{first}/%2Fetc%2Fpasswd",

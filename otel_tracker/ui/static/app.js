@@ -307,12 +307,14 @@
     const title = el("h1", {}, report.name + (report.scenario ? " / " + report.scenario : "") + " ", statusCell(report.status));
     app.replaceChildren(title, header, el("h2", { text: "Steps" }), tl, steps, el("h2", { text: "Resources" }), charts, rest,
       el("div", { id: "logs" }));
+    const liveLine = el("span", { id: "live-line" });
     function renderHeader(r) {
+      liveLine.textContent = (r.row && r.row.step_line) || "";
       title.replaceChildren(r.name + (r.scenario ? " / " + r.scenario : "") + " ", statusCell(r.status));
       const exit = [r.exit_code !== null && r.exit_code !== undefined ? "exit code " + r.exit_code : "", r.signal || ""].filter(Boolean).join(", ");
       header.replaceChildren(kv([
         ["run", r.run_id], ["status", r.status + (r.status_reason ? " (" + r.status_reason + ")" : "") + (exit ? ", " + exit : "")],
-        ["live", r.row && r.row.step_line], ["started", when(r.started_at)], ["ended", r.ended_at ? when(r.ended_at) : null],
+        ["live", r.row && r.row.step_line ? liveLine : null], ["started", when(r.started_at)], ["ended", r.ended_at ? when(r.ended_at) : null],
         ["duration", duration(r.duration_s)], ["error", r.error ? (r.error.type || "") + ": " + (r.error.message || "") : null],
         ["command", r.command ? (Array.isArray(r.command) ? r.command.join(" ") : r.command) : null],
         ["host", r.host], ["git", r.git ? [r.git.commit, r.git.branch, r.git.dirty ? "dirty" : ""].filter(Boolean).join(" ") : null],
@@ -368,11 +370,14 @@
     for (const name of report.logs || []) showLog(name);
     let markers = stepMarkers(report);
     let timer = null;
-    const refetch = () => {
+    const refetch = (withAnalysis) => {
       if (timer) return;
       timer = setTimeout(async () => {
         timer = null;
-        try { report = await getJSON("/api/runs/" + encodeURIComponent(runId)); } catch { return; }
+        const previous = report;
+        // a live run's analysis is computed once, at the end (the server caches it)
+        try { report = await getJSON("/api/runs/" + encodeURIComponent(runId) + (withAnalysis ? "" : "?analysis=0")); } catch { return; }
+        if (!report.analysis) report.analysis = previous.analysis;
         state.report = report;
         markers = stepMarkers(report);
         renderHeader(report);
@@ -382,6 +387,7 @@
     const tick = setInterval(() => { if (state.page !== "run") clearInterval(tick); else if (report.status === "running") tl.replaceChildren(timeline(report, Date.now() / 1000)); }, 1000);
     let times = [];
     let chartDefs = {};
+    let lastRow = report.row || {};
     watch({ watch: "run", run_id: runId }, (message) => {
       if ((message.run_id || (message.row && message.row.run_id)) !== runId) return;
       if (message.type === "charts") {
@@ -419,7 +425,11 @@
         pre.textContent = message.first ? message.text : (pre.textContent + message.text).slice(-200000);
         if (atBottom) pre.scrollTop = pre.scrollHeight;
       } else if (message.type === "run") {
-        refetch();
+        const row = message.row;
+        const key = (r) => [r.status, r.current_step, r.steps_completed, r.progress && r.progress.completed].join("|");
+        liveLine.textContent = row.step_line || "";
+        if (key(row) !== key(lastRow)) refetch(!["running", "stuck"].includes(row.status));
+        lastRow = row;
       }
     });
   }

@@ -229,18 +229,18 @@ def run_pipeline(
         sample_interval=sample_interval,
         **track_options,
     ) as run:
+        for name in skip:  # up front, so that "Step i/N" counts only what will run
+            run.skip(name, reason="skipped on the command line")
         with run.step("Train expert") as step:
             expert = train_expert(np, env, rng, sizes, step)
         with run.step("Collect expert trajectories") as step:
             xs, ys = collect_trajectories(np, env, expert, sizes, step)
         if "Pretrain BC" in skip:
-            run.skip("Pretrain BC", reason="skipped on the command line")
             policy = np.zeros_like(expert)
         else:
             with run.step("Pretrain BC") as step:
                 policy = pretrain_bc(np, rng, xs, ys, sizes, step)
         if "Fine-tune" in skip:
-            run.skip("Fine-tune", reason="skipped on the command line")
             tuned = policy
         else:
             with run.step("Fine-tune") as step:

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from typing import Any
 
+from ..contract.jsonfile import FileProblem, read_bytes
 from ..contract.run_status import run_time_now
 from ..printable import printable
 from ..progress.eta import Eta, estimate, timings_from_manifest
 from ..progress.render import run_end_line, running_line
+from ..progress.resources import gpu_mean, latest_points, resource_text
 from ..timeparse import format_duration, parse_timestamp
+from ..values import is_real
 from .store import RunView
+from .telemetry_tail import TELEMETRY_NAME
 
 LIVE = ("running", "stuck")
 
@@ -44,6 +49,43 @@ def live_progress(view: RunView, now: float | None = None) -> LiveProgress:
     return LiveProgress(running[-1] if running else None, eta, elapsed)
 
 
+TAIL_BYTES = 256 * 1024  # the last few samples of a busy machine
+
+
+def recent_samples(view: RunView, count: int = 6) -> list[dict[str, float]]:
+    """The points of the run's last ``count`` resource samples (from the end of its
+    ``telemetry.jsonl``; a torn last line skipped), oldest first."""
+    try:
+        data = read_bytes(view.path / TELEMETRY_NAME, TAIL_BYTES, tail=True)
+    except FileProblem:
+        return []
+    samples: list[dict[str, float]] = []
+    for line in reversed(data.split(b"\n")[1:] if len(data) == TAIL_BYTES else data.split(b"\n")):
+        if len(samples) == count:
+            break
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        points = record.get("points") if isinstance(record, dict) else None
+        if isinstance(points, dict):
+            samples.append(
+                {k: float(v) for k, v in points.items() if is_real(v) and not isinstance(v, bool)}
+            )
+    return samples[::-1]
+
+
+def resources_line(view: RunView) -> str:
+    """``CPU 187% of 2 · PSS 3.1 GB · GPU0 92% 14/80 GB`` of a live run, from its files."""
+    samples = recent_samples(view)
+    if not samples:
+        return ""
+    cpu_count = (view.doc.get("environment") or {}).get("cpu_count")
+    gpu = [m for m in (gpu_mean(points) for points in samples) if m is not None]
+    cores = cpu_count if isinstance(cpu_count, int) else None
+    return resource_text(latest_points(samples), cores, gpu)
+
+
 def progress_status(view: RunView, now: float | None = None) -> dict[str, Any]:
     """The run's progress as data (``status --json``)."""
     live = live_progress(view, now)
@@ -63,6 +105,7 @@ def progress_status(view: RunView, now: float | None = None) -> dict[str, Any]:
         "eta_s": None if live.eta is None else live.eta.remaining_s,
         "eta_at_least": None if live.eta is None else live.eta.at_least,
         "heartbeat_at": doc.get("heartbeat_at"),
+        "resources": resources_line(view) if view.status in LIVE else None,
     }
 
 
@@ -75,10 +118,14 @@ def status_lines(view: RunView, now: float | None = None) -> list[str]:
         eta = live.eta or Eta(None, at_least=True)
         elapsed = live.elapsed_s or 0.0
         if live.step is not None:
-            line = running_line(doc, live.step["index"], eta, elapsed)
+            rate = _step_rate(live.step, view, now)
+            line = running_line(doc, live.step["index"], eta, elapsed, rate)
         else:
             line = f"between steps ({eta.text()}, elapsed {format_duration(elapsed, compact=True)})"
         lines = [head, line]
+        machine = resources_line(view)
+        if machine:
+            lines.append(machine)
         if view.status == "stuck":
             lines.append(f"STUCK: {printable(view.inference.reason)}")
         return lines
@@ -86,3 +133,14 @@ def status_lines(view: RunView, now: float | None = None) -> list[str]:
         last = printable(doc.get("last_completed_step") or "none")
         return [head, f"aborted: {printable(view.inference.reason)}; last completed step: {last}"]
     return [head, run_end_line(doc)]
+
+
+def _step_rate(step: dict[str, Any], view: RunView, now: float | None) -> float | None:
+    """The running step's items over its elapsed time: all that a file reader knows
+    (the live display refines it with a window, see :mod:`otel_tracker.progress.rate`)."""
+    started = parse_timestamp(step.get("started_at"))
+    completed = (step.get("progress") or {}).get("completed") or 0
+    at = run_time_now(view.doc, now) if now is not None else view.run_now
+    if started is None or at is None or at <= started or not completed:
+        return None
+    return completed / (at - started)

@@ -39,6 +39,7 @@ class StepTiming:
     completed: int = 0
     total: int | None = None
     rate: float | None = None  # items per second, for the running step
+    source: str | None = None  # where expected_s comes from: "history" or "declared"
 
 
 @dataclass(frozen=True)
@@ -48,15 +49,28 @@ class Eta:
     remaining_s: float | None
     at_least: bool = False
     correction: float = 1.0
+    unknown_steps: int = 0  # steps left whose time nothing tells (no history, no rate)
+    sources: tuple[str, ...] = ()  # what the known part came from (see SOURCES)
 
     def text(self) -> str:
+        unknown = ""
+        if self.unknown_steps:
+            plural = "s" if self.unknown_steps != 1 else ""
+            unknown = f" ({self.unknown_steps} step{plural} without history)"
         if self.remaining_s is None:
-            return "ETA ?"
+            return f"ETA ?{unknown}"
         shown = format_duration(self.remaining_s, compact=True)
         if not self.at_least:
             return f"ETA {shown}"
         # "at least 0s" says nothing: what is known of the rest rounds to nothing
-        return "ETA ?" if shown == format_duration(0, compact=True) else f"ETA ≥ {shown}"
+        if shown == format_duration(0, compact=True):
+            return f"ETA ?{unknown}"
+        return f"ETA ≥ {shown}{unknown}"
+
+    @property
+    def source(self) -> str:
+        """``history``, ``in-step rate``, ``declared`` (joined by ``+``), or ``none``."""
+        return "+".join(self.sources) or "none"
 
 
 def correction_factor(steps: Sequence[StepTiming]) -> float:
@@ -67,6 +81,9 @@ def correction_factor(steps: Sequence[StepTiming]) -> float:
         return 1.0
     ratio = sum(s.actual_s for s in done) / expected  # type: ignore[misc]
     return min(MAX_CORRECTION, max(MIN_CORRECTION, ratio))
+
+
+SOURCES = ("history", "declared", "in-step rate")
 
 
 def _running_remaining(step: StepTiming, k: float) -> float | None:
@@ -87,24 +104,40 @@ def _running_remaining(step: StepTiming, k: float) -> float | None:
 
 
 def estimate(steps: Sequence[StepTiming]) -> Eta:
-    """The ETA of a run given its steps in order."""
+    """The ETA of a run given its steps in order: the known part, and how many steps
+    nothing is known of (then the ETA is a lower bound that says so)."""
     k = correction_factor(steps)
     remaining = 0.0
-    unknown = False
+    unknown = 0
+    at_least = False
+    used: set[str] = set()
     for step in steps:
         if step.status == "running":
             part = _running_remaining(step, k)
+            if part is not None and step.total and step.rate:
+                used.add("in-step rate")
         elif step.status == "pending":
             part = k * step.expected_s if step.expected_s else None
         else:
             continue
         if part is None:
-            unknown = True
-        else:
-            remaining += part
-    if unknown:
-        return Eta(remaining if remaining > 0 else None, at_least=True, correction=k)
-    return Eta(remaining, correction=k)
+            overran = step.expected_s is not None  # known, but taking longer: "≥", no count
+            unknown += 0 if overran else 1
+            at_least = True
+            continue
+        remaining += part
+        if step.expected_s:
+            used.add(step.source or "history")
+    sources = tuple(s for s in SOURCES if s in used)
+    if at_least:
+        return Eta(
+            remaining if remaining > 0 else None,
+            at_least=True,
+            correction=k,
+            unknown_steps=unknown,
+            sources=sources,
+        )
+    return Eta(remaining, correction=k, sources=sources)
 
 
 def step_durations(docs: Iterable[Mapping[str, Any]]) -> dict[str, list[float]]:
@@ -193,6 +226,7 @@ def timings_from_manifest(
         timing = StepTiming(
             name=str(step.get("name")),
             status=status,
+            source="declared" if step.get("expected_source") == "author" else "history",
             expected_s=step.get("expected_duration_s"),
             actual_s=actual,
             completed=int(progress.get("completed") or 0),

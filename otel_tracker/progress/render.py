@@ -14,6 +14,7 @@ from typing import Any
 from ..printable import printable
 from ..timeparse import format_duration
 from .eta import Eta
+from .rate import rate_text
 
 DASH = "–"
 
@@ -55,7 +56,8 @@ def skip_line(doc: Mapping[str, Any], index: int) -> str:
 
 
 def items_text(step: Mapping[str, Any], rate: float | None) -> str:
-    """``4,000/10,000 env steps (40%, 812/s)`` for a step that reports progress."""
+    """``4,000/10,000 env steps (40%, 812 env steps/s)`` or ``3/10 epochs (30%,
+    42 s/epoch)`` for a step that reports progress (see :mod:`.rate`)."""
     progress = step.get("progress") or {}
     completed, total, unit = (
         progress.get("completed") or 0,
@@ -71,8 +73,9 @@ def items_text(step: Mapping[str, Any], rate: float | None) -> str:
         details.append(f"{100 * completed / total:.0f}%")
     else:
         head = f"{completed:,}{unit_text}"
-    if rate:
-        details.append(f"{rate:,.0f}/s")
+    shown_rate = rate_text(rate, printable(unit) if unit else None)
+    if shown_rate:
+        details.append(shown_rate)
     return head + (f" ({', '.join(details)})" if details else "")
 
 

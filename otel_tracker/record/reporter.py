@@ -14,10 +14,9 @@ unterminated line of it through :meth:`set_open_line`.
 from __future__ import annotations
 
 import logging
-import math
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import IO, Any
 
 from ..clock import iso_utc
@@ -25,8 +24,10 @@ from ..config import DEFAULT_STUCK_AFTER_S
 from ..contract.document import RunRecord
 from ..printable import printable
 from ..progress.eta import Eta, estimate, timings_from_manifest
+from ..progress.rate import RateEstimator
 from ..progress.render import run_end_line, running_line, skip_line, step_line
 from ..progress.stuck import stuck_reason
+from ..timeparse import parse_timestamp
 from .live_output import (
     LiveTextStream,
     Verbatim,
@@ -41,7 +42,6 @@ logger = logging.getLogger(__name__)
 progress_logger = logging.getLogger("otel_tracker.progress")
 
 MAX_ETA_LOG = 2000
-RATE_TAU_S = 10.0  # time constant of the rate's exponential smoothing
 LIVE_REFRESH_PER_S = 4
 
 
@@ -72,8 +72,9 @@ class ProgressReporter:
             mode = "live" if _isatty(self._stream) else "plain"
         self.mode = mode
         self._rates: dict[int, float] = {}
-        self._last_sample: dict[int, tuple[float, int]] = {}
+        self._estimators: dict[int, RateEstimator] = {}
         self._stop = threading.Event()
+        self._step_started = threading.Event()
         self._thread: threading.Thread | None = None
         self._live: Any = None
         self._open_lines: dict[str, str] = {}  # a wrapped command's unterminated lines
@@ -81,6 +82,8 @@ class ProgressReporter:
         self._proxies: list[tuple[str, LiveTextStream, Any]] = []  # sys.stdout/err stand-ins
         self._handlers: list[tuple[logging.StreamHandler, Any]] = []  # re-pointed to them
         self._failed = False
+        # the machine beside the progress (set once the run's telemetry samples)
+        self.resources: Callable[[], str] | None = None
         # finished and pending steps' timings, reused while their dicts are the same
         self._timings: dict[int, tuple[Any, Any]] = {}
 
@@ -109,10 +112,16 @@ class ProgressReporter:
                     "step": step.get("name"),
                     "eta_s": None if eta.remaining_s is None else round(eta.remaining_s, 3),
                     "at_least": eta.at_least,
+                    "source": eta.source,
+                    "unknown_steps": eta.unknown_steps,
+                    "step_expected_s": step.get("expected_duration_s"),
+                    "step_source": _step_source(step),
                 }
             )
             del self.record.eta_log[:-MAX_ETA_LOG]
             doc["eta"]["log"] = list(self.record.eta_log)  # the document being written
+            if event == "step_start":
+                self._step_started.set()
             if event == "step_end" or self._live is None:  # live: the region shows the start
                 self._emit(
                     step_line(doc, index, eta, elapsed, "start" if event == "step_start" else "end")
@@ -139,6 +148,7 @@ class ProgressReporter:
 
     def stop(self) -> None:
         self._stop.set()
+        self._step_started.set()  # wakes the periodic thread now
         live = self._live
         if live is not None:
             self._restore_streams()  # open lines still go above the display
@@ -178,11 +188,22 @@ class ProgressReporter:
             self._open_lines.pop(key, None)
 
     def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
+        """Off a terminal: each step's first in-step line soon after it starts, then at
+        a growing interval up to the configured one (see :func:`plain_delays`)."""
+        delays = plain_delays(self.interval)
+        while not self._stop.is_set():
+            started = self._step_started.wait(next(delays))
+            if self._stop.is_set():
+                return
+            if started:  # a new step: its own first line comes a few seconds in
+                self._step_started.clear()
+                delays = plain_delays(self.interval)
+                continue
             try:
                 line = self.current_line()
                 if line:
-                    self._emit(line)
+                    machine = self._resource_text()
+                    self._emit(f"{line} · {machine}" if machine else line)
             except Exception:
                 self._fail("periodic line")
 
@@ -197,17 +218,18 @@ class ProgressReporter:
             if step["status"] != "running":
                 continue
             index, completed = step["index"], step["progress"]["completed"] or 0
-            last = self._last_sample.get(index)
-            self._last_sample[index] = (now_s, completed)
-            if last is None or now_s <= last[0]:
-                continue
-            dt = now_s - last[0]
-            instant = (completed - last[1]) / dt
-            alpha = 1 - math.exp(-dt / RATE_TAU_S)
-            previous = self._rates.get(index)
-            self._rates[index] = (
-                instant if previous is None else previous + alpha * (instant - previous)
-            )
+            estimator = self._estimators.get(index)
+            if estimator is None:
+                started = parse_timestamp(step.get("started_at"))
+                estimator = self._estimators[index] = RateEstimator(
+                    started if started is not None else now_s
+                )
+            estimator.observe(now_s, completed)
+            rate = estimator.rate()
+            if rate is None:
+                self._rates.pop(index, None)
+            else:
+                self._rates[index] = rate
 
     def current_line(self) -> str | None:
         """The running step's line now (``None`` between steps)."""
@@ -341,10 +363,23 @@ class ProgressReporter:
             overall = ProgressBar(total=max(len(enabled), 1), completed=done, width=40)
             bars.add_row(f"run {done}/{len(enabled)}", overall, eta.text())
             parts.append(bars)
+            machine = self._resource_text()
+            if machine:
+                parts.append(Text(machine, style="dim"))
             return parts
         except Exception:
             self._fail("live view")
             return []
+
+    def _resource_text(self) -> str:
+        resources = self.resources
+        if resources is None:
+            return ""
+        try:
+            return resources()
+        except Exception:
+            self._fail("resources")
+            return ""
 
     def _emit(self, line: str) -> None:
         if self.mode == "off":
@@ -369,6 +404,27 @@ class ProgressReporter:
             logger.warning(
                 "otel-tracker progress output failed (%s); the run goes on", what, exc_info=True
             )
+
+
+FIRST_LINE_S = 3.0  # off a terminal, a step's first in-step line comes this soon
+
+
+def plain_delays(interval: float) -> Iterator[float]:
+    """Seconds between a step's in-step lines off a terminal: 3, 6, 12, 24... up to
+    ``interval`` and then every ``interval``: a 10 s step gets a line, a day-long one
+    does not flood the log (a new step starts the series again)."""
+    delay = min(FIRST_LINE_S, interval)
+    while True:
+        yield delay
+        delay = min(interval, delay * 2)
+
+
+def _step_source(step: dict[str, Any]) -> str:
+    """Where a step's own expected duration came from (history, declared or none)."""
+    source = step.get("expected_source")
+    if step.get("expected_duration_s") is None or source is None:
+        return "none"
+    return "declared" if source == "author" else "history"
 
 
 def _isatty(stream: Any) -> bool:

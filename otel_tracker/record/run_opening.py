@@ -235,6 +235,7 @@ class RunOpening:
                 self.record.warn(problem)
             else:
                 self.record.telemetry = self.telemetry.summary
+                self.reporter.resources = self.telemetry.resource_line
         if not self.telemetry.drives_heartbeat:
             self._heartbeat_thread = threading.Thread(
                 target=self._heartbeat_loop,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..progress.resources import gpu_mean, latest_points, resource_text
 from ..sampling.custom import UserMetrics
 from ..values import is_real
 
@@ -20,6 +22,7 @@ logger = logging.getLogger(__name__)
 # The run's end must stay fast even with a helper that stopped answering (SIGTERM
 # must leave a final manifest within seconds).
 STOP_REPLY_TIMEOUT_S = 1.0
+RECENT_SAMPLES = 6  # the GPU starvation hint looks at this many samples
 
 
 class RunTelemetry:
@@ -185,6 +188,17 @@ class RunTelemetry:
     def summary(self) -> dict[str, Any] | None:
         """The manifest's ``telemetry`` section, or ``None`` when not sampling."""
         return self.sampler.summary() if self.sampler is not None else None
+
+    def resource_line(self) -> str:
+        """``CPU 187% of 2 · PSS 3.1 GB · GPU0 92% 14/80 GB`` from the latest samples
+        (see :mod:`otel_tracker.progress.resources`); ``""`` before the first."""
+        if self.sampler is None:
+            return ""
+        recent = [{p.key: p.value for p in s.points} for s in self.sampler.latest(RECENT_SAMPLES)]
+        if not recent:
+            return ""
+        gpu = [m for m in (gpu_mean(points) for points in recent) if m is not None]
+        return resource_text(latest_points(recent), os.cpu_count(), gpu)
 
     def history(self, key: str, seconds: float | None = None) -> list[tuple[float, float]]:
         """Recent values of one series (see :meth:`Run.resource_history`)."""

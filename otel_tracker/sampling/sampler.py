@@ -101,6 +101,11 @@ class ResourceSampler:
         with self._sampling:  # samplers keep delta state: one sample at a time
             return self._sample()
 
+    def latest(self, count: int) -> list[Snapshot]:
+        """The last ``count`` snapshots, oldest first."""
+        with self._lock:
+            return list(self.recent)[-count:]
+
     def history(self, key: str, seconds: float | None = None) -> list[tuple[float, float]]:
         """``(wall time, value)`` of one series from the ring buffer, oldest first."""
         with self._lock:

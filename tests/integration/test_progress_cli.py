@@ -54,7 +54,7 @@ def test_plain_lines_when_not_a_terminal(root: Path, tmp_path: Path) -> None:
     assert proc.returncode == 0, err
     assert "\x1b[" not in err
     lines = err.splitlines()
-    assert lines[0] == "Step 1/4 – prepare (ETA ?, elapsed 0s)"
+    assert lines[0] == "Step 1/4 – prepare (ETA ? (4 steps without history), elapsed 0s)"
     assert any(
         line.startswith("Step 2/4 – train: ") and " batches (" in line and "/s)" in line
         for line in lines

@@ -22,8 +22,9 @@ def S(
 
 
 def test_no_history_is_unknown_not_zero() -> None:
-    assert estimate([S("pending"), S("pending")]) == Eta(None, at_least=True)
+    assert estimate([S("pending"), S("pending")]) == Eta(None, at_least=True, unknown_steps=2)
     assert Eta(None, at_least=True).text() == "ETA ?"
+    assert estimate([S("pending"), S("pending")]).text() == "ETA ? (2 steps without history)"
 
 
 def test_history_sums_remaining_steps() -> None:
@@ -117,7 +118,7 @@ def test_line_format_and_skips() -> None:
 
 def test_items_text() -> None:
     step = {"progress": {"completed": 4000, "total": 10000, "unit": "env steps"}}
-    assert items_text(step, 812.4) == "4,000/10,000 env steps (40%, 812/s)"
+    assert items_text(step, 812.4) == "4,000/10,000 env steps (40%, 812 env steps/s)"
     assert items_text({"progress": {"completed": 7, "total": None, "unit": None}}, None) == "7"
     assert items_text({"progress": {"completed": 0, "total": None}}, None) == ""
 
@@ -145,8 +146,15 @@ def test_eta_learns_from_history_on_a_fake_clock(
     base = {"extract": 60.0, "transform": 600.0, "load": 120.0}
     first = _pipeline(root, clock, base)
     out = capsys.readouterr().err
-    assert "Step 1/3 – extract (ETA ?, elapsed 0s)" in out
-    assert load_manifest(first.manifest_path)["eta"]["history_runs"] == 0
+    assert "Step 1/3 – extract (ETA ? (3 steps without history), elapsed 0s)" in out
+    first_doc = load_manifest(first.manifest_path)
+    assert first_doc["eta"]["history_runs"] == 0
+    opening = first_doc["eta"]["log"][0]  # the ETA log says what it knew, and whence
+    assert (opening["source"], opening["unknown_steps"], opening["step_source"]) == (
+        "none",
+        3,
+        "none",
+    )
     _pipeline(root, clock, base)
     capsys.readouterr()
     slow = _pipeline(root, clock, {k: v * 1.5 for k, v in base.items()})  # a machine 1.5x slower
@@ -161,6 +169,7 @@ def test_eta_learns_from_history_on_a_fake_clock(
     assert [(e["event"], e["step"]) for e in log] == [
         (ev, n) for n in base for ev in ("start", "end")
     ]
+    assert {(e["source"], e["step_source"]) for e in log[:-1]} == {("history", "history")}
     end2 = [e for e in log if e["event"] == "end"][1]
     assert end2["eta_s"] == pytest.approx(180.0)  # exactly what remained: 120 s * 1.5
 
@@ -255,7 +264,7 @@ def test_a_lower_bound_that_rounds_to_nothing_is_shown_as_unknown(
             with run.step(name):
                 clock.sleep(2)
     out = capsys.readouterr().err
-    assert "Step 1/2 – short (ETA ?, elapsed 0s)" in out, out
+    assert "Step 1/2 – short (ETA ? (1 step without history), elapsed 0s)" in out, out
     assert "≥ 0s" not in out
     start = load_manifest(run.manifest_path)["eta"]["log"][0]
     # the data keeps what is known: a lower bound of `known` seconds

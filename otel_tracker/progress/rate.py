@@ -1,0 +1,85 @@
+"""A step's item rate: right from the first items, steady later, never 0 while items move.
+
+- Until :data:`WARMUP_S` of the step have passed (or fewer than three readings
+  exist), the rate is the step's count over its elapsed time: the only honest figure
+  early, and exact for a steady step.
+- After that, it is the count over the last :data:`WINDOW_S` of readings: it follows
+  a step that speeds up or slows down within about that time, without the lag of an
+  exponential average that starts from zero.
+- When no item arrived within the window (one epoch a minute), it falls back to the
+  count over the step's elapsed time again: slow is not stopped.
+
+A rate below one item a second reads as time per item (``42 s/epoch``,
+``3.1 min/item``), faster ones as items per second in the step's unit
+(``812 env steps/s``): see :func:`rate_text`.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+WARMUP_S = 5.0
+WINDOW_S = 15.0
+MAX_READINGS = 256
+
+
+class RateEstimator:
+    """Readings ``(t, completed)`` of one step, oldest first; :meth:`rate` in items/s."""
+
+    __slots__ = ("_readings", "started_at")
+
+    def __init__(self, started_at: float) -> None:
+        self.started_at = started_at
+        self._readings: deque[tuple[float, int]] = deque(maxlen=MAX_READINGS)
+
+    def observe(self, t: float, completed: int) -> None:
+        readings = self._readings
+        if readings and t <= readings[-1][0]:
+            if completed != readings[-1][1]:  # the same instant, a newer count
+                readings[-1] = (readings[-1][0], completed)
+            return
+        readings.append((t, completed))
+        while len(readings) > 2 and readings[1][0] < t - WINDOW_S:
+            readings.popleft()  # keep one reading at or before the window's start
+
+    def rate(self) -> float | None:
+        """Items per second now, or None before the first item."""
+        if not self._readings:
+            return None
+        t, completed = self._readings[-1]
+        if completed <= 0:
+            return None
+        elapsed = t - self.started_at
+        average = completed / elapsed if elapsed > 0 else None
+        if elapsed < WARMUP_S or len(self._readings) < 3:
+            return average
+        start_t, start_count = self._readings[0]
+        if completed > start_count and t > start_t:
+            return (completed - start_count) / (t - start_t)
+        return average
+
+
+def singular(unit: str) -> str:
+    """``epochs`` -> ``epoch``, ``batches`` -> ``batch``, ``env steps`` -> ``env step``."""
+    if unit.endswith(("ches", "shes", "sses", "xes")):
+        return unit[:-2]
+    if unit.endswith("s") and not unit.endswith("ss"):
+        return unit[:-1]
+    return unit
+
+
+def rate_text(rate: float | None, unit: str | None = None) -> str:
+    """``812 env steps/s``, ``2.5 batches/s``, ``42 s/epoch``, ``3.1 min/item``; ``""``
+    when there is no rate."""
+    if rate is None or rate <= 0:
+        return ""
+    if rate >= 1:
+        shown = f"{rate:,.0f}" if rate >= 10 else f"{rate:.1f}"
+        return f"{shown} {unit or 'items'}/s"
+    each = singular(unit) if unit else "item"
+    seconds = 1 / rate
+    if seconds < 60:
+        return f"{seconds:.0f} s/{each}" if seconds >= 10 else f"{seconds:.1f} s/{each}"
+    if seconds < 3600:
+        return f"{seconds / 60:.1f} min/{each}"
+    return f"{seconds / 3600:.1f} h/{each}"

@@ -235,7 +235,7 @@ async def _watchers(url: str, run_id: str, clients: int, stop: threading.Event) 
             await ws.send_str(json.dumps({"watch": "run", "run_id": run_id}))
             while not stop.is_set():
                 try:
-                    await ws.receive(timeout=0.5)
+                    await asyncio.wait_for(ws.receive(), 0.5)
                     received += 1
                 except asyncio.TimeoutError:
                     continue

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import stat
+import time
 import weakref
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,23 @@ def _close_in_child() -> None:
         lock._forget()
 
 
+# A reader probes a lock with a shared flock held for microseconds (lock_is_held): a run
+# taking its lock at that instant waits for the probe to end rather than fail.
+LOCK_RETRY_S = 0.2
+
+
+def _lock_exclusive(fd: int) -> None:
+    deadline = time.monotonic() + LOCK_RETRY_S
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # type: ignore[union-attr]
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.001)
+
+
 class RunLock:
     """An exclusive, non-blocking ``flock`` on ``<run>/.lock``."""
 
@@ -52,7 +70,7 @@ class RunLock:
             logger.warning("otel-tracker could not create lock file %s: %s", self.path, exc)
             return False
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _lock_exclusive(fd)
             os.ftruncate(fd, 0)
             os.write(fd, content.encode())
         except OSError as exc:

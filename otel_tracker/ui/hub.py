@@ -23,7 +23,7 @@ from typing import Any
 
 from ..errors import RunNotFoundError
 from ..history.store import BadManifestError, RunStore, RunView
-from .files import log_path, read_from, run_dir
+from .files import log_names, read_log, run_dir
 from .telemetry import TELEMETRY_NAME, TelemetryFeed, sample_payload
 from .views import RunQuery, run_detail, run_row
 
@@ -31,7 +31,9 @@ logger = logging.getLogger(__name__)
 
 LIVE_STATUSES = ("running", "stuck")
 LIVE_REFRESH_S = 1.0
-MAX_FEEDS = 32  # telemetry kept parsed for the runs pages show (and a few recent ones)
+MAX_FEEDS = 8  # telemetry kept parsed beyond the runs pages show (a few recent ones)
+MAX_DETAILS = 64  # run pages' reports kept (one per run and kind)
+MAX_SAMPLES_PUSHED = 1_000  # more new samples at once: the thinned charts instead
 CHART_BUCKETS = 600  # min/max pairs per series: more than a chart has pixels
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
@@ -64,6 +66,11 @@ class Hub:
         self._details: dict[tuple[str, bool], tuple[tuple[int, int, int], dict[str, Any]]] = {}
         self._logs: dict[tuple[str, str], int] = {}
         self._problems: dict[str, str] = {}
+        self._log_runs: set[str] = set()  # runs whose logs pages follow
+        self._aligned: dict[str, float] = {}  # compare pages: a run's charts from its start
+        # run directories seen before their first manifest: no file event may follow
+        # that a watcher of the root sees (the manifest is written inside the directory)
+        self._starting: set[str] = set()
         self.clients: set[Client] = set()
         self._executor = concurrent.futures.ThreadPoolExecutor(1, "otel-tracker-ui")
         self._names: list[str] = []
@@ -96,15 +103,23 @@ class Hub:
         try:
             view = self.store.load(path)
         except BadManifestError as exc:
-            if not exc.missing:
+            if exc.missing:  # being created: read again on every refresh until it has one
+                self._starting.add(run_id)
+            else:
                 self._problems[run_id] = str(exc)
             self._rows.pop(run_id, None)
             return None
         except OSError:
             self._rows.pop(run_id, None)
             return None
+        self._starting.discard(run_id)
+        try:
+            row = run_row(view)
+        except Exception as exc:  # a field of the wrong type the store did not check
+            self._problems[run_id] = f"{path / 'manifest.json'}: cannot be shown ({exc!r})"
+            self._rows.pop(run_id, None)
+            return None
         self._problems.pop(run_id, None)
-        row = run_row(view)
         self._rows[run_id] = _Cached(row, signature, now)
         return row
 
@@ -156,7 +171,7 @@ class Hub:
         if cached is not None and cached[0] == signature:
             return cached[1]
         detail = self._detail(run_id, with_analysis)
-        if len(self._details) >= MAX_FEEDS * 2:
+        if len(self._details) >= MAX_DETAILS:
             self._details.clear()
         self._details[key] = (signature, detail)
         return detail
@@ -182,9 +197,9 @@ class Hub:
                 for old in [r for r in self._feeds if r not in watched][: len(self._feeds) // 2]:
                     del self._feeds[old]
             feed = self._feeds[run_id] = TelemetryFeed(self.root / run_id / TELEMETRY_NAME)
-            feed.read_new()
+            feed.catch_up()
         elif not any(run_id in c.runs for c in self.clients):
-            feed.read_new()
+            feed.catch_up()
         # else: the next refresh reads what is new and sends it to every page that
         # watches the run, this one included; read here, it would reach none of them
         return feed
@@ -199,20 +214,40 @@ class Hub:
             from ..timeparse import parse_timestamp
 
             since = parse_timestamp((row or {}).get("started_at"))
+            if since is not None:
+                self._aligned[run_id] = since
         return self.feed(run_id).charts(buckets, since)
 
-    def subscribe_logs(self, run_id: str) -> dict[str, dict[str, Any]]:
+    def log_tails(self, run_id: str) -> dict[str, dict[str, Any]]:
+        """The end of each of the run's logs (the HTTP API: nothing is followed)."""
         out = {}
-        for name in ("stdout", "stderr"):
-            path = log_path(self.root, run_id, name)
-            if path is None:
-                continue
-            shared = self._logs.get((run_id, name))
-            # up to where the pages watching it have been sent: the rest goes to all
-            text, offset = read_from(path, None, until=shared)
-            self._logs[(run_id, name)] = offset
+        for name in log_names(self.root, run_id):
+            text, offset = read_log(self.root, run_id, name, None)
             out[name] = {"text": text, "offset": offset}
         return out
+
+    def subscribe(
+        self, run_id: str, buckets: int, aligned: bool, with_logs: bool
+    ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+        """A page starts watching a run: its charts and (for a run page) the end of
+        each log, up to where the pages already watching it have been sent, so that
+        every later sample and line reaches it exactly once (one worker call: no
+        refresh runs in between)."""
+        charts = self.charts(run_id, buckets, aligned)
+        logs: dict[str, dict[str, Any]] = {}
+        if with_logs:
+            followed = run_id in self._log_runs
+            for name in log_names(self.root, run_id):
+                shared = self._logs.get((run_id, name))
+                if shared is None and followed:
+                    # new since the last refresh: the next one sends all of it to all
+                    self._logs[(run_id, name)] = 0
+                    continue
+                text, offset = read_log(self.root, run_id, name, None, until=shared)
+                self._logs.setdefault((run_id, name), offset)
+                logs[name] = {"text": text, "offset": offset}
+            self._log_runs.add(run_id)
+        return charts, logs
 
     # -- one refresh: what changed since the last ---------------------------------------
     def refresh(self, changed: set[str], root_changed: bool, watched: set[str]) -> list[Any]:
@@ -226,30 +261,49 @@ class Hub:
                 del self._rows[gone]
                 self._feeds.pop(gone, None)
                 events.append(("removed", gone, None))
+            for gone in [r for r in self._problems if r not in present]:
+                del self._problems[gone]
             changed |= {n for n in names[:50] if n not in self._rows}  # new runs are newest
+            self._starting &= present
+        changed |= self._starting
         live = {r for r, c in self._rows.items() if c.row.get("status") in LIVE_STATUSES}
         for run_id in sorted(changed | live):
             before = self._rows.get(run_id)
             old = before.row if before else None
-            row = self.row(run_id, force=run_id in changed)
+            try:
+                row = self.row(run_id, force=run_id in changed)
+            except Exception:  # one run's trouble is never every page's
+                logger.debug("reading run %s failed", run_id, exc_info=True)
+                self._rows.pop(run_id, None)
+                continue
             if row is not None and row != old:
                 events.append(("row", run_id, row))
         for run_id in watched:
-            if run_id in self._feeds:
-                samples = self._feeds[run_id].read_new()
-                if samples:
+            feed = self._feeds.get(run_id)
+            if feed is not None:
+                samples = feed.read_new()
+                if len(samples) > MAX_SAMPLES_PUSHED or feed.behind:
+                    # a backlog (a huge file being caught up): the thinned charts again
+                    charts = feed.charts(CHART_BUCKETS, self._aligned.get(run_id))
+                    events.append(("charts", run_id, charts))
+                elif samples:
                     events.append(("samples", run_id, sample_payload(samples)))
-            for name in ("stdout", "stderr"):
-                key = (run_id, name)
-                if key not in self._logs:
-                    continue
-                path = log_path(self.root, run_id, name)
-                if path is None:
-                    continue
-                text, offset = read_from(path, self._logs[key])
-                self._logs[key] = offset
-                if text:
-                    events.append(("log", run_id, {"name": name, "text": text}))
+            if run_id in self._log_runs:
+                events += self._new_log_lines(run_id)
+        for key in [k for k in self._logs if k[0] not in watched]:
+            del self._logs[key]  # nobody follows it: a page that comes starts afresh
+        self._log_runs &= watched
+        return events
+
+    def _new_log_lines(self, run_id: str) -> list[Any]:
+        events = []
+        for name in log_names(self.root, run_id):
+            key = (run_id, name)
+            start = self._logs.get(key, 0)  # a log that appeared meanwhile: all of it
+            text, offset = read_log(self.root, run_id, name, start)
+            self._logs[key] = offset
+            if text:
+                events.append(("log", run_id, {"name": name, "text": text}))
         return events
 
     def live_runs(self) -> set[str]:

@@ -19,13 +19,14 @@ import ipaddress
 import json
 import logging
 import mimetypes
+import os
 import secrets
 from pathlib import Path
 from typing import Any
 
 from ..errors import OtelTrackerError, RunNotFoundError
 from ..history.store import RunStore
-from .files import safe_file
+from .files import open_file, run_dir
 from .hub import CHART_BUCKETS, Client, Hub
 from .views import RunQuery
 from .watch import RootWatcher
@@ -44,6 +45,8 @@ MAX_PAGE = 200
 MAX_COMPARE = 8
 REFRESH_S = 1.0
 SEND_TIMEOUT_S = 5.0
+FILE_CHUNK = 256 * 1024
+_PATH_CHARS = frozenset("/\\\x00")
 WARM_CHUNK = 100  # rows read per start-up job (about 25 ms at 10,000 runs)
 
 
@@ -185,6 +188,8 @@ class UiServer:
             message = {"type": "removed", "run_id": run_id}
         elif kind == "samples":
             message = {"type": "samples", "run_id": run_id, "samples": data}
+        elif kind == "charts":
+            message = {"type": "charts", "run_id": run_id, **data}
         else:
             message = {"type": "log", "run_id": run_id, **data}
         for client in list(self.hub.clients):
@@ -280,7 +285,7 @@ class UiServer:
 
     async def _logs(self, request: Any) -> Any:
         run_id = await self._guarded(self._canonical, request.match_info["run_id"])
-        return _json(await self.hub.call(self.hub.subscribe_logs, run_id))
+        return _json(await self.hub.call(self.hub.log_tails, run_id))
 
     async def _compare(self, request: Any) -> Any:
         from aiohttp import web
@@ -333,29 +338,46 @@ class UiServer:
         from aiohttp import web
 
         run_id, relative = request.match_info["run_id"], request.match_info["path"]
-        path = await self.hub.call(safe_file, self.hub.root, run_id, relative)
-        if path is None:
+        fd = await self.hub.call(open_file, self.hub.root, run_id, relative)
+        if fd is None:
             raise web.HTTPNotFound()
-        content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        name = relative.rsplit("/", 1)[-1]
+        content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
         inline = content_type.startswith(("image/", "text/")) or content_type == "application/json"
         if content_type.startswith("text/") or content_type in ("application/json",):
             content_type = "text/plain; charset=utf-8"  # never rendered as a page
         disposition = "inline" if inline else "attachment"
-        return web.FileResponse(
-            path,
-            headers={
-                "Content-Type": content_type,
-                "Content-Disposition": f"{disposition}; filename*=UTF-8''" + _quote(path.name),
-                "Content-Security-Policy": FILE_CSP,
-            },
-        )
+        # served from the descriptor that was checked: nothing swapped in later is read
+        loop = asyncio.get_running_loop()
+        with os.fdopen(fd, "rb") as file:
+            response = web.StreamResponse(
+                headers={
+                    "Content-Type": content_type,
+                    "Content-Length": str(os.fstat(file.fileno()).st_size),
+                    "Content-Disposition": f"{disposition}; filename*=UTF-8''" + _quote(name),
+                    "Content-Security-Policy": FILE_CSP,
+                }
+            )
+            await response.prepare(request)
+            left = int(response.headers["Content-Length"])  # a growing log: what was there
+            while left > 0:
+                chunk = await loop.run_in_executor(None, file.read, min(FILE_CHUNK, left))
+                if not chunk:
+                    break
+                left -= len(chunk)
+                await response.write(chunk)
+            await response.write_eof()
+        return response
 
     def _canonical(self, ref: str) -> str:
         """The run id ``ref`` names under the root (an id, a unique prefix, ``latest``);
         a path-like reference (the CLI takes run directories) is no run here."""
-        if not ref or ref.startswith(".") or any(c in ref for c in "/\\\x00"):
+        if ref != ref.strip() or not ref or ref.startswith(".") or _PATH_CHARS & set(ref):
             raise RunNotFoundError(f"no run {ref!r}")
-        return self.hub.store.resolve(ref).name
+        path = self.hub.store.resolve(ref)
+        if path.parent != self.hub.root or run_dir(self.hub.root, path.name) is None:
+            raise RunNotFoundError(f"no run {ref!r}")
+        return path.name
 
     async def _guarded(self, fn: Any, *args: Any) -> Any:
         from aiohttp import web
@@ -372,7 +394,9 @@ class UiServer:
         from aiohttp import WSMsgType, web
 
         origin = request.headers.get("Origin")
-        if origin is not None and origin not in (f"http://{request.host}", "null"):
+        # a sandboxed frame of any site says "null": only the page's own origin, or none
+        # (not a browser), may read runs over the socket
+        if origin is not None and origin != f"http://{request.host}":
             return web.Response(status=403, text="cross-origin WebSocket refused")
         ws = web.WebSocketResponse(heartbeat=20, max_msg_size=64 * 1024)
         await ws.prepare(request)
@@ -423,11 +447,11 @@ class UiServer:
         ids = [i for i in ids or [] if isinstance(i, str)][:MAX_COMPARE]
         for ref in ids:
             try:
-                run_id = await self.hub.call(self._canonical, ref)
-                charts = await self.hub.call(self.hub.charts, run_id, CHART_BUCKETS, what != "run")
+                run_id, charts, logs = await self.hub.call(self._subscribe, ref, what == "run")
             except OtelTrackerError:
                 continue
-            logs = await self.hub.call(self.hub.subscribe_logs, run_id) if what == "run" else {}
+            # no await between the worker's reply and this: every later refresh's
+            # samples and lines reach this page too, none twice
             client.runs.add(run_id)
             self._enqueue(client, {"type": "charts", "run_id": run_id, **charts})
             for name, log in logs.items():
@@ -435,6 +459,11 @@ class UiServer:
                     client, {"type": "log", "run_id": run_id, "name": name, **log, "first": True}
                 )
         self._wake.set()
+
+    def _subscribe(self, ref: str, run_page: bool) -> tuple[str, Any, Any]:
+        run_id = self._canonical(ref)
+        charts, logs = self.hub.subscribe(run_id, CHART_BUCKETS, not run_page, run_page)
+        return run_id, charts, logs
 
 
 def _json(data: Any) -> Any:

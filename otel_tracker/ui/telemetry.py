@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,9 +22,12 @@ from ..timeparse import parse_timestamp
 from .downsample import Value, min_max_buckets
 
 TELEMETRY_NAME = "telemetry.jsonl"
-MAX_READ_BYTES = 64 * 1024 * 1024  # per call: a huge file is read over several calls
+READ_BYTES = 4 * 1024 * 1024  # per read (about half a second of parsing): the worker
+# thread serves other pages between the pieces of a huge file
 MAX_LINE_BYTES = 1024 * 1024
 MAX_SERIES = 64  # per run: hundreds of GPUs would not make a readable chart anyway
+MAX_KEPT = 20_000  # samples kept per run (27 h at 5 s); beyond, the oldest are thinned
+CATCH_UP_S = 2.0  # a page's first charts wait this long at most for a backlog
 ITEMS = "otel_tracker.step.items"
 
 # chart -> (title, unit, [(label, exact key or "prefix{" for one series per attribute set)])
@@ -78,20 +82,35 @@ class TelemetryFeed:
     steps: list[str | None] = field(default_factory=list)
     columns: dict[str, list[Value]] = field(default_factory=dict)
     skipped: int = 0
+    samples: int = 0  # read in all (the columns keep at most MAX_KEPT, thinned)
+    behind: bool = False  # more of the file is waiting than one read takes
     _items: tuple[str | None, float, float] | None = None  # (step, t, items) of the last sample
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
+    def catch_up(self, budget_s: float = CATCH_UP_S) -> None:
+        """Read until the end of the file or ``budget_s`` seconds have passed."""
+        deadline = time.monotonic() + budget_s
+        self.read_new()
+        while self.behind and time.monotonic() < deadline:
+            self.read_new()
+
     def read_new(self) -> list[Sample]:
-        """The samples appended since the last call (and taken into the columns)."""
+        """The samples appended since the last call (and taken into the columns), at
+        most :data:`READ_BYTES` of the file at a time (``behind`` says there is more)."""
         with self._lock:
             try:
                 with open_regular(self.path) as file:
                     file.seek(self.offset)
-                    data = file.read(MAX_READ_BYTES)
+                    data = file.read(READ_BYTES + 1)
             except FileProblem:
                 return []
+            self.behind = len(data) > READ_BYTES
+            data = data[:READ_BYTES]
             end = data.rfind(b"\n")
             if end < 0:
+                if len(data) == READ_BYTES:  # one line longer than a read: not a sample
+                    self.offset += len(data)
+                    self.skipped += 1
                 return []
             self.offset += end + 1
             new = []
@@ -104,7 +123,17 @@ class TelemetryFeed:
                     continue
                 self._append(sample)
                 new.append(sample)
+            self.samples += len(new)
+            if len(self.times) > MAX_KEPT:
+                self._thin()
             return new
+
+    def _thin(self) -> None:
+        """Bound memory whatever the run's length: the kept samples become the min/max
+        envelope of MAX_KEPT / 4 time buckets (what a chart shows of them anyway)."""
+        times, columns = min_max_buckets(self.times, self.columns, MAX_KEPT // 4)
+        self.times, self.columns = times, columns
+        self.steps = [None] * len(times)
 
     def _parse(self, line: bytes) -> Sample | None:
         import json
@@ -145,10 +174,11 @@ class TelemetryFeed:
         row = len(self.times)
         self.times.append(sample.t)
         self.steps.append(sample.step)
-        for key, value in sample.values.items():
+        for key, value in list(sample.values.items()):
             column = self.columns.get(key)
             if column is None:
                 if len(self.columns) >= MAX_SERIES:
+                    del sample.values[key]  # not charted: not sent to the page either
                     continue
                 column = self.columns[key] = [None] * row
             column.append(value)
@@ -161,11 +191,12 @@ class TelemetryFeed:
         ``since`` shifts the time axis (seconds from the run's start, for compare)."""
         with self._lock:
             times, columns = min_max_buckets(self.times, self.columns, buckets)
-            raw = len(self.times)
+            raw = self.samples
         if since is not None:
             times = [round(t - since, 3) for t in times]
         return {
             "offset": self.offset,
+            "behind": self.behind,
             "samples": raw,
             "t": times,
             "charts": chart_payload(columns),

@@ -26,6 +26,7 @@ def run_row(view: RunView) -> dict[str, Any]:
     live = view.status in LIVE
     progress = progress_status(view) if live else None
     row["step_line"] = status_lines(view)[1] if live else None
+    row["resources"] = progress["resources"] if progress else None
     row["eta_s"] = progress["eta_s"] if progress else None
     row["eta_at_least"] = progress["eta_at_least"] if progress else None
     row["elapsed_s"] = progress["elapsed_s"] if progress else row.get("elapsed_s")

@@ -66,8 +66,10 @@ def chromium_path() -> str:
     return found
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """One Chromium per test module, stopped after it: Playwright's sync API keeps an
+    event loop running on the main thread, which later tests' asyncio.run refuses."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

@@ -109,7 +109,7 @@ def test_the_run_page_draws_its_timeline_charts_and_logs_live(
     driven = DrivenRun(root, tmp_path / "gate", name="wrapped", wrapped=True)
     try:
         run_id = wait_for(lambda: driven.run_id, what="the run to start")
-        page.goto(server.url + "run/" + run_id)
+        page.goto(server.url + "run/" + run_id[:18])  # a unique prefix, as the CLI takes
         page.wait_for_selector("#chart-cpu", timeout=WAIT_MS)
         drawn = page.evaluate(
             "() => window.otelTracker.charts.cpu.data[1].filter(v => v !== null).length"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -154,3 +155,152 @@ def test_off_loopback_a_token_is_required() -> None:
     assert check_access("0.0.0.0", "s3cret") == "s3cret"
     generated = check_access("0.0.0.0", "generate")
     assert generated and len(generated) >= 24
+
+
+def test_a_run_seen_before_its_manifest_is_picked_up_when_it_writes_one(
+    root: Path, template_manifest: dict
+) -> None:
+    """The root's watcher sees the run's directory appear, not the manifest written
+    inside it later: the hub reads such a directory again until it has a row."""
+    from otel_tracker.config import ReaderConfig
+    from otel_tracker.contract.atomic import write_json_atomic
+    from otel_tracker.contract.liveness import RunLock
+    from otel_tracker.history.store import RunStore
+    from otel_tracker.ui.hub import Hub
+
+    run = root / RUN
+    run.mkdir(parents=True)
+    lock = RunLock(run / ".lock")
+    assert lock.acquire(f"{os.getpid()}\n")  # a live process, starting
+    try:
+        hub = Hub(RunStore(config=ReaderConfig(root=root)))
+        assert hub.refresh(set(), True, set()) == []  # starting: nothing to show yet
+        doc = dict(template_manifest, run_id=RUN, status="running", ended_at=None)
+        write_json_atomic(run / "manifest.json", doc)
+        events = hub.refresh(set(), False, set())  # no event named it: found anyway
+        assert [(kind, run_id) for kind, run_id, _ in events] == [("row", RUN)]
+        assert events[0][2]["status"] == "running"
+        hub.close()
+    finally:
+        lock.release()
+
+
+def _live_run(root: Path, template: dict, run_id: str, **fields: Any) -> Any:
+    """A running run (its lock held by this process) with ``fields`` in its manifest."""
+    from otel_tracker.contract.atomic import write_json_atomic
+    from otel_tracker.contract.liveness import RunLock
+
+    run = root / run_id
+    run.mkdir(parents=True)
+    lock = RunLock(run / ".lock")
+    assert lock.acquire(f"{os.getpid()}\n")
+    doc = dict(template, run_id=run_id, status="running", ended_at=None, **fields)
+    write_json_atomic(run / "manifest.json", doc)
+    return lock
+
+
+def _hub(root: Path) -> Any:
+    from otel_tracker.config import ReaderConfig
+    from otel_tracker.history.store import RunStore
+    from otel_tracker.ui.hub import Hub
+
+    return Hub(RunStore(config=ReaderConfig(root=root)))
+
+
+def test_one_run_with_a_mistyped_field_never_breaks_the_others(
+    root: Path, template_manifest: dict
+) -> None:
+    import copy
+
+    from otel_tracker.ui.views import RunQuery
+
+    steps = copy.deepcopy(template_manifest["steps"])
+    steps[0].update(status="running", progress={"completed": "many", "total": 4})
+    bad = _live_run(root, template_manifest, RUN, steps=steps)
+    good_id = "20261203T051700.000Z-good-abcdef"
+    good = _live_run(root, template_manifest, good_id)
+    try:
+        hub = _hub(root)
+        page = hub.query(RunQuery(), 0, 50)
+        assert [r["run_id"] for r in page["runs"]] == [good_id]
+        assert any(RUN in p and "cannot be shown" in p for p in page["problems"]), page
+        hub.refresh({RUN, good_id}, True, set())  # re-read, and nothing raised
+        assert [r["run_id"] for r in hub.query(RunQuery(), 0, 50)["runs"]] == [good_id]
+        hub.close()
+    finally:
+        bad.release()
+        good.release()
+
+
+def test_logs_are_followed_once_per_page_from_where_each_came_in(
+    root: Path, template_manifest: dict
+) -> None:
+    """Two pages on one run get every new line once; a log that appears later (a
+    pipeline file's next step) is followed from its first line; a line longer than a
+    read is passed on; when the last page leaves, nothing is remembered."""
+    lock = _live_run(root, template_manifest, RUN)
+    logs = root / RUN / "logs"
+    logs.mkdir()
+    (logs / "stdout.log").write_text("one\ntwo\n")
+    try:
+        hub = _hub(root)
+        _, first = hub.subscribe(RUN, 100, False, True)
+        assert first == {"stdout": {"text": "one\ntwo\n", "offset": 8}}
+        with (logs / "stdout.log").open("a") as out:
+            out.write("three\n")
+        (logs / "01-train.stderr.log").write_text("warning\n")
+        _, second = hub.subscribe(RUN, 100, False, True)  # a second page, before the refresh
+        assert second == {"stdout": {"text": "one\ntwo\n", "offset": 8}}  # as the first has
+        events = hub.refresh(set(), False, {RUN})
+        lines = sorted((e[2]["name"], e[2]["text"]) for e in events if e[0] == "log")
+        assert lines == [("01-train.stderr", "warning\n"), ("stdout", "three\n")]
+        assert [e for e in hub.refresh(set(), False, {RUN}) if e[0] == "log"] == []
+        with (logs / "stdout.log").open("a") as out:
+            out.write("\r" + "x" * 300_000 + "\nafter\n")  # tqdm redrawing one line
+        texts = []
+        for _ in range(5):
+            texts += [e[2]["text"] for e in hub.refresh(set(), False, {RUN}) if e[0] == "log"]
+        assert "".join(texts).endswith("after\n") and len("".join(texts)) == 300_008
+        hub.refresh(set(), False, set())  # every page left
+        assert hub._logs == {}
+        hub.close()
+    finally:
+        lock.release()
+
+
+def test_a_huge_telemetry_file_is_read_in_pieces_into_bounded_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from otel_tracker.ui import telemetry
+
+    monkeypatch.setattr(telemetry, "READ_BYTES", 64 * 1024)
+    monkeypatch.setattr(telemetry, "MAX_KEPT", 2_000)
+    path = tmp_path / "telemetry.jsonl"
+    with path.open("wb") as file:
+        for i in range(12_000):
+            second = i % 60
+            file.write(_sample(second, **{"process.cpu.utilization": (i % 7) / 10}))
+    feed = TelemetryFeed(path)
+    first = feed.read_new()
+    assert 0 < len(first) < 12_000 and feed.behind  # one piece, and it says there is more
+    feed.catch_up(budget_s=60)
+    assert not feed.behind and feed.samples == 12_000 and feed.offset == path.stat().st_size
+    assert len(feed.times) <= 2_000  # thinned, not kept whole
+    cpu = feed.charts(100)["charts"]["cpu"]["series"][0]["values"]
+    assert max(v for v in cpu if v is not None) == 0.6  # the envelope keeps the extremes
+
+
+def test_series_beyond_the_cap_are_neither_charted_nor_sent(tmp_path: Path) -> None:
+    from otel_tracker.ui.telemetry import MAX_SERIES
+
+    path = tmp_path / "telemetry.jsonl"
+    gpus = {f"hw.gpu.utilization{{otel_tracker.gpu.index={i}}}": 0.5 for i in range(70)}
+    path.write_bytes(_sample(1, **gpus))
+    (sample,) = TelemetryFeed(path).read_new()
+    assert len(sample.values) == MAX_SERIES  # what the page gets is what it charts
+
+
+def test_every_log_of_a_run_is_found() -> None:
+    from otel_tracker.ui.files import log_names
+
+    assert log_names(Path("/nonexistent"), RUN) == []

@@ -123,7 +123,7 @@
       const pct = Math.max(0, Math.min(100, (100 * p.completed) / p.total));
       kids.push(el("div", { class: "bar", title: p.completed + "/" + p.total }, el("span", { style: { width: pct + "%" } })));
     }
-    if (p && p.rate_per_s) kids.push(el("div", { class: "muted", text: num(p.rate_per_s) + " " + (p.unit || "items") + "/s" }));
+    if (row.resources) kids.push(el("div", { class: "muted resources", text: row.resources }));
     return el("td", {}, kids);
   }
   function runRow(row) {
@@ -302,8 +302,9 @@
     let report;
     try { report = await getJSON("/api/runs/" + encodeURIComponent(runId)); } catch (error) { fail(String(error.message || error)); return; }
     state.report = report;
+    runId = report.run_id; // "latest" or a prefix in the URL: the pushes name the full id
     const header = el("div"), tl = el("div"), steps = el("div"), charts = el("div", { class: "charts" }), rest = el("div");
-    const logs = { stdout: el("pre", { class: "log", id: "log-stdout" }), stderr: el("pre", { class: "log", id: "log-stderr" }) };
+    const logs = {};
     const title = el("h1", {}, report.name + (report.scenario ? " / " + report.scenario : "") + " ", statusCell(report.status));
     app.replaceChildren(title, header, el("h2", { text: "Steps" }), tl, steps, el("h2", { text: "Resources" }), charts, rest,
       el("div", { id: "logs" }));
@@ -363,9 +364,13 @@
     renderHeader(report);
     const logBox = app.querySelector("#logs");
     const showLog = (name) => {
-      // only `run --` and pipeline files keep the command's output
+      // only `run --` and pipeline files keep the command's output (logs/*.log)
       if (!logBox.firstChild) logBox.append(el("h2", { text: "Logs" }));
-      if (!logs[name].isConnected) logBox.append(el("h3", { text: name }), logs[name]);
+      if (!logs[name]) {
+        logs[name] = el("pre", { class: "log", id: "log-" + name });
+        logBox.append(el("h3", { text: name }), logs[name]);
+      }
+      return logs[name];
     };
     for (const name of report.logs || []) showLog(name);
     let markers = stepMarkers(report);
@@ -418,9 +423,7 @@
           if (plot) plot.setData([times.slice()].concat(chart.series.map((s) => s.values.slice())));
         }
       } else if (message.type === "log") {
-        const pre = logs[message.name];
-        if (!pre) return;
-        showLog(message.name);
+        const pre = showLog(message.name);
         const atBottom = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
         pre.textContent = message.first ? message.text : (pre.textContent + message.text).slice(-200000);
         if (atBottom) pre.scrollTop = pre.scrollHeight;
@@ -463,14 +466,17 @@
     const kinds = new Set();
     for (const t of Object.values(data.telemetry)) for (const k of Object.keys(t.charts)) kinds.add(k);
     for (const kind of kinds) {
-      // one curve per run (the chart's first series), aligned at each run's start
+      // one curve per run, of the same series in every run (the first one any run has),
+      // aligned at each run's start
       const perRun = data.runs.map((r) => data.telemetry[r.run_id]);
       const first = perRun.find((t) => t.charts[kind]).charts[kind];
-      const joined = uPlot.join(perRun.map((t) => {
-        const c = t.charts[kind];
-        return [t.t, c ? c.series[0].values : t.t.map(() => null)];
-      }));
-      const box = el("div", { class: "chart", id: "chart-" + kind }, el("h3", { text: first.title + " – " + first.series[0].label }));
+      const series = first.series[0];
+      const valuesOf = (t) => {
+        const found = t.charts[kind] && t.charts[kind].series.find((s) => s.key === series.key);
+        return found ? found.values : t.t.map(() => null);
+      };
+      const joined = uPlot.join(perRun.map((t) => [t.t, valuesOf(t)]));
+      const box = el("div", { class: "chart", id: "chart-" + kind }, el("h3", { text: first.title + " – " + series.label }));
       charts.append(box);
       const chart = { unit: first.unit, series: data.runs.map((r, i) => ({ label: r.run_id, values: joined[i + 1] })) };
       state.charts[kind] = makeChart(box, chart, joined[0], () => [], false);

@@ -7,7 +7,12 @@
   a step that speeds up or slows down within about that time, without the lag of an
   exponential average that starts from zero.
 - When no item arrived within the window (one epoch a minute), it falls back to the
-  count over the step's elapsed time again: slow is not stopped.
+  time per item so far: slow is not stopped.
+
+Early and slow, the time per item is measured up to the reading where the count last
+changed, not up to now (one epoch done 3 s into a 1.5 s/epoch step is 1.5 s/epoch,
+not 3), unless the item under way has already taken longer than that: then it is at
+least as slow as the item under way.
 
 A rate below one item a second reads as time per item (``42 s/epoch``,
 ``3.1 min/item``), faster ones as items per second in the step's unit
@@ -26,14 +31,17 @@ MAX_READINGS = 256
 class RateEstimator:
     """Readings ``(t, completed)`` of one step, oldest first; :meth:`rate` in items/s."""
 
-    __slots__ = ("_readings", "started_at")
+    __slots__ = ("_changed_at", "_readings", "started_at")
 
     def __init__(self, started_at: float) -> None:
         self.started_at = started_at
         self._readings: deque[tuple[float, int]] = deque(maxlen=MAX_READINGS)
+        self._changed_at: float | None = None  # first reading of the current count
 
     def observe(self, t: float, completed: int) -> None:
         readings = self._readings
+        if not readings or completed != readings[-1][1]:
+            self._changed_at = t
         if readings and t <= readings[-1][0]:
             if completed != readings[-1][1]:  # the same instant, a newer count
                 readings[-1] = (readings[-1][0], completed)
@@ -50,13 +58,18 @@ class RateEstimator:
         if completed <= 0:
             return None
         elapsed = t - self.started_at
-        average = completed / elapsed if elapsed > 0 else None
+        average = self._per_item_rate(t, completed)
         if elapsed < WARMUP_S or len(self._readings) < 3:
             return average
         start_t, start_count = self._readings[0]
         if completed > start_count and t > start_t:
             return (completed - start_count) / (t - start_t)
         return average
+
+    def _per_item_rate(self, now: float, completed: int) -> float | None:
+        changed = self._changed_at if self._changed_at is not None else now
+        per_item = max((changed - self.started_at) / completed, now - changed)
+        return 1 / per_item if per_item > 0 else None
 
 
 def singular(unit: str) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import IO, Any
 
@@ -191,14 +192,25 @@ class ProgressReporter:
         """Off a terminal: each step's first in-step line soon after it starts, then at
         a growing interval up to the configured one (see :func:`plain_delays`)."""
         delays = plain_delays(self.interval)
+        due = time.monotonic() + next(delays)
         while not self._stop.is_set():
-            started = self._step_started.wait(next(delays))
+            # woken every OBSERVE_S between lines: the rate sees when counts change
+            started = self._step_started.wait(min(OBSERVE_S, max(0.0, due - time.monotonic())))
             if self._stop.is_set():
                 return
             if started:  # a new step: its own first line comes a few seconds in
                 self._step_started.clear()
                 delays = plain_delays(self.interval)
+                due = time.monotonic() + next(delays)
                 continue
+            if time.monotonic() < due:
+                try:
+                    doc, now_ns = self._snapshot()
+                    self._update_rates(doc, now_ns / 1e9)
+                except Exception:
+                    self._fail("rate reading")
+                continue
+            due = time.monotonic() + next(delays)
             try:
                 line = self.current_line()
                 if line:
@@ -407,6 +419,7 @@ class ProgressReporter:
 
 
 FIRST_LINE_S = 3.0  # off a terminal, a step's first in-step line comes this soon
+OBSERVE_S = 1.0  # off a terminal, the step's count is read this often for its rate
 
 
 def plain_delays(interval: float) -> Iterator[float]:

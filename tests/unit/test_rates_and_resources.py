@@ -39,8 +39,18 @@ def test_a_slow_step_is_slow_not_stopped() -> None:
     rate = RateEstimator(started_at=0.0)
     for t in range(0, 600, 5):  # one epoch a minute, a reading every 5 s
         rate.observe(float(t), t // 60)
-    assert rate.rate() == pytest.approx(9 / 595, rel=0.01)  # never 0 between epochs
-    assert rate_text(rate.rate(), "epochs") == "1.1 min/epoch"
+    # a minute per epoch (9 epochs by the reading at 540 s), never 0 between epochs
+    assert rate.rate() == pytest.approx(1 / 60)
+    assert rate_text(rate.rate(), "epochs") == "1.0 min/epoch"
+    rate.observe(700.0, 9)  # the tenth epoch has taken 160 s so far: at least that slow
+    assert rate.rate() == pytest.approx(1 / 160)
+
+
+def test_one_slow_item_done_early_is_timed_by_when_it_finished() -> None:
+    rate = RateEstimator(started_at=0.0)
+    for t in (1.0, 2.0, 3.0):  # readings every second; the first epoch ended at ~1.5 s
+        rate.observe(t, 0 if t < 1.5 else 1)
+    assert rate.rate() == pytest.approx(1 / 2.0)  # 2 s (its reading), not 3 s (now)
 
 
 @pytest.mark.parametrize(

@@ -29,6 +29,7 @@ BENCHMARKS = [
     "scrape",
     "log",
     "ui",
+    "eta_real",
 ]
 
 

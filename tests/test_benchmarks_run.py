@@ -219,3 +219,13 @@ def test_ui_benchmark_runs_small(tmp_path: Path) -> None:
     assert results["latency"]["transitions"] == 2 and results["latency"]["median_s"] > 0
     assert results["clients"]["clients"] == 3 and results["clients"]["messages_received"] > 0
     assert results["day"]["points_per_series_sent"] <= 1200
+
+
+def test_real_eta_benchmark_runs_small(tmp_path: Path) -> None:
+    results = run_benchmark(
+        "bench_eta_real", tmp_path / "eta_real.json", "--histories", "0,1", "--scale", "0.2"
+    )
+    for condition in ("quiet", "loaded"):
+        runs = results[condition]["runs"]
+        assert [r["history_runs"] for r in runs] == [0, 1]
+        assert runs[1]["run_eta_after_step_2"]["shown_s"] is not None  # history: a number

@@ -11,6 +11,7 @@ from ..contract.jsonfile import FileProblem, read_bytes
 from ..contract.run_status import run_time_now
 from ..printable import printable
 from ..progress.eta import Eta, estimate, timings_from_manifest
+from ..progress.rate import read_rate
 from ..progress.render import run_end_line, running_line
 from ..progress.resources import gpu_mean, latest_points, resource_text
 from ..timeparse import format_duration, parse_timestamp
@@ -136,11 +137,8 @@ def status_lines(view: RunView, now: float | None = None) -> list[str]:
 
 
 def _step_rate(step: dict[str, Any], view: RunView, now: float | None) -> float | None:
-    """The running step's items over its elapsed time: all that a file reader knows
-    (the live display refines it with a window, see :mod:`otel_tracker.progress.rate`)."""
-    started = parse_timestamp(step.get("started_at"))
-    completed = (step.get("progress") or {}).get("completed") or 0
+    """The running step's rate from its count and when the count last changed: all
+    that a file reader knows (the live display refines it with a window, see
+    :mod:`otel_tracker.progress.rate`)."""
     at = run_time_now(view.doc, now) if now is not None else view.run_now
-    if started is None or at is None or at <= started or not completed:
-        return None
-    return completed / (at - started)
+    return None if at is None else read_rate(step, view.doc, at)

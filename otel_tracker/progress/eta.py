@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..timeparse import format_duration, parse_timestamp
+from .rate import read_rate
 
 HISTORY_RUNS = 20
 # The in-run correction is clamped: one odd step must not multiply the rest by 50.
@@ -221,8 +222,8 @@ def timings_from_manifest(
             actual = max(0.0, now - started) if started is not None else None
             completed = progress.get("completed") or 0
             rate = (rates or {}).get(step.get("index", -1))
-            if rate is None and actual and completed:
-                rate = completed / actual
+            if rate is None and completed:
+                rate = read_rate(step, doc, now)
         timing = StepTiming(
             name=str(step.get("name")),
             status=status,

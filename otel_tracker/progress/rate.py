@@ -22,6 +22,10 @@ A rate below one item a second reads as time per item (``42 s/epoch``,
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Mapping
+from typing import Any
+
+from ..timeparse import parse_timestamp
 
 WARMUP_S = 5.0
 WINDOW_S = 15.0
@@ -67,9 +71,21 @@ class RateEstimator:
         return average
 
     def _per_item_rate(self, now: float, completed: int) -> float | None:
-        changed = self._changed_at if self._changed_at is not None else now
-        per_item = max((changed - self.started_at) / completed, now - changed)
-        return 1 / per_item if per_item > 0 else None
+        return counted_rate(self.started_at, self._changed_at, now, completed)
+
+
+def counted_rate(
+    started_at: float, changed_at: float | None, now: float, completed: int
+) -> float | None:
+    """Items per second from a count alone: the time per item up to when the count
+    last changed (``changed_at``, e.g. a manifest's ``progress.updated_at``), or the
+    time the item under way has taken, if longer. What file readers show, and the
+    live estimate's early and slow mode."""
+    if completed <= 0:
+        return None
+    changed = changed_at if changed_at is not None and changed_at <= now else now
+    per_item = max((changed - started_at) / completed, now - changed)
+    return 1 / per_item if per_item > 0 else None
 
 
 def singular(unit: str) -> str:
@@ -96,3 +112,20 @@ def rate_text(rate: float | None, unit: str | None = None) -> str:
     if seconds < 3600:
         return f"{seconds / 60:.1f} min/{each}"
     return f"{seconds / 3600:.1f} h/{each}"
+
+
+def read_rate(step: Mapping[str, Any], doc: Mapping[str, Any], now: float) -> float | None:
+    """A running step's rate as a reader of the manifest ``doc`` tells it at ``now``:
+    the count, when it last changed (``progress.updated_at``), and the time the file
+    was written (``heartbeat_at``): a file a few heartbeats old must not read as an
+    item that has been under way that long."""
+    started = parse_timestamp(step.get("started_at"))
+    progress = step.get("progress") or {}
+    completed = progress.get("completed")
+    if started is None or not isinstance(completed, int) or isinstance(completed, bool):
+        return None
+    written = parse_timestamp(doc.get("heartbeat_at"))
+    at = min(now, written) if written is not None and written > started else now
+    if at <= started:
+        return None
+    return counted_rate(started, parse_timestamp(progress.get("updated_at")), at, completed)

@@ -125,3 +125,14 @@ def test_the_machine_in_one_line() -> None:
     assert starved.endswith("· GPU idle 72%: input-bound?")
     idle_cpu = dict(points, **{"process.cpu.utilization": 0.1})
     assert "input-bound" not in resource_text(idle_cpu, 2, recent_gpu=[0.1, 0.1, 0.1])
+
+
+def test_a_reader_times_items_by_when_the_count_last_changed() -> None:
+    from otel_tracker.progress.rate import counted_rate
+
+    # one epoch done at 1.5 s (the manifest's progress.updated_at), read at 3 s
+    assert counted_rate(0.0, 1.5, 3.0, 1) == pytest.approx(1 / 1.5)
+    # read at 5 s: the second epoch has taken 3.5 s already, so at least that
+    assert counted_rate(0.0, 1.5, 5.0, 1) == pytest.approx(1 / 3.5)
+    assert counted_rate(0.0, None, 4.0, 8) == pytest.approx(2.0)  # no stamp: the average
+    assert counted_rate(0.0, 1.0, 2.0, 0) is None

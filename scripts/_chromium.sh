@@ -14,7 +14,7 @@ ensure_chromium() {
     if ! apt-cache show chromium >/dev/null 2>&1; then
         apt-get update -qq >/dev/null || true
     fi
-    if DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium \
+    if DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium \
         >/dev/null 2>&1; then
         echo "installed Debian's chromium for the browser tests" >&2
     else

@@ -171,21 +171,27 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--histories", default="0,1,3,10")
     parser.add_argument("--scale", type=float, default=1.0, help="work per step (1: ~2 s)")
+    parser.add_argument("--conditions", default="quiet,loaded")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="sequences in fresh roots (more runs per figure)"
+    )
     parser.add_argument("--output", default="benchmarks/results/eta_real.json")
     args = parser.parse_args(argv)
     histories = sorted({int(h) for h in args.histories.split(",")})
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for condition in ("quiet", "loaded"):
-            root = Path(tmp) / condition
-            root.mkdir()
+        for condition in [c.strip() for c in args.conditions.split(",") if c.strip()]:
             runs = []
-            for k in range(max(histories) + 1):
-                measured = k in histories
-                outcome = observe(root, args.scale, load_halfway=measured and condition == "loaded")
-                if measured:
-                    runs.append(outcome)
-                    print(condition, k, json.dumps(outcome), flush=True)
+            for sequence in range(args.repeat):
+                root = Path(tmp) / f"{condition}-{sequence}"
+                root.mkdir()
+                for k in range(max(histories) + 1):
+                    measured = k in histories
+                    loaded = measured and condition == "loaded"
+                    outcome = observe(root, args.scale, load_halfway=loaded)
+                    if measured:
+                        runs.append(outcome)
+                        print(condition, sequence, k, json.dumps(outcome), flush=True)
             results[condition] = {
                 "runs": runs,
                 "run_eta_error_after_step_2": {

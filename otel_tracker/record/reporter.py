@@ -205,8 +205,7 @@ class ProgressReporter:
                 continue
             if time.monotonic() < due:
                 try:
-                    doc, now_ns = self._snapshot()
-                    self._update_rates(doc, now_ns / 1e9)
+                    self._observe_counts()
                 except Exception:
                     self._fail("rate reading")
                 continue
@@ -225,23 +224,36 @@ class ProgressReporter:
             doc = self.record.to_dict(now_ns=now_ns, progress=self._progress)
         return doc, now_ns
 
+    def _observe_counts(self) -> None:
+        """Between lines, only the running steps' counters (no manifest document):
+        the whole document is built only for a step seen for the first time."""
+        counts = self._progress() if self._progress is not None else {}
+        if any(index not in self._estimators for index in counts):
+            doc, now_ns = self._snapshot()
+            self._update_rates(doc, now_ns / 1e9)
+            return
+        now_s = self._now_ns() / 1e9
+        for index, (completed, _total, _unit) in counts.items():
+            self._observe(index, now_s, completed)
+
     def _update_rates(self, doc: dict[str, Any], now_s: float) -> None:
         for step in doc["steps"]:
             if step["status"] != "running":
                 continue
-            index, completed = step["index"], step["progress"]["completed"] or 0
-            estimator = self._estimators.get(index)
-            if estimator is None:
+            index = step["index"]
+            if index not in self._estimators:
                 started = parse_timestamp(step.get("started_at"))
-                estimator = self._estimators[index] = RateEstimator(
-                    started if started is not None else now_s
-                )
-            estimator.observe(now_s, completed)
-            rate = estimator.rate()
-            if rate is None:
-                self._rates.pop(index, None)
-            else:
-                self._rates[index] = rate
+                self._estimators[index] = RateEstimator(started if started is not None else now_s)
+            self._observe(index, now_s, step["progress"]["completed"] or 0)
+
+    def _observe(self, index: int, now_s: float, completed: int) -> None:
+        estimator = self._estimators[index]
+        estimator.observe(now_s, completed)
+        rate = estimator.rate()
+        if rate is None:
+            self._rates.pop(index, None)
+        else:
+            self._rates[index] = rate
 
     def current_line(self) -> str | None:
         """The running step's line now (``None`` between steps)."""

@@ -7,6 +7,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..progress.resources import IDLE_GPU
 from .figures import Figures
 
 SEVERITIES = ("info", "warning", "critical")
@@ -24,7 +25,7 @@ class Thresholds:
     cpu_saturated: float = 0.90  # mean share of all cores used by the run's processes
     cpu_idle: float = 0.50  # at most this share of the cores busy ...
     min_idle_cores: int = 2  # ... and at least this many cores left idle
-    gpu_idle: float = 0.30  # mean GPU utilization below this is idle
+    gpu_idle: float = IDLE_GPU  # mean GPU utilization below this is idle (the live hint's too)
     cpu_busy_per_process: float = 0.80  # cores busy per process of the run for "CPU busy"
     own_cpu_share: float = 0.60  # the run used at most this share of a saturated machine:
     # the rest is competing load

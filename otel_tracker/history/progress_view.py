@@ -13,7 +13,7 @@ from ..printable import printable
 from ..progress.eta import Eta, estimate, timings_from_manifest
 from ..progress.rate import read_rate
 from ..progress.render import run_end_line, running_line
-from ..progress.resources import gpu_mean, latest_points, resource_text
+from ..progress.resources import samples_text
 from ..timeparse import format_duration, parse_timestamp
 from ..values import is_real
 from .store import RunView
@@ -78,13 +78,8 @@ def recent_samples(view: RunView, count: int = 6) -> list[dict[str, float]]:
 
 def resources_line(view: RunView) -> str:
     """``CPU 187% of 2 · PSS 3.1 GB · GPU0 92% 14/80 GB`` of a live run, from its files."""
-    samples = recent_samples(view)
-    if not samples:
-        return ""
     cpu_count = (view.doc.get("environment") or {}).get("cpu_count")
-    gpu = [m for m in (gpu_mean(points) for points in samples) if m is not None]
-    cores = cpu_count if isinstance(cpu_count, int) else None
-    return resource_text(latest_points(samples), cores, gpu)
+    return samples_text(recent_samples(view), cpu_count if isinstance(cpu_count, int) else None)
 
 
 def progress_status(view: RunView, now: float | None = None) -> dict[str, Any]:
@@ -115,15 +110,7 @@ def status_lines(view: RunView, now: float | None = None) -> list[str]:
     doc = view.doc
     head = f"{view.run_id}  {printable(doc.get('name'))}  {view.status}"
     if view.status in LIVE:
-        live = live_progress(view, now)
-        eta = live.eta or Eta(None, at_least=True)
-        elapsed = live.elapsed_s or 0.0
-        if live.step is not None:
-            rate = _step_rate(live.step, view, now)
-            line = running_line(doc, live.step["index"], eta, elapsed, rate)
-        else:
-            line = f"between steps ({eta.text()}, elapsed {format_duration(elapsed, compact=True)})"
-        lines = [head, line]
+        lines = [head, live_line(view, now)]
         machine = resources_line(view)
         if machine:
             lines.append(machine)
@@ -136,7 +123,18 @@ def status_lines(view: RunView, now: float | None = None) -> list[str]:
     return [head, run_end_line(doc)]
 
 
-def _step_rate(step: dict[str, Any], view: RunView, now: float | None) -> float | None:
+def live_line(view: RunView, now: float | None = None) -> str:
+    """A live run's step line, as the run itself prints it (``Step 2/5 – ...``)."""
+    live = live_progress(view, now)
+    eta = live.eta or Eta(None, at_least=True)
+    elapsed = live.elapsed_s or 0.0
+    if live.step is None:
+        return f"between steps ({eta.text()}, elapsed {format_duration(elapsed, compact=True)})"
+    rate = step_rate(live.step, view, now)
+    return running_line(view.doc, live.step["index"], eta, elapsed, rate)
+
+
+def step_rate(step: dict[str, Any], view: RunView, now: float | None = None) -> float | None:
     """The running step's rate from its count and when the count last changed: all
     that a file reader knows (the live display refines it with a window, see
     :mod:`otel_tracker.progress.rate`)."""

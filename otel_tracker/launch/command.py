@@ -151,7 +151,8 @@ def run_command(
             root=root,
             sample_interval=sample_interval,
             install_signal_handlers=False,  # the wrapper forwards signals to the child instead
-            # a flag's value (``--api-key X``) is only a secret next to its flag: redact as argv
+            # a flag's value (``--api-key X``) is only a secret next to its flag: redact as argv;
+            # "command" first (shown first) and last (no --param replaces it)
             params=merged_params(
                 {"command": redacted}, command_options(redacted), params, {"command": redacted}
             ),

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 
 _GPU = re.compile(r"^hw\.gpu\.(utilization|memory\.usage|memory\.limit)\{(.*)\}$")
 _INDEX = re.compile(r"otel_tracker\.gpu\.index=([^,}]*)")
-IDLE_GPU = 0.3  # as the rules' gpu_idle: mean utilization below this is idle
+IDLE_GPU = 0.3  # mean utilization below this is idle (the default of the rules' gpu_idle)
 BUSY_CPU_CORES = 0.8  # ...while the run's processes keep at least this much of a core busy
 
 
@@ -78,6 +78,15 @@ def gpu_mean(points: Mapping[str, float]) -> float | None:
     """The mean utilization over a sample's GPUs, or None without any."""
     values = [v for k, v in points.items() if k.startswith("hw.gpu.utilization{")]
     return sum(values) / len(values) if values else None
+
+
+def samples_text(samples: Sequence[Mapping[str, float]], cpu_count: int | None) -> str:
+    """:func:`resource_text` of the recent samples (oldest first): the latest value of
+    each key, and the GPUs' recent utilization for the starvation hint."""
+    if not samples:
+        return ""
+    gpu = [m for m in (gpu_mean(points) for points in samples) if m is not None]
+    return resource_text(latest_points(samples), cpu_count, gpu)
 
 
 def latest_points(samples: Sequence[Mapping[str, float]]) -> dict[str, float]:

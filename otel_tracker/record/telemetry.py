@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from ..progress.resources import gpu_mean, latest_points, resource_text
+from ..progress.resources import samples_text
 from ..sampling.custom import UserMetrics
 from ..values import is_real
 
@@ -195,10 +195,7 @@ class RunTelemetry:
         if self.sampler is None:
             return ""
         recent = [{p.key: p.value for p in s.points} for s in self.sampler.latest(RECENT_SAMPLES)]
-        if not recent:
-            return ""
-        gpu = [m for m in (gpu_mean(points) for points in recent) if m is not None]
-        return resource_text(latest_points(recent), os.cpu_count(), gpu)
+        return samples_text(recent, os.cpu_count())
 
     def history(self, key: str, seconds: float | None = None) -> list[tuple[float, float]]:
         """Recent values of one series (see :meth:`Run.resource_history`)."""

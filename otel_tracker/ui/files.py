@@ -74,16 +74,6 @@ def open_file(root: Path, run_id: str, relative: str) -> int | None:
             os.close(fd)
 
 
-def safe_file(root: Path, run_id: str, relative: str) -> Path | None:
-    """``relative``'s path when it may be served now (a probe: serve with
-    :func:`open_file`, which holds what it checked)."""
-    fd = open_file(root, run_id, relative)
-    if fd is None:
-        return None
-    os.close(fd)
-    return root / run_id / relative
-
-
 def inside_run(run_directory: Path, path_text: str) -> str | None:
     """An artifact's recorded path relative to its run directory, or None when it
     lies elsewhere (artifacts may be registered anywhere; only these are served)."""
@@ -133,14 +123,6 @@ def read_log(
     if fd is None:
         return "", offset or 0
     with os.fdopen(fd, "rb") as file:
-        return read_from_file(file, offset, limit, until)
-
-
-def read_from(
-    path: Path, offset: int | None, limit: int = MAX_LOG_TAIL, until: int | None = None
-) -> tuple[str, int]:
-    """:func:`read_log` for a path (tests, tools): the same reading rules."""
-    with path.open("rb") as file:
         return read_from_file(file, offset, limit, until)
 
 

@@ -22,14 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import RunNotFoundError
-from ..history.store import BadManifestError, RunStore, RunView
+from ..history.progress_view import LIVE
+from ..history.store import BadManifestError, RunStore
 from .files import log_names, read_log, run_dir
 from .telemetry import TELEMETRY_NAME, TelemetryFeed, sample_payload
 from .views import RunQuery, run_detail, run_row
 
 logger = logging.getLogger(__name__)
 
-LIVE_STATUSES = ("running", "stuck")
 LIVE_REFRESH_S = 1.0
 MAX_FEEDS = 8  # telemetry kept parsed beyond the runs pages show (a few recent ones)
 MAX_DETAILS = 64  # run pages' reports kept (one per run and kind)
@@ -73,8 +73,7 @@ class Hub:
         self._starting: set[str] = set()
         self.clients: set[Client] = set()
         self._executor = concurrent.futures.ThreadPoolExecutor(1, "otel-tracker-ui")
-        self._names: list[str] = []
-        self._names_at = -1.0
+        self._names: list[str] | None = None  # newest first; re-listed when the root changes
 
     # -- the worker thread ------------------------------------------------------------
     async def call(self, fn: Callable[..., Any], *args: Any) -> Any:
@@ -85,9 +84,8 @@ class Hub:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     def names(self, refresh: bool = False) -> list[str]:
-        if refresh or self._names_at < 0:
+        if refresh or self._names is None:
             self._names = self.store.run_dir_names()
-            self._names_at = time.monotonic()
         return self._names
 
     def row(self, run_id: str, *, force: bool = False) -> dict[str, Any] | None:
@@ -97,7 +95,7 @@ class Hub:
         cached = self._rows.get(run_id)
         now = time.monotonic()
         if cached is not None and cached.signature == signature and not force:
-            live = cached.row.get("status") in LIVE_STATUSES
+            live = cached.row.get("status") in LIVE
             if not live or now - cached.read_at < LIVE_REFRESH_S:
                 return cached.row
         try:
@@ -158,9 +156,6 @@ class Hub:
             if name not in self._rows:
                 self.row(name)
         return start + count < len(names)
-
-    def view(self, run_id: str) -> RunView:
-        return self.store.get(run_id)
 
     def detail(self, run_id: str, with_analysis: bool) -> dict[str, Any]:
         """The run page's data, computed once per change of the run's files (however
@@ -266,7 +261,7 @@ class Hub:
             changed |= {n for n in names[:50] if n not in self._rows}  # new runs are newest
             self._starting &= present
         changed |= self._starting
-        live = {r for r, c in self._rows.items() if c.row.get("status") in LIVE_STATUSES}
+        live = {r for r, c in self._rows.items() if c.row.get("status") in LIVE}
         for run_id in sorted(changed | live):
             before = self._rows.get(run_id)
             old = before.row if before else None
@@ -307,7 +302,7 @@ class Hub:
         return events
 
     def live_runs(self) -> set[str]:
-        return {r for r, c in self._rows.items() if c.row.get("status") in LIVE_STATUSES}
+        return {r for r, c in self._rows.items() if c.row.get("status") in LIVE}
 
 
 def _signature(path: Path) -> tuple[int, int, int]:

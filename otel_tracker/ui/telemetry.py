@@ -10,6 +10,7 @@ from the running step's item count between two samples of the same step.
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 import time
@@ -52,6 +53,7 @@ CHARTS: dict[str, tuple[str, str, list[tuple[str, str]]]] = {
 }
 
 
+@functools.lru_cache(maxsize=4096)  # called per point of every line: a few dozen keys
 def chart_of(key: str) -> tuple[str, str] | None:
     """(chart, label) for a point key the charts show, or None."""
     for chart, (_title, _unit, picks) in CHARTS.items():
@@ -79,7 +81,6 @@ class TelemetryFeed:
     path: Path
     offset: int = 0
     times: list[float] = field(default_factory=list)
-    steps: list[str | None] = field(default_factory=list)
     columns: dict[str, list[Value]] = field(default_factory=dict)
     skipped: int = 0
     samples: int = 0  # read in all (the columns keep at most MAX_KEPT, thinned)
@@ -133,7 +134,6 @@ class TelemetryFeed:
         envelope of MAX_KEPT / 4 time buckets (what a chart shows of them anyway)."""
         times, columns = min_max_buckets(self.times, self.columns, MAX_KEPT // 4)
         self.times, self.columns = times, columns
-        self.steps = [None] * len(times)
 
     def _parse(self, line: bytes) -> Sample | None:
         import json
@@ -173,7 +173,6 @@ class TelemetryFeed:
             sample.t = self.times[-1]  # a stepped wall clock: the axis never goes back
         row = len(self.times)
         self.times.append(sample.t)
-        self.steps.append(sample.step)
         for key, value in list(sample.values.items()):
             column = self.columns.get(key)
             if column is None:

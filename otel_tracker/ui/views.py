@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..analysis.report import build_report
-from ..history.progress_view import LIVE, progress_status, status_lines
+from ..history.progress_view import LIVE, live_line, progress_status, step_rate
 from ..history.store import STATUSES, RunView
 from ..timeparse import parse_timestamp
 from .files import inside_run
@@ -25,7 +25,7 @@ def run_row(view: RunView) -> dict[str, Any]:
     row.pop("run_dir", None)
     live = view.status in LIVE
     progress = progress_status(view) if live else None
-    row["step_line"] = status_lines(view)[1] if live else None
+    row["step_line"] = live_line(view) if live else None
     row["resources"] = progress["resources"] if progress else None
     row["eta_s"] = progress["eta_s"] if progress else None
     row["eta_at_least"] = progress["eta_at_least"] if progress else None
@@ -43,18 +43,13 @@ def _step_progress(view: RunView) -> dict[str, Any] | None:
         return None
     step = running[-1]
     p = step.get("progress") or {}
-    completed, total = p.get("completed") or 0, p.get("total")
-    started = parse_timestamp(step.get("started_at"))
-    now = view.run_now
-    rate = None
-    if started is not None and now is not None and now > started and completed:
-        rate = round(completed / (now - started), 3)
+    rate = step_rate(step, view)
     return {
         "step": step.get("name"),
-        "completed": completed,
-        "total": total,
+        "completed": p.get("completed") or 0,
+        "total": p.get("total"),
         "unit": p.get("unit"),
-        "rate_per_s": rate,
+        "rate_per_s": None if rate is None else round(rate, 3),
     }
 
 

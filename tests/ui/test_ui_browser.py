@@ -17,7 +17,7 @@ from tests.ui.driven import DrivenRun
 
 pytestmark = pytest.mark.slow
 
-WAIT_MS = 15_000  # generous: what is measured is in benchmarks/bench_ui.py
+WAIT_MS = 30_000  # generous for a loaded machine: what is measured is in bench_ui.py
 
 
 def _row_text(page: Any, run_id: str) -> str:

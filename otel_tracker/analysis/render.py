@@ -18,7 +18,7 @@ def report_renderables(console: Any, report: dict[str, Any], full: bool) -> list
     """The report as rich renderables: key values, steps, artifacts, figures, findings."""
     from ..console import key_value_table, lines_text, table
     from .findings import figures_table, finding_lines
-    from .report import key_values, step_table
+    from .report import artifact_kind, key_values, step_table
 
     parts: list[Any] = [key_value_table(console, key_values(report)), ""]
     headers, rows = step_table(report)
@@ -28,7 +28,7 @@ def report_renderables(console: Any, report: dict[str, Any], full: bool) -> list
         rows = [
             [
                 a["step"] or "-",
-                a.get("kind") or "-",
+                artifact_kind(a),
                 a["path"],
                 "-" if a.get("size_bytes") is None else f"{a['size_bytes']:,} B",
             ]

@@ -346,7 +346,7 @@ def to_markdown(report: dict[str, Any]) -> str:
         for a in report["artifacts"]:
             size = "-" if a.get("size_bytes") is None else f"{a['size_bytes']:,} B"
             out.append(
-                f"| {cell(a['step'] or '-')} | {cell(a.get('kind') or '-')} | `{cell(a['path'])}` | {size} |"
+                f"| {cell(a['step'] or '-')} | {cell(artifact_kind(a))} | `{cell(a['path'])}` | {size} |"
             )
     if report["error"] and report["error"].get("traceback"):
         traceback = printable(report["error"]["traceback"], 4 * MAX_CHARS, lines=True)
@@ -368,3 +368,9 @@ def _analysis_markdown(analysis: dict[str, Any], cell: Any) -> list[str]:
     out += ["", "## Anomalies and recommendations", ""]
     out += [printable(line) for line in finding_lines(analysis, markdown=True)]
     return out
+
+
+def artifact_kind(artifact: dict[str, Any]) -> str:
+    """An artifact's kind as shown: ``checkpoint (best)`` for the one a score chose."""
+    kind = str(artifact.get("kind") or "-")
+    return f"{kind} (best)" if artifact.get("best") is True else kind

@@ -140,7 +140,34 @@ def merge_parts(
         )
     doc["parts"] = summaries
     _merge_metrics(doc, parts)
+    _merge_params_and_artifacts(doc, parts)
     return doc
+
+
+def _merge_params_and_artifacts(doc: dict[str, Any], parts: list[dict[str, Any]]) -> None:
+    """What a part learnt about the run (a trainer's hyperparameters, the checkpoints
+    it saved) is the run's: params the run does not set itself, and the artifacts,
+    each once (merging again adds nothing)."""
+    params = doc.get("params") if isinstance(doc.get("params"), dict) else None
+    artifacts = doc.get("artifacts") if isinstance(doc.get("artifacts"), list) else None
+    for part in parts:
+        part_id = part["part"].get("id")
+        if params is not None and isinstance(part.get("params"), dict):
+            for key, value in part["params"].items():
+                params.setdefault(key, value)
+        if artifacts is not None and isinstance(part.get("artifacts"), list):
+            known = {a.get("path"): i for i, a in enumerate(artifacts) if isinstance(a, dict)}
+            for artifact in part["artifacts"]:
+                if not isinstance(artifact, dict):
+                    continue
+                # one entry per path: the launcher's scan may have found it too
+                merged = {**artifact, "part": part_id}
+                if artifact.get("path") in known:
+                    merged = {**artifacts[known[artifact.get("path")]], **merged}
+                    artifacts[known[artifact.get("path")]] = merged
+                else:
+                    known[artifact.get("path")] = len(artifacts)
+                    artifacts.append(merged)
 
 
 def _merge_metrics(doc: dict[str, Any], parts: list[dict[str, Any]]) -> None:

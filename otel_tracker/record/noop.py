@@ -36,11 +36,22 @@ class NoopStep:
         if unit is not None:
             self.unit = unit
 
-    def add_artifact(self, path: str | os.PathLike[str], kind: str | None = None) -> None:
+    def follow(self, source: Any) -> None:
+        return None
+
+    def read_progress(self) -> tuple[int, int | None, str | None]:
+        return self.completed, self.total, self.unit
+
+    def add_artifact(
+        self, path: str | os.PathLike[str], kind: str | None = None, *, best: bool = False
+    ) -> None:
         return None
 
     def start(self) -> NoopStep:
         return self
+
+    def stop_clock(self) -> None:
+        return None
 
     def end(self, error: BaseException | None = None) -> None:
         return None
@@ -84,10 +95,15 @@ class NoopRun:
     def skip(self, name: str, reason: str = "") -> None:
         return None
 
-    def add_artifact(self, path: str | os.PathLike[str], kind: str | None = None) -> None:
+    def add_artifact(
+        self, path: str | os.PathLike[str], kind: str | None = None, *, best: bool = False
+    ) -> None:
         return None
 
     def log(self, values: Any, value: Any = None, **_: Any) -> None:
+        return None
+
+    def log_params(self, params: Any) -> None:
         return None
 
     def set_gauge(self, name: str, value: float) -> None:

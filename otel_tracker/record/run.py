@@ -29,6 +29,7 @@ from ..config import TrackerConfig
 from ..contract.document import StepRecord
 from ..contract.paths import MANIFEST_NAME
 from ..errors import ConfigError
+from ..exporters.attributes import param_attributes
 from ..values import checked_name, checked_whole, clean_text, is_real
 from . import current
 from .arguments import (
@@ -166,9 +167,26 @@ class Run(RunOpening, RunEnding):
         with self._deferring:
             self._steps.skip(clean_text(name), clean_text(str(reason)))
 
-    def add_artifact(self, path: str | os.PathLike[str], kind: str | None = None) -> None:
-        """Register a file or directory the run produced."""
-        self._add_artifact(path, kind, None)
+    def add_artifact(
+        self, path: str | os.PathLike[str], kind: str | None = None, *, best: bool = False
+    ) -> None:
+        """Register a file or directory the run produced; ``best=True`` marks the one a
+        score chose (the best checkpoint). Registering a path again updates its entry."""
+        self._add_artifact(path, kind, None, best)
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        """Add params learnt while the run goes (a trainer's hyperparameters): merged
+        into the recorded ones like ``dict.update``, secrets redacted. The run's
+        configuration key (``key_params``) stays the one it started with."""
+        recorded = recorded_params(params)
+        if not recorded or self._in_fork_child() or self._after_end("log_params"):
+            return
+        with self._deferring, self._steps.transition() as live:
+            if live:
+                with self.record.lock:
+                    self.record.params.update(recorded)
+                self._span.set_attributes(param_attributes(recorded))
+                self.manifest_processor.write()
 
     def log_scores(
         self,
@@ -317,7 +335,11 @@ class Run(RunOpening, RunEnding):
             self._steps.end(step, error)
 
     def _add_artifact(
-        self, path: str | os.PathLike[str], kind: str | None, step: StepRecord | None
+        self,
+        path: str | os.PathLike[str],
+        kind: str | None,
+        step: StepRecord | None,
+        best: bool = False,
     ) -> None:
         if not isinstance(path, (str, os.PathLike)):
             raise ConfigError(f"an artifact is a path, got {type(path).__name__} {path!r}")
@@ -329,16 +351,21 @@ class Run(RunOpening, RunEnding):
             size = p.stat().st_size if p.is_file() else None
         except (OSError, ValueError):  # ValueError: a NUL in the name
             size = None
-        entry = {"path": clean_text(str(p)), "kind": kind, "size_bytes": size}
+        entry: dict[str, Any] = {"path": clean_text(str(p)), "kind": kind, "size_bytes": size}
+        if best:
+            entry["best"] = True
         with self._deferring, self._steps.transition() as live:
             if not live:
                 return  # the run ended meanwhile: its final manifest is never rewritten
             with self.record.lock:
-                if step is not None:
-                    step.artifacts.append(entry)
-                    step.invalidate()
+                entries = step.artifacts if step is not None else self.record.artifacts
+                known = [i for i, a in enumerate(entries) if a.get("path") == entry["path"]]
+                if known:
+                    entries[known[0]] = entry
                 else:
-                    self.record.artifacts.append(entry)
+                    entries.append(entry)
+                if step is not None:
+                    step.invalidate()
             self.manifest_processor.write()
 
     def _state_document(self) -> dict[str, Any]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -15,12 +17,14 @@ from .. import semconv
 from ..contract.document import StepRecord
 from ..errors import ConfigError
 from ..redact.text import clipped, redact_exception, redact_text
-from ..values import checked_name, is_whole
+from ..values import checked_name, is_whole, item_count
 from . import current
 from .series import NO_VALUE
 
 if TYPE_CHECKING:
     from .run import Run
+
+logger = logging.getLogger(__name__)
 
 
 # An exception leaving a step or run, mapped to (result, exit code, signal name).
@@ -46,13 +50,25 @@ def outcome_of(exc: BaseException | None) -> Outcome:
 class Step:
     """One step of a run. ``advance()`` is the hot path: a plain integer add."""
 
-    __slots__ = ("_record", "_run", "_span", "_token", "completed", "total", "unit")
+    __slots__ = (
+        "_record",
+        "_run",
+        "_source",
+        "_span",
+        "_stopped_ns",
+        "_token",
+        "completed",
+        "total",
+        "unit",
+    )
 
     def __init__(self, run: Run, record: StepRecord, total: int | None, unit: str | None) -> None:
         self._run = run
         self._record = record
         self._span: Any = None
         self._token: Any = None
+        self._source: Callable[[], tuple[float, float | None] | None] | None = None
+        self._stopped_ns: int | None = None
         self.completed = 0
         self.total = total
         self.unit = unit
@@ -90,14 +106,49 @@ class Step:
         if unit is not None:
             self.unit = unit
 
-    def add_artifact(self, path: str | os.PathLike[str], kind: str | None = None) -> None:
-        """Register a file or directory this step produced."""
-        self._run._add_artifact(path, kind, self._record)
+    def follow(self, source: Callable[[], tuple[float, float | None] | None] | None) -> None:
+        """Take progress from ``source()``, ``(completed, total)`` or ``None`` for "as
+        before", whenever progress is read (by the sampler, the reporter, a manifest
+        write and the step's end) instead of from :meth:`advance`: a tqdm bar or a
+        trainer's own counters are read, never hooked. ``None`` stops following."""
+        self._source = source
+
+    def read_progress(self) -> tuple[int, int | None, str | None]:
+        """``(completed, total, unit)`` now: the followed source's, else the counts."""
+        source = self._source
+        if source is not None:
+            try:
+                found = source()
+                if found is not None:
+                    completed, total = found
+                    total = int(total) if total is not None and 0 <= total < math.inf else None
+                    self.completed, self.total = max(0, int(completed)), total
+            except Exception as exc:  # someone else's object: never the pipeline's problem
+                logger.debug("otel-tracker: progress source of %s failed: %s", self.name, exc)
+        return item_count(self.completed), self.total, self.unit
+
+    def add_artifact(
+        self, path: str | os.PathLike[str], kind: str | None = None, *, best: bool = False
+    ) -> None:
+        """Register a file or directory this step produced (see :meth:`Run.add_artifact`)."""
+        self._run._add_artifact(path, kind, self._record, best)
 
     def start(self) -> Step:
         """Start the step (``with run.step(...)`` does this for you)."""
         self._run._start_step(self)
         return self
+
+    def stop_clock(self) -> None:
+        """The step's work ended now, though whether it succeeded is known only later:
+        it stops being the current step, and the :meth:`end` that follows records this
+        moment as its end (a tqdm bar closed early ends its step when the program
+        shows whether it failed)."""
+        if self._stopped_ns is None:
+            self._stopped_ns = self._run._anchored.now_ns()
+        token, self._token = self._token, None
+        if token is not None:  # no longer the step that the code running now is in
+            self._deactivate(token)
+            current.leave_process("step", self)
 
     def end(self, error: BaseException | None = None) -> None:
         """End the step: completed, or failed with ``error``."""

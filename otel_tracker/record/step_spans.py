@@ -20,7 +20,6 @@ from .. import semconv
 from ..clock import AnchoredClock
 from ..contract.document import ProgressSnapshot, RunRecord, StepRecord
 from ..redact.text import clipped, redact_text
-from ..values import item_count
 from .step import mark_error, outcome_of
 from .transition_cost import TransitionCost
 
@@ -164,17 +163,19 @@ class StepSpans:
         finally:
             with self.record.lock:
                 self._active.pop(step.index, None)
+        completed, total, unit = step.read_progress()
+        step.follow(None)  # an ended step holds no reference to a bar or a trainer
+        # a stopped clock (Step.stop_clock) is the end; never before the step's start
+        end_ns = max(step._stopped_ns or self._anchored.now_ns(), span.start_time or 0)
         with self.record.lock:
             step._record.resources = resources
-            step._record.update_progress(
-                step.completed, step.total, step.unit, self._anchored.now_ns()
-            )
+            step._record.update_progress(completed, total, unit, end_ns)
         span.set_attribute(semconv.CICD_PIPELINE_TASK_RUN_RESULT, result)
         span.set_attribute(semconv.STEP_PROGRESS_COMPLETED, step._record.completed)
         if step.total is not None:
             span.set_attribute(semconv.STEP_PROGRESS_TOTAL, step.total)
         mark_error(span, result, error, reason, exit_code)
-        span.end(end_time=self._anchored.now_ns())
+        span.end(end_time=end_ns)
 
     def _count(self, started: float) -> None:
         # timed inside the lock: the share of wall time is of transitions, which
@@ -187,10 +188,10 @@ class StepSpans:
     # -- what the sampler, the reporter and the manifest read ---------------------------
     def progress(self) -> ProgressSnapshot:
         active = list(self._active.items())
-        return {i: (item_count(s.completed), s.total, s.unit) for i, s in active}
+        return {i: s.read_progress() for i, s in active}
 
     def counters(self) -> dict[int, tuple[str, int]]:
-        return {i: (s.name, item_count(s.completed)) for i, s in list(self._active.items())}
+        return {i: (s.name, s.read_progress()[0]) for i, s in list(self._active.items())}
 
     def current_index(self) -> int | None:
         active = list(self._active.values())

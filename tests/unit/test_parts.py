@@ -41,6 +41,29 @@ def test_parts_nest_under_their_launching_step_and_merging_twice_changes_nothing
     assert json.dumps(doc, sort_keys=True) == once
 
 
+def test_a_parts_params_and_artifacts_are_the_runs_once_each() -> None:
+    doc = {
+        "steps": [_step("outer", "a" * 16)],
+        "params": {"command": ["python", "train.py"], "epochs": 3},
+        "artifacts": [{"path": "/w/best.ckpt", "kind": "checkpoint", "size_bytes": 9}],
+    }
+    child = _part(1, "a" * 16, _step("fit", "b" * 16))
+    child["params"] = {"lr": 0.1, "epochs": 99}  # the launcher's own value wins
+    child["artifacts"] = [
+        {"path": "/w/best.ckpt", "kind": "checkpoint", "size_bytes": 9, "best": True},
+        {"path": "/w/last.ckpt", "kind": "checkpoint", "size_bytes": 9},
+    ]
+    merge_parts(doc, [child])
+    once = json.dumps(doc, sort_keys=True)
+    assert doc["params"] == {"command": ["python", "train.py"], "epochs": 3, "lr": 0.1}
+    assert [(a["path"], a.get("best"), a["part"]) for a in doc["artifacts"]] == [
+        ("/w/best.ckpt", True, "p1"),  # found by the launcher's scan too: one entry
+        ("/w/last.ckpt", None, "p1"),
+    ]
+    merge_parts(doc, [child])
+    assert json.dumps(doc, sort_keys=True) == once
+
+
 def test_hostile_span_ids_cannot_make_a_cycle() -> None:
     doc = {"steps": [_step("outer", "a" * 16)]}
     # each names a span of the other; neither is reachable from the run's steps

@@ -583,3 +583,36 @@ def test_numpy_numbers_are_numbers_and_the_manifest_stays_valid(
         track_run("x", root=root, expected_durations={"Train": "ten"})
     with pytest.raises(ConfigError):
         track_run("x", root=root, expected_durations={"Train": np.float32("nan")})
+
+
+def test_params_learnt_later_are_merged_redacted_and_artifacts_are_one_per_path(
+    root: Path, tmp_path: Path
+) -> None:
+    checkpoint = tmp_path / "epoch=1.ckpt"
+    checkpoint.write_bytes(b"12345")
+    with _run(root, params={"seed": 1}) as run:
+        run.log_params({"lr": 0.01, "hub_token": "hf_hunter2", "seed": 2})
+        run.add_artifact(checkpoint, kind="checkpoint")
+        checkpoint.write_bytes(b"1234567")
+        run.add_artifact(checkpoint, kind="checkpoint", best=True)
+    doc = load_manifest(run.manifest_path)
+    assert doc["params"] == {"seed": 2, "lr": 0.01, "hub_token": "***"}
+    assert doc["artifacts"] == [
+        {"path": str(checkpoint), "kind": "checkpoint", "size_bytes": 7, "best": True}
+    ]
+
+
+def test_a_stopped_clock_is_the_steps_end_whenever_it_is_ended(root: Path) -> None:
+    clock = ManualClock()
+    with _run(root, clock=clock, progress="off", resources=False) as run:
+        step = run.step("search", total=10)
+        step.__enter__()
+        step.advance(4)
+        clock.sleep(5)
+        step.stop_clock()
+        assert current_step() is not step  # it stopped being the current step at once
+        clock.sleep(100)  # the program shows only now that the loop did not fail
+        step.__exit__(None, None, None)
+    (record,) = load_manifest(run.manifest_path)["steps"]
+    assert record["status"] == "completed" and record["progress"]["completed"] == 4
+    assert record["duration_s"] == 5

@@ -30,6 +30,7 @@ BENCHMARKS = [
     "log",
     "ui",
     "eta_real",
+    "tqdm_capture",
 ]
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -123,6 +123,29 @@ def env_list(name: str, environ: Mapping[str, str] | None = None) -> tuple[str, 
     env = os.environ if environ is None else environ
     raw = env.get(name, "")
     return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+def env_subset(
+    name: str, choices: Sequence[str], environ: Mapping[str, str] | None = None
+) -> frozenset[str]:
+    """A switch over named features: unset or true is all of ``choices``, false none,
+    a comma-separated list those named (an unknown name warns and is left out)."""
+    env = os.environ if environ is None else environ
+    raw = env.get(name)
+    if raw is None or raw.strip().lower() in _TRUE or raw.strip() == "":
+        return frozenset(choices)
+    if raw.strip().lower() in _FALSE:
+        return frozenset()
+    named = {part.strip().lower() for part in raw.split(",") if part.strip()}
+    unknown = sorted(named - set(choices))
+    if unknown:
+        logger.warning(
+            "otel-tracker: ignoring %s in %s (known: %s)",
+            ", ".join(unknown),
+            name,
+            ", ".join(choices),
+        )
+    return frozenset(named & set(choices))
 
 
 def resolve_root(
@@ -452,3 +475,11 @@ class ReaderConfig:
                 outdated_after, "OUTDATED_AFTER", DEFAULT_OUTDATED_AFTER_S, env
             ),
         )
+
+
+def auto_integrations(
+    choices: Sequence[str], environ: Mapping[str, str] | None = None
+) -> frozenset[str]:
+    """Which integrations ``run --auto`` attaches: ``OTEL_TRACKER_AUTO_INTEGRATIONS``
+    (unset or true: all; false: none; or a list such as ``tqdm,keras``)."""
+    return env_subset("OTEL_TRACKER_AUTO_INTEGRATIONS", choices, environ)

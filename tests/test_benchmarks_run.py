@@ -229,3 +229,23 @@ def test_real_eta_benchmark_runs_small(tmp_path: Path) -> None:
         runs = results[condition]["runs"]
         assert [r["history_runs"] for r in runs] == [0, 1]
         assert runs[1]["run_eta_after_step_2"]["shown_s"] is not None  # history: a number
+
+
+def test_tqdm_capture_benchmark_runs_small(tmp_path: Path) -> None:
+    results = run_benchmark(
+        "bench_tqdm_capture",
+        tmp_path / "tqdm.json",
+        "--updates",
+        "2000",
+        "--rounds",
+        "3",
+        "--bars",
+        "5",
+    )
+    assert set(results["captured_vs_plain_median_ratio"]) == {
+        "bar.update()",
+        "for _ in tqdm(range(n))",
+    }
+    assert all(r > 0 for r in results["captured_vs_plain_median_ratio"].values())
+    # the captured bars were steps: each made and closed costs a manifest write or two
+    assert results["us_per_bar"]["captured (a step each)"] > results["us_per_bar"]["plain"]

@@ -7,13 +7,15 @@ and sets ``OTEL_TRACKER_AUTO=1``; the ``sitecustomize`` there calls
 interpreter exit with the truth it can know: an uncaught exception fails it, a
 ``sys.exit(code)`` is recorded with its code, a signal cancels it (the run's
 own handlers), and ``os._exit`` or SIGKILL leave it running for readers to call
-``aborted``. Only this process is instrumented: the variables are removed from
-its environment at once, so its own Python children start plain.
+``aborted`` (see :mod:`otel_tracker.integrations.process_run`). The integrations
+then wait for tqdm and the training frameworks to be imported (see
+:mod:`otel_tracker.integrations.auto`). Only this process is instrumented: the
+variables are removed from its environment at once, so its own Python children
+start plain.
 """
 
 from __future__ import annotations
 
-import atexit
 import logging
 import os
 import sys
@@ -64,50 +66,19 @@ def program_name(argv: Sequence[str]) -> str:
     return "python"
 
 
-class _ExitCode:
-    """Remembers the code of ``sys.exit(code)``: at interpreter exit nothing else does."""
-
-    def __init__(self) -> None:
-        self.code: Any = None
-        self.called = False
-        self._exit = sys.exit
-
-    def __call__(self, code: Any = None) -> None:
-        self.called, self.code = True, code
-        self._exit(code)
-
-
 def start(environ: MutableMapping[str, str] | None = None) -> Any:
-    """Track this process as one step of the launcher's run, ended at exit."""
+    """Track this process as one step of the launcher's run, ended at exit, and
+    attach the integrations for what the program goes on to import."""
     env = os.environ if environ is None else environ
     if env.get(AUTO_ENV) != "1":
         return None
     _forget(env)
     name = program_name(getattr(sys, "orig_argv", sys.argv))
-    try:
-        from ..api import track_run
+    from ..integrations.auto import attach_integrations
+    from ..integrations.process_run import start_process_run
 
-        run = track_run(name, steps=[name], progress="off")
-        run.__enter__()
-        step = run.step(name)
-        step.__enter__()
-    except Exception as exc:
-        logger.warning("otel-tracker --auto could not track %s: %s", name, exc)
+    tracked = start_process_run(name, step=name, progress="off")
+    if tracked is None:
         return None
-    exit_code = _ExitCode()
-    sys.exit = exit_code
-    atexit.register(_finish, run, step, exit_code)
-    return run
-
-
-def _finish(run: Any, step: Any, exit_code: _ExitCode) -> None:
-    error: BaseException | None = getattr(sys, "last_value", None)
-    if not isinstance(error, BaseException):
-        error = SystemExit(exit_code.code) if exit_code.called else None
-    if isinstance(error, SystemExit) and error.code in (None, 0):
-        error = None
-    kind = type(error) if error is not None else None
-    try:
-        step.__exit__(kind, error, None)
-    finally:
-        run.__exit__(kind, error, None)
+    attach_integrations(tracked, environ=env)
+    return tracked.run

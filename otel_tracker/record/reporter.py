@@ -104,9 +104,13 @@ class ProgressReporter:
         eta = self.eta(doc, now_ns)
         if event in ("step_start", "step_end") and index is not None:
             step = doc["steps"][index]
+            # the moment the document's elapsed time was read, not a later reading: the
+            # two fields of an entry agree exactly, however busy the machine
+            started_ns = self.record.started_ns
+            at_ns = now_ns if started_ns is None else started_ns + int(elapsed * 1e9)
             self.record.eta_log.append(
                 {
-                    "at": iso_utc(now_ns),
+                    "at": iso_utc(at_ns),
                     "elapsed_s": round(elapsed, 3),
                     "event": "start" if event == "step_start" else "end",
                     "index": index,

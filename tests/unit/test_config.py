@@ -86,3 +86,16 @@ def test_empty_root_argument_raises() -> None:
 def test_env_allowlist_is_a_list() -> None:
     config = TrackerConfig.resolve(environ={"OTEL_TRACKER_ENV_ALLOWLIST": "A, B,,C "})
     assert config.env_allowlist == ("A", "B", "C")
+
+
+def test_auto_integrations_is_all_none_or_the_ones_named(caplog: pytest.LogCaptureFixture) -> None:
+    from otel_tracker.config import auto_integrations
+
+    names = ("tqdm", "keras", "lightning")
+    assert auto_integrations(names, {}) == frozenset(names)
+    assert auto_integrations(names, {"OTEL_TRACKER_AUTO_INTEGRATIONS": "true"}) == frozenset(names)
+    assert auto_integrations(names, {"OTEL_TRACKER_AUTO_INTEGRATIONS": "off"}) == frozenset()
+    with caplog.at_level(logging.WARNING):
+        chosen = auto_integrations(names, {"OTEL_TRACKER_AUTO_INTEGRATIONS": "Keras, tqdm,jax"})
+    assert chosen == {"keras", "tqdm"}
+    assert "ignoring jax in OTEL_TRACKER_AUTO_INTEGRATIONS" in caplog.text

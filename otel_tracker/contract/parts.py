@@ -148,7 +148,10 @@ def _merge_params_and_artifacts(doc: dict[str, Any], parts: list[dict[str, Any]]
     """What a part learnt about the run (a trainer's hyperparameters, the checkpoints
     it saved) is the run's: params the run does not set itself, and the artifacts,
     each once (merging again adds nothing)."""
-    params = doc.get("params") if isinstance(doc.get("params"), dict) else None
+    # a copy: the writer hands its live params here, which must stay its own
+    params = dict(doc["params"]) if isinstance(doc.get("params"), dict) else None
+    if params is not None:
+        doc["params"] = params
     artifacts = doc.get("artifacts") if isinstance(doc.get("artifacts"), list) else None
     for part in parts:
         part_id = part["part"].get("id")

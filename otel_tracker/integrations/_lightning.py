@@ -23,12 +23,14 @@ import math
 import os
 from typing import Any
 
-from .metrics import SeriesForwarder, run_to_report
+from .metrics import SeriesForwarder, close_step, guarded, open_step, run_to_report
 from .patching import after_init
 
-_STAGES = {"fitting": "fit", "validating": "validate", "testing": "test", "predicting": "predict"}
+# TrainerFn's values, which trainer.state.fn holds while a stage runs
+_STAGES = {"fit": "fit", "validate": "validate", "test": "test", "predict": "predict"}
 
 
+@guarded
 class LightningReporter:
     """Hooks of the callback; see the module's docstring."""
 
@@ -38,8 +40,7 @@ class LightningReporter:
         self._run: Any | None = None
         self._step: Any | None = None
         self._series: SeriesForwarder | None = None
-        self._batches = 0
-        self._artifacts: set[str] = set()
+        self._logged_at: int | None = None
 
     # -- stages -------------------------------------------------------------------------
     def _begin(self, trainer: Any, pl_module: Any, stage: str) -> None:
@@ -48,19 +49,19 @@ class LightningReporter:
         run = run_to_report(self._explicit_run)
         if run is None:
             return
-        self._run, self._series, self._batches = run, SeriesForwarder(run), 0
+        self._run, self._series, self._logged_at = run, SeriesForwarder(run), None
         self._log_hparams(trainer, pl_module)
-        self._step = run.step(stage, unit="batch")
-        self._step.__enter__()
+        self._step = open_step(run, stage, unit="batch")
 
     def _end(self, trainer: Any, error: BaseException | None = None) -> None:
         step, self._step = self._step, None
         if step is None:
             return
-        self._log_metrics(trainer)
-        self._add_checkpoints(trainer)
-        kind = type(error) if error is not None else None
-        step.__exit__(kind, error, None)
+        try:
+            self._log_metrics(trainer)
+            self._add_checkpoints(trainer)
+        finally:
+            close_step(step, error)
 
     def _stage(self, trainer: Any) -> str:
         fn = getattr(getattr(trainer, "state", None), "fn", None)
@@ -104,12 +105,16 @@ class LightningReporter:
             return
         per_epoch = _count(getattr(trainer, "num_training_batches", None))
         epochs = _count(getattr(trainer, "max_epochs", None))
+        # a fit resumed from a checkpoint (or a second fit) starts where the last ended
+        epoch = _count(getattr(trainer, "current_epoch", 0)) or 0
+        done_steps = _count(getattr(trainer, "global_step", 0)) or 0
+        accumulate = max(1, int(getattr(trainer, "accumulate_grad_batches", 1) or 1))
         totals = []
         if per_epoch is not None and epochs is not None:
-            totals.append(per_epoch * epochs)
+            totals.append(per_epoch * max(0, epochs - epoch))
         max_steps = _count(getattr(trainer, "max_steps", None))
         if max_steps:
-            totals.append(max_steps * max(1, int(getattr(trainer, "accumulate_grad_batches", 1))))
+            totals.append(max(0, max_steps - done_steps) * accumulate)
         if totals:
             self._step.set_total(min(totals), "batch")
 
@@ -117,9 +122,11 @@ class LightningReporter:
         if self._step is None:
             return
         self._step.advance()
-        self._batches += 1
+        # Lightning's own cadence: every log_every_n_steps optimizer steps
         every = max(1, int(getattr(trainer, "log_every_n_steps", 50) or 50))
-        if self._batches % every == 0:
+        step = getattr(trainer, "global_step", 0)
+        if step % every == 0 and step != self._logged_at:
+            self._logged_at = step
             self._log_metrics(trainer)
 
     def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
@@ -167,17 +174,25 @@ class LightningReporter:
         """Register the checkpoints the checkpoint callbacks kept, the best one marked.
 
         At a stage's end only: ``ModelCheckpoint`` deletes what falls out of its top
-        k, and a record of files that are gone would mislead."""
+        k, and a record of files that are gone would mislead. Registering a path
+        again updates it, so a later fit's best is the one marked."""
         if self._run is None:
             return
         for callback in getattr(trainer, "checkpoint_callbacks", None) or []:
             kept = list(getattr(callback, "best_k_models", {}) or {})
             kept.append(getattr(callback, "last_model_path", "") or "")
-            best = os.path.abspath(getattr(callback, "best_model_path", "") or "")
+            best = getattr(callback, "best_model_path", "") or ""
+            best = os.path.abspath(best) if best else None
             for path in sorted({os.path.abspath(p) for p in kept if p}):
-                if os.path.exists(path) and path not in self._artifacts:
-                    self._artifacts.add(path)
+                if os.path.exists(path):
                     self._run.add_artifact(path, kind="checkpoint", best=path == best)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Without the run (a process's own): ``ddp_spawn`` and Ray pickle callbacks."""
+        state = dict(self.__dict__)
+        for key in ("_explicit_run", "_run", "_step", "_series"):
+            state[key] = None
+        return state
 
 
 def _count(value: Any) -> int | None:

@@ -19,7 +19,7 @@ import struct
 from types import ModuleType
 from typing import Any
 
-from .metrics import SeriesForwarder, number, run_to_report
+from .metrics import SeriesForwarder, close_step, guarded, number, open_step, run_to_report
 from .patching import ORIGINAL, is_patched
 
 try:
@@ -30,9 +30,21 @@ except ImportError as exc:
 logger = logging.getLogger(__name__)
 
 
+# evaluate()/predict() outside fit() each make a step; a loop calling predict() per
+# sample would make thousands, so after this many the rest are not steps
+MAX_STAGE_STEPS = 100
+_stage_steps = 0
+_fitting = 0  # fit() calls running now: an evaluate() inside one (a callback's) is its part
+
+
+@guarded
 class OtelTrackerCallback(_framework.callbacks.Callback):  # type: ignore[misc]
     """Reports ``fit``/``evaluate``/``predict`` to otel-tracker; see
     :mod:`otel_tracker.integrations.keras`."""
+
+    # the batch hooks only add to an integer: Keras may call them off the training
+    # thread, and then need not convert each batch's logs (a device sync) for us
+    async_safe = True
 
     def __init__(self, run: Any | None = None) -> None:
         super().__init__()
@@ -42,10 +54,17 @@ class OtelTrackerCallback(_framework.callbacks.Callback):  # type: ignore[misc]
         self._step: Any | None = None
         self._stage: str | None = None
         self._per_batch = False
+        self._first_epoch = False
 
     def _begin(self, stage: str) -> None:
+        global _stage_steps, _fitting
         if self._step is not None:
-            return  # evaluate() inside fit(): validation is part of the fit step
+            if self._stage == "fit" and stage != "fit":
+                return  # evaluate() inside fit(): validation is part of the fit step
+            # a stage that never ended (interrupted; Keras has no hook for errors)
+            self.abort(RuntimeError(f"{self._stage} ended without Keras reporting its end"))
+        if stage != "fit" and (_fitting or _stage_steps >= MAX_STAGE_STEPS):
+            return
         run = run_to_report(self._explicit_run)
         if run is None:
             return
@@ -57,13 +76,25 @@ class OtelTrackerCallback(_framework.callbacks.Callback):  # type: ignore[misc]
         if stage == "fit":
             total = steps * epochs if self._per_batch and isinstance(epochs, int) else epochs
             unit = "batch" if self._per_batch else "epoch"
+            self._log_params(epochs, steps)
+            self._first_epoch = True
+            _fitting += 1
         else:
             total, unit = (steps if self._per_batch else None), "batch"
-        if stage == "fit":
-            self._log_params(epochs, steps)
-        self._step = run.step(stage, total=total if isinstance(total, int) else None, unit=unit)
+            _stage_steps += 1
+        self._step = open_step(
+            run, stage, total=total if isinstance(total, int) else None, unit=unit
+        )
         self._stage = stage
-        self._step.__enter__()
+
+    def abort(self, error: BaseException) -> None:
+        """The stage raised (or never ended): end its step with ``error``."""
+        global _fitting
+        step, stage, self._step, self._stage = self._step, self._stage, None, None
+        if step is not None:
+            if stage == "fit":
+                _fitting = max(0, _fitting - 1)
+            close_step(step, error)
 
     def _log_params(self, epochs: Any, steps: Any) -> None:
         """``fit``'s epochs and steps, and the optimizer's plain settings."""
@@ -81,12 +112,17 @@ class OtelTrackerCallback(_framework.callbacks.Callback):  # type: ignore[misc]
             self._run.log_params(params)
 
     def _end(self, stage: str, logs: Any = None) -> None:
+        global _fitting
         if self._stage != stage or self._step is None:
             return
         step, self._step, self._stage = self._step, None, None
-        if logs and stage != "fit" and self._series is not None:
-            self._series.forward({f"{stage}_{k}": v for k, v in logs.items()}, None)
-        step.__exit__(None, None, None)
+        if stage == "fit":
+            _fitting = max(0, _fitting - 1)
+        try:
+            if logs and stage != "fit" and self._series is not None:
+                self._series.forward({f"{stage}_{k}": v for k, v in logs.items()}, None)
+        finally:
+            close_step(step)
 
     def on_train_begin(self, logs: Any = None) -> None:
         self._begin("fit")
@@ -97,6 +133,14 @@ class OtelTrackerCallback(_framework.callbacks.Callback):  # type: ignore[misc]
     def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
         if self._per_batch and self._stage == "fit":
             self._step.advance()
+
+    def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+        if self._stage == "fit" and self._first_epoch:
+            self._first_epoch = False
+            epochs = (self.params or {}).get("epochs")
+            if epoch and isinstance(epochs, int):  # fit(initial_epoch=...) resumes
+                per = self._step.total // epochs if self._per_batch and self._step.total else 1
+                self._step.set_total(per * max(0, epochs - epoch))
 
     def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
         if self._stage != "fit":
@@ -145,18 +189,29 @@ def _with_callback(method: Any) -> Any:
 
     @functools.wraps(method)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        ours: list[OtelTrackerCallback] = []
         try:
             bound = signature.bind_partial(*args, **kwargs)
             given = bound.arguments.get("callbacks")
             # fit() passes evaluate() its own CallbackList: that already has ours
             if given is None or isinstance(given, (list, tuple)):
                 callbacks = list(given or [])
-                if not any(isinstance(c, OtelTrackerCallback) for c in callbacks):
-                    bound.arguments["callbacks"] = [*callbacks, OtelTrackerCallback()]
+                ours = [c for c in callbacks if isinstance(c, OtelTrackerCallback)]
+                if not ours:
+                    ours = [OtelTrackerCallback()]
+                    bound.arguments["callbacks"] = [*callbacks, *ours]
                     args, kwargs = bound.args, bound.kwargs
         except Exception as exc:  # a call Keras will reject itself: leave it to Keras
             logger.debug("otel-tracker: Keras call not instrumented: %s", exc)
-        return method(*args, **kwargs)
+        try:
+            return method(*args, **kwargs)
+        except BaseException as exc:  # Keras has no hook for a failing fit(): end its step
+            for callback in ours:
+                try:
+                    callback.abort(exc)
+                except Exception as problem:  # never hide the user's error
+                    logger.debug("otel-tracker: step not ended: %s", problem)
+            raise
 
     setattr(wrapper, ORIGINAL, method)
     return wrapper

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
 import re
 import sys
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ def number(value: Any) -> float | None:
         return None
     try:
         result = float(value)
-    except (TypeError, ValueError, RuntimeError):  # RuntimeError: a tensor of many values
+    except (TypeError, ValueError, RuntimeError, OverflowError):  # Runtime: a tensor of many
         return None
     return result if math.isfinite(result) else None
 
@@ -72,6 +73,58 @@ class SeriesForwarder:
             logger.debug("otel-tracker: metrics not logged: %s", exc)
 
 
+C = TypeVar("C", bound=type)
+# ids of the steps a framework integration opened: their progress is the framework's,
+# never a tqdm bar's (see otel_tracker.integrations.tqdm)
+FRAMEWORK_STEPS: set[int] = set()
+
+
+def guarded(cls: C) -> C:
+    """Every ``on_*`` hook of ``cls`` (and ``setup``/``teardown``) catches what it
+    raises: the error is logged once and the callback reports nothing more, but the
+    training it watches goes on."""
+    for name, method in list(vars(cls).items()):
+        if callable(method) and (name.startswith("on_") or name in ("setup", "teardown")):
+            setattr(cls, name, _guard(method))
+    return cls
+
+
+def _guard(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def hook(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if getattr(self, "_otel_tracker_broken", False):
+            return None
+        try:
+            return method(self, *args, **kwargs)
+        except Exception as exc:
+            self._otel_tracker_broken = True
+            logger.warning(
+                "otel-tracker: %s.%s failed (%s: %s); it reports nothing more in this process",
+                type(self).__name__,
+                method.__name__,
+                type(exc).__name__,
+                exc,
+            )
+            return None
+
+    return hook
+
+
+def open_step(run: Any, name: str, **kwargs: Any) -> Any:
+    """A framework's stage as a step of ``run``, entered (current) and marked as the
+    framework's own."""
+    step = run.step(name, **kwargs)
+    step.__enter__()
+    FRAMEWORK_STEPS.add(id(step))
+    return step
+
+
+def close_step(step: Any, error: BaseException | None = None) -> None:
+    """End a step :func:`open_step` opened (failed with ``error``, if given)."""
+    FRAMEWORK_STEPS.discard(id(step))
+    step.__exit__(type(error) if error is not None else None, error, None)
+
+
 def script_name() -> str:
     """The running script's name (``train`` for ``train.py``), naming a run a callback
     starts on its own, as ``otel-tracker run`` names one."""
@@ -92,5 +145,6 @@ def run_to_report(explicit: Any | None, progress: str | None = None) -> Any | No
         return found
     tracked = current_process_run()
     if tracked is None or tracked.run.ended:
-        tracked = start_process_run(script_name(), progress=progress)
+        # no live display: it would take over the terminal the framework draws on
+        tracked = start_process_run(script_name(), progress=progress or "off")
     return tracked.run if tracked is not None else None

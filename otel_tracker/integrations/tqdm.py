@@ -34,6 +34,7 @@ from collections.abc import Callable
 from types import FrameType, ModuleType
 from typing import Any
 
+from .metrics import FRAMEWORK_STEPS
 from .patching import ORIGINAL, is_patched
 
 logger = logging.getLogger(__name__)
@@ -64,7 +65,8 @@ class BarCapture:
         # module prefixes whose bars a framework integration reports instead
         self.deferred_modules: set[str] = set()
         self._lock = threading.RLock()
-        self._open: dict[int, Any] = {}  # id(bar) -> its step, outermost bars only
+        # id(bar) -> (a weak reference to it, its step), outermost bars only
+        self._open: dict[int, tuple[Any, Any]] = {}
         self._pending: tuple[Any, threading.Timer] | None = None
         self._made = 0
         self._warned = False
@@ -80,6 +82,7 @@ class BarCapture:
         if any(module == m or module.startswith(m + ".") for m in self.deferred_modules):
             return
         with self._lock:
+            self._settle_finished()
             step = _current_step()
             if step is not None and step is not self.program_step:
                 self._feed(step, bar)
@@ -103,11 +106,17 @@ class BarCapture:
         with self._lock:
             if self._open.pop(id(bar), None) is None:
                 return  # it fed a step of the program's own: that step goes on
+            self._end_bar_step(bar, step)
+
+    def _end_bar_step(self, bar: Any, step: Any) -> None:
+        """A captured bar closed: end its step, or stop its clock if it closed early."""
+        with self._lock:
             total, n = getattr(bar, "total", None), getattr(bar, "n", 0)
             if getattr(bar, "disable", False) or total is None or n >= total:
                 step.__exit__(None, None, None)
                 return
             # closed early: a `break`, or an exception leaving the loop; wait and see
+            self._settle(None)
             step.stop_clock()
             timer = threading.Timer(self.grace_s, self._settle, args=(step,))
             timer.daemon = True
@@ -123,7 +132,7 @@ class BarCapture:
         """The program is exiting with ``error``: end what is still open with it."""
         with self._lock:
             self._settle(None, error)
-            for bar_id, step in list(self._open.items()):
+            for bar_id, (_, step) in list(self._open.items()):
                 self._open.pop(bar_id, None)
                 kind = type(error) if error is not None else None
                 step.__exit__(kind, error, None)
@@ -142,20 +151,35 @@ class BarCapture:
         if not disabled:
             step.follow(_bar_progress(bar))
         bar.__dict__[_ATTR] = (self, step)
-        self._open[id(bar)] = step
+        self._open[id(bar)] = (weakref.ref(bar), step)
 
     def _feed(self, step: Any, bar: Any) -> None:
         """A bar inside a step of the program's own that counts nothing yet drives it."""
         if getattr(bar, "disable", False) or getattr(step, "_source", None) is not None:
             return
-        if any(open_step is step for open_step in self._open.values()):
+        if any(open_step is step for _, open_step in self._open.values()):
             return  # a loop nested in a captured bar's step, even a disabled one
+        if id(step) in FRAMEWORK_STEPS:
+            return  # a framework's stage: its integration counts its progress
         if step.total is not None or step.completed:
             return
         unit = getattr(bar, "unit", None)
         step.set_total(_whole(getattr(bar, "total", None)), unit if unit != "it" else None)
         step.follow(_bar_progress(bar))
         bar.__dict__[_ATTR] = (self, step)
+
+    def _settle_finished(self) -> None:
+        """End the steps of bars that were never closed but are done: garbage, or at
+        their total (``pbar = tqdm(total=n)`` updated to the end and left open), so they
+        do not make every later bar look nested."""
+        for bar_id, (ref, step) in list(self._open.items()):
+            bar = ref()
+            total = getattr(bar, "total", None) if bar is not None else None
+            if bar is None or (total is not None and getattr(bar, "n", 0) >= total):
+                self._open.pop(bar_id, None)
+                step.read_progress()
+                step.follow(None)
+                step.__exit__(None, None, None)
 
     def _settle(self, only: Any | None, error: BaseException | None = None) -> None:
         """End the step of the bar closed early (``only``: if it is still that one)."""
@@ -232,15 +256,21 @@ def _current_step() -> Any | None:
 _capture: BarCapture | None = None
 
 
-def capture(run: Any | None = None, *, program_step: Any | None = None) -> BarCapture:
+_UNSET: Any = object()
+
+
+def capture(run: Any | None = _UNSET, *, program_step: Any | None = _UNSET) -> BarCapture:
     """Make tqdm bars steps of ``run`` (default: the run current when a bar opens),
-    from now on and in any tqdm imported later. Calling it again changes the
-    capture's settings; :func:`release` undoes it."""
+    from now on and in any tqdm imported later. Calling it again changes only the
+    settings it is given (so a script's own ``capture()`` under ``run --auto`` keeps
+    ``--auto``'s); :func:`release` undoes it."""
     global _capture
     if _capture is None:
-        _capture = BarCapture(run, program_step=program_step)
-    else:
-        _capture.run, _capture.program_step = run, program_step
+        _capture = BarCapture()
+    if run is not _UNSET:
+        _capture.run = run
+    if program_step is not _UNSET:
+        _capture.program_step = program_step
     from .hooks import when_imported
 
     when_imported("tqdm", _patch)

@@ -13,13 +13,16 @@ step of its own, counted in batches; evaluation during training is part of ``tra
 
 from __future__ import annotations
 
+import functools
+import logging
 import os
 import sys
+import time
 from types import ModuleType
 from typing import Any
 
-from .metrics import SeriesForwarder, number, run_to_report
-from .patching import after_init
+from .metrics import SeriesForwarder, close_step, guarded, number, open_step, run_to_report
+from .patching import ORIGINAL, after_init, is_patched
 
 try:
     import transformers as _framework
@@ -29,7 +32,10 @@ except ImportError as exc:
         "otel_tracker.integrations.transformers needs it: pip install transformers"
     ) from exc
 
+logger = logging.getLogger(__name__)
 
+
+@guarded
 class OtelTrackerCallback(_framework.TrainerCallback):  # type: ignore[misc]
     """Reports a ``Trainer`` to otel-tracker; see :mod:`otel_tracker.integrations.transformers`."""
 
@@ -39,6 +45,7 @@ class OtelTrackerCallback(_framework.TrainerCallback):  # type: ignore[misc]
         self._series: SeriesForwarder | None = None
         self._train: Any | None = None
         self._eval: Any | None = None
+        self._train_started = 0.0
 
     def _ready(self, state: Any) -> bool:
         if not getattr(state, "is_world_process_zero", True):
@@ -49,11 +56,15 @@ class OtelTrackerCallback(_framework.TrainerCallback):  # type: ignore[misc]
         return self._run is not None
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        if self._train is not None or not self._ready(state):
+        if self._train is not None:
+            # the same train() again (auto_find_batch_size retries with a new state)
+            self._train.follow(lambda: (state.global_step, state.max_steps or None))
+            return
+        if not self._ready(state):
             return
         self._run.log_params(_arguments(args))
-        step = self._run.step("train", unit="step")
-        step.__enter__()
+        self._train_started = time.time()
+        step = open_step(self._run, "train", unit="step")
         step.follow(lambda: (state.global_step, state.max_steps or None))
         self._train = step
 
@@ -61,8 +72,18 @@ class OtelTrackerCallback(_framework.TrainerCallback):  # type: ignore[misc]
         step, self._train = self._train, None
         if step is None:
             return
-        self._add_checkpoints(args, state)
-        step.__exit__(None, None, None)
+        try:
+            self._add_checkpoints(args, state)
+        finally:
+            close_step(step)
+
+    def abort(self, error: BaseException) -> None:
+        """``train()``/``evaluate()`` raised: end what is open with ``error``."""
+        for name in ("_eval", "_train"):
+            step = getattr(self, name)
+            setattr(self, name, None)
+            if step is not None:
+                close_step(step, error)
 
     def _add_checkpoints(self, args: Any, state: Any) -> None:
         """The checkpoint folders still there when training ends (``save_total_limit``
@@ -76,7 +97,13 @@ class OtelTrackerCallback(_framework.TrainerCallback):  # type: ignore[misc]
             return
         for name in names:
             path = os.path.join(output, name)
-            if name.startswith(f"{PREFIX_CHECKPOINT_DIR}-") and os.path.isdir(path):
+            if not name.startswith(f"{PREFIX_CHECKPOINT_DIR}-") or not os.path.isdir(path):
+                continue
+            try:  # only this training's: an output_dir may hold an earlier run's
+                fresh = os.stat(path).st_mtime >= self._train_started - 1
+            except OSError:
+                continue
+            if fresh:
                 self._run.add_artifact(path, kind="checkpoint", best=path == best)
 
     def on_prediction_step(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
@@ -90,14 +117,13 @@ class OtelTrackerCallback(_framework.TrainerCallback):  # type: ignore[misc]
                 total = len(loader) if loader is not None else None
             except TypeError:  # an iterable dataset has no length
                 total = None
-            self._eval = self._run.step(_evaluation_kind(), total=total, unit="batch")
-            self._eval.__enter__()
+            self._eval = open_step(self._run, _evaluation_kind(), total=total, unit="batch")
         self._eval.advance()
 
     def _end_evaluation(self) -> None:
         step, self._eval = self._eval, None
         if step is not None:
-            step.__exit__(None, None, None)
+            close_step(step)
 
     def on_evaluate(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self._end_evaluation()
@@ -140,11 +166,35 @@ def _evaluation_kind() -> str:
 
 
 def auto_attach(module: ModuleType) -> tuple[str, ...]:
-    """Give every ``Trainer`` the callback; the module prefixes whose tqdm bars it reports."""
+    """Give every ``Trainer`` the callback, and end its steps with the error when
+    ``train``/``evaluate``/``predict`` raise (the Trainer has no hook for that); the
+    module prefixes whose tqdm bars it reports."""
 
     def attach(trainer: Any) -> None:
         if not any(isinstance(c, OtelTrackerCallback) for c in trainer.callback_handler.callbacks):
             trainer.add_callback(OtelTrackerCallback())
 
     after_init(_framework.Trainer, attach, "Trainer")
+    for name in ("train", "evaluate", "predict"):
+        method = getattr(_framework.Trainer, name)
+        if not is_patched(method):
+            setattr(_framework.Trainer, name, _ending_on_error(method))
     return ("transformers", "accelerate")
+
+
+def _ending_on_error(method: Any) -> Any:
+    @functools.wraps(method)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except BaseException as exc:
+            for callback in getattr(getattr(self, "callback_handler", None), "callbacks", []):
+                if isinstance(callback, OtelTrackerCallback):
+                    try:
+                        callback.abort(exc)
+                    except Exception as problem:  # never hide the user's error
+                        logger.debug("otel-tracker: step not ended: %s", problem)
+            raise
+
+    setattr(wrapper, ORIGINAL, method)
+    return wrapper

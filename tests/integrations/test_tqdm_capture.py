@@ -165,6 +165,44 @@ def test_a_bar_inside_a_step_that_counts_nothing_is_its_progress(
     assert len(_steps(run)) == 2
 
 
+def test_a_bar_left_open_at_its_total_does_not_swallow_later_bars(
+    root: Path, capture: bars.BarCapture
+) -> None:
+    with _run(root) as run:
+        download = tqdm(total=3, desc="Download")
+        download.update(3)  # done, never closed: the script keeps the object around
+        for _ in tqdm(range(2), desc="Train"):
+            pass
+        download.close()
+    assert [(s["name"], s["status"]) for s in _steps(run)] == [
+        ("Download", "completed"),
+        ("Train", "completed"),
+    ]
+
+
+def test_a_frameworks_step_never_takes_a_bars_progress(
+    root: Path, capture: bars.BarCapture
+) -> None:
+    from otel_tracker.integrations.metrics import close_step, open_step
+
+    with _run(root) as run:
+        fit = open_step(run, "fit", unit="batch")  # as an integration opens its stage
+        for _ in tqdm(range(50), desc="tokenize"):  # the user's own loop inside it
+            pass
+        fit.advance(3)
+        close_step(fit)
+    (step,) = _steps(run)
+    assert (step["progress"]["completed"], step["progress"]["total"]) == (3, None)
+
+
+def test_capture_again_keeps_what_it_is_not_given(root: Path) -> None:
+    first = bars.capture(program_step="the --auto step")
+    try:
+        assert bars.capture() is first and first.program_step == "the --auto step"
+    finally:
+        bars.release()
+
+
 def test_thread_map_is_one_step_counting_every_item(root: Path, capture: bars.BarCapture) -> None:
     with _run(root) as run:
         results = thread_map(lambda n: n * n, range(20), desc="Squares", max_workers=4)

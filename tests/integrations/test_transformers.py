@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import transformers  # noqa: F401  (the tests need the real package: no skip)
 
-from tests.integrations.conftest import metric, steps_named, train
+from tests.integrations.conftest import all_steps, metric, steps_named, train
 
 
 @pytest.mark.parametrize("auto", [False, True], ids=["explicit", "auto"])
@@ -37,3 +37,20 @@ def test_a_trainer_run_has_train_and_evaluate_steps_series_params_and_checkpoint
     assert folders == ["checkpoint-16", "checkpoint-8"]
     (best,) = [a for a in checkpoints if a.get("best")]
     assert Path(best["path"]).name in folders
+
+
+def test_a_train_that_raises_fails_its_step_under_auto(root: Path, tmp_path: Path) -> None:
+    doc, done = train(
+        root,
+        tmp_path / "work",
+        "train_transformers.py",
+        "--fail-at-call",
+        "6",
+        auto=True,
+        exit_code=1,
+    )
+    assert "loss diverged" in done.stderr
+    (step,) = [s for s in all_steps(doc) if s["name"] == "train"]
+    assert step["status"] == "failed" and "loss diverged" in step["error"]["message"]
+    assert step["progress"]["completed"] == 5  # the optimizer steps done before
+    assert doc["status"] == "failed"

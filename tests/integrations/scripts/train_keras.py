@@ -8,6 +8,7 @@ import numpy as np
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--explicit", action="store_true")
+parser.add_argument("--fail-at-epoch", type=int, default=-1)
 args = parser.parse_args()
 
 rng = np.random.default_rng(0)
@@ -17,7 +18,15 @@ model = keras.Sequential(
     [keras.Input((4,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(1)]
 )
 model.compile(optimizer=keras.optimizers.SGD(0.05), loss="mse", metrics=["mae"])
-callbacks = []
+
+
+class Diverge(keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == args.fail_at_epoch:
+            raise RuntimeError("loss diverged")
+
+
+callbacks = [Diverge()]
 if args.explicit:
     from otel_tracker.integrations.keras import OtelTrackerCallback
 

@@ -13,6 +13,7 @@ parser.add_argument("--package", default="lightning.pytorch")
 parser.add_argument("--explicit", action="store_true")
 parser.add_argument("--epochs", type=int, default=3)
 parser.add_argument("--fail-at-step", type=int, default=-1)
+parser.add_argument("--validate", action="store_true")
 args = parser.parse_args()
 pl = importlib.import_module(args.package)
 
@@ -71,3 +72,5 @@ trainer = pl.Trainer(
 model = Regressor()
 trainer.fit(model, loader(), loader())
 trainer.test(model, loader())
+if args.validate:
+    trainer.validate(model, loader())

@@ -9,6 +9,7 @@ from transformers import Trainer, TrainingArguments
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--explicit", action="store_true")
+parser.add_argument("--fail-at-call", type=int, default=-1)
 args = parser.parse_args()
 
 
@@ -30,7 +31,12 @@ class Regressor(torch.nn.Module):
         super().__init__()
         self.net = torch.nn.Linear(4, 1)
 
+    calls = 0
+
     def forward(self, x, labels=None):
+        Regressor.calls += 1
+        if Regressor.calls == args.fail_at_call:
+            raise RuntimeError("loss diverged")
         out = self.net(x).squeeze(-1)
         loss = torch.nn.functional.mse_loss(out, labels) if labels is not None else None
         return {"loss": loss, "logits": out}

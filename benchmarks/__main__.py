@@ -31,6 +31,7 @@ BENCHMARKS = [
     "ui",
     "eta_real",
     "tqdm_capture",
+    "prune",
 ]
 
 

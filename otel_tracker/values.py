@@ -104,3 +104,12 @@ def checked_whole(value: Any, what: str) -> int | None:
     if not is_whole(value) or value < 0:
         raise ConfigError(f"{what} must be a non-negative integer, got {value!r}")
     return int(value)
+
+
+def format_bytes(n: float) -> str:
+    """``532 B``, ``4.2 kB``, ``18.0 MB``, ``1.3 GB`` (decimal units, as ``du --si``)."""
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    raise AssertionError("unreachable")

@@ -249,3 +249,11 @@ def test_tqdm_capture_benchmark_runs_small(tmp_path: Path) -> None:
     assert all(r > 0 for r in results["captured_vs_plain_median_ratio"].values())
     # the captured bars were steps: each made and closed costs a manifest write or two
     assert results["us_per_bar"]["captured (a step each)"] > results["us_per_bar"]["plain"]
+
+
+def test_prune_benchmark_runs_small(tmp_path: Path) -> None:
+    results = run_benchmark(
+        "bench_prune", tmp_path / "prune.json", "--runs", "40", "--remove", "10", "--repeat", "1"
+    )
+    assert set(results["dry_run_median_s"]) == {"python -c pass", "list --limit 20", "prune"}
+    assert set(results["removal_median_s"]) == {"prune --keep-last 0 --yes", "rm -rf"}

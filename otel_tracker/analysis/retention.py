@@ -1,0 +1,244 @@
+"""Which runs a prune removes, and which it must never touch.
+
+A run is removed only when all of these hold: it matches the selection (name,
+scenario, status), it is not among the newest ``keep_last`` runs of its pipeline
+and scenario, it is older than ``older_than`` (when given), and it is not
+protected. Protected, whatever the policy says:
+
+* a run that is running or stuck (its lock is held, or its heartbeat is fresh on
+  another host), and any run whose status cannot be read;
+* a run a baseline lists among its source runs (unless ``include_baselines``); a
+  baseline that cannot be read protects everything (its sources are unknown);
+* the newest completed run of each pipeline.
+
+:func:`plan_prune` only reads; :func:`carry_out` removes, each run through
+:func:`~otel_tracker.contract.removal.remove_run_dir` (out of the listing first).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..contract.liveness import lock_is_held
+from ..contract.paths import LOCK_NAME
+from ..contract.removal import empty_trash, remove_run_dir, tree_bytes
+from ..errors import OtelTrackerError
+from ..history.store import STATUSES, RunStore, RunView
+from ..timeparse import format_duration, parse_duration
+from .baseline import BaselineStore
+
+DEFAULT_KEEP_LAST = 20
+LIVE = frozenset({"running", "stuck"})
+
+
+@dataclass(frozen=True)
+class RetentionPolicy:
+    """What to remove; see the module's docstring for what is never removed."""
+
+    keep_last: int = DEFAULT_KEEP_LAST
+    older_than_s: float | None = None
+    statuses: frozenset[str] = frozenset()
+    name: str | None = None
+    scenario: str | None = None
+    include_baselines: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.keep_last, int) or self.keep_last < 0:
+            raise ValueError(f"keep_last must be a whole number >= 0, got {self.keep_last!r}")
+        if self.older_than_s is not None and not self.older_than_s > 0:
+            raise ValueError(f"older_than must be positive seconds, got {self.older_than_s!r}")
+        unknown = sorted(set(self.statuses) - set(STATUSES))
+        if unknown:
+            raise ValueError(
+                f"unknown status {', '.join(unknown)}; choose from {', '.join(STATUSES)}"
+            )
+
+    @classmethod
+    def parse(cls, text: str) -> RetentionPolicy:
+        """``keep-last=50,older-than=90d`` (also ``status=failed|aborted``, ``name=``,
+        ``scenario=``); raises ``ValueError`` with what is wrong."""
+        fields: dict[str, Any] = {}
+        for part in (p.strip() for p in text.split(",") if p.strip()):
+            key, sep, value = part.partition("=")
+            key, value = key.strip().lower().replace("_", "-"), value.strip()
+            if not sep or not value:
+                raise ValueError(f"retention {part!r}: expected KEY=VALUE")
+            if key == "keep-last":
+                if not value.isdigit():
+                    raise ValueError(f"retention keep-last={value!r}: a whole number")
+                fields["keep_last"] = int(value)
+            elif key == "older-than":
+                try:
+                    fields["older_than_s"] = parse_duration(value)
+                except OtelTrackerError as exc:
+                    raise ValueError(f"retention older-than={value!r}: {exc}") from None
+            elif key == "status":
+                fields["statuses"] = frozenset(s.strip() for s in value.split("|") if s.strip())
+            elif key in ("name", "scenario"):
+                fields[key] = value
+            else:
+                raise ValueError(
+                    f"retention {key!r}: expected keep-last, older-than, status, name or scenario"
+                )
+        return cls(**fields)
+
+    def describe(self) -> str:
+        parts = [f"keep the last {self.keep_last} per pipeline and scenario"]
+        if self.older_than_s is not None:
+            parts.append(f"older than {format_duration(self.older_than_s)}")
+        if self.statuses:
+            parts.append("status " + "|".join(sorted(self.statuses)))
+        if self.name:
+            parts.append(f"name {self.name}")
+        if self.scenario:
+            parts.append(f"scenario {self.scenario}")
+        return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class PruneItem:
+    run_id: str
+    name: str
+    scenario: str | None
+    status: str
+    started_at: str | None
+    bytes: int
+
+
+@dataclass
+class PrunePlan:
+    """What a prune would remove, and why the rest stays."""
+
+    remove: list[PruneItem] = field(default_factory=list)
+    kept: dict[str, int] = field(default_factory=dict)  # reason -> how many runs
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def bytes(self) -> int:
+        return sum(item.bytes for item in self.remove)
+
+    def _keep(self, reason: str) -> None:
+        self.kept[reason] = self.kept.get(reason, 0) + 1
+
+
+def baseline_sources(root: Any) -> set[str]:
+    """The run ids every baseline of ``root`` was made from; raises when a baseline
+    cannot be read (its sources would be unknown, so nothing may be pruned)."""
+    sources: set[str] = set()
+    for key, found in BaselineStore.under(root).all():
+        if isinstance(found, OtelTrackerError):
+            raise OtelTrackerError(
+                f"baseline {key} cannot be read ({found}); its source runs are unknown, so "
+                "nothing is pruned (fix or remove it, or pass --include-baselines)"
+            )
+        for record in found.get("source_runs", []):
+            if isinstance(record, dict) and isinstance(record.get("run_id"), str):
+                sources.add(record["run_id"])
+    return sources
+
+
+def plan_prune(store: RunStore, policy: RetentionPolicy, *, now: float | None = None) -> PrunePlan:
+    """Read the root and decide; removes nothing."""
+    now = time.time() if now is None else now
+    protected = set() if policy.include_baselines else baseline_sources(store.root)
+    plan = PrunePlan()
+    seen: dict[tuple[str, str | None], int] = defaultdict(int)
+    newest_completed: set[str] = set()
+    for view in store.iter_runs():
+        name, scenario = str(view.doc.get("name")), view.doc.get("scenario")
+        rank = seen[(name, scenario)]
+        seen[(name, scenario)] += 1
+        reason = _kept_because(view, name, scenario, rank, policy, protected, newest_completed, now)
+        if view.status == "completed":
+            newest_completed.add(name)
+        if reason is not None:
+            plan._keep(reason)
+            continue
+        plan.remove.append(
+            PruneItem(
+                run_id=view.run_id,
+                name=name,
+                scenario=scenario,
+                status=view.status,
+                started_at=view.doc.get("started_at"),
+                bytes=tree_bytes(view.path),
+            )
+        )
+    plan.problems = list(store.problems)
+    return plan
+
+
+def _kept_because(
+    view: RunView,
+    name: str,
+    scenario: str | None,
+    rank: int,
+    policy: RetentionPolicy,
+    baseline_runs: set[str],
+    newest_completed: set[str],
+    now: float,
+) -> str | None:
+    """Why ``view`` stays, or ``None`` when the policy removes it."""
+    if view.status in LIVE or view.status not in STATUSES:
+        return "running"
+    if view.path.name != view.run_id:
+        return "not this root's run (its manifest names another)"
+    if view.run_id in baseline_runs:
+        return "a baseline's source"
+    if view.status == "completed" and name not in newest_completed:
+        return "the newest completed run of its pipeline"
+    if not _selected(view, name, scenario, policy):
+        return "not selected"
+    if rank < policy.keep_last:
+        return f"among the last {policy.keep_last}"
+    started = view.started
+    if policy.older_than_s is not None and (started is None or now - started < policy.older_than_s):
+        return f"newer than {format_duration(policy.older_than_s)}"
+    return None
+
+
+def _selected(view: RunView, name: str, scenario: str | None, policy: RetentionPolicy) -> bool:
+    if policy.statuses and view.status not in policy.statuses:
+        return False
+    if policy.name is not None and not fnmatch.fnmatchcase(name, policy.name):
+        return False
+    return policy.scenario is None or fnmatch.fnmatchcase(str(scenario), policy.scenario)
+
+
+def carry_out(
+    store: RunStore,
+    plan: PrunePlan,
+    progress: Callable[[int, int, int], None] | None = None,
+) -> tuple[list[PruneItem], list[str]]:
+    """Remove the plan's runs, each only if it is still not running; the removed
+    and one problem line per run left. ``progress(done, total, bytes)`` after each."""
+    root = store.root
+    empty_trash(root)  # what an earlier, killed prune left
+    removed: list[PruneItem] = []
+    problems: list[str] = []
+    for done, item in enumerate(plan.remove, 1):
+        if lock_is_held(root / item.run_id / LOCK_NAME):
+            problems.append(f"{item.run_id}: running again (its lock is held): kept")
+            continue
+        try:
+            freed = remove_run_dir(root, item.run_id)
+        except (OSError, OtelTrackerError) as exc:
+            problems.append(f"{item.run_id}: not removed: {exc}")
+            continue
+        removed.append(PruneItem(**{**item.__dict__, "bytes": freed or item.bytes}))
+        if progress is not None:
+            progress(done, len(plan.remove), sum(r.bytes for r in removed))
+    return removed, problems
+
+
+def summarize(items: Iterable[PruneItem]) -> dict[str, int]:
+    """Runs per pipeline name, for a short report."""
+    counts: dict[str, int] = defaultdict(int)
+    for item in items:
+        counts[item.name] += 1
+    return dict(counts)

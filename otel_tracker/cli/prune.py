@@ -1,0 +1,145 @@
+"""``prune``: remove old runs under the root, safely; a dry run unless ``--yes``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any
+
+from ..values import format_bytes
+from .options import add_command, add_json_option
+
+
+def add_commands(sub: Any) -> None:
+    """Add ``prune`` to the main parser's subcommands."""
+    prune = add_command(
+        sub,
+        "prune",
+        "remove old runs (a dry run that lists them unless --yes); never a running run, "
+        "a baseline's source run, or the newest completed run of a pipeline",
+        "  otel-tracker prune                          # what --yes would remove\n"
+        "  otel-tracker prune --keep-last 50 --older-than 30d --yes\n"
+        "  otel-tracker prune --status failed --status aborted --keep-last 0 --yes",
+    )
+    prune.add_argument(
+        "--keep-last",
+        type=_whole,
+        default=None,
+        metavar="N",
+        help="keep the newest N runs of each pipeline and scenario (default 20)",
+    )
+    prune.add_argument(
+        "--older-than",
+        metavar="AGE",
+        help="only runs that started longer ago than this (30d, 12h, 90m)",
+    )
+    prune.add_argument(
+        "--status",
+        action="append",
+        default=[],
+        metavar="STATUS",
+        help="only runs with this status (repeatable: --status failed --status aborted)",
+    )
+    prune.add_argument("--name", help="only runs of this pipeline (wildcards allowed)")
+    prune.add_argument("--scenario", help="only runs of this scenario (wildcards allowed)")
+    prune.add_argument(
+        "--include-baselines",
+        action="store_true",
+        help="a baseline's source runs may go too (the baseline keeps its figures)",
+    )
+    prune.add_argument("--yes", action="store_true", help="remove them (default: only list)")
+    add_json_option(prune, "the plan, or what was removed, as JSON")
+    prune.set_defaults(func=cmd_prune)
+
+
+def _whole(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    return int(text)
+
+
+def cmd_prune(args: argparse.Namespace) -> int:
+    from ..analysis.retention import DEFAULT_KEEP_LAST, RetentionPolicy, carry_out, plan_prune
+    from ..errors import OtelTrackerError
+    from ..timeparse import parse_duration
+    from .read import open_store
+
+    try:
+        policy = RetentionPolicy(
+            keep_last=DEFAULT_KEEP_LAST if args.keep_last is None else args.keep_last,
+            older_than_s=parse_duration(args.older_than) if args.older_than else None,
+            statuses=frozenset(args.status),
+            name=args.name,
+            scenario=args.scenario,
+            include_baselines=args.include_baselines,
+        )
+    except ValueError as exc:
+        raise OtelTrackerError(str(exc)) from None
+    store = open_store(args)
+    plan = plan_prune(store, policy)
+    for problem in plan.problems:
+        print(f"otel-tracker: warning: {problem}", file=sys.stderr)
+    if not args.yes:
+        _show_plan(plan, policy, args.json)
+        return 0
+    progress = _Progress(len(plan.remove))
+    removed, problems = carry_out(store, plan, progress)
+    progress.done()
+    for problem in problems:
+        print(f"otel-tracker: warning: {problem}", file=sys.stderr)
+    freed = sum(item.bytes for item in removed)
+    if args.json:
+        print(json.dumps({"removed": [i.__dict__ for i in removed], "bytes": freed}, indent=2))
+    else:
+        print(f"removed {len(removed)} runs ({format_bytes(freed)}) under {store.root}")
+    return 1 if problems else 0
+
+
+def _show_plan(plan: Any, policy: Any, as_json: bool) -> None:
+    from ..console import emit, make_console, table
+    from ..timeparse import format_local
+
+    if as_json:
+        doc = {"remove": [i.__dict__ for i in plan.remove], "bytes": plan.bytes, "kept": plan.kept}
+        print(json.dumps(doc, indent=2))
+        return
+    if plan.remove:
+        console = make_console()
+        rows = [
+            [i.run_id, i.name, i.status, format_local(i.started_at), format_bytes(i.bytes)]
+            for i in plan.remove[:50]
+        ]
+        emit(console, table(console, ["run id", "name", "status", "started", "size"], rows))
+        if len(plan.remove) > 50:
+            print(f"... and {len(plan.remove) - 50} more")
+    kept = ", ".join(f"{n} {reason}" for reason, n in sorted(plan.kept.items()))
+    print(
+        f"would remove {len(plan.remove)} runs ({format_bytes(plan.bytes)}); "
+        f"kept {sum(plan.kept.values())}{': ' + kept if kept else ''}"
+    )
+    print(f"policy: {policy.describe()}")
+    if plan.remove:
+        print("nothing was removed: pass --yes to remove them")
+
+
+class _Progress:
+    """One line per second on stderr while a long removal goes on."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.last = time.monotonic()
+        self.shown = False
+
+    def __call__(self, done: int, total: int, freed: int) -> None:
+        now = time.monotonic()
+        if now - self.last >= 1.0:
+            self.last = now
+            self.shown = True
+            end = "\r" if sys.stderr.isatty() else "\n"
+            print(f"removed {done}/{total} runs ({format_bytes(freed)})", end=end, file=sys.stderr)
+
+    def done(self) -> None:
+        if self.shown and sys.stderr.isatty():
+            print(file=sys.stderr)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from .config import TrackerConfig
+from .errors import ConfigError
 from .record import current
 from .record.noop import NoopRun, NoopStep
 from .record.step_functions import step_function
@@ -18,6 +20,7 @@ if TYPE_CHECKING:
     from .record.run import Run, Step
 
 F = TypeVar("F", bound=Callable[..., Any])
+logger = logging.getLogger(__name__)
 
 _NOOP_STEP = NoopStep()
 
@@ -48,6 +51,7 @@ def track_run(
     sample_in_subprocess: bool | None = None,
     join: bool | None = None,
     summary_files: bool | None = None,
+    retention: str | None = None,
     span_processors: Sequence[SpanProcessor] = (),
     service_name: str | None = None,
     clock: Clock | None = None,
@@ -80,6 +84,8 @@ def track_run(
     ``summary_files=False`` (``OTEL_TRACKER_SUMMARY_FILES=false``) skips the
     report (``summary.json``/``.md``/``.txt``) a run writes into its directory when
     it ends (about 0.1-0.2 s: reading the baseline and the pipeline's history).
+    ``retention="keep-last=50,older-than=90d"`` (``OTEL_TRACKER_RETENTION``) prunes
+    the root when the run ends, in a detached process (see ``otel-tracker prune``).
     ``attach_context=True`` makes the run's and steps' spans OpenTelemetry's
     current span, so the application's own spans nest under them; the default
     does so only when a global tracer provider is installed.
@@ -108,10 +114,12 @@ def track_run(
         sample_in_subprocess=sample_in_subprocess,
         join=join,
         summary_files=summary_files,
+        retention=retention,
         environ=environ,
     )
     if not config.enabled:
         return NoopRun(name)
+    retain = _retention(config)
     # the composition root: the only place where the writer is handed the read side
     from functools import partial
 
@@ -135,7 +143,27 @@ def track_run(
         service_name=service_name,
         history=partial(step_medians, config.root),
         report=partial(write_summary_quietly, root=config.root),
+        retention=retain,
     )
+
+
+def _retention(config: TrackerConfig) -> Callable[[], None] | None:
+    """The prune to start when the run ends, if a policy is set: a bad argument
+    raises, a bad environment value warns and is ignored."""
+    if config.retention is None:
+        return None
+    from functools import partial
+
+    from .analysis.retention import RetentionPolicy, spawn_retention
+
+    try:
+        RetentionPolicy.parse(config.retention)
+    except ValueError as exc:
+        if not config.retention_from_env:
+            raise ConfigError(str(exc)) from None
+        logger.warning("otel-tracker: ignoring OTEL_TRACKER_RETENTION: %s", exc)
+        return None
+    return partial(spawn_retention, config.root, config.retention)
 
 
 def current_run() -> Run | None:

@@ -341,6 +341,10 @@ class TrackerConfig:
     sample_in_subprocess: bool = True
     join: bool = True  # join the launcher's run named by OTEL_TRACKER_RUN_DIR
     summary_files: bool = True  # summary.json/.md/.txt in the run directory at the end
+    # a prune policy applied when the run ends (analysis.retention parses it), and
+    # whether it came from OTEL_TRACKER_RETENTION (a bad one then only warns)
+    retention: str | None = None
+    retention_from_env: bool = False
     mirrors: MirrorConfig = field(default_factory=MirrorConfig)
 
     @classmethod
@@ -363,6 +367,7 @@ class TrackerConfig:
         sample_in_subprocess: bool | None = None,
         join: bool | None = None,
         summary_files: bool | None = None,
+        retention: str | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> TrackerConfig:
         """Merge explicit arguments (``None`` = not given) over the environment."""
@@ -423,8 +428,17 @@ class TrackerConfig:
             join = env_bool(PREFIX + "JOIN", True, env)
         if summary_files is None:
             summary_files = env_bool(PREFIX + "SUMMARY_FILES", True, env)
+        if retention is not None and not isinstance(retention, str):
+            raise ConfigError(
+                f"retention must be a policy such as 'keep-last=50', got {retention!r}"
+            )
+        retention_from_env = retention is None
+        if retention is None:
+            retention = env_str(PREFIX + "RETENTION", None, env)
 
         return cls(
+            retention=retention.strip() or None if retention else None,
+            retention_from_env=retention_from_env,
             root=resolved_root,
             attach_context=attach_context,
             sample_in_subprocess=bool(sample_in_subprocess),

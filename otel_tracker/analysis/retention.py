@@ -242,3 +242,33 @@ def summarize(items: Iterable[PruneItem]) -> dict[str, int]:
     for item in items:
         counts[item.name] += 1
     return dict(counts)
+
+
+RETENTION_LOG = "retention.log"
+_spawned: list[Any] = []  # reaped at the next spawn: no zombie outlives a second run
+
+
+def spawn_retention(root: Any, policy: str) -> None:
+    """Apply ``policy`` to ``root`` in a process of its own (``otel-tracker prune
+    --policy ... --yes``), detached: the run's process waits for none of it (a
+    fork and an exec, about a millisecond). It appends one line to
+    ``<root>/retention.log`` saying what it removed."""
+    import os
+    import subprocess
+    import sys
+
+    for child in list(_spawned):
+        if child.poll() is not None:
+            _spawned.remove(child)
+    command = [sys.executable, "-m", "otel_tracker.cli", "--root", os.fspath(root)]
+    command += ["prune", "--policy", policy, "--yes", "--log", os.path.join(root, RETENTION_LOG)]
+    _spawned.append(
+        subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,  # a Ctrl-C meant for the pipeline does not stop it
+            close_fds=True,
+        )
+    )

@@ -49,7 +49,19 @@ def add_commands(sub: Any) -> None:
         action="store_true",
         help="a baseline's source runs may go too (the baseline keeps its figures)",
     )
+    prune.add_argument(
+        "--policy",
+        metavar="POLICY",
+        help="all of the above as one setting, as OTEL_TRACKER_RETENTION takes it: "
+        "'keep-last=50,older-than=90d,status=failed|aborted'",
+    )
     prune.add_argument("--yes", action="store_true", help="remove them (default: only list)")
+    prune.add_argument(
+        "--log",
+        metavar="FILE",
+        help="append one line of what was removed to FILE (a run's retention uses "
+        "<root>/retention.log)",
+    )
     add_json_option(prune, "the plan, or what was removed, as JSON")
     prune.set_defaults(func=cmd_prune)
 
@@ -67,14 +79,20 @@ def cmd_prune(args: argparse.Namespace) -> int:
     from .read import open_store
 
     try:
-        policy = RetentionPolicy(
-            keep_last=DEFAULT_KEEP_LAST if args.keep_last is None else args.keep_last,
-            older_than_s=parse_duration(args.older_than) if args.older_than else None,
-            statuses=frozenset(args.status),
-            name=args.name,
-            scenario=args.scenario,
-            include_baselines=args.include_baselines,
-        )
+        if args.policy is not None:
+            given = [args.keep_last, args.older_than, args.status, args.name, args.scenario]
+            if any(v not in (None, []) for v in given) or args.include_baselines:
+                raise ValueError("--policy holds the whole selection: give it alone")
+            policy = RetentionPolicy.parse(args.policy)
+        else:
+            policy = RetentionPolicy(
+                keep_last=DEFAULT_KEEP_LAST if args.keep_last is None else args.keep_last,
+                older_than_s=parse_duration(args.older_than) if args.older_than else None,
+                statuses=frozenset(args.status),
+                name=args.name,
+                scenario=args.scenario,
+                include_baselines=args.include_baselines,
+            )
     except ValueError as exc:
         raise OtelTrackerError(str(exc)) from None
     store = open_store(args)
@@ -90,11 +108,30 @@ def cmd_prune(args: argparse.Namespace) -> int:
     for problem in problems:
         print(f"otel-tracker: warning: {problem}", file=sys.stderr)
     freed = sum(item.bytes for item in removed)
+    if args.log and (removed or problems):
+        _log_line(args.log, policy, removed, freed, problems)
     if args.json:
         print(json.dumps({"removed": [i.__dict__ for i in removed], "bytes": freed}, indent=2))
     else:
         print(f"removed {len(removed)} runs ({format_bytes(freed)}) under {store.root}")
     return 1 if problems else 0
+
+
+def _log_line(path: str, policy: Any, removed: list[Any], freed: int, problems: list[str]) -> None:
+    from datetime import datetime, timezone
+
+    ids = ", ".join(item.run_id for item in removed[:20]) + (" ..." if len(removed) > 20 else "")
+    line = (
+        f"{datetime.now(timezone.utc).isoformat(timespec='seconds')} {policy.describe()}: "
+        f"removed {len(removed)} runs ({format_bytes(freed)})"
+        + (f": {ids}" if ids else "")
+        + (f"; {len(problems)} left: {problems[0]}" if problems else "")
+    )
+    try:
+        with open(path, "a", encoding="utf-8") as log:
+            log.write(line + "\n")
+    except OSError as exc:
+        print(f"otel-tracker: warning: cannot write {path}: {exc}", file=sys.stderr)
 
 
 def _show_plan(plan: Any, policy: Any, as_json: bool) -> None:

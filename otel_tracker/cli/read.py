@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import OtelTrackerError
+from ..values import format_bytes
 from .options import add_analysis_options, add_command, add_json_option, add_run_argument
 
 
@@ -116,6 +117,12 @@ def _add_list(sub: Any) -> None:
         help="keep runs for which EXPR holds: fields compared with numbers or quoted "
         "strings, and/or/not, parentheses ('params.lr < 0.01 and acc > 0.9')",
     )
+    ls.add_argument(
+        "--size",
+        action="store_true",
+        help="bytes on disk per run (its directory; and the artifacts it recorded outside "
+        "it), the total and the largest (walks each listed run's directory)",
+    )
     add_json_option(ls)
     ls.set_defaults(func=cmd_list)
 
@@ -136,6 +143,7 @@ def _report_problems(store: Any) -> None:
 
 def cmd_list(args: argparse.Namespace) -> int:
     from ..console import emit, make_console, table
+    from ..history.disk_use import disk_use
     from ..history.query import field
     from ..history.store import Filters
     from ..timeparse import format_duration, format_local, parse_when
@@ -159,11 +167,14 @@ def cmd_list(args: argparse.Namespace) -> int:
         views = store.list(filters, limit=None if args.all else args.limit)
         _warn_unknown_fields(views, columns)
     _report_problems(store)
+    sizes = [disk_use(v.path, v.doc) for v in views] if args.size else None
     if args.json:
         rows = [v.summary() for v in views]
         if columns:
             for row, v in zip(rows, views, strict=True):
                 row["fields"] = {c: field(v.doc, v.status, c) for c in columns}
+        for row, size in zip(rows, sizes or [], strict=False):
+            row["size_bytes"], row["artifacts_outside_bytes"] = size
         print(json.dumps(rows, indent=2))
         return 0
     if not views:
@@ -188,8 +199,24 @@ def cmd_list(args: argparse.Namespace) -> int:
     console = make_console()
     headers = ["run id", "name", "status", "started", "duration", "steps", "last completed step"]
     headers += columns
+    if sizes is not None:
+        headers += ["size", "artifacts outside"]
+        for row, (own, outside) in zip(rows, sizes, strict=True):
+            row += [format_bytes(own), format_bytes(outside) if outside else "-"]
     emit(console, table(console, headers, rows, status_column=2))
+    if sizes is not None:
+        print(_size_footer(views, sizes))
     return 0
+
+
+def _size_footer(views: list[Any], sizes: list[tuple[int, int]]) -> str:
+    total = sum(own for own, _ in sizes)
+    outside = sum(out for _, out in sizes)
+    largest = max(range(len(views)), key=lambda i: sizes[i][0])
+    line = f"total {format_bytes(total)} in {len(views)} run{'s' if len(views) != 1 else ''}"
+    if outside:
+        line += f" (and {format_bytes(outside)} of artifacts outside the root)"
+    return line + f"; largest: {views[largest].run_id} ({format_bytes(sizes[largest][0])})"
 
 
 def _export_series(args: argparse.Namespace) -> int:

@@ -16,7 +16,7 @@ import atexit
 import logging
 import math
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -71,6 +71,7 @@ class Run(RunOpening, RunEnding):
         service_name: str | None = None,
         history: PipelineHistory | None = None,
         report: RunReport | None = None,
+        retention: Callable[[], None] | None = None,
     ) -> None:
         """Check the arguments, then open the record, its writers, its tracing and its
         threads, in that order (each phase needs the one before).
@@ -92,6 +93,7 @@ class Run(RunOpening, RunEnding):
         env = os.environ if environ is None else environ
         self.name, self.scenario, self.config = name, scenario, config
         self._report = report
+        self._retention = retention
         self._init_state(clock)
         self._open_record(recorded, scenario, kind, env, history, key)
         self.record.declare_steps(declared, durations)

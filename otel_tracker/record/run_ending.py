@@ -89,6 +89,11 @@ class RunEnding:
             reports = self.join is None and self.config.summary_files and self._report
             if self.dir is not None and reports:
                 self._report(self.dir)
+            if self.join is None and self._retention is not None:
+                try:  # a process of its own: the exit waits for none of it
+                    self._retention()
+                except Exception as exc:
+                    logger.warning("otel-tracker: retention not applied: %s", exc)
         finally:
             self.reporter.stop()
             if self._lock is not None:

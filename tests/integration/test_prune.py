@@ -243,3 +243,63 @@ def test_a_prune_killed_at_random_moments_never_leaves_a_half_listed_run(
     done = _prune(root, "--keep-last", "1", "--yes")
     assert done.returncode == 0, done.stderr
     assert len(_listed(root)) == 1 and os.listdir(root / ".trash") == []
+
+
+def test_list_size_shows_each_runs_bytes_the_total_and_the_largest(
+    root: Path, tmp_path: Path
+) -> None:
+    small, large = _runs(root, "train", 2)
+    (root / large / "logs").mkdir(exist_ok=True)
+    (root / large / "logs" / "big.log").write_bytes(b"x" * 200_000)
+    checkpoint = tmp_path / "model.ckpt"
+    checkpoint.write_bytes(b"w" * 50_000)
+    with track_run("train", root=root, **QUIET) as run:
+        run.add_artifact(checkpoint, kind="checkpoint")
+    rows = {r["run_id"]: r for r in json.loads(otel_cli(root, "list", "--size", "--json").stdout)}
+    assert rows[large]["size_bytes"] >= 200_000 > rows[small]["size_bytes"] > 0
+    assert rows[run.run_id]["artifacts_outside_bytes"] == 50_000
+    assert rows[small]["artifacts_outside_bytes"] == 0
+    done = otel_cli(root, "list", "--size")
+    assert done.returncode == 0, done.stderr
+    assert (
+        "total " in done.stdout
+        and "in 3 runs (and 50.0 kB of artifacts outside the root)" in done.stdout
+    )
+    assert f"largest: {large}" in done.stdout
+    # without --size, list does not walk the directories
+    assert "size" not in otel_cli(root, "list").stdout.splitlines()[0]
+
+
+def test_a_runs_retention_prunes_the_root_after_it_ends_and_logs_it(root: Path) -> None:
+    for _ in range(5):
+        with track_run("nightly", root=root, retention="keep-last=2", **QUIET):
+            pass
+    # detached prunes, one per run: wait for the outcome, not for a time
+    wait_for(lambda: len(_listed(root)) == 2, what="the root pruned to the last 2")
+    log = root / "retention.log"
+
+    def removed() -> int:  # each removed run is counted by the prune that removed it
+        lines = log.read_text().splitlines() if log.exists() else []
+        return sum(int(line.split("removed ")[1].split()[0]) for line in lines)
+
+    wait_for(lambda: removed() == 3, what="three removals in the retention log")
+    assert all(
+        "keep the last 2 per pipeline and scenario: removed" in line
+        for line in log.read_text().splitlines()
+    )
+
+
+def test_a_bad_retention_setting(root: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with pytest.raises(ValueError, match="keep-last='lots'"):
+        track_run("nightly", root=root, retention="keep-last=lots", **QUIET)
+    with (
+        caplog.at_level("WARNING", logger="otel_tracker"),
+        track_run(
+            "nightly", root=root, environ={"OTEL_TRACKER_RETENTION": "keep-last=lots"}, **QUIET
+        ) as run,
+    ):
+        pass
+    assert "ignoring OTEL_TRACKER_RETENTION" in caplog.text
+    assert run.run_id in _listed(root)
+    done = _prune(root, "--policy", "keep-last=1", "--keep-last", "3")
+    assert done.returncode != 0 and "give it alone" in done.stderr

@@ -28,8 +28,9 @@ from ..contract.liveness import lock_is_held
 from ..contract.paths import LOCK_NAME
 from ..contract.removal import empty_trash, remove_run_dir, tree_bytes
 from ..errors import OtelTrackerError
-from ..history.store import STATUSES, RunStore, RunView
-from ..timeparse import format_duration, parse_duration
+from ..history.manifest_head import manifest_head
+from ..history.store import STATUSES, BadManifestError, RunStore
+from ..timeparse import format_duration, parse_duration, parse_timestamp
 from .baseline import BaselineStore
 
 DEFAULT_KEEP_LAST = 20
@@ -142,6 +143,40 @@ def baseline_sources(root: Any) -> set[str]:
     return sources
 
 
+@dataclass(frozen=True)
+class _Seen:
+    """What the plan needs of one run."""
+
+    run_id: str
+    name: str
+    scenario: str | None
+    status: str
+    started_at: str | None
+
+
+def _runs(store: RunStore, plan: PrunePlan) -> Iterable[_Seen]:
+    """Every run of the root, newest first: a finished one from its manifest's first
+    fields (:mod:`~otel_tracker.history.manifest_head`), any other read in full with
+    its liveness inferred. One that cannot be read is kept, with a problem line."""
+    for dir_name in store.run_dir_names():
+        path = store.root / dir_name
+        head = manifest_head(path)
+        if head is not None:
+            yield _Seen(head.run_id, head.name, head.scenario, head.status, head.started_at)
+            continue
+        try:
+            view = store.load(path)
+        except BadManifestError as exc:
+            if not exc.missing:  # missing: a run being created
+                plan.problems.append(str(exc))
+                plan._keep("unreadable")
+            continue
+        doc = view.doc
+        scenario = doc.get("scenario") if isinstance(doc.get("scenario"), str) else None
+        started_at = doc.get("started_at") if isinstance(doc.get("started_at"), str) else None
+        yield _Seen(view.run_id, str(doc.get("name")), scenario, view.status, started_at)
+
+
 def plan_prune(store: RunStore, policy: RetentionPolicy, *, now: float | None = None) -> PrunePlan:
     """Read the root and decide; removes nothing."""
     now = time.time() if now is None else now
@@ -149,65 +184,60 @@ def plan_prune(store: RunStore, policy: RetentionPolicy, *, now: float | None = 
     plan = PrunePlan()
     seen: dict[tuple[str, str | None], int] = defaultdict(int)
     newest_completed: set[str] = set()
-    for view in store.iter_runs():
-        name, scenario = str(view.doc.get("name")), view.doc.get("scenario")
-        rank = seen[(name, scenario)]
-        seen[(name, scenario)] += 1
-        reason = _kept_because(view, name, scenario, rank, policy, protected, newest_completed, now)
-        if view.status == "completed":
-            newest_completed.add(name)
+    for run in _runs(store, plan):
+        rank = seen[(run.name, run.scenario)]
+        seen[(run.name, run.scenario)] += 1
+        reason = _kept_because(run, rank, policy, protected, newest_completed, now)
+        if run.status == "completed":
+            newest_completed.add(run.name)
         if reason is not None:
             plan._keep(reason)
             continue
         plan.remove.append(
             PruneItem(
-                run_id=view.run_id,
-                name=name,
-                scenario=scenario,
-                status=view.status,
-                started_at=view.doc.get("started_at"),
-                bytes=tree_bytes(view.path),
+                run_id=run.run_id,
+                name=run.name,
+                scenario=run.scenario,
+                status=run.status,
+                started_at=run.started_at,
+                bytes=tree_bytes(store.root / run.run_id),
             )
         )
-    plan.problems = list(store.problems)
+    plan.problems += [p for p in store.problems if p not in plan.problems]
     return plan
 
 
 def _kept_because(
-    view: RunView,
-    name: str,
-    scenario: str | None,
+    run: _Seen,
     rank: int,
     policy: RetentionPolicy,
     baseline_runs: set[str],
     newest_completed: set[str],
     now: float,
 ) -> str | None:
-    """Why ``view`` stays, or ``None`` when the policy removes it."""
-    if view.status in LIVE or view.status not in STATUSES:
+    """Why ``run`` stays, or ``None`` when the policy removes it."""
+    if run.status in LIVE or run.status not in STATUSES:
         return "running"
-    if view.path.name != view.run_id:
-        return "not this root's run (its manifest names another)"
-    if view.run_id in baseline_runs:
+    if run.run_id in baseline_runs:
         return "a baseline's source"
-    if view.status == "completed" and name not in newest_completed:
+    if run.status == "completed" and run.name not in newest_completed:
         return "the newest completed run of its pipeline"
-    if not _selected(view, name, scenario, policy):
+    if not _selected(run, policy):
         return "not selected"
     if rank < policy.keep_last:
         return f"among the last {policy.keep_last}"
-    started = view.started
+    started = parse_timestamp(run.started_at)
     if policy.older_than_s is not None and (started is None or now - started < policy.older_than_s):
         return f"newer than {format_duration(policy.older_than_s)}"
     return None
 
 
-def _selected(view: RunView, name: str, scenario: str | None, policy: RetentionPolicy) -> bool:
-    if policy.statuses and view.status not in policy.statuses:
+def _selected(run: _Seen, policy: RetentionPolicy) -> bool:
+    if policy.statuses and run.status not in policy.statuses:
         return False
-    if policy.name is not None and not fnmatch.fnmatchcase(name, policy.name):
+    if policy.name is not None and not fnmatch.fnmatchcase(run.name, policy.name):
         return False
-    return policy.scenario is None or fnmatch.fnmatchcase(str(scenario), policy.scenario)
+    return policy.scenario is None or fnmatch.fnmatchcase(str(run.scenario), policy.scenario)
 
 
 def carry_out(
@@ -230,7 +260,9 @@ def carry_out(
         except (OSError, OtelTrackerError) as exc:
             problems.append(f"{item.run_id}: not removed: {exc}")
             continue
-        removed.append(PruneItem(**{**item.__dict__, "bytes": freed or item.bytes}))
+        if freed is None:
+            continue  # another prune (a retention running beside this one) took it
+        removed.append(PruneItem(**{**item.__dict__, "bytes": freed}))
         if progress is not None:
             progress(done, len(plan.remove), sum(r.bytes for r in removed))
     return removed, problems
@@ -245,30 +277,28 @@ def summarize(items: Iterable[PruneItem]) -> dict[str, int]:
 
 
 RETENTION_LOG = "retention.log"
-_spawned: list[Any] = []  # reaped at the next spawn: no zombie outlives a second run
 
 
 def spawn_retention(root: Any, policy: str) -> None:
-    """Apply ``policy`` to ``root`` in a process of its own (``otel-tracker prune
-    --policy ... --yes``), detached: the run's process waits for none of it (a
-    fork and an exec, about a millisecond). It appends one line to
+    """Apply ``policy`` to ``root`` in a process that is not ours (``otel-tracker
+    prune --policy ... --yes``): a shell starts it in the background and exits, so
+    the prune is never a child of the pipeline (no zombie, and no process in the
+    next run's sampled tree), and a thread reaps the shell. The run's exit pays a
+    ``Popen``, about a millisecond. The prune appends one line to
     ``<root>/retention.log`` saying what it removed."""
     import os
     import subprocess
     import sys
+    import threading
 
-    for child in list(_spawned):
-        if child.poll() is not None:
-            _spawned.remove(child)
     command = [sys.executable, "-m", "otel_tracker.cli", "--root", os.fspath(root)]
     command += ["prune", "--policy", policy, "--yes", "--log", os.path.join(root, RETENTION_LOG)]
-    _spawned.append(
-        subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,  # a Ctrl-C meant for the pipeline does not stop it
-            close_fds=True,
-        )
+    shell = subprocess.Popen(
+        ["/bin/sh", "-c", '"$@" </dev/null >/dev/null 2>&1 &', "otel-tracker-retention", *command],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # a Ctrl-C meant for the pipeline does not stop it
+        close_fds=True,
     )
+    threading.Thread(target=shell.wait, name="otel-tracker-retention", daemon=True).start()

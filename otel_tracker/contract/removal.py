@@ -15,6 +15,7 @@ import secrets
 import shutil
 import stat
 from pathlib import Path
+from typing import Any
 
 from ..errors import OtelTrackerError
 from .paths import RUN_ID_PATTERN
@@ -44,8 +45,9 @@ def tree_bytes(path: Path) -> int:
     return total
 
 
-def remove_run_dir(root: Path, name: str) -> int:
-    """Take run ``name`` out of ``root`` and delete it; the bytes freed.
+def remove_run_dir(root: Path, name: str) -> int | None:
+    """Take run ``name`` out of ``root`` and delete it; the bytes freed, or ``None``
+    when it was gone already (another prune took it first).
 
     Raises :class:`OtelTrackerError` for a name that is not a run id or an entry
     that is not a real directory (a symbolic link is never removed through)."""
@@ -55,20 +57,24 @@ def remove_run_dir(root: Path, name: str) -> int:
     try:
         info = path.lstat()
     except FileNotFoundError:
-        return 0  # removed meanwhile (another prune)
+        return None  # removed meanwhile (another prune)
     if not stat.S_ISDIR(info.st_mode):
         raise OtelTrackerError(f"{path} is not a directory (a link?): not removed")
     trash = root / TRASH_DIR
     trash.mkdir(mode=0o700, exist_ok=True)
     target = trash / f"{name}.{os.getpid()}.{secrets.token_hex(4)}"
-    os.rename(path, target)  # out of every listing, at once
+    try:
+        os.rename(path, target)  # out of every listing, at once
+    except FileNotFoundError:
+        return None  # another prune renamed it first
     size = tree_bytes(target)
     _delete(target)
     return size
 
 
 def empty_trash(root: Path) -> int:
-    """Finish what killed deletions left under ``<root>/.trash``; the bytes freed."""
+    """Finish what killed deletions left under ``<root>/.trash``; the bytes freed.
+    An entry of a prune still running (its pid is in the name) is left to it."""
     trash = root / TRASH_DIR
     try:
         entries = list(os.scandir(trash))
@@ -76,6 +82,8 @@ def empty_trash(root: Path) -> int:
         return 0
     freed = 0
     for entry in entries:
+        if _owner_alive(entry.name):
+            continue
         path = Path(entry.path)
         try:
             if entry.is_dir(follow_symlinks=False):
@@ -84,9 +92,26 @@ def empty_trash(root: Path) -> int:
                 freed += size
             else:
                 path.unlink()
-        except OSError:  # another prune is removing it now, or it is not ours to remove
+        except OSError:  # another prune is emptying it now, or it is not ours to remove
             continue
     return freed
+
+
+def _owner_alive(name: str) -> bool:
+    """Whether the process that moved ``<run id>.<pid>.<nonce>`` here still runs."""
+    parts = name.split(".")
+    if len(parts) < 3 or not parts[-2].isdigit():
+        return False
+    pid = int(parts[-2])
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
 
 
 def _delete(path: Path) -> None:
@@ -94,4 +119,10 @@ def _delete(path: Path) -> None:
     # it meets and cannot be raced into following one; elsewhere it checks, then acts
     if not shutil.rmtree.avoids_symlink_attacks:
         raise OtelTrackerError("this platform's rmtree can be raced into a link: not deleting")
-    shutil.rmtree(path)
+    shutil.rmtree(path, onerror=_gone_is_fine)
+
+
+def _gone_is_fine(function: Any, path: str, info: Any) -> None:
+    """A file something else removed first is removed: anything else is an error."""
+    if not isinstance(info[1], FileNotFoundError):
+        raise info[1]

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from otel_tracker import track_run
@@ -274,7 +275,19 @@ def test_a_runs_retention_prunes_the_root_after_it_ends_and_logs_it(root: Path) 
     for _ in range(5):
         with track_run("nightly", root=root, retention="keep-last=2", **QUIET):
             pass
-    # detached prunes, one per run: wait for the outcome, not for a time
+
+    # detached prunes, one per run, none of them our child (a shell started each and
+    # exited): wait for the outcome, not for a time
+    def ours() -> list[str]:
+        found = []
+        for child in psutil.Process().children(recursive=True):
+            try:
+                found.append(" ".join(child.cmdline()))
+            except psutil.Error:  # gone meanwhile
+                continue
+        return [c for c in found if "otel-tracker-retention" in c or "prune" in c]
+
+    wait_for(lambda: not ours(), what="the shells that started the prunes reaped")
     wait_for(lambda: len(_listed(root)) == 2, what="the root pruned to the last 2")
     log = root / "retention.log"
 
@@ -282,7 +295,12 @@ def test_a_runs_retention_prunes_the_root_after_it_ends_and_logs_it(root: Path) 
         lines = log.read_text().splitlines() if log.exists() else []
         return sum(int(line.split("removed ")[1].split()[0]) for line in lines)
 
-    wait_for(lambda: removed() == 3, what="three removals in the retention log")
+    try:
+        wait_for(lambda: removed() == 3, what="three removals in the retention log")
+    except BaseException:
+        print("retention.log:", log.read_text() if log.exists() else "(none)")
+        print("runs:", _listed(root), "trash:", list((root / ".trash").iterdir()))
+        raise
     assert all(
         "keep the last 2 per pipeline and scenario: removed" in line
         for line in log.read_text().splitlines()

@@ -268,14 +268,6 @@ def carry_out(
     return removed, problems
 
 
-def summarize(items: Iterable[PruneItem]) -> dict[str, int]:
-    """Runs per pipeline name, for a short report."""
-    counts: dict[str, int] = defaultdict(int)
-    for item in items:
-        counts[item.name] += 1
-    return dict(counts)
-
-
 RETENTION_LOG = "retention.log"
 
 

@@ -19,7 +19,15 @@ import struct
 from types import ModuleType
 from typing import Any
 
-from .metrics import SeriesForwarder, close_step, guarded, number, open_step, run_to_report
+from .metrics import (
+    SeriesForwarder,
+    abort_all,
+    close_step,
+    guarded,
+    number,
+    open_step,
+    run_to_report,
+)
 from .patching import ORIGINAL, is_patched
 
 try:
@@ -206,11 +214,7 @@ def _with_callback(method: Any) -> Any:
         try:
             return method(*args, **kwargs)
         except BaseException as exc:  # Keras has no hook for a failing fit(): end its step
-            for callback in ours:
-                try:
-                    callback.abort(exc)
-                except Exception as problem:  # never hide the user's error
-                    logger.debug("otel-tracker: step not ended: %s", problem)
+            abort_all(ours, exc)
             raise
 
     setattr(wrapper, ORIGINAL, method)

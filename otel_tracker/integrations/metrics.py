@@ -125,6 +125,17 @@ def close_step(step: Any, error: BaseException | None = None) -> None:
     step.__exit__(type(error) if error is not None else None, error, None)
 
 
+def abort_all(callbacks: Any, error: BaseException) -> None:
+    """End the open steps of ``callbacks`` (each with an ``abort``) with the ``error``
+    leaving a framework's call, which the framework has no hook for; never raises,
+    so the user's own error is the one that propagates."""
+    for callback in callbacks:
+        try:
+            callback.abort(error)
+        except Exception as problem:
+            logger.debug("otel-tracker: step not ended: %s", problem)
+
+
 def script_name() -> str:
     """The running script's name (``train`` for ``train.py``), naming a run a callback
     starts on its own, as ``otel-tracker run`` names one."""

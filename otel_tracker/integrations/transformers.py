@@ -14,14 +14,21 @@ step of its own, counted in batches; evaluation during training is part of ``tra
 from __future__ import annotations
 
 import functools
-import logging
 import os
 import sys
 import time
 from types import ModuleType
 from typing import Any
 
-from .metrics import SeriesForwarder, close_step, guarded, number, open_step, run_to_report
+from .metrics import (
+    SeriesForwarder,
+    abort_all,
+    close_step,
+    guarded,
+    number,
+    open_step,
+    run_to_report,
+)
 from .patching import ORIGINAL, after_init, is_patched
 
 try:
@@ -31,8 +38,6 @@ except ImportError as exc:
     raise ImportError(
         "otel_tracker.integrations.transformers needs it: pip install transformers"
     ) from exc
-
-logger = logging.getLogger(__name__)
 
 
 @guarded
@@ -188,12 +193,8 @@ def _ending_on_error(method: Any) -> Any:
         try:
             return method(self, *args, **kwargs)
         except BaseException as exc:
-            for callback in getattr(getattr(self, "callback_handler", None), "callbacks", []):
-                if isinstance(callback, OtelTrackerCallback):
-                    try:
-                        callback.abort(exc)
-                    except Exception as problem:  # never hide the user's error
-                        logger.debug("otel-tracker: step not ended: %s", problem)
+            callbacks = getattr(getattr(self, "callback_handler", None), "callbacks", [])
+            abort_all([c for c in callbacks if isinstance(c, OtelTrackerCallback)], exc)
             raise
 
     setattr(wrapper, ORIGINAL, method)

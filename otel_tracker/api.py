@@ -52,6 +52,9 @@ def track_run(
     join: bool | None = None,
     summary_files: bool | None = None,
     retention: str | None = None,
+    telemetry_window: float | None = None,
+    telemetry_rollup: float | None = None,
+    pack_telemetry: bool | None = None,
     span_processors: Sequence[SpanProcessor] = (),
     service_name: str | None = None,
     clock: Clock | None = None,
@@ -86,6 +89,11 @@ def track_run(
     it ends (about 0.1-0.2 s: reading the baseline and the pipeline's history).
     ``retention="keep-last=50,older-than=90d"`` (``OTEL_TRACKER_RETENTION``) prunes
     the root when the run ends, in a detached process (see ``otel-tracker prune``).
+    ``telemetry.jsonl`` keeps every resource sample of the last ``telemetry_window``
+    seconds (3600; ``OTEL_TRACKER_TELEMETRY_WINDOW``; 0 keeps all) and rolls older
+    ones up per ``telemetry_rollup`` seconds (60) into min/mean/max/last; a finished
+    run's telemetry over 256 KiB is gzipped by a detached process unless
+    ``pack_telemetry=False`` (see ``otel-tracker compact``).
     ``attach_context=True`` makes the run's and steps' spans OpenTelemetry's
     current span, so the application's own spans nest under them; the default
     does so only when a global tracer provider is installed.
@@ -115,6 +123,9 @@ def track_run(
         join=join,
         summary_files=summary_files,
         retention=retention,
+        telemetry_window=telemetry_window,
+        telemetry_rollup=telemetry_rollup,
+        pack_telemetry=pack_telemetry,
         environ=environ,
     )
     if not config.enabled:
@@ -147,14 +158,12 @@ def track_run(
     )
 
 
-def _retention(config: TrackerConfig) -> Callable[[], None] | None:
-    """The prune to start when the run ends, if a policy is set: a bad argument
+def _retention(config: TrackerConfig) -> str | None:
+    """The prune policy to apply when the run ends, if one is set: a bad argument
     raises, a bad environment value warns and is ignored."""
     if config.retention is None:
         return None
-    from functools import partial
-
-    from .analysis.retention import RetentionPolicy, spawn_retention
+    from .analysis.retention import RetentionPolicy
 
     try:
         RetentionPolicy.parse(config.retention)
@@ -163,7 +172,7 @@ def _retention(config: TrackerConfig) -> Callable[[], None] | None:
             raise ConfigError(str(exc)) from None
         logger.warning("otel-tracker: ignoring OTEL_TRACKER_RETENTION: %s", exc)
         return None
-    return partial(spawn_retention, config.root, config.retention)
+    return config.retention
 
 
 def current_run() -> Run | None:

@@ -33,6 +33,10 @@ DEFAULT_HEARTBEAT_S = 5.0
 DEFAULT_EXPORT_TIMEOUT_S = 2.0
 DEFAULT_PROGRESS_INTERVAL_S = 30.0
 DEFAULT_SAMPLE_INTERVAL_S = 5.0
+# telemetry.jsonl keeps full resolution for this long; older samples are rolled up
+# per DEFAULT_TELEMETRY_ROLLUP_S (README: "Long runs: compact telemetry")
+DEFAULT_TELEMETRY_WINDOW_S = 3600.0
+DEFAULT_TELEMETRY_ROLLUP_S = 60.0
 PROGRESS_MODES = ("auto", "live", "plain", "log", "off")
 DEFAULT_STALE_AFTER_S = 120.0  # no heartbeat for this long (other hosts): aborted
 DEFAULT_STUCK_AFTER_S = 900.0  # no progress for this long: stuck
@@ -174,7 +178,12 @@ def checked_bool(value: object, name: str) -> bool | None:
 
 # Below these, sampling and heartbeats cost the pipeline more than they tell (a 1 µs
 # sample interval slowed it 35%): such a setting is raised to it, with one warning.
-MIN_INTERVAL_S = {"SAMPLE_INTERVAL": 0.05, "HEARTBEAT_INTERVAL": 0.05, "PROGRESS_INTERVAL": 0.05}
+MIN_INTERVAL_S = {
+    "SAMPLE_INTERVAL": 0.05,
+    "HEARTBEAT_INTERVAL": 0.05,
+    "PROGRESS_INTERVAL": 0.05,
+    "TELEMETRY_ROLLUP": 1.0,
+}
 
 
 def _floored(name: str, seconds: float) -> float:
@@ -202,6 +211,22 @@ def seconds_setting(
     if value is not None:
         return _floored(name, _positive_seconds(name.lower(), value))
     return _floored(name, env_float(PREFIX + name, default, environ=environ))
+
+
+def window_setting(
+    value: float | None, name: str, default: float, environ: Mapping[str, str]
+) -> float:
+    """A duration where 0 means "off": explicit ``value`` > ``OTEL_TRACKER_<NAME>`` > ``default``."""
+    if value is not None:
+        if not is_real(value) or not math.isfinite(value) or value < 0:
+            raise ConfigError(
+                f"{name.lower()} must be 0 (off) or a number of seconds, got {value!r}"
+            )
+        return float(value)
+    raw = environ.get(PREFIX + name)
+    if raw is not None and raw.strip() in ("0", "0.0"):
+        return 0.0
+    return env_float(PREFIX + name, default, environ=environ)
 
 
 OTLP_PROTOCOLS = ("grpc", "http/protobuf")
@@ -345,6 +370,9 @@ class TrackerConfig:
     # whether it came from OTEL_TRACKER_RETENTION (a bad one then only warns)
     retention: str | None = None
     retention_from_env: bool = False
+    telemetry_window: float = DEFAULT_TELEMETRY_WINDOW_S  # 0: every sample kept raw
+    telemetry_rollup: float = DEFAULT_TELEMETRY_ROLLUP_S
+    pack_telemetry: bool = True  # gzip a finished run's telemetry (if large enough)
     mirrors: MirrorConfig = field(default_factory=MirrorConfig)
 
     @classmethod
@@ -368,6 +396,9 @@ class TrackerConfig:
         join: bool | None = None,
         summary_files: bool | None = None,
         retention: str | None = None,
+        telemetry_window: float | None = None,
+        telemetry_rollup: float | None = None,
+        pack_telemetry: bool | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> TrackerConfig:
         """Merge explicit arguments (``None`` = not given) over the environment."""
@@ -381,6 +412,7 @@ class TrackerConfig:
             ("sample_in_subprocess", sample_in_subprocess),
             ("join", join),
             ("summary_files", summary_files),
+            ("pack_telemetry", pack_telemetry),
         ):
             checked_bool(value, flag)
 
@@ -436,7 +468,17 @@ class TrackerConfig:
         if retention is None:
             retention = env_str(PREFIX + "RETENTION", None, env)
 
+        if pack_telemetry is None:
+            pack_telemetry = env_bool(PREFIX + "PACK_TELEMETRY", True, env)
+
         return cls(
+            telemetry_window=window_setting(
+                telemetry_window, "TELEMETRY_WINDOW", DEFAULT_TELEMETRY_WINDOW_S, env
+            ),
+            telemetry_rollup=seconds_setting(
+                telemetry_rollup, "TELEMETRY_ROLLUP", DEFAULT_TELEMETRY_ROLLUP_S, env
+            ),
+            pack_telemetry=bool(pack_telemetry),
             retention=retention.strip() or None if retention else None,
             retention_from_env=retention_from_env,
             root=resolved_root,

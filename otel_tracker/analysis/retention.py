@@ -266,31 +266,3 @@ def carry_out(
         if progress is not None:
             progress(done, len(plan.remove), sum(r.bytes for r in removed))
     return removed, problems
-
-
-RETENTION_LOG = "retention.log"
-
-
-def spawn_retention(root: Any, policy: str) -> None:
-    """Apply ``policy`` to ``root`` in a process that is not ours (``otel-tracker
-    prune --policy ... --yes``): a shell starts it in the background and exits, so
-    the prune is never a child of the pipeline (no zombie, and no process in the
-    next run's sampled tree), and a thread reaps the shell. The run's exit pays a
-    ``Popen``, about a millisecond. The prune appends one line to
-    ``<root>/retention.log`` saying what it removed."""
-    import os
-    import subprocess
-    import sys
-    import threading
-
-    command = [sys.executable, "-m", "otel_tracker.cli", "--root", os.fspath(root)]
-    command += ["prune", "--policy", policy, "--yes", "--log", os.path.join(root, RETENTION_LOG)]
-    shell = subprocess.Popen(
-        ["/bin/sh", "-c", '"$@" </dev/null >/dev/null 2>&1 &', "otel-tracker-retention", *command],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,  # a Ctrl-C meant for the pipeline does not stop it
-        close_fds=True,
-    )
-    threading.Thread(target=shell.wait, name="otel-tracker-retention", daemon=True).start()

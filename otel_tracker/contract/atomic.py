@@ -127,7 +127,7 @@ def _replaced(doc: dict[str, Any], path: tuple[str, ...], value: Any) -> dict[st
     return {**doc, head: _replaced(doc[head], tuple(rest), value) if rest else value}
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
     try:
         fd = os.open(directory, os.O_RDONLY)
     except OSError:
@@ -198,7 +198,7 @@ def commit(tmp: Path, path: Path, fsync: bool) -> None:
         unlink_quietly(tmp)
         raise
     if fsync:
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
 
 
 def write_json_atomic(

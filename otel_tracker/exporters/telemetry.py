@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import threading
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,38 @@ class TelemetryFile:
                 self._warn(type(exc).__name__, exc)
                 return False
         self.lines += 1
+        return True
+
+    def drop_before(self, cutoff: str) -> bool:
+        """Drop the lines older than ``cutoff`` (an ISO time as the lines' ``t``): the
+        rest is copied to a new file renamed over this one, so a reader sees either
+        whole. ``True`` if lines were dropped."""
+        if os.getpid() != self.owner_pid:
+            return False
+        with self._lock:
+            try:
+                return self._drop_before_locked(cutoff.encode())
+            except OSError as exc:
+                self._warn("trim", exc)
+                return False
+
+    def _drop_before_locked(self, cutoff: bytes) -> bool:
+        temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        with os.fdopen(open_owned(self.path, os.O_RDONLY), "rb") as source:
+            offset = 0
+            for line in source:
+                # every line starts {"t":"<27-character ISO time>"; ISO times sort as text
+                if line[6:33] >= cutoff or not line.startswith(b'{"t":"'):
+                    break
+                offset += len(line)
+            if offset == 0:
+                return False
+            source.seek(offset)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+            with os.fdopen(open_owned(temporary, flags), "wb") as target:
+                shutil.copyfileobj(source, target)
+        self._close_locked()  # the next append opens the new file
+        os.replace(temporary, self.path)
         return True
 
     def close(self) -> None:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from ..contract.jsonfile import FileProblem, read_bytes
 from ..contract.run_status import run_time_now
+from ..contract.telemetry_form import last_samples
 from ..printable import printable
 from ..progress.eta import Eta, estimate, timings_from_manifest
 from ..progress.rate import read_rate
@@ -17,7 +17,6 @@ from ..progress.resources import samples_text
 from ..timeparse import format_duration, parse_timestamp
 from ..values import is_real
 from .store import RunView
-from .telemetry_tail import TELEMETRY_NAME
 
 LIVE = ("running", "stuck")
 
@@ -55,25 +54,16 @@ TAIL_BYTES = 256 * 1024  # the last few samples of a busy machine
 
 def recent_samples(view: RunView, count: int = 6) -> list[dict[str, float]]:
     """The points of the run's last ``count`` resource samples (from the end of its
-    ``telemetry.jsonl``; a torn last line skipped), oldest first."""
-    try:
-        data = read_bytes(view.path / TELEMETRY_NAME, TAIL_BYTES, tail=True)
-    except FileProblem:
-        return []
-    samples: list[dict[str, float]] = []
-    for line in reversed(data.split(b"\n")[1:] if len(data) == TAIL_BYTES else data.split(b"\n")):
-        if len(samples) == count:
-            break
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        points = record.get("points") if isinstance(record, dict) else None
-        if isinstance(points, dict):
-            samples.append(
-                {k: float(v) for k, v in points.items() if is_real(v) and not isinstance(v, bool)}
-            )
-    return samples[::-1]
+    telemetry; a torn last line skipped), oldest first."""
+    return [_numbers(r) for _, r in last_samples(view.path, count, TAIL_BYTES)]
+
+
+def _numbers(record: dict[str, Any]) -> dict[str, float]:
+    return {
+        k: float(v)
+        for k, v in record["points"].items()
+        if is_real(v) and not isinstance(v, bool) and math.isfinite(v)
+    }
 
 
 def resources_line(view: RunView) -> str:

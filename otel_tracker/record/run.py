@@ -16,7 +16,7 @@ import atexit
 import logging
 import math
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -71,14 +71,15 @@ class Run(RunOpening, RunEnding):
         service_name: str | None = None,
         history: PipelineHistory | None = None,
         report: RunReport | None = None,
-        retention: Callable[[], None] | None = None,
+        retention: str | None = None,
     ) -> None:
         """Check the arguments, then open the record, its writers, its tracing and its
         threads, in that order (each phase needs the one before).
 
         ``history`` and ``report`` are the read side's, handed in by the composition
         root (:func:`otel_tracker.track_run`): the pipeline's step medians for the
-        ETA, and the summary files written when the run ends."""
+        ETA, and the summary files written when the run ends. ``retention`` is a
+        prune policy (already checked) applied by a detached process at the end."""
         if not isinstance(name, str) or not name.strip():
             raise ConfigError("a run needs a non-empty name")
         name = clean_text(name)

@@ -12,6 +12,7 @@ import time
 from .. import semconv
 from ..exporters.handoff import forward_part_spans
 from ..exporters.shutdown import shut_down_by
+from .after_run import after_run_commands, spawn_detached
 from .signals import signal_name
 from .step import mark_error, outcome_of
 
@@ -89,19 +90,32 @@ class RunEnding:
             reports = self.join is None and self.config.summary_files and self._report
             if self.dir is not None and reports:
                 self._report(self.dir)
-            if self.join is None and self._retention is not None:
-                try:  # a process of its own: the exit waits for none of it
-                    self._retention()
-                except Exception as exc:
-                    logger.warning("otel-tracker: retention not applied: %s", exc)
         finally:
             self.reporter.stop()
             if self._lock is not None:
                 self._lock.release()
+            if self.join is None:  # after the release: the run is no longer live
+                self._after_run()
             atexit.unregister(self._at_exit)
             if self.join is None and self.dir is not None:  # what joined children handed over
                 forward_part_spans(self.mirrors, self.dir)
             self._shutdown_exporters(deadline)
+
+    def _after_run(self) -> None:
+        """Pack the run's telemetry and apply retention, in a process of its own
+        (:mod:`.after_run`): the exit waits for none of it."""
+        config = self.config
+        pack = (config.telemetry_window, config.telemetry_rollup)
+        try:
+            commands = after_run_commands(
+                config.root,
+                self.dir,
+                pack=pack if config.pack_telemetry else None,
+                retention=self._retention,
+            )
+            spawn_detached(commands)
+        except Exception as exc:
+            logger.warning("otel-tracker: telemetry packing and retention not started: %s", exc)
 
     def _shutdown_exporters(self, deadline: float) -> None:
         """Flush and shut down every exporter until ``deadline`` (the manifest is

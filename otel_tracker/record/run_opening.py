@@ -209,6 +209,8 @@ class RunOpening:
             heartbeat=ManifestHeartbeat(self.manifest_processor, self.config.heartbeat_interval),
             wall=lambda: self._anchored.now_ns() / 1e9,
             series=self.metrics.latest,
+            telemetry_window=self.config.telemetry_window,
+            telemetry_rollup=self.config.telemetry_rollup,
         )
 
     def _span_attributes(self) -> dict[str, Any]:

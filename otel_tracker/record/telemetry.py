@@ -46,6 +46,8 @@ class RunTelemetry:
         heartbeat: Any = None,
         wall: Callable[[], float] = time.time,
         series: Callable[[], Mapping[str, float]] | None = None,
+        telemetry_window: float = 0.0,
+        telemetry_rollup: float = 60.0,
     ) -> None:
         self._run_id = run_id
         # Unix seconds of the samples' timestamps: the run's clock, which a stepped
@@ -66,6 +68,8 @@ class RunTelemetry:
         self._heartbeat_shared = False
         self.user_metrics = UserMetrics()
         self._series = series  # run.log()'s latest values, mirrored as a gauge
+        self._window = telemetry_window
+        self._rollup = telemetry_rollup
         self.sampler: Any = None
         self._helper: Any = None
         self._telemetry_file: Any = None
@@ -83,6 +87,7 @@ class RunTelemetry:
                 TelemetryFile,
                 telemetry_line,
             )
+            from ..exporters.telemetry_window import TelemetryWindow
             from ..sampling.custom import LatestSeries, ThroughputSampler
             from ..sampling.local import local_samplers, psutil_missing
             from ..sampling.run_state import RunStateSampler
@@ -90,7 +95,14 @@ class RunTelemetry:
             from ..sampling.sidecar import SubprocessSampler
 
             telemetry = self._telemetry_file = (
-                TelemetryFile(self._run_dir / TELEMETRY_NAME) if self._run_dir is not None else None
+                TelemetryWindow(
+                    TelemetryFile(self._run_dir / TELEMETRY_NAME),
+                    run_id=self._run_id,
+                    window_s=self._window,
+                    interval_s=self._rollup,
+                )
+                if self._run_dir is not None
+                else None
             )
             readers = [SampleDrivenMetricReader(e) for e in self._sample_exporters]
             others = [make() for make in self._metric_readers]
@@ -113,7 +125,7 @@ class RunTelemetry:
                 if telemetry is not None:
                     line = telemetry_line(snapshot, self._run_id, snapshot.step_name)
                     if line is not None:
-                        telemetry.append(line)
+                        telemetry.append(line, snapshot.wall)
                 if instruments is None:
                     return
                 instruments.register(snapshot)

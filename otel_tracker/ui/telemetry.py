@@ -1,9 +1,14 @@
-"""A run's resource charts from ``telemetry.jsonl``, read incrementally.
+"""A run's resource charts from its telemetry, read incrementally.
 
-The file is appended to while the run lives (one JSON line per sample). A
-:class:`TelemetryFeed` remembers how far it has read and parses only the bytes
+``telemetry.jsonl`` is appended to while the run lives (one JSON line per sample).
+A :class:`TelemetryFeed` remembers how far it has read and parses only the bytes
 after that offset on each call, never the whole file again; a line the writer has
-not finished (no newline yet) is left for the next call. The charts' series are
+not finished (no newline yet) is left for the next call. The time before the
+file's first sample comes from the run's roll-ups (a long run keeps only a recent
+window raw), each charted as its min and its max; when the writer drops old lines
+(a new file renamed over the old one) the feed goes on in the new file after the
+last sample it has, and a packed run (``telemetry.jsonl.gz``) is read once, whole
+(see :mod:`otel_tracker.contract.telemetry_form`). The charts' series are
 picked from each sample's points (see :data:`CHARTS`), and throughput is derived
 from the running step's item count between two samples of the same step.
 """
@@ -19,6 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from ..contract.jsonfile import FileProblem, open_regular
+from ..contract.telemetry_form import (
+    PACKED_NAME,
+    ROLLUP_NAME,
+    is_rollup,
+    iter_records,
+    record_stats,
+)
 from ..timeparse import parse_timestamp
 from .downsample import Value, min_max_buckets
 
@@ -26,6 +38,7 @@ TELEMETRY_NAME = "telemetry.jsonl"
 READ_BYTES = 4 * 1024 * 1024  # per read (about half a second of parsing): the worker
 # thread serves other pages between the pieces of a huge file
 MAX_LINE_BYTES = 1024 * 1024
+HEAD_BYTES = 40  # {"t":"<time of the first sample>"
 MAX_SERIES = 64  # per run: hundreds of GPUs would not make a readable chart anyway
 MAX_KEPT = 20_000  # samples kept per run (27 h at 5 s); beyond, the oldest are thinned
 CATCH_UP_S = 2.0  # a page's first charts wait this long at most for a backlog
@@ -85,6 +98,10 @@ class TelemetryFeed:
     skipped: int = 0
     samples: int = 0  # read in all (the columns keep at most MAX_KEPT, thinned)
     behind: bool = False  # more of the file is waiting than one read takes
+    _head: bytes | None = None  # the file's first bytes when the offset was taken
+    _started: bool = False  # roll-ups (or the packed file) read
+    _packed_read: bool = False
+    _skip_until: float | None = None  # a new file's lines up to here were read already
     _items: tuple[str | None, float, float] | None = None  # (step, t, items) of the last sample
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -99,12 +116,20 @@ class TelemetryFeed:
         """The samples appended since the last call (and taken into the columns), at
         most :data:`READ_BYTES` of the file at a time (``behind`` says there is more)."""
         with self._lock:
+            new = self._read_start() if not self._started else []
             try:
                 with open_regular(self.path) as file:
+                    # the writer's drop renames a new file over this one: its first
+                    # line is newer (an inode number alone may be reused)
+                    head = file.read(HEAD_BYTES)
+                    if self._head is not None and head[: len(self._head)] != self._head:
+                        self.offset = 0  # read on in the new file after our last sample
+                        self._skip_until = self.times[-1] if self.times else None
+                    self._head = head if len(head) == HEAD_BYTES else None
                     file.seek(self.offset)
                     data = file.read(READ_BYTES + 1)
             except FileProblem:
-                return []
+                return self._took(new + self._read_packed())
             self.behind = len(data) > READ_BYTES
             data = data[:READ_BYTES]
             end = data.rfind(b"\n")
@@ -112,9 +137,8 @@ class TelemetryFeed:
                 if len(data) == READ_BYTES:  # one line longer than a read: not a sample
                     self.offset += len(data)
                     self.skipped += 1
-                return []
+                return self._took(new)
             self.offset += end + 1
-            new = []
             for line in data[: end + 1].split(b"\n"):
                 if not line.strip():
                     continue
@@ -122,12 +146,72 @@ class TelemetryFeed:
                 if sample is None:
                     self.skipped += 1
                     continue
+                if self._skip_until is not None:
+                    if sample.t <= self._skip_until:
+                        continue
+                    self._skip_until = None
                 self._append(sample)
                 new.append(sample)
-            self.samples += len(new)
-            if len(self.times) > MAX_KEPT:
-                self._thin()
-            return new
+            return self._took(new)
+
+    def _took(self, new: list[Sample]) -> list[Sample]:
+        self.samples += len(new)
+        if len(self.times) > MAX_KEPT:
+            self._thin()
+        return new
+
+    def _read_start(self) -> list[Sample]:
+        """The first call: the roll-ups before the raw samples, or a packed run whole."""
+        self._started = True
+        run_dir = self.path.parent
+        if not (run_dir / ROLLUP_NAME).exists() and not (run_dir / PACKED_NAME).exists():
+            return []
+        if not self.path.exists():
+            return self._read_packed()
+        new: list[Sample] = []
+        for _t, record in iter_records(run_dir):
+            if not is_rollup(record):
+                break  # the raw lines are read incrementally
+            for sample in self._rollup_samples(record):
+                self._append(sample)
+                new.append(sample)
+        return new
+
+    def _read_packed(self) -> list[Sample]:
+        """A packed run's samples after the last one read (once: it is finished)."""
+        if self._packed_read or not (self.path.parent / PACKED_NAME).exists():
+            return []
+        self._packed_read = True
+        last = self.times[-1] if self.times else None
+        new: list[Sample] = []
+        for _t, record in iter_records(self.path.parent):
+            found = self._rollup_samples(record) if is_rollup(record) else [self._sample(record)]
+            for sample in found:
+                if sample is None or (last is not None and sample.t <= last):
+                    continue
+                self._append(sample)
+                new.append(sample)
+        self.behind = False
+        return new
+
+    def _rollup_samples(self, record: dict[str, Any]) -> list[Sample]:
+        """A roll-up as two samples: its minima at its first time, its maxima at its
+        last (the envelope the charts draw); throughput from its last item count."""
+        t = parse_timestamp(record.get("t"))
+        last = parse_timestamp(record.get("t_last"))
+        if t is None:
+            return []
+        step = record.get("step") if isinstance(record.get("step"), str) else None
+        stats = record_stats(record)
+        low = {k: float(s[0]) for k, s in stats.items() if chart_of(k) is not None}
+        high = {k: float(s[2]) for k, s in stats.items() if chart_of(k) is not None}
+        if ITEMS in stats:
+            rate = self._rate(step, last if last is not None else t, float(stats[ITEMS][3]))
+            if rate is not None:
+                high["throughput"] = low["throughput"] = rate
+        if last is None or last <= t:
+            return [Sample(t, step, high)]
+        return [Sample(t, step, low), Sample(last, step, high)]
 
     def _thin(self) -> None:
         """Bound memory whatever the run's length: the kept samples become the min/max
@@ -142,6 +226,9 @@ class TelemetryFeed:
             record = json.loads(line)
         except ValueError:
             return None
+        return self._sample(record)
+
+    def _sample(self, record: Any) -> Sample | None:
         if not isinstance(record, dict) or not isinstance(record.get("points"), dict):
             return None
         t = parse_timestamp(record.get("t"))

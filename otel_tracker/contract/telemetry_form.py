@@ -1,0 +1,295 @@
+"""A run's resource telemetry on disk, in its two forms, and the one way to read it.
+
+**Live form** (written while the run lives):
+
+* ``telemetry.jsonl``: one line per sample, ``{"t", "run_id", "step", "points"}``, at
+  full resolution; with a window set (``telemetry_window``, one hour by default) only
+  the recent window is kept: the writer drops older lines now and then.
+* ``telemetry.rollup.jsonl``: one line per roll-up bucket (``telemetry_rollup``
+  seconds, and never across a step change) from the run's start:
+  ``{"t", "t_last", "run_id", "step", "n", "rollup", "points"}`` where each point is
+  ``[min, mean, max, last]`` (``[..., count]`` when the series missed samples of the
+  bucket) or one number when it did not change.
+
+**Packed form** (a finished run, see :mod:`~otel_tracker.contract.telemetry_pack`):
+``telemetry.jsonl.gz``, the roll-ups that precede the raw samples and then the raw
+samples, in time order, gzip-compressed.
+
+:func:`read_records` reads either form as one time-ordered list; a roll-up line is
+used only for the time before the first raw sample, so nothing is counted twice.
+:func:`record_stats` reads any line as ``(min, mean, max, last, count)`` per series.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import itertools
+import math
+import os
+import zlib
+from collections import deque
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from ..clock import iso_utc
+from ..timeparse import parse_timestamp
+from .jsonfile import FileProblem, loads, open_regular, read_bytes
+
+TELEMETRY_NAME = "telemetry.jsonl"
+ROLLUP_NAME = "telemetry.rollup.jsonl"
+PACKED_NAME = "telemetry.jsonl.gz"
+TELEMETRY_FILES = (TELEMETRY_NAME, ROLLUP_NAME, PACKED_NAME)
+MAX_LINE_BYTES = 1024 * 1024  # a longer line is not a sample
+MAX_PACKED_BYTES = 4 * 1024**3  # decompressed: a packed file beyond this is not ours
+
+Stats = tuple[float, float, float, float, int]  # min, mean, max, last, count
+
+
+class RollupBucket:
+    """Running min/sum/max/last/count of each series over one bucket of samples."""
+
+    __slots__ = ("first", "key", "last", "n", "series", "step")
+
+    def __init__(self, key: int, step: str | None, t: float) -> None:
+        self.key = key
+        self.step = step
+        self.first = self.last = t
+        self.n = 0
+        self.series: dict[str, list[Any]] = {}
+
+    def add(self, t: float, points: Mapping[str, Any]) -> None:
+        """One raw sample's points."""
+        self.last = max(self.last, t)
+        self.n += 1
+        series = self.series
+        for key, value in points.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                continue
+            if not math.isfinite(value):
+                continue
+            found = series.get(key)
+            if found is None:
+                series[key] = [value, value, value, value, 1]
+                continue
+            if value < found[0]:
+                found[0] = value
+            found[1] += value
+            if value > found[2]:
+                found[2] = value
+            found[3] = value
+            found[4] += 1
+
+    def line(self, run_id: str, interval: float, iso: Any) -> dict[str, Any]:
+        """The bucket as a roll-up line; ``iso`` formats Unix seconds as the raw lines do."""
+        points: dict[str, Any] = {}
+        for key, (low, total, high, last, count) in self.series.items():
+            if low == high:
+                points[key] = low if count == self.n else [low, low, low, low, count]
+                continue
+            entry = [low, round(total / count, 6), high, last]
+            if count != self.n:
+                entry.append(count)
+            points[key] = entry
+        return {
+            "t": iso(self.first),
+            "t_last": iso(self.last),
+            "run_id": run_id,
+            "step": self.step,
+            "n": self.n,
+            "rollup": interval,
+            "points": points,
+        }
+
+
+def iso_seconds(t: float) -> str:
+    """Unix seconds as the lines' ``t``."""
+    return iso_utc(round(t * 1e9)) or ""
+
+
+def bucket_key(t: float, interval: float) -> int:
+    return int(t // interval)
+
+
+def is_rollup(record: Mapping[str, Any]) -> bool:
+    return "rollup" in record
+
+
+def record_stats(record: Mapping[str, Any]) -> dict[str, Stats]:
+    """``{series: (min, mean, max, last, count)}`` of a raw or roll-up line (values
+    that are not finite numbers skipped)."""
+    out: dict[str, Stats] = {}
+    n = record.get("n") if is_rollup(record) else 1
+    if not _number(n) or n < 1:
+        return out
+    for key, value in record["points"].items():
+        if _number(value):
+            out[key] = (value, value, value, value, int(n))
+        elif (
+            isinstance(value, list)
+            and len(value) in (4, 5)
+            and all(_number(v) for v in value)
+            and is_rollup(record)
+        ):
+            count = int(value[4]) if len(value) == 5 else int(n)
+            if count >= 1:
+                out[key] = (value[0], value[1], value[2], value[3], count)
+    return out
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def has_telemetry(run_dir: Path) -> bool:
+    return any((run_dir / name).exists() for name in TELEMETRY_FILES)
+
+
+def read_records(run_dir: Path, *, tail_bytes: int | None = None) -> list[tuple[float, dict]]:
+    """``(t, line)`` of every readable line of the run's telemetry, oldest first, from
+    whichever form is there (the live one when both are: a pack killed before it
+    removed them). ``tail_bytes`` reads only the last bytes of each file (a torn
+    first line dropped). Damaged lines are skipped; a missing form is ``[]``."""
+    if tail_bytes is None:
+        return list(iter_records(run_dir))
+    raw = _valid(_lines(run_dir / TELEMETRY_NAME, tail_bytes))
+    if raw or (run_dir / TELEMETRY_NAME).exists() or (run_dir / ROLLUP_NAME).exists():
+        first_raw = raw[0][0] if raw else math.inf
+        return _rollups_before(_lines(run_dir / ROLLUP_NAME, tail_bytes), first_raw) + raw
+    return _valid(_packed_lines(run_dir / PACKED_NAME, tail_bytes))
+
+
+def iter_records(run_dir: Path) -> Iterator[tuple[float, dict]]:
+    """:func:`read_records` of the whole telemetry, one line at a time (a packed week
+    is never all in memory). The raw file is opened first: should the writer drop old
+    lines meanwhile, the roll-ups and the raw lines read still join up."""
+    raw_path = run_dir / TELEMETRY_NAME
+    if not (os.path.lexists(raw_path) or os.path.lexists(run_dir / ROLLUP_NAME)):
+        yield from _iter_valid(_packed_lines(run_dir / PACKED_NAME, None))
+        return
+    try:
+        raw = open_regular(raw_path)
+    except FileProblem:  # missing, or refused (a FIFO planted): the roll-ups alone
+        raw = None
+    with raw if raw is not None else contextlib.nullcontext():
+        first = next(_iter_valid(_first_lines(raw)), None) if raw is not None else None
+        yield from _rollups_before(
+            _lines(run_dir / ROLLUP_NAME, None), first[0] if first else math.inf
+        )
+        if raw is not None:
+            raw.seek(0)
+            yield from _iter_valid(iter(raw))
+
+
+def _first_lines(file: Any) -> Iterator[bytes]:
+    """The file's first lines, read as they are asked for (at most 100)."""
+    yield from itertools.islice(file, 100)
+
+
+def _rollups_before(lines: Iterator[bytes], first_raw: float) -> list[tuple[float, dict]]:
+    """The roll-ups that end before the first raw sample (the rest repeat raw lines)."""
+    return [
+        (t, line)
+        for t, line in _iter_valid(lines)
+        if is_rollup(line) and _last_t(line, t) < first_raw
+    ]
+
+
+def last_samples(run_dir: Path, count: int, tail_bytes: int) -> list[tuple[float, dict]]:
+    """The last ``count`` raw samples, oldest first, parsing no more lines than that
+    (what a live view shows of the machine now)."""
+    path = run_dir / TELEMETRY_NAME
+    lines = (
+        _lines(path, tail_bytes)
+        if path.exists()
+        else _packed_lines(run_dir / PACKED_NAME, tail_bytes)
+    )
+    found: list[tuple[float, dict]] = []
+    for line in reversed(list(lines)):
+        if len(found) == count:
+            break
+        found += [r for r in _valid(iter([line])) if not is_rollup(r[1])]
+    return found[::-1]
+
+
+def _last_t(line: Mapping[str, Any], t: float) -> float:
+    last = parse_timestamp(line.get("t_last"))
+    return t if last is None else last
+
+
+def _valid(lines: Iterator[bytes]) -> list[tuple[float, dict]]:
+    return list(_iter_valid(lines))
+
+
+def _iter_valid(lines: Iterator[bytes]) -> Iterator[tuple[float, dict]]:
+    for line in lines:
+        if not line.strip() or len(line) > MAX_LINE_BYTES:
+            continue
+        try:
+            record = loads(line, TELEMETRY_NAME)
+        except FileProblem:  # a line torn by a kill, or damaged
+            continue
+        if not isinstance(record, dict) or not isinstance(record.get("points"), dict):
+            continue
+        t = parse_timestamp(record.get("t"))
+        if t is not None:
+            yield t, record
+
+
+def _lines(path: Path, tail_bytes: int | None) -> Iterator[bytes]:
+    if tail_bytes is not None:
+        try:
+            data = read_bytes(path, tail_bytes, tail=True)
+        except FileProblem:
+            return
+        lines = data.split(b"\n")
+        if len(data) == tail_bytes:
+            lines = lines[1:]  # it may start mid-line
+        yield from lines
+        return
+    try:
+        file = open_regular(path)
+    except FileProblem:
+        return
+    with file:
+        yield from file
+
+
+def _packed_lines(path: Path, tail_bytes: int | None) -> Iterator[bytes]:
+    """The packed file's lines (with ``tail_bytes``: those of its last bytes, the
+    file read through once); a damaged stream ends the lines where it is damaged."""
+    try:
+        file = open_regular(path)
+    except FileProblem:
+        return
+    kept: deque[bytes] = deque()
+    size = total = 0
+    with file, gzip.GzipFile(fileobj=file, mode="rb") as packed:
+        try:
+            while total < MAX_PACKED_BYTES:
+                line = packed.readline(MAX_LINE_BYTES + 1)
+                if not line:
+                    break
+                total += len(line)
+                if tail_bytes is None:
+                    yield line
+                    continue
+                kept.append(line)
+                size += len(line)
+                while size > tail_bytes and kept:
+                    size -= len(kept.popleft())
+        except (OSError, EOFError, zlib.error):
+            pass  # torn or damaged: what came before it stands
+    yield from kept
+
+
+def telemetry_bytes(run_dir: Path) -> int:
+    """Bytes of the run's telemetry on disk, every form."""
+    total = 0
+    for name in TELEMETRY_FILES:
+        try:
+            total += os.lstat(run_dir / name).st_size
+        except OSError:
+            pass
+    return total

@@ -371,6 +371,12 @@ def _analysis_markdown(analysis: dict[str, Any], cell: Any) -> list[str]:
 
 
 def artifact_kind(artifact: dict[str, Any]) -> str:
-    """An artifact's kind as shown: ``checkpoint (best)`` for the one a score chose."""
+    """An artifact's kind as shown: ``checkpoint (best)`` for the one a score chose,
+    ``checkpoint (pruned 2026-12-03)`` for one ``prune --artifacts`` removed."""
     kind = str(artifact.get("kind") or "-")
-    return f"{kind} (best)" if artifact.get("best") is True else kind
+    if artifact.get("best") is True:
+        kind += " (best)"
+    pruned = artifact.get("pruned_at")
+    if isinstance(pruned, str):
+        kind += f" (pruned {pruned[:10]})"
+    return kind

@@ -1,4 +1,5 @@
-"""``prune``: remove old runs under the root, safely; a dry run unless ``--yes``."""
+"""``prune``: remove old runs under the root, safely; a dry run unless ``--yes``.
+With ``--artifacts``, the runs it selects keep their record and lose their artifacts."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import sys
 import time
 from typing import Any
 
-from ..values import format_bytes
+from ..values import format_bytes, parse_bytes
 from .options import add_command, add_json_option
 
 
@@ -21,7 +22,8 @@ def add_commands(sub: Any) -> None:
         "a baseline's source run, or the newest completed run of a pipeline",
         "  otel-tracker prune                          # what --yes would remove\n"
         "  otel-tracker prune --keep-last 50 --older-than 30d --yes\n"
-        "  otel-tracker prune --status failed --status aborted --keep-last 0 --yes",
+        "  otel-tracker prune --status failed --status aborted --keep-last 0 --yes\n"
+        "  otel-tracker prune --artifacts --kind checkpoint --keep best --older-than 7d --yes",
     )
     prune.add_argument(
         "--keep-last",
@@ -54,6 +56,32 @@ def add_commands(sub: Any) -> None:
         metavar="POLICY",
         help="all of the above as one setting, as OTEL_TRACKER_RETENTION takes it: "
         "'keep-last=50,older-than=90d,status=failed|aborted'",
+    )
+    prune.add_argument(
+        "--artifacts",
+        action="store_true",
+        help="remove the selected runs' registered artifacts (checkpoints, TensorBoard and "
+        "W&B directories...) instead of the runs; each stays in the manifest, marked pruned",
+    )
+    prune.add_argument(
+        "--kind",
+        action="append",
+        default=[],
+        metavar="KIND",
+        help="with --artifacts: only this kind (repeatable; wildcards: --kind 'check*')",
+    )
+    prune.add_argument(
+        "--larger-than",
+        metavar="SIZE",
+        help="with --artifacts: only artifacts larger than this (500MB, 2GB, 1GiB)",
+    )
+    prune.add_argument(
+        "--keep",
+        action="append",
+        default=[],
+        choices=("best", "last"),
+        help="with --artifacts: keep each run's best checkpoint (the one a score chose) "
+        "or its last one (repeatable)",
     )
     prune.add_argument("--yes", action="store_true", help="remove them (default: only list)")
     prune.add_argument(
@@ -93,10 +121,14 @@ def cmd_prune(args: argparse.Namespace) -> int:
                 scenario=args.scenario,
                 include_baselines=args.include_baselines,
             )
+        if not args.artifacts and (args.kind or args.larger_than or args.keep):
+            raise ValueError("--kind, --larger-than and --keep select artifacts: add --artifacts")
     except ValueError as exc:
         raise OtelTrackerError(str(exc)) from None
     store = open_store(args)
     plan = plan_prune(store, policy)
+    if args.artifacts:
+        return prune_artifacts(store, plan, policy, args)
     for problem in plan.problems:
         print(f"otel-tracker: warning: {problem}", file=sys.stderr)
     if not args.yes:
@@ -135,28 +167,86 @@ def _log_line(path: str, policy: Any, removed: list[Any], freed: int, problems: 
 
 
 def _show_plan(plan: Any, policy: Any, as_json: bool) -> None:
-    from ..console import emit, make_console, table
     from ..timeparse import format_local
 
     if as_json:
         doc = {"remove": [i.__dict__ for i in plan.remove], "bytes": plan.bytes, "kept": plan.kept}
         print(json.dumps(doc, indent=2))
         return
+    rows = [
+        [i.run_id, i.name, i.status, format_local(i.started_at), format_bytes(i.bytes)]
+        for i in plan.remove[:50]
+    ]
+    show_plan(["run id", "name", "status", "started", "size"], rows, plan, "runs")
+    print(f"policy: {policy.describe()}")
     if plan.remove:
+        print("nothing was removed: pass --yes to remove them")
+
+
+def show_plan(headers: list[str], rows: list[list[str]], plan: Any, noun: str) -> None:
+    """A plan's table (its first 50 rows) and its ``would remove N ...; kept ...`` line."""
+    from ..console import emit, make_console, table
+
+    if rows:
         console = make_console()
-        rows = [
-            [i.run_id, i.name, i.status, format_local(i.started_at), format_bytes(i.bytes)]
-            for i in plan.remove[:50]
-        ]
-        emit(console, table(console, ["run id", "name", "status", "started", "size"], rows))
-        if len(plan.remove) > 50:
-            print(f"... and {len(plan.remove) - 50} more")
+        emit(console, table(console, headers, rows))
+        if len(plan.remove) > len(rows):
+            print(f"... and {len(plan.remove) - len(rows)} more")
     kept = ", ".join(f"{n} {reason}" for reason, n in sorted(plan.kept.items()))
     print(
-        f"would remove {len(plan.remove)} runs ({format_bytes(plan.bytes)}); "
+        f"would remove {len(plan.remove)} {noun} ({format_bytes(plan.bytes)}); "
         f"kept {sum(plan.kept.values())}{': ' + kept if kept else ''}"
     )
-    print(f"policy: {policy.describe()}")
+
+
+def prune_artifacts(store: Any, runs: Any, policy: Any, args: argparse.Namespace) -> int:
+    from ..analysis.artifact_prune import carry_out_artifacts, plan_artifacts
+    from ..errors import OtelTrackerError
+
+    try:
+        larger = parse_bytes(args.larger_than) if args.larger_than else None
+    except ValueError as exc:
+        raise OtelTrackerError(str(exc)) from None
+    plan = plan_artifacts(
+        store, runs, kinds=tuple(args.kind), larger_than=larger, keep=frozenset(args.keep)
+    )
+    for problem in plan.problems:
+        print(f"otel-tracker: warning: {problem}", file=sys.stderr)
+    if not args.yes:
+        _show_artifacts(plan, policy, args.json)
+        return 0
+    removed, problems = carry_out_artifacts(store, plan, now=time.time())
+    for problem in problems:
+        print(f"otel-tracker: warning: {problem}", file=sys.stderr)
+    freed = sum(item.bytes for item in removed)
+    if args.json:
+        print(json.dumps({"removed": [i.__dict__ for i in removed], "bytes": freed}, indent=2))
+    else:
+        runs_touched = len({item.run_id for item in removed})
+        print(
+            f"removed {len(removed)} artifacts ({format_bytes(freed)}) of {runs_touched} runs; "
+            "their manifests keep them, marked pruned"
+        )
+    return 1 if problems else 0
+
+
+def _show_artifacts(plan: Any, policy: Any, as_json: bool) -> None:
+    from ..printable import printable
+
+    if as_json:
+        doc = {
+            "remove": [i.__dict__ for i in plan.remove],
+            "bytes": plan.bytes,
+            "kept": dict(plan.kept),
+        }
+        print(json.dumps(doc, indent=2))
+        return
+    rows = [
+        [i.run_id, printable(i.kind or "-"), printable(i.location), format_bytes(i.bytes)]
+        for i in plan.remove[:50]
+    ]
+    show_plan(["run id", "kind", "path", "size"], rows, plan, "artifacts")
+    print(f"runs: {policy.describe()}")
     if plan.remove:
         print("nothing was removed: pass --yes to remove them")
 

@@ -126,3 +126,41 @@ def _gone_is_fine(function: Any, path: str, info: Any) -> None:
     """A file something else removed first is removed: anything else is an error."""
     if not isinstance(info[1], FileNotFoundError):
         raise info[1]
+
+
+PRUNING_MARK = ".otel-tracker-pruning."
+
+
+def remove_path(location: Path) -> int:
+    """Delete one artifact (a file, a link, or a directory tree) the same way as a
+    run: renamed to a hidden name beside it first (out of sight at once, and what a
+    killed removal leaves is found by :func:`leftovers_of`), then deleted, no link
+    followed. The bytes freed; ``FileNotFoundError`` if it is not there."""
+    info = location.lstat()
+    hidden = location.with_name(
+        f".{location.name}{PRUNING_MARK}{os.getpid()}.{secrets.token_hex(4)}"
+    )
+    os.rename(location, hidden)
+    if stat.S_ISDIR(info.st_mode):
+        size = tree_bytes(hidden)
+        _delete(hidden)
+        return size
+    os.unlink(hidden)
+    return info.st_size if stat.S_ISREG(info.st_mode) else 0
+
+
+def leftovers_of(location: Path) -> list[Path]:
+    """What killed removals of ``location`` left beside it (their process is gone)."""
+    prefix = f".{location.name}{PRUNING_MARK}"
+    try:
+        entries = [e for e in os.scandir(location.parent) if e.name.startswith(prefix)]
+    except OSError:
+        return []
+    return [Path(e.path) for e in entries if not _owner_alive(e.name)]
+
+
+def remove_leftover(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        _delete(path)
+    else:
+        path.unlink()

@@ -11,12 +11,15 @@ from ..contract.removal import tree_bytes
 
 def disk_use(run_dir: Path, doc: dict[str, Any]) -> tuple[int, int]:
     """Bytes of the run's directory (links not followed), and of the artifacts it
-    recorded outside it, as recorded (a folder's size is not recorded: not counted)."""
+    recorded outside it, as recorded (a folder's size is not recorded: not counted;
+    nor is a pruned artifact's)."""
     inside = tree_bytes(run_dir)
     outside = 0
     prefix = str(run_dir) + os.sep
     for artifact in _artifacts(doc):
         path, size = str(artifact.get("path", "")), artifact.get("size_bytes")
+        if artifact.get("pruned_at") is not None:
+            continue  # removed by prune --artifacts: its entry is the record of it
         if isinstance(size, int) and size >= 0 and not path.startswith(prefix):
             outside += size
     return inside, outside

@@ -356,8 +356,8 @@
       }
       if ((r.warnings || []).length) parts.push(el("h2", { text: "Warnings" }), el("ul", {}, r.warnings.map((w) => el("li", { class: "warning", text: w }))));
       if ((r.artifacts || []).length) parts.push(el("h2", { text: "Artifacts" }), el("table", { id: "artifacts" }, el("tbody", {}, r.artifacts.map((a) =>
-        el("tr", {}, el("td", { text: a.step || "" }), el("td", { text: a.kind || "" }),
-          el("td", {}, a.href ? el("a", { href: fileHref(r.run_dir_name || r.run_id, a.href), text: a.path }) : a.path),
+        el("tr", {}, el("td", { text: a.step || "" }), el("td", { text: (a.kind || "") + (a.best === true ? " (best)" : "") + (typeof a.pruned_at === "string" ? " (pruned " + a.pruned_at.slice(0, 10) + ")" : "") }),
+          el("td", {}, a.href && !a.pruned_at ? el("a", { href: fileHref(r.run_dir_name || r.run_id, a.href), text: a.path }) : a.path),
           el("td", { class: "num", text: bytes(a.size_bytes) }))))));
       rest.replaceChildren(...parts);
     }

@@ -146,18 +146,28 @@ def has_telemetry(run_dir: Path) -> bool:
     return any((run_dir / name).exists() for name in TELEMETRY_FILES)
 
 
-def read_records(run_dir: Path, *, tail_bytes: int | None = None) -> list[tuple[float, dict]]:
+def read_records(
+    run_dir: Path,
+    *,
+    tail_bytes: int | None = None,
+    rollup_tail_bytes: int | None = None,
+    since: float | None = None,
+) -> list[tuple[float, dict]]:
     """``(t, line)`` of every readable line of the run's telemetry, oldest first, from
     whichever form is there (the live one when both are: a pack killed before it
     removed them). ``tail_bytes`` reads only the last bytes of each file (a torn
-    first line dropped). Damaged lines are skipped; a missing form is ``[]``."""
+    first line dropped; the roll-ups' own bound may differ: they cover far more time
+    per byte); lines that begin before ``since`` are skipped unparsed. Damaged lines
+    are skipped; a missing form is ``[]``."""
     if tail_bytes is None:
         return list(iter_records(run_dir))
-    raw = _valid(_lines(run_dir / TELEMETRY_NAME, tail_bytes))
+    early = iso_seconds(since).encode() if since is not None else None
+    raw = _valid(_lines(run_dir / TELEMETRY_NAME, tail_bytes), early)
     if raw or (run_dir / TELEMETRY_NAME).exists() or (run_dir / ROLLUP_NAME).exists():
         first_raw = raw[0][0] if raw else math.inf
-        return _rollups_before(_lines(run_dir / ROLLUP_NAME, tail_bytes), first_raw) + raw
-    return _valid(_packed_lines(run_dir / PACKED_NAME, tail_bytes))
+        rollups = _lines(run_dir / ROLLUP_NAME, rollup_tail_bytes or tail_bytes)
+        return _rollups_before(rollups, first_raw, early) + raw
+    return _valid(_packed_lines(run_dir / PACKED_NAME, rollup_tail_bytes or tail_bytes), early)
 
 
 def iter_records(run_dir: Path) -> Iterator[tuple[float, dict]]:
@@ -187,11 +197,13 @@ def _first_lines(file: Any) -> Iterator[bytes]:
     yield from itertools.islice(file, 100)
 
 
-def _rollups_before(lines: Iterator[bytes], first_raw: float) -> list[tuple[float, dict]]:
+def _rollups_before(
+    lines: Iterator[bytes], first_raw: float, early: bytes | None = None
+) -> list[tuple[float, dict]]:
     """The roll-ups that end before the first raw sample (the rest repeat raw lines)."""
     return [
         (t, line)
-        for t, line in _iter_valid(lines)
+        for t, line in _iter_valid(lines, early)
         if is_rollup(line) and _last_t(line, t) < first_raw
     ]
 
@@ -218,13 +230,18 @@ def _last_t(line: Mapping[str, Any], t: float) -> float:
     return t if last is None else last
 
 
-def _valid(lines: Iterator[bytes]) -> list[tuple[float, dict]]:
-    return list(_iter_valid(lines))
+def _valid(lines: Iterator[bytes], early: bytes | None = None) -> list[tuple[float, dict]]:
+    return list(_iter_valid(lines, early))
 
 
-def _iter_valid(lines: Iterator[bytes]) -> Iterator[tuple[float, dict]]:
+def _iter_valid(lines: Iterator[bytes], early: bytes | None = None) -> Iterator[tuple[float, dict]]:
+    """The lines that are samples or roll-ups; with ``early`` (an ISO time), those
+    that begin before it are skipped by their first bytes, unparsed (every line the
+    writer makes starts ``{"t":"<27-character ISO time>"``, and ISO times sort as text)."""
     for line in lines:
         if not line.strip() or len(line) > MAX_LINE_BYTES:
+            continue
+        if early is not None and line[6:33] < early and line.startswith(b'{"t":"'):
             continue
         try:
             record = loads(line, TELEMETRY_NAME)

@@ -6,8 +6,9 @@ no figures for that step, although the sampler kept writing the step's samples
 (each line names its step) to its telemetry. For an aborted run, readers rebuild
 those figures from the files, in either form (raw samples, and roll-ups of the
 time before the recent window; see :mod:`otel_tracker.contract.telemetry_form`).
-The cost is bounded: only the last :data:`MAX_TAIL_BYTES` of each file are read
-(the unfinished step is at their end).
+The cost is bounded: only the last :data:`MAX_TAIL_BYTES` of the raw file and
+:data:`MAX_ROLLUP_TAIL_BYTES` of the roll-ups are read (the unfinished step is at
+their end), and lines from before the step are skipped without being parsed.
 
 From roll-ups, min, max and the mean are exact; p95 counts each roll-up's samples
 at the roll-up's max, so it is an upper bound where roll-ups are involved (the
@@ -26,6 +27,9 @@ from ..timeparse import parse_timestamp
 __all__ = ["MAX_TAIL_BYTES", "TELEMETRY_NAME", "aggregate", "rebuild_step_resources"]
 
 MAX_TAIL_BYTES = 8 * 1024 * 1024  # ~4,000 samples of a busy machine
+# roll-ups: 2.5 days of a 16-core, 8-GPU machine's, 8 days of a 2-core one's (lines
+# from before the steps are skipped unparsed, so only the steps' own cost parsing)
+MAX_ROLLUP_TAIL_BYTES = 32 * 1024 * 1024
 
 
 def rebuild_step_resources(doc: dict[str, Any], run_dir: Path) -> list[str]:
@@ -45,7 +49,13 @@ def rebuild_step_resources(doc: dict[str, Any], run_dir: Path) -> list[str]:
         return []
     since = {s["name"]: parse_timestamp(s["started_at"]) for s in steps}
     values: dict[str, dict[str, list[Stats]]] = {}
-    for at, record in read_records(run_dir, tail_bytes=MAX_TAIL_BYTES):
+    records = read_records(
+        run_dir,
+        tail_bytes=MAX_TAIL_BYTES,
+        rollup_tail_bytes=MAX_ROLLUP_TAIL_BYTES,
+        since=min(since.values()),
+    )
+    for at, record in records:
         step = record.get("step")
         if step not in since or at < since[step]:
             continue  # another step, or an earlier step of the same name

@@ -183,3 +183,43 @@ def test_the_compare_page_shows_both_runs_side_by_side(
     )
     assert points and all(n >= 1 for chart in points for n in chart), points
     assert page.errors == []  # type: ignore[attr-defined]
+
+
+def test_a_compacted_run_charts_its_whole_length_and_pruned_artifacts_say_so(
+    root: Path, tmp_path: Path, ui_server: Any, page: Any
+) -> None:
+    ids = []
+    for i in range(2):
+        checkpoint = tmp_path / f"model{i}.ckpt"
+        checkpoint.write_bytes(b"w" * 1000)
+        with track_run(
+            "long",
+            root=root,
+            progress="off",
+            sample_interval=0.05,
+            telemetry_window=1.0,
+            telemetry_rollup=1.0,
+            pack_telemetry=False,
+        ) as run:
+            run.add_artifact(checkpoint, "checkpoint")
+            with run.step("train"):
+                time.sleep(3.5)  # 3.5 s of samples: 1 s stays raw, the rest is rolled up
+        ids.append(run.run_id)
+    from tests.helpers import otel_cli
+
+    pruned = otel_cli(root, "prune", "--artifacts", "--keep-last", "1", "--yes")
+    assert "removed 1 artifacts (1.0 kB) of 1 runs" in pruned.stdout, pruned.stdout + pruned.stderr
+    assert not (tmp_path / "model0.ckpt").exists() and (tmp_path / "model1.ckpt").exists()
+    packed = otel_cli(root, "compact", ids[0], "--window", "1s", "--rollup", "1s", "--yes")
+    assert packed.returncode == 0, packed.stderr
+    assert (root / ids[0] / "telemetry.jsonl.gz").exists()
+    server = ui_server()
+    page.goto(server.url + "run/" + ids[0])
+    page.wait_for_selector("#chart-cpu", timeout=WAIT_MS)
+    span = page.evaluate(
+        "() => { const t = window.otelTracker.charts.cpu.data[0]; return t[t.length - 1] - t[0]; }"
+    )
+    assert span >= 3.0, span  # the roll-ups before the 1 s window are charted too
+    page.wait_for_selector("#artifacts", timeout=WAIT_MS)
+    assert "checkpoint (pruned " in page.inner_text("#artifacts")
+    assert page.errors == []  # type: ignore[attr-defined]

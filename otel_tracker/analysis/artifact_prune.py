@@ -69,14 +69,26 @@ def run_artifacts(doc: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def locate(artifact: dict[str, Any], doc: dict[str, Any]) -> Path | None:
-    """Where an artifact is: its path, or a relative one under the run's working directory."""
+    """Where an artifact is: its path, or a relative one under the run's working
+    directory; every folder above it resolved (see :func:`real_location`)."""
     path = Path(artifact["path"])
-    if path.is_absolute():
-        return Path(os.path.normpath(path))
-    cwd = (doc.get("process") or {}).get("cwd")
-    if not isinstance(cwd, str) or not os.path.isabs(cwd):
-        return None
-    return Path(os.path.normpath(Path(cwd) / path))
+    if not path.is_absolute():
+        cwd = (doc.get("process") or {}).get("cwd")
+        if not isinstance(cwd, str) or not os.path.isabs(cwd):
+            return None
+        path = Path(cwd) / path
+    return real_location(path)
+
+
+def real_location(path: Path) -> Path:
+    """``path`` with the folders above it resolved (links followed) and the last part
+    as it is: paths compare by what they are, not by how they were written (a link
+    to the root above an artifact cannot pass for another folder), while an
+    artifact that is itself a link is removed as the link."""
+    path = Path(os.path.normpath(path))
+    if path == Path(path.anchor):
+        return path
+    return Path(os.path.realpath(path.parent)) / path.name
 
 
 def plan_artifacts(
@@ -91,7 +103,7 @@ def plan_artifacts(
     plan = ArtifactPlan(problems=list(runs.problems))
     chosen = {item.run_id for item in runs.remove}
     protected = _protected_paths(store, chosen)
-    root = Path(os.path.normpath(store.root.absolute()))
+    root = Path(os.path.realpath(store.root))
     for item in runs.remove:
         try:
             doc = store.load(store.root / item.run_id).doc
@@ -99,7 +111,7 @@ def plan_artifacts(
             plan.problems.append(str(exc))
             continue
         artifacts = run_artifacts(doc)
-        spared = _spared(artifacts, keep)
+        spared = _spared(artifacts, keep, doc)
         for artifact in artifacts:
             reason, location = _verdict(artifact, doc, item.run_id, root, protected, spared)
             pruned = isinstance(artifact.get("pruned_at"), str)
@@ -144,15 +156,22 @@ def _size(location: Path | None) -> int:
     return tree_bytes(location) if stat.S_ISDIR(info.st_mode) else info.st_size  # type: ignore[arg-type]
 
 
-def _spared(artifacts: list[dict[str, Any]], keep: frozenset[str]) -> set[int]:
+def _spared(artifacts: list[dict[str, Any]], keep: frozenset[str], doc: dict[str, Any]) -> set[int]:
     """ids of the artifacts ``keep`` spares: the best one, the last checkpoint."""
     spared = set()
     if "best" in keep:
         spared |= {id(a) for a in artifacts if a.get("best") is True}
-    if "last" in keep:
-        checkpoints = [a for a in artifacts if a.get("kind") == "checkpoint"]
-        if checkpoints:
-            spared.add(id(checkpoints[-1]))
+    if "last" in keep:  # the newest checkpoint on disk (the order in the manifest is
+        # run-level first, then by step: not the order they were written in)
+        found = []
+        for artifact in artifacts:
+            location = locate(artifact, doc) if artifact.get("kind") == "checkpoint" else None
+            try:
+                found.append((location.lstat().st_mtime, id(artifact)))  # type: ignore[union-attr]
+            except (AttributeError, OSError):
+                continue
+        if found:
+            spared.add(max(found)[1])
     return spared
 
 
@@ -174,7 +193,9 @@ def _verdict(
         return "missing", location
     run_dir = root / run_id
     cwd = (doc.get("process") or {}).get("cwd")
-    above = [root, run_dir, Path.home()] + ([Path(cwd)] if isinstance(cwd, str) else [])
+    above = [root, run_dir] + [
+        Path(os.path.realpath(p)) for p in [Path.home(), *([cwd] if isinstance(cwd, str) else [])]
+    ]
     if location == Path(location.anchor) or any(_within(p, location) for p in above):
         return "the root, a run, home or the working directory, or above them", location
     if _within(location, root) and not _within(location, run_dir):
@@ -197,8 +218,11 @@ def _protected_paths(store: RunStore, chosen: set[str]) -> set[Path]:
             continue
         try:
             doc = store.load(store.root / name).doc
-        except BadManifestError:
-            continue
+        except BadManifestError as exc:
+            raise OtelTrackerError(
+                f"{exc}: the artifacts run {name} registered are unknown, so none are "
+                "removed (fix or remove that run)"
+            ) from None
         for artifact in run_artifacts(doc):
             location = locate(artifact, doc)
             if location is not None and not isinstance(artifact.get("pruned_at"), str):
@@ -229,6 +253,11 @@ def carry_out_artifacts(
         failed = []
         for item in items:
             location = Path(item.location)
+            if os.path.realpath(location.parent) != str(location.parent):
+                # a folder above it became a link since the plan: not followed
+                problems.append(f"{run_id}: {item.path}: its folder changed: not removed")
+                failed.append(item)
+                continue
             for leftover in leftovers_of(location):  # of a removal that was killed
                 try:
                     remove_leftover(leftover)

@@ -13,7 +13,8 @@
 
 **Packed form** (a finished run, see :mod:`~otel_tracker.contract.telemetry_pack`):
 ``telemetry.jsonl.gz``, the roll-ups that precede the raw samples and then the raw
-samples, in time order, gzip-compressed.
+samples, in time order, gzip-compressed. Once it exists it is whole, and it is the
+run's telemetry (live files beside it are a killed pack's leftovers).
 
 :func:`read_records` reads either form as one time-ordered list; a roll-up line is
 used only for the time before the first raw sample, so nothing is counted twice.
@@ -24,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import gzip
-import itertools
 import math
 import os
 import zlib
@@ -48,19 +48,23 @@ Stats = tuple[float, float, float, float, int]  # min, mean, max, last, count
 
 
 class RollupBucket:
-    """Running min/sum/max/last/count of each series over one bucket of samples."""
+    """Running min/sum/max/last/count of each series over one bucket of samples.
+
+    Its first and last times are kept as the samples' own ``t`` text: a roll-up's
+    ``t_last`` then equals its last sample's exactly, never a rounding of it.
+    """
 
     __slots__ = ("first", "key", "last", "n", "series", "step")
 
-    def __init__(self, key: int, step: str | None, t: float) -> None:
+    def __init__(self, key: int, step: str | None, first: str) -> None:
         self.key = key
         self.step = step
-        self.first = self.last = t
+        self.first = self.last = first
         self.n = 0
         self.series: dict[str, list[Any]] = {}
 
-    def add(self, t: float, points: Mapping[str, Any]) -> None:
-        """One raw sample's points."""
+    def add(self, t: str, points: Mapping[str, Any]) -> None:
+        """One raw sample's points (``t``: its ``t`` text; samples come in time order)."""
         self.last = max(self.last, t)
         self.n += 1
         series = self.series
@@ -81,8 +85,8 @@ class RollupBucket:
             found[3] = value
             found[4] += 1
 
-    def line(self, run_id: str, interval: float, iso: Any) -> dict[str, Any]:
-        """The bucket as a roll-up line; ``iso`` formats Unix seconds as the raw lines do."""
+    def line(self, run_id: str, interval: float) -> dict[str, Any]:
+        """The bucket as a roll-up line."""
         points: dict[str, Any] = {}
         for key, (low, total, high, last, count) in self.series.items():
             if low == high:
@@ -93,8 +97,8 @@ class RollupBucket:
                 entry.append(count)
             points[key] = entry
         return {
-            "t": iso(self.first),
-            "t_last": iso(self.last),
+            "t": self.first,
+            "t_last": self.last,
             "run_id": run_id,
             "step": self.step,
             "n": self.n,
@@ -153,48 +157,60 @@ def read_records(
     rollup_tail_bytes: int | None = None,
     since: float | None = None,
 ) -> list[tuple[float, dict]]:
-    """``(t, line)`` of every readable line of the run's telemetry, oldest first, from
-    whichever form is there (the live one when both are: a pack killed before it
-    removed them). ``tail_bytes`` reads only the last bytes of each file (a torn
-    first line dropped; the roll-ups' own bound may differ: they cover far more time
-    per byte); lines that begin before ``since`` are skipped unparsed. Damaged lines
-    are skipped; a missing form is ``[]``."""
+    """``(t, line)`` of every readable line of the run's telemetry, oldest first (see
+    :func:`iter_records` for which files). ``tail_bytes`` reads only the last bytes of
+    each file (a torn first line dropped; the roll-ups' and the packed file's bound,
+    ``rollup_tail_bytes``, may be larger: they cover far more time per byte); lines
+    that begin before ``since`` are skipped unparsed. Damaged lines are skipped."""
     if tail_bytes is None:
         return list(iter_records(run_dir))
     early = iso_seconds(since).encode() if since is not None else None
+    longer = rollup_tail_bytes or tail_bytes
     raw = _valid(_lines(run_dir / TELEMETRY_NAME, tail_bytes), early)
-    if raw or (run_dir / TELEMETRY_NAME).exists() or (run_dir / ROLLUP_NAME).exists():
-        first_raw = raw[0][0] if raw else math.inf
-        rollups = _lines(run_dir / ROLLUP_NAME, rollup_tail_bytes or tail_bytes)
-        return _rollups_before(rollups, first_raw, early) + raw
-    return _valid(_packed_lines(run_dir / PACKED_NAME, rollup_tail_bytes or tail_bytes), early)
+    if os.path.lexists(run_dir / PACKED_NAME):
+        packed = _valid(_packed_lines(run_dir / PACKED_NAME, longer), early)
+        return packed + _after(raw, packed)
+    first_raw = raw[0][0] if raw else math.inf
+    return _rollups_before(_lines(run_dir / ROLLUP_NAME, longer), first_raw, early) + raw
 
 
 def iter_records(run_dir: Path) -> Iterator[tuple[float, dict]]:
-    """:func:`read_records` of the whole telemetry, one line at a time (a packed week
-    is never all in memory). The raw file is opened first: should the writer drop old
-    lines meanwhile, the roll-ups and the raw lines read still join up."""
-    raw_path = run_dir / TELEMETRY_NAME
-    if not (os.path.lexists(raw_path) or os.path.lexists(run_dir / ROLLUP_NAME)):
-        yield from _iter_valid(_packed_lines(run_dir / PACKED_NAME, None))
+    """Every readable line of the run's telemetry, oldest first, one at a time (a
+    packed week is never all in memory).
+
+    A packed file, once renamed into place, is whole: it is read first, then any raw
+    line newer than its last (a late sample). Live files beside it are what a killed
+    pack had not yet removed. Without one: the roll-ups that end before the first raw
+    sample, then the raw lines. The raw file is opened first, so should the writer
+    drop old lines meanwhile, the roll-ups and the raw lines read still join up."""
+    if os.path.lexists(run_dir / PACKED_NAME):
+        last = -math.inf
+        for t, line in _iter_valid(_packed_lines(run_dir / PACKED_NAME, None)):
+            last = max(last, t)
+            yield t, line
+        for t, line in _iter_valid(_lines(run_dir / TELEMETRY_NAME, None)):
+            if t > last and not is_rollup(line):
+                yield t, line
         return
     try:
-        raw = open_regular(raw_path)
+        raw = open_regular(run_dir / TELEMETRY_NAME)
     except FileProblem:  # missing, or refused (a FIFO planted): the roll-ups alone
         raw = None
     with raw if raw is not None else contextlib.nullcontext():
-        first = next(_iter_valid(_first_lines(raw)), None) if raw is not None else None
+        first = next(_iter_valid(_bounded(raw, 100)), None) if raw is not None else None
         yield from _rollups_before(
             _lines(run_dir / ROLLUP_NAME, None), first[0] if first else math.inf
         )
         if raw is not None:
             raw.seek(0)
-            yield from _iter_valid(iter(raw))
+            yield from _iter_valid(_bounded(raw))
 
 
-def _first_lines(file: Any) -> Iterator[bytes]:
-    """The file's first lines, read as they are asked for (at most 100)."""
-    yield from itertools.islice(file, 100)
+def _after(
+    raw: list[tuple[float, dict]], packed: list[tuple[float, dict]]
+) -> list[tuple[float, dict]]:
+    last = max((t for t, _ in packed), default=-math.inf)
+    return [(t, line) for t, line in raw if t > last and not is_rollup(line)]
 
 
 def _rollups_before(
@@ -205,6 +221,19 @@ def _rollups_before(
         (t, line)
         for t, line in _iter_valid(lines, early)
         if is_rollup(line) and _last_t(line, t) < first_raw
+    ]
+
+
+def rollups_between(
+    run_dir: Path, after: float, before: float, tail_bytes: int
+) -> list[tuple[float, dict]]:
+    """The roll-ups that begin after ``after`` and end before ``before`` (what the
+    writer rolled up out of the raw file between two reads of it)."""
+    early = iso_seconds(after).encode()
+    return [
+        (t, line)
+        for t, line in _iter_valid(_lines(run_dir / ROLLUP_NAME, tail_bytes), early)
+        if is_rollup(line) and t > after and _last_t(line, t) < before
     ]
 
 
@@ -254,6 +283,24 @@ def _iter_valid(lines: Iterator[bytes], early: bytes | None = None) -> Iterator[
             yield t, record
 
 
+def _bounded(file: Any, count: int | None = None) -> Iterator[bytes]:
+    """The file's lines, never more than :data:`MAX_LINE_BYTES` of one in memory (the
+    rest of a longer line is read past and dropped); at most ``count`` of them."""
+    seen = 0
+    while count is None or seen < count:
+        line = file.readline(MAX_LINE_BYTES + 1)
+        if not line:
+            return
+        seen += 1
+        if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
+            while True:  # not a sample: skip to its end
+                rest = file.readline(MAX_LINE_BYTES)
+                if not rest or rest.endswith(b"\n"):
+                    break
+            continue
+        yield line
+
+
 def _lines(path: Path, tail_bytes: int | None) -> Iterator[bytes]:
     if tail_bytes is not None:
         try:
@@ -270,7 +317,7 @@ def _lines(path: Path, tail_bytes: int | None) -> Iterator[bytes]:
     except FileProblem:
         return
     with file:
-        yield from file
+        yield from _bounded(file)
 
 
 def _packed_lines(path: Path, tail_bytes: int | None) -> Iterator[bytes]:
@@ -284,11 +331,10 @@ def _packed_lines(path: Path, tail_bytes: int | None) -> Iterator[bytes]:
     size = total = 0
     with file, gzip.GzipFile(fileobj=file, mode="rb") as packed:
         try:
-            while total < MAX_PACKED_BYTES:
-                line = packed.readline(MAX_LINE_BYTES + 1)
-                if not line:
-                    break
+            for line in _bounded(packed):
                 total += len(line)
+                if total > MAX_PACKED_BYTES:
+                    break
                 if tail_bytes is None:
                     yield line
                     continue

@@ -29,15 +29,14 @@ from .telemetry_form import (
     RollupBucket,
     bucket_key,
     is_rollup,
-    iso_seconds,
     iter_records,
-    last_samples,
+    read_records,
     telemetry_bytes,
 )
 
 GZIP_LEVEL = 6
 PACK_ABOVE_BYTES = 256 * 1024  # a run's end packs only telemetry larger than this
-LAST_SAMPLE_BYTES = 4 * 1024 * 1024  # the end of the raw file, for its last sample
+LAST_SAMPLE_BYTES = 1024 * 1024  # the end of the files, for the last raw sample
 
 
 @dataclass(frozen=True)
@@ -70,7 +69,7 @@ def roll_up(
     for t, line in records:
         if is_rollup(line) or t >= cutoff:
             if bucket is not None:
-                yield bucket.line(run_id, interval_s, iso_seconds)
+                yield bucket.line(run_id, interval_s)
                 bucket = None
             yield line
             continue
@@ -78,13 +77,13 @@ def roll_up(
         key = bucket_key(t, interval_s)
         if bucket is None or bucket.key != key or bucket.step != step:
             if bucket is not None:
-                yield bucket.line(run_id, interval_s, iso_seconds)
-            bucket = RollupBucket(key, step, t)
+                yield bucket.line(run_id, interval_s)
+            bucket = RollupBucket(key, step, line["t"])
             run_id = str(line.get("run_id", ""))
-        bucket.add(t, line["points"])
+        bucket.add(line["t"], line["points"])
         count[0] += 1
     if bucket is not None:
-        yield bucket.line(run_id, interval_s, iso_seconds)
+        yield bucket.line(run_id, interval_s)
 
 
 def pack_telemetry(run_dir: Path, *, window_s: float, interval_s: float) -> Packed | None:
@@ -118,11 +117,12 @@ def _packing(run_dir: Path) -> Iterator[bool]:
 
 def _pack(run_dir: Path, live: list[Path], window_s: float, interval_s: float) -> Packed:
     before = telemetry_bytes(run_dir)
-    last = last_samples(run_dir, 1, LAST_SAMPLE_BYTES)
+    # the last raw sample, by the same rule as the full read below (a packed file
+    # first, if a killed pack left one)
+    tail = read_records(run_dir, tail_bytes=LAST_SAMPLE_BYTES)
+    last = max((t for t, line in tail if not is_rollup(line)), default=None)
     folded = [0]
-    lines = roll_up(
-        iter_records(run_dir), window_s, interval_s, last[0][0] if last else None, folded
-    )
+    lines = roll_up(iter_records(run_dir), window_s, interval_s, last, folded)
     samples = 0
     target = run_dir / PACKED_NAME
     temporary = run_dir / f".{PACKED_NAME}.{os.getpid()}.tmp"

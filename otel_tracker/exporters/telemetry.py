@@ -23,7 +23,7 @@ from opentelemetry.sdk.metrics.export import MetricExporter, MetricReader, Metri
 
 from .. import semconv
 from ..clock import iso_utc
-from ..contract.atomic import open_owned
+from ..contract.atomic import open_owned, unlink_quietly
 from ..sampling.run_state import STEP_DURATION
 
 logger = logging.getLogger(__name__)
@@ -84,7 +84,7 @@ class TelemetryFile:
             try:
                 return self._drop_before_locked(cutoff.encode())
             except OSError as exc:
-                self._warn("trim", exc)
+                self._warn("drop", exc, "could not drop old lines from")
                 return False
 
     def _drop_before_locked(self, cutoff: bytes) -> bool:
@@ -100,8 +100,12 @@ class TelemetryFile:
                 return False
             source.seek(offset)
             flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
-            with os.fdopen(open_owned(temporary, flags), "wb") as target:
-                shutil.copyfileobj(source, target)
+            try:
+                with os.fdopen(open_owned(temporary, flags), "wb") as target:
+                    shutil.copyfileobj(source, target)
+            except OSError:
+                unlink_quietly(temporary)  # disk full: the file stays whole, as it was
+                raise
         self._close_locked()  # the next append opens the new file
         os.replace(temporary, self.path)
         return True
@@ -124,12 +128,10 @@ class TelemetryFile:
             except OSError:
                 pass
 
-    def _warn(self, kind: str, exc: BaseException) -> None:
+    def _warn(self, kind: str, exc: BaseException, what: str = "could not append to") -> None:
         if kind not in self._warned:
             self._warned.add(kind)
-            logger.warning(
-                "otel-tracker could not append to %s: %s; the run goes on", self.path, exc
-            )
+            logger.warning("otel-tracker %s %s: %s; the run goes on", what, self.path, exc)
 
 
 def repair_torn_tail(path: Path) -> bool:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..contract.telemetry_form import ROLLUP_NAME, RollupBucket, bucket_key, iso_seconds
+from ..timeparse import parse_timestamp
 from .telemetry import TelemetryFile
 
 logger = logging.getLogger(__name__)
@@ -64,6 +65,10 @@ class TelemetryWindow:
         written = self.raw.append(record)
         if self.window_s <= 0 or not written:
             return written
+        # the time as written: the drop compares the lines' text, and a roll-up's
+        # ends must be its samples' own times (a rounding could lose a bucket)
+        text = record["t"]
+        at = parse_timestamp(text) or at
         if self._oldest is None:
             self._oldest = at
         step = record.get("step")
@@ -72,8 +77,8 @@ class TelemetryWindow:
         if bucket is None or bucket.key != key or bucket.step != step:
             if bucket is not None:
                 self._write(bucket)
-            bucket = self._bucket = RollupBucket(key, step, at)
-        bucket.add(at, record["points"])
+            bucket = self._bucket = RollupBucket(key, step, text)
+        bucket.add(text, record["points"])
         if at - self._oldest > self.window_s + self._slack:
             self._drop_old(at)
         return True
@@ -86,7 +91,7 @@ class TelemetryWindow:
             return
         if self._rollup_failed:
             return
-        if not self.rollups.append(bucket.line(self.run_id, self.interval_s, iso_seconds)):
+        if not self.rollups.append(bucket.line(self.run_id, self.interval_s)):
             self._rollup_failed = True  # from here on the raw lines are all there is
 
     def _spill(self) -> None:

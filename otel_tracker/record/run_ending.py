@@ -107,9 +107,10 @@ class RunEnding:
         config = self.config
         pack = (config.telemetry_window, config.telemetry_rollup)
         try:
+            run_dir = self.absolute_dir
             commands = after_run_commands(
-                config.root,
-                self.dir,
+                run_dir.parent if run_dir is not None else config.root.absolute(),
+                run_dir,
                 pack=pack if config.pack_telemetry else None,
                 retention=self._retention,
             )

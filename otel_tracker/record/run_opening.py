@@ -97,6 +97,9 @@ class RunOpening:
             self.run_id, self.dir = self.join.run_id, self.join.run_dir
         else:
             self.run_id, self.dir = self._make_run_dir(self.name)
+        # for what the run's end hands to a detached process: the pipeline may change
+        # its working directory meanwhile, and a relative root would then name another
+        self.absolute_dir = self.dir.absolute() if self.dir is not None else None
         self.record = new_run_record(
             self.run_id,
             self.name,

@@ -30,6 +30,7 @@ from ..contract.telemetry_form import (
     is_rollup,
     iter_records,
     record_stats,
+    rollups_between,
 )
 from ..timeparse import parse_timestamp
 from .downsample import Value, min_max_buckets
@@ -39,6 +40,7 @@ READ_BYTES = 4 * 1024 * 1024  # per read (about half a second of parsing): the w
 # thread serves other pages between the pieces of a huge file
 MAX_LINE_BYTES = 1024 * 1024
 HEAD_BYTES = 40  # {"t":"<time of the first sample>"
+ROLLUP_TAIL_BYTES = 32 * 1024 * 1024  # roll-ups read to fill what a drop took out
 MAX_SERIES = 64  # per run: hundreds of GPUs would not make a readable chart anyway
 MAX_KEPT = 20_000  # samples kept per run (27 h at 5 s); beyond, the oldest are thinned
 CATCH_UP_S = 2.0  # a page's first charts wait this long at most for a backlog
@@ -117,12 +119,15 @@ class TelemetryFeed:
         most :data:`READ_BYTES` of the file at a time (``behind`` says there is more)."""
         with self._lock:
             new = self._read_start() if not self._started else []
+            if self._packed_read:
+                return self._took(new)  # a packed run is finished: read once, whole
             try:
                 with open_regular(self.path) as file:
                     # the writer's drop renames a new file over this one: its first
                     # line is newer (an inode number alone may be reused)
                     head = file.read(HEAD_BYTES)
                     if self._head is not None and head[: len(self._head)] != self._head:
+                        new += self._rolled_up_since(head)
                         self.offset = 0  # read on in the new file after our last sample
                         self._skip_until = self.times[-1] if self.times else None
                     self._head = head if len(head) == HEAD_BYTES else None
@@ -154,6 +159,20 @@ class TelemetryFeed:
                 new.append(sample)
             return self._took(new)
 
+    def _rolled_up_since(self, head: bytes) -> list[Sample]:
+        """What the writer rolled up out of the raw file since the last read: the
+        roll-ups after our last sample that end before the new file's first."""
+        first = parse_timestamp(head[6:33].decode("ascii", "replace"))
+        if not self.times or first is None:
+            return []
+        new = []
+        found = rollups_between(self.path.parent, self.times[-1], first, ROLLUP_TAIL_BYTES)
+        for _t, record in found:
+            for sample in self._rollup_samples(record):
+                self._append(sample)
+                new.append(sample)
+        return new
+
     def _took(self, new: list[Sample]) -> list[Sample]:
         self.samples += len(new)
         if len(self.times) > MAX_KEPT:
@@ -166,8 +185,8 @@ class TelemetryFeed:
         run_dir = self.path.parent
         if not (run_dir / ROLLUP_NAME).exists() and not (run_dir / PACKED_NAME).exists():
             return []
-        if not self.path.exists():
-            return self._read_packed()
+        if (run_dir / PACKED_NAME).exists():
+            return self._read_packed()  # whole: live files beside it are a killed pack's
         new: list[Sample] = []
         for _t, record in iter_records(run_dir):
             if not is_rollup(record):
@@ -190,7 +209,12 @@ class TelemetryFeed:
                 if sample is None or (last is not None and sample.t <= last):
                     continue
                 self._append(sample)
-                new.append(sample)
+                if len(new) <= MAX_KEPT:  # beyond, the page gets the thinned charts
+                    new.append(sample)
+                else:
+                    self.samples += 1
+            if len(self.times) > 2 * MAX_KEPT:
+                self._thin()  # memory stays bounded however long the packed run
         self.behind = False
         return new
 

@@ -216,3 +216,57 @@ def test_parse_bytes() -> None:
             assert "bad size" in str(exc)
         else:
             raise AssertionError(bad)
+
+
+def test_links_in_the_folders_above_an_artifact_are_resolved(root: Path, tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    (work / "real").mkdir(parents=True)
+    shared = work / "real" / "shared.ckpt"
+    shared.write_bytes(b"s")
+    (work / "alias").symlink_to(work / "real")
+    root.mkdir(parents=True)
+    (work / "rootlink").symlink_to(root)
+    with track_run("train", root=root, **QUIET) as old:
+        pass
+    with track_run("train", root=root, **QUIET) as kept:
+        kept.add_artifact(shared, "checkpoint")
+    # the old run claims the kept run's directory and its checkpoint, through links
+    doc = _manifest(root, old.run_id)
+    doc["artifacts"] = [
+        {"path": str(work / "rootlink" / kept.run_id), "kind": "checkpoint"},
+        {"path": str(work / "alias" / "shared.ckpt"), "kind": "checkpoint"},
+    ]
+    (root / old.run_id / "manifest.json").write_text(json.dumps(doc))
+    done = otel_cli(root, "prune", "--artifacts", "--keep-last", "1", "--yes")
+    assert done.returncode == 0, done.stderr
+    assert "removed 0 artifacts" in done.stdout
+    assert (root / kept.run_id / "manifest.json").exists() and shared.exists()
+    listed = otel_cli(root, "prune", "--artifacts", "--keep-last", "1")
+    assert "inside the root but not inside its own run" in listed.stdout
+    assert "another run registered it too" in listed.stdout
+
+
+def test_an_unreadable_manifest_stops_an_artifact_prune(root: Path, tmp_path: Path) -> None:
+    ids = _train(root, tmp_path / "work", 3)
+    (root / ids[1] / "manifest.json").write_text("{not json")
+    done = otel_cli(root, "prune", "--artifacts", "--keep-last", "0", "--yes")
+    assert done.returncode != 0 and "none are removed" in done.stderr, done.stderr
+    assert (tmp_path / "work" / "0" / "epoch0.ckpt").exists()
+
+
+def test_keep_last_spares_the_newest_checkpoint_on_disk(root: Path, tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    with track_run("train", root=root, steps=["fit"], **QUIET) as run:
+        with run.step("fit") as step:
+            for epoch in range(2):
+                (work / f"e{epoch}.ckpt").write_bytes(b"e")
+                os.utime(work / f"e{epoch}.ckpt", (1_000 + epoch, 1_000 + epoch))
+                step.add_artifact(work / f"e{epoch}.ckpt", "checkpoint")
+        (work / "final.ckpt").write_bytes(b"f")  # registered last, at run level, newest
+        run.add_artifact(work / "final.ckpt", "checkpoint")
+    with track_run("train", root=root, **QUIET):
+        pass
+    done = otel_cli(root, "prune", "--artifacts", "--keep-last", "1", "--keep", "last", "--yes")
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in work.iterdir()) == ["final.ckpt"]

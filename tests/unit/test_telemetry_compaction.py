@@ -4,6 +4,7 @@ both forms agreeing with the raw samples (min/max exact, means within 1e-6)."""
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 import math
 import random
@@ -146,15 +147,36 @@ def test_packing_a_run_kept_all_raw_rolls_it_up(tmp_path):
     assert_agrees(records, raw)
 
 
-def test_a_pack_killed_before_it_removed_the_live_files_reads_the_live_form(tmp_path):
+def test_a_pack_killed_at_any_step_loses_nothing(tmp_path):
     raw, _ = write_live(tmp_path, hours=2, window=600)
     live = read_records(tmp_path)
-    (tmp_path / PACKED_NAME).write_bytes(gzip.compress(b'{"t":"2020-01-01T00:00:00.0Z"}\n'))
+    saved = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    # killed before the rename: only its temporary file, which the next pack clears
     (tmp_path / f".{PACKED_NAME}.999.tmp").write_bytes(b"half")
     assert read_records(tmp_path) == live
     assert pack_telemetry(tmp_path, window_s=600, interval_s=60) is not None
     assert not list(tmp_path.glob(".*.tmp"))
-    assert_agrees(read_records(tmp_path), raw)
+    packed = read_records(tmp_path)
+    assert_agrees(packed, raw)
+    # killed after the rename, between the two unlinks (either one left): the packed
+    # file is whole and is what every reader reads; packing again changes nothing
+    for left in (TELEMETRY_NAME, ROLLUP_NAME):
+        (tmp_path / left).write_bytes(saved[left])
+        assert read_records(tmp_path) == packed
+        assert read_records(tmp_path, tail_bytes=1 << 30) == packed
+        assert pack_telemetry(tmp_path, window_s=600, interval_s=60) is not None
+        assert read_records(tmp_path) == packed and not (tmp_path / left).exists()
+
+
+def test_a_sample_written_after_the_pack_is_read_after_it(tmp_path):
+    raw, _ = write_live(tmp_path, hours=1, window=600)
+    pack_telemetry(tmp_path, window_s=600, interval_s=60)
+    late_t = raw[-1][0] + 5
+    late = {"t": iso_seconds(late_t), "run_id": "r", "step": "eval", "points": {KEYS[0]: 9.0}}
+    (tmp_path / TELEMETRY_NAME).write_text(json.dumps(late) + "\n")
+    records = read_records(tmp_path)
+    assert records[-1] == (late_t, late) and len(records) == len(set(t for t, _ in records))
+    assert read_records(tmp_path, tail_bytes=1 << 30)[-1] == (late_t, late)
 
 
 def test_a_torn_packed_file_yields_what_came_before_the_damage(tmp_path):
@@ -230,3 +252,40 @@ def test_the_feed_goes_on_after_the_writer_drops_old_lines(tmp_path):
     seen += len(feed.read_new())
     assert writer.dropped >= 2
     assert seen == len(raw) and feed.times == [t for t, _ in raw]
+
+
+def test_the_feed_fills_what_drops_took_while_it_was_not_reading(tmp_path):
+    writer = TelemetryWindow(
+        TelemetryFile(tmp_path / TELEMETRY_NAME), run_id="r", window_s=600, interval_s=60
+    )
+    feed = TelemetryFeed(tmp_path / TELEMETRY_NAME)
+    raw = list(samples(1.2))
+    for i, (t, record) in enumerate(raw):
+        writer.append(record, t)
+        if i == 200:  # the page reads once, then nobody reads for an hour of drops
+            feed.read_new()
+    writer.close()
+    feed.read_new()
+    assert writer.dropped >= 2
+    gaps = [b - a for a, b in itertools.pairwise(feed.times)]
+    assert max(gaps) <= 60, max(gaps)  # a roll-up at least every interval, no hole
+    assert feed.times[-1] == raw[-1][0] and feed.times == sorted(feed.times)
+
+
+def test_samples_a_hair_before_a_boundary_are_counted_once(tmp_path):
+    from otel_tracker.clock import iso_utc
+
+    writer = TelemetryWindow(
+        TelemetryFile(tmp_path / TELEMETRY_NAME), run_id="r", window_s=120, interval_s=60
+    )
+    raw = []
+    for i in range(400):
+        wall = START + i * 5.0 - (3e-7 if i % 12 == 0 else 0.0)  # rounds up to the boundary
+        record = {"t": iso_utc(int(wall * 1e9)), "run_id": "r", "step": "s", "points": {"x": i}}
+        writer.append(record, wall)
+        raw.append((wall, record))
+    writer.close()
+    assert writer.dropped >= 2
+    assert_agrees(read_records(tmp_path), raw)
+    pack_telemetry(tmp_path, window_s=120, interval_s=60)
+    assert_agrees(read_records(tmp_path), raw)

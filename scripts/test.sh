@@ -3,15 +3,18 @@
 # (unit, integration with real processes, signals and servers, ruff lint/format).
 # A Prometheus server for the mirror's integration test, and Debian's Chromium for
 # the web view's browser tests, are fetched if missing, and so are PyTorch (its CPU
-# build), Lightning, transformers and Keras for the integrations' tests.
+# build), Lightning, transformers and Keras for the integrations' tests, and a C
+# compiler for the test of a compiled program reporting steps.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/_venv.sh
 source scripts/_prometheus.sh
 source scripts/_chromium.sh
 source scripts/_frameworks.sh
+source scripts/_gcc.sh
 install_into_venv test
 ensure_frameworks
 ensure_prometheus
 ensure_chromium
+ensure_gcc
 exec .venv/bin/python -m pytest "$@"

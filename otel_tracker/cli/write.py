@@ -46,6 +46,7 @@ def _add_run(sub: Any) -> None:
         "changes (a sitecustomize bootstrap, as opentelemetry-instrument uses)",
     )
     wrap.add_argument("--scenario", help="scenario label")
+    add_protocol_option(wrap)
     add_param_options(wrap)
     add_tracker_settings(wrap)
     wrap.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD [ARGS...]")
@@ -80,12 +81,23 @@ def _add_pipeline(sub: Any) -> None:
     )
     run_file.add_argument("--name", help="run name (default: the file's name)")
     run_file.add_argument("--scenario", help="scenario label (default: the file's)")
+    add_protocol_option(run_file)
     add_param_options(run_file)
     add_tracker_settings(run_file)
     run_file.set_defaults(func=cmd_pipeline_run)
     check = actions.add_parser("check", help="validate a pipeline file and list its steps")
     check.add_argument("file", help=PIPELINE_FILE_HELP)
     check.set_defaults(func=cmd_pipeline_check)
+
+
+def add_protocol_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--progress-protocol",
+        action="store_true",
+        help="read steps from the command's stdout lines that start '::otel-tracker::' "
+        "(e.g. '::otel-tracker:: step start \"Load\" --total 3'); they are kept out of "
+        "the console and the log",
+    )
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -100,6 +112,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         scenario=args.scenario,
         root=args.root,
         auto=args.auto,
+        progress_protocol=args.progress_protocol,
         **param_settings(args),
         **tracker_settings(args),
     )
@@ -114,6 +127,7 @@ def cmd_pipeline_run(args: argparse.Namespace) -> int:
         only=args.only,
         root=args.root,
         name=args.name,
+        progress_protocol=args.progress_protocol,
         **param_settings(args),
         **tracker_settings(args),
         **({"scenario": args.scenario} if args.scenario else {}),

@@ -25,6 +25,7 @@ import struct
 import sys
 import termios
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any, Protocol
 
@@ -149,8 +150,9 @@ class _Pump(threading.Thread):
             self._finish()
             self.drained.set()
             for sink in self._sinks:
-                if isinstance(sink, LogSink):
-                    sink.close()
+                close = getattr(sink, "close", None)  # a log file, or a filter in front of one
+                if close is not None:
+                    close()
             with contextlib.suppress(OSError):
                 self._pipe.close()
 
@@ -185,15 +187,23 @@ def _available(fd: int) -> int:
 class ChildOutput:
     """Pumps for a child's pipes: ``streams`` maps a pipe to its console sink and log."""
 
-    def __init__(self, streams: list[tuple[IO[bytes], Sink, Path | None]]) -> None:
+    def __init__(
+        self,
+        streams: list[tuple[IO[bytes], Sink, Path | None]],
+        wrap_first: Callable[[list[Sink]], Sink] | None = None,
+    ) -> None:
+        """``wrap_first`` puts a sink in front of the first stream's (stdout's) sinks:
+        the step protocol's filter (:mod:`otel_tracker.launch.step_control`)."""
         self._exited = threading.Event()
         self._wake_read, self._wake_write = os.pipe()
         self._pumps = []
-        for pipe, console, log_path in streams:
+        for number, (pipe, console, log_path) in enumerate(streams):
             sinks: list[Sink] = [console]
             if log_path is not None:
                 with contextlib.suppress(OSError):
                     sinks.append(LogSink(log_path))
+            if number == 0 and wrap_first is not None:
+                sinks = [wrap_first(sinks)]
             self._pumps.append(_Pump(pipe, sinks, self._wake_read, self._exited))
         for pump in self._pumps:
             pump.start()

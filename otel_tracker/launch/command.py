@@ -15,6 +15,7 @@ its own spans can join the trace.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
@@ -33,6 +34,9 @@ from ..redact.text import redact_argv
 from .child_output import ChildOutput, console_sink
 from .child_process import ChildProcess
 from .command_params import command_options, merged_params
+from .step_control import CONTROL_ENV, CommandSteps, ControlSocket, ProtocolFilter
+
+logger = logging.getLogger(__name__)
 
 TIMEOUT_GRACE_S = 5.0  # between SIGTERM and SIGKILL for a step past its timeout
 FORWARD_INTERVAL_S = 5.0  # joined children's spans to OTLP: the SDK's batch delay
@@ -77,7 +81,8 @@ def resolve_command(argv: Sequence[str], cwd: Path | None = None) -> str:
             raise CommandNotRunnableError(f"command not found: {program}", 127)
         if path.is_dir() or not os.access(path, os.X_OK):
             raise CommandNotRunnableError(f"not an executable file: {program}", 126)
-        return str(path)
+        # Path("./prog") prints as "prog", which exec would look up on PATH instead
+        return str(path) if path.is_absolute() else os.path.join(os.curdir, path)
     found = shutil.which(program)
     if found is None:
         raise CommandNotRunnableError(f"command not found on PATH: {program}", 127)
@@ -124,6 +129,7 @@ def run_command(
     stderr: IO[bytes] | None = None,
     auto: bool = False,
     params: Mapping[str, Any] | None = None,
+    progress_protocol: bool = False,
     **track_options: Any,
 ) -> int:
     """Run ``argv`` tracked; return the exit status the wrapper should exit with.
@@ -133,6 +139,8 @@ def run_command(
 
     ``auto=True`` makes a Python child report its own process as a step, with no
     change to its code (see :mod:`otel_tracker.launch.auto`).
+    ``progress_protocol=True`` reads steps from the command's stdout lines that start
+    ``::otel-tracker::`` (see :mod:`otel_tracker.launch.step_control`).
     ``track_options`` go to :func:`~otel_tracker.track_run` (``otlp=``, ``prometheus=``...).
     """
     from ..api import track_run
@@ -164,7 +172,14 @@ def run_command(
         try:
             step = run.step(step_name).start()
             result = run_child(
-                run, command, stdout, stderr, logs=logs, forwarder=forwarder, env=_auto_env(auto)
+                run,
+                command,
+                stdout,
+                stderr,
+                logs=logs,
+                forwarder=forwarder,
+                env=_auto_env(auto),
+                protocol=progress_protocol,
             )
         except OSError as exc:
             if step is not None:
@@ -207,12 +222,25 @@ def run_child(
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
     timeout: float | None = None,
+    protocol: bool = False,
 ) -> ChildResult:
     """Run one child with copied output, forwarded signals and an optional timeout
     (SIGTERM, then SIGKILL after a grace period, to its group). ``out``/``err``:
     where its output goes besides the logs (``None``: this process's console).
-    ``OSError`` if it cannot start."""
-    child = ChildProcess(command, env={**child_environment(run), **(env or {})}, cwd=cwd)
+    The steps it reports (``otel-tracker step``, and with ``protocol`` its stdout's
+    ``::otel-tracker::`` lines) become a part of the run under the running step
+    (:mod:`otel_tracker.launch.step_control`). ``OSError`` if it cannot start."""
+    child_env = {**child_environment(run), **(env or {})}
+    steps = CommandSteps(run, child_env, Path(command[0]).name)
+    control = _control_socket(steps)
+    if control is not None:
+        child_env[CONTROL_ENV] = control.path
+    try:
+        child = ChildProcess(command, env=child_env, cwd=cwd)
+    except BaseException:
+        if control is not None:
+            control.close()
+        raise
     paths = {
         stream: logs / f"{log_name}{stream}.log" if logs else None
         for stream in ("stdout", "stderr")
@@ -222,7 +250,8 @@ def run_child(
         [
             (child.proc.stdout, console_sink(reporter, "stdout", out), paths["stdout"]),
             (child.proc.stderr, console_sink(reporter, "stderr", err), paths["stderr"]),
-        ]
+        ],
+        wrap_first=(lambda sinks: ProtocolFilter(sinks, steps)) if protocol else None,
     )
     timed_out = threading.Event()
     if timeout is not None:
@@ -234,6 +263,7 @@ def run_child(
             target=_forward_until, args=(run, child.exited), name="otel-tracker-spans", daemon=True
         ).start()
     forwarder.attach(child)
+    returncode = -1
     try:
         returncode = child.wait()
     except BaseException:  # the wrapper itself is failing: the command must not outlive it
@@ -245,11 +275,22 @@ def run_child(
         # what the command wrote before it exited, not what a process it left behind
         # (still holding the pipes) may write later: that must not hold the record
         output.drain()
+        if control is not None:
+            control.close()  # after the steps it sent before it exited
+        steps.close(returncode)
     for path in paths.values():
         if path is not None and path.exists():
             run.add_artifact(path, kind="log")
     forward_joined_spans(run)
     return ChildResult(returncode, list(forwarder.received), timed_out.is_set())
+
+
+def _control_socket(steps: CommandSteps) -> ControlSocket | None:
+    try:
+        return ControlSocket(steps)
+    except OSError as exc:  # no private temporary folder: 'otel-tracker step' says so
+        logger.warning("otel-tracker: 'otel-tracker step' will not reach this run: %s", exc)
+        return None
 
 
 def _enforce_timeout(child: ChildProcess, timeout: float, timed_out: threading.Event) -> None:

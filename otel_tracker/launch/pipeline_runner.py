@@ -48,9 +48,12 @@ def run_pipeline_file(
     stdout: IO[bytes] | None = None,
     stderr: IO[bytes] | None = None,
     params: Mapping[str, Any] | None = None,
+    progress_protocol: bool = False,
     **track_options: Any,
 ) -> int:
     """Run every enabled step in order; return the exit status for the CLI.
+    ``progress_protocol``: each step's command may report steps on its stdout
+    (see :mod:`otel_tracker.launch.step_control`).
 
     The run's params are the file's ``params`` with ``params`` over them; the
     ``key_params``/``ignore_params`` given here win over the file's."""
@@ -97,7 +100,9 @@ def run_pipeline_file(
         for number, step in selected:
             if forwarder.received:
                 break  # stopped before or between two steps: the rest stays pending
-            result = _run_step(run, step, number, stdout, stderr, logs, forwarder)
+            result = _run_step(
+                run, step, number, stdout, stderr, logs, forwarder, progress_protocol
+            )
             if result.returncode != 0 and not step.continue_on_error:
                 failed_code = _exit_code(result.returncode, result.timed_out)
                 break
@@ -118,6 +123,7 @@ def _run_step(
     err: IO[bytes] | None,
     logs: Path | None,
     forwarder: SignalForwarder,
+    protocol: bool = False,
 ) -> ChildResult:
     handle = run.step(step.name).start()
     try:
@@ -132,6 +138,7 @@ def _run_step(
             env=step.env,
             cwd=step.cwd,
             timeout=step.timeout,
+            protocol=protocol,
         )
     except OSError as exc:
         handle.end(exc)

@@ -8,6 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/_venv.sh
+source scripts/_debian.sh
 source scripts/_prometheus.sh
 source scripts/_chromium.sh
 source scripts/_frameworks.sh

@@ -270,8 +270,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--hours", type=float, default=24.0)
     parser.add_argument("--machine", choices=("small", "big"), default="small")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--settings",
+        default="3600:60,3600:300,21600:60",
+        help="window:roll-up seconds pairs whose growth per hour is measured",
+    )
     parser.add_argument("--output", default=None)
     args = parser.parse_args(argv)
+    settings = [tuple(float(x) for x in pair.split(":")) for pair in args.settings.split(",")]
     output = args.output or f"benchmarks/results/telemetry_compaction_{args.machine}.json"
     raw = samples(args.hours, args.machine)
     exact = exact_figures(raw)
@@ -349,7 +355,7 @@ def main(argv: list[str] | None = None) -> None:
         # (the raw file stays between 1 and 1.25 windows of samples), for a few settings
         per_hour: dict[str, float] = {}
         raw_kept: dict[str, int] = {}
-        for window, rollup in ((3600.0, 60.0), (3600.0, 300.0), (6 * 3600.0, 60.0)):
+        for window, rollup in settings:
             hours = window / 3600 + 4
             where = Path(work) / "settings"
             write(where, samples(hours, args.machine), window, rollup)

@@ -257,3 +257,27 @@ def test_prune_benchmark_runs_small(tmp_path: Path) -> None:
     )
     assert set(results["dry_run_median_s"]) == {"python -c pass", "list --limit 20", "prune"}
     assert set(results["removal_median_s"]) == {"prune --keep-last 0 --yes", "rm -rf"}
+
+
+def test_telemetry_compaction_benchmark_runs_small(tmp_path: Path) -> None:
+    results = run_benchmark(
+        "bench_telemetry_compaction",
+        tmp_path / "compaction.json",
+        "--hours",
+        "1.5",
+        "--repeat",
+        "1",
+        "--settings",
+        "600:60",
+    )
+    sizes = results["bytes"]
+    assert (
+        sizes["compacted and packed (telemetry.jsonl.gz)"]
+        < sizes["raw (every sample, no compaction)"]
+    )
+    for scope in ("errors_compacted_live", "errors_packed"):
+        errors = results[scope]
+        assert errors["min_abs"] == errors["max_abs"] == errors["count_abs"] == 0
+        assert errors["mean_rel"] < 0.01
+    rebuilt = results["killed_run_train_samples_rebuilt"]
+    assert rebuilt["compacted"] == rebuilt["exact"]

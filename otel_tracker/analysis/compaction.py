@@ -19,8 +19,7 @@ from ..contract.telemetry_form import ROLLUP_NAME, TELEMETRY_NAME, telemetry_byt
 from ..contract.telemetry_pack import pack_telemetry
 from ..history.manifest_head import manifest_head
 from ..history.store import BadManifestError, RunStore
-
-LIVE = frozenset({"running", "stuck"})
+from .retention import LIVE
 
 
 @dataclass(frozen=True)

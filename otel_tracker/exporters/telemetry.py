@@ -28,7 +28,6 @@ from ..sampling.run_state import STEP_DURATION
 
 logger = logging.getLogger(__name__)
 
-TELEMETRY_NAME = "telemetry.jsonl"
 _TAIL_CHUNK = 65536
 
 

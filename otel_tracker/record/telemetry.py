@@ -79,9 +79,9 @@ class RunTelemetry:
     def start(self) -> str | None:
         """Start sampling; the reason if it could not start (the run goes on)."""
         try:
+            from ..contract.telemetry_form import TELEMETRY_NAME
             from ..exporters.metrics import SnapshotInstruments
             from ..exporters.telemetry import (
-                TELEMETRY_NAME,
                 SampleDrivenMetricReader,
                 SampleTriggeredMetricReader,
                 TelemetryFile,

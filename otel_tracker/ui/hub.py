@@ -21,11 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..contract.telemetry_form import TELEMETRY_NAME
 from ..errors import RunNotFoundError
 from ..history.progress_view import LIVE
 from ..history.store import BadManifestError, RunStore
 from .files import log_names, read_log, run_dir
-from .telemetry import TELEMETRY_NAME, TelemetryFeed, sample_payload
+from .telemetry import TelemetryFeed, sample_payload
 from .views import RunQuery, run_detail, run_row
 
 logger = logging.getLogger(__name__)

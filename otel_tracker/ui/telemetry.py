@@ -35,7 +35,6 @@ from ..contract.telemetry_form import (
 from ..timeparse import parse_timestamp
 from .downsample import Value, min_max_buckets
 
-TELEMETRY_NAME = "telemetry.jsonl"
 READ_BYTES = 4 * 1024 * 1024  # per read (about half a second of parsing): the worker
 # thread serves other pages between the pieces of a huge file
 MAX_LINE_BYTES = 1024 * 1024

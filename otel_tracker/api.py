@@ -50,6 +50,8 @@ def track_run(
     attach_context: bool | None = None,
     sample_in_subprocess: bool | None = None,
     join: bool | None = None,
+    distributed: bool | None = None,
+    job_id: str | None = None,
     summary_files: bool | None = None,
     retention: str | None = None,
     telemetry_window: float | None = None,
@@ -84,6 +86,11 @@ def track_run(
     the launcher's: its steps nest under the launching step, in the same trace,
     recorded in its own part file; ``join=False`` (``OTEL_TRACKER_JOIN=false``)
     tracks it as a run of its own.
+    Every rank of a ``torchrun``/``srun``/``mpirun`` job (their variables are read)
+    joins one run: rank 0 writes the manifest, each other rank its part, local rank 0
+    samples its host (see docs/distributed.md). ``job_id`` (``OTEL_TRACKER_JOB_ID``)
+    names the job where the launcher does not, or overrides it; ``distributed=False``
+    (``OTEL_TRACKER_DISTRIBUTED=false``) tracks each rank as a run of its own.
     ``summary_files=False`` (``OTEL_TRACKER_SUMMARY_FILES=false``) skips the
     report (``summary.json``/``.md``/``.txt``) a run writes into its directory when
     it ends (about 0.1-0.2 s: reading the baseline and the pipeline's history).
@@ -121,6 +128,8 @@ def track_run(
         attach_context=attach_context,
         sample_in_subprocess=sample_in_subprocess,
         join=join,
+        distributed=distributed,
+        job_id=job_id,
         summary_files=summary_files,
         retention=retention,
         telemetry_window=telemetry_window,

@@ -365,6 +365,10 @@ class TrackerConfig:
     attach_context: bool | None = None  # None: when a global tracer provider is set
     sample_in_subprocess: bool = True
     join: bool = True  # join the launcher's run named by OTEL_TRACKER_RUN_DIR
+    # every rank of a torchrun/SLURM/MPI job joins one run (record/job.py); the job's
+    # name when its launcher gives none, or to override it
+    distributed: bool = True
+    job_id: str | None = None
     summary_files: bool = True  # summary.json/.md/.txt in the run directory at the end
     # a prune policy applied when the run ends (analysis.retention parses it), and
     # whether it came from OTEL_TRACKER_RETENTION (a bad one then only warns)
@@ -394,6 +398,8 @@ class TrackerConfig:
         attach_context: bool | None = None,
         sample_in_subprocess: bool | None = None,
         join: bool | None = None,
+        distributed: bool | None = None,
+        job_id: str | None = None,
         summary_files: bool | None = None,
         retention: str | None = None,
         telemetry_window: float | None = None,
@@ -411,6 +417,7 @@ class TrackerConfig:
             ("attach_context", attach_context),
             ("sample_in_subprocess", sample_in_subprocess),
             ("join", join),
+            ("distributed", distributed),
             ("summary_files", summary_files),
             ("pack_telemetry", pack_telemetry),
         ):
@@ -458,6 +465,12 @@ class TrackerConfig:
             attach_context = env_bool(PREFIX + "ATTACH_CONTEXT", None, env)
         if join is None:
             join = env_bool(PREFIX + "JOIN", True, env)
+        if distributed is None:
+            distributed = env_bool(PREFIX + "DISTRIBUTED", True, env)
+        if job_id is not None and (not isinstance(job_id, str) or not job_id.strip()):
+            raise ConfigError(f"job_id must be a non-empty string, got {job_id!r}")
+        if job_id is None:
+            job_id = env_str(PREFIX + "JOB_ID", None, env)
         if summary_files is None:
             summary_files = env_bool(PREFIX + "SUMMARY_FILES", True, env)
         if retention is not None and not isinstance(retention, str):
@@ -485,6 +498,8 @@ class TrackerConfig:
             attach_context=attach_context,
             sample_in_subprocess=bool(sample_in_subprocess),
             join=bool(join),
+            distributed=bool(distributed),
+            job_id=job_id.strip() or None if job_id else None,
             summary_files=bool(summary_files),
             resources=bool(resources),
             sample_interval=sample_interval,

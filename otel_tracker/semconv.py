@@ -32,6 +32,12 @@ RUN_SIGNAL = "otel_tracker.run.signal"
 RUN_KIND = "otel_tracker.run.kind"
 RUN_DIR = "otel_tracker.run.dir"
 STEP_INDEX = "otel_tracker.step.index"
+# a rank of a distributed job (no semantic convention names these yet)
+JOB_ID = "otel_tracker.job.id"
+JOB_ATTEMPT = "otel_tracker.job.attempt"
+JOB_RANK = "otel_tracker.job.rank"
+JOB_LOCAL_RANK = "otel_tracker.job.local_rank"
+JOB_WORLD_SIZE = "otel_tracker.job.world_size"
 # the latest value of each run.log() key, as a gauge for OTLP and Prometheus
 METRIC = "otel_tracker.metric"
 METRIC_NAME = "otel_tracker.metric.name"

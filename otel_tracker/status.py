@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .analysis.report import error_text
+from .history.job_view import slowest_rank
 from .history.store import Filters, RunStore, RunView
 
 
@@ -47,6 +48,44 @@ class ProgressInfo:
 
 
 @dataclass(frozen=True)
+class RankStatus:
+    """One rank of a distributed job."""
+
+    rank: int
+    host: str | None
+    local_rank: int | None
+    pid: int | None
+    status: str
+    status_reason: str | None
+    current_step: str | None
+    steps_completed: int
+    steps_enabled: int
+    duration_s: float | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class JobInfo:
+    """A distributed job's ranks (``RunStatus.job`` is ``None`` for one process).
+
+    ``status`` of the run is the job's: completed only when every rank completed;
+    ``first_failure`` is the rank that failed first, ``died_with`` the ones after it.
+    """
+
+    id: str | None
+    launcher: str | None
+    attempt: int | None
+    world_size: int | None
+    hosts: tuple[str, ...]
+    counts: dict[str, int]
+    missing: tuple[int, ...]
+    first_failure: int | None
+    died_with: tuple[int, ...]
+    slowest_rank: int | None
+    ranks: tuple[RankStatus, ...]
+
+
+@dataclass(frozen=True)
 class RunStatus:
     """Everything a babysitter needs about one run, in one object."""
 
@@ -71,6 +110,7 @@ class RunStatus:
     # per key logged with run.log(): count, first/last step, last, min, max, best,
     # direction and a curve of at most 64 [step, value] points (see the manifest schema)
     metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
+    job: JobInfo | None = None
 
 
 def _progress(doc: dict[str, Any], status: str) -> ProgressInfo:
@@ -146,6 +186,42 @@ def run_status(view: RunView) -> RunStatus:
         error=error_text(error),
         warnings=tuple(doc.get("warnings") or ()),
         metrics=dict((doc.get("metrics") or {}).get("keys") or {}),
+        job=_job(doc),
+    )
+
+
+def _job(doc: dict[str, Any]) -> JobInfo | None:
+    job = doc.get("job")
+    if not isinstance(job, dict) or not isinstance(job.get("ranks"), list):
+        return None
+    slowest = slowest_rank(doc)
+    return JobInfo(
+        id=job.get("id"),
+        launcher=job.get("launcher"),
+        attempt=job.get("attempt"),
+        world_size=job.get("world_size"),
+        hosts=tuple(job.get("hosts") or ()),
+        counts=dict(job.get("counts") or {}),
+        missing=tuple(job.get("missing") or ()),
+        first_failure=job.get("first_failure"),
+        died_with=tuple(job.get("died_with") or ()),
+        slowest_rank=None if slowest is None else slowest.get("rank"),
+        ranks=tuple(
+            RankStatus(
+                rank=int(r["rank"]),
+                host=r.get("host"),
+                local_rank=r.get("local_rank"),
+                pid=r.get("pid"),
+                status=str(r.get("status")),
+                status_reason=r.get("reason"),
+                current_step=r.get("step"),
+                steps_completed=r.get("steps_completed") or 0,
+                steps_enabled=r.get("steps_enabled") or 0,
+                duration_s=r.get("duration_s"),
+                error=error_text(r.get("error")),
+            )
+            for r in job["ranks"]
+        ),
     )
 
 

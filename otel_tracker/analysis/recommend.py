@@ -12,6 +12,7 @@ from ..errors import OtelTrackerError
 from ..history.pipeline_history import history_digest
 from .baseline import BaselineStore, baseline_key, config_text
 from .figures import all_step_figures, run_figures
+from .job_findings import job_recommendations
 from .rules import RuleContext, Thresholds, evaluate
 
 logger = logging.getLogger(__name__)
@@ -120,7 +121,7 @@ def analyze(
         "history_runs": runs,
         "thresholds": thresholds.to_dict(),
         "figures": {"run": run.to_dict(), "steps": [s.to_dict() for s in steps]},
-        "recommendations": [r.to_dict() for r in evaluate(ctx)],
+        "recommendations": [r.to_dict() for r in [*job_recommendations(doc), *evaluate(ctx)]],
     }
 
 

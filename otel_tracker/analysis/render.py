@@ -24,6 +24,12 @@ def report_renderables(console: Any, report: dict[str, Any], full: bool) -> list
     headers, rows = step_table(report)
     rows = bounded_rows(rows, "steps", column=1, noteworthy=lambda row: row[2] in NOTEWORTHY)
     parts.append(table(console, headers, rows, status_column=2))
+    if report.get("job"):
+        from .job_report import rank_table
+
+        headers, rows = rank_table(report["job"])
+        rows = bounded_rows(rows, "ranks", noteworthy=lambda row: row[3] in NOTEWORTHY)
+        parts += ["", table(console, headers, rows, status_column=3)]
     if report["artifacts"]:
         rows = [
             [

@@ -9,6 +9,7 @@ from ..history.store import RunView
 from ..printable import MAX_CHARS, json_text, printable
 from ..timeparse import format_duration, format_local
 from ..values import is_real
+from .job_report import job_line, rank_table, report_job
 from .series import metric_rows
 
 REPORT_VERSION = 1
@@ -156,6 +157,7 @@ def build_report(view: RunView, analysis: dict[str, Any] | None = None) -> dict[
         "trace_id": (doc.get("trace") or {}).get("trace_id"),
         "files": {"run_dir": str(view.path), "manifest": str(view.manifest_path)},
         "parts": doc.get("parts", []),
+        "job": report_job(doc),
         "warnings": doc.get("warnings", []),
         "analysis": analysis,
     }
@@ -257,6 +259,8 @@ def key_values(report: dict[str, Any]) -> list[tuple[str, str]]:
     ]
     if report["kind"]:
         rows.insert(2, ("kind", report["kind"]))
+    if report.get("job"):
+        rows.insert(3, ("job", job_line(report["job"])))
     if f["last_completed_step"]:
         rows.append(("last completed", f["last_completed_step"]))
     if f["current_step"]:
@@ -341,6 +345,10 @@ def to_markdown(report: dict[str, Any]) -> str:
     headers, rows = step_table(report)
     out += ["", "## Steps", "", "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     out += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
+    if report.get("job"):
+        headers, rows = rank_table(report["job"])
+        out += ["", "## Ranks", "", "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+        out += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
     if report["artifacts"]:
         out += ["", "## Artifacts", "", "| step | kind | path | size |", "|---|---|---|---|"]
         for a in report["artifacts"]:

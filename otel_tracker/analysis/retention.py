@@ -18,14 +18,17 @@ protected. Protected, whatever the policy says:
 from __future__ import annotations
 
 import fnmatch
+import os
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from ..contract.jsonfile import FileProblem, read_json
 from ..contract.liveness import lock_is_held
-from ..contract.paths import LOCK_NAME
+from ..contract.paths import JOBS_DIR, LOCK_NAME
 from ..contract.removal import empty_trash, remove_run_dir, tree_bytes
 from ..errors import OtelTrackerError
 from ..history.manifest_head import manifest_head
@@ -265,4 +268,28 @@ def carry_out(
         removed.append(PruneItem(**{**item.__dict__, "bytes": freed}))
         if progress is not None:
             progress(done, len(plan.remove), sum(r.bytes for r in removed))
+    forget_jobs(root, {r.run_id for r in removed})
     return removed, problems
+
+
+def forget_jobs(root: Path, run_ids: set[str]) -> None:
+    """Remove the rendezvous files (``.jobs/``) of distributed jobs whose runs were
+    removed: a job id used again later then starts afresh, and none pile up."""
+    if not run_ids:
+        return
+    try:
+        entries = list(os.scandir(root / JOBS_DIR))
+    except OSError:
+        return
+    for entry in entries:
+        if not entry.name.endswith(".json") or not entry.is_file(follow_symlinks=False):
+            continue
+        try:
+            doc = read_json(Path(entry.path), 64 * 1024)
+        except FileProblem:
+            continue
+        if isinstance(doc, dict) and doc.get("run_id") in run_ids:
+            try:
+                os.unlink(entry.path)
+            except OSError:
+                pass  # another prune took it

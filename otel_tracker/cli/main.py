@@ -17,11 +17,37 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import OtelTrackerError
-from . import baseline, compact, compare, demo, live, perf_test, prune, read, step, ui, write
+from . import (
+    baseline,
+    compact,
+    compare,
+    demo,
+    gather,
+    live,
+    perf_test,
+    prune,
+    read,
+    step,
+    ui,
+    write,
+)
 from .options import add_global_options
 
 # the order of ``otel-tracker --help``; each module adds its commands, parsers beside handlers
-COMMAND_GROUPS = (demo, read, compare, write, step, live, ui, baseline, perf_test, prune, compact)
+COMMAND_GROUPS = (
+    demo,
+    read,
+    compare,
+    write,
+    step,
+    live,
+    ui,
+    baseline,
+    perf_test,
+    prune,
+    compact,
+    gather,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -180,6 +180,10 @@ def cmd_list(args: argparse.Namespace) -> int:
     if not views:
         print(f"no runs under {store.root}" + (" match" if filters != Filters() else ""))
         return 0
+    from ..analysis.job_report import job_of, list_cell
+
+    # a column for a distributed job's size, only where one is listed
+    jobs = any(job_of(v.doc) for v in views)
     rows = []
     for v in views:
         row = v.summary()
@@ -193,11 +197,13 @@ def cmd_list(args: argparse.Namespace) -> int:
                 format_duration(duration),
                 f"{row['steps_completed']}/{row['steps_enabled']}",
                 row["last_completed_step"] or "-",
+                *([list_cell(job_of(v.doc))] if jobs else []),
                 *(_cell(field(v.doc, v.status, c)) for c in columns),
             ]
         )
     console = make_console()
     headers = ["run id", "name", "status", "started", "duration", "steps", "last completed step"]
+    headers += ["ranks"] if jobs else []
     headers += columns
     if sizes is not None:
         headers += ["size", "artifacts outside"]

@@ -23,7 +23,12 @@ from ..values import clean_text, item_count
 from .atomic import FragmentEncoder
 from .parts import merge_run_parts
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # the newest a reader understands
+# A rank of a distributed job writes 2: its ``status`` is that rank's, not the job's,
+# so a reader that knows no ``job`` section must refuse it, not show it as the run's.
+# Every other record is still written as 1, which is what it always was.
+JOB_SCHEMA_VERSION = 2
+PLAIN_SCHEMA_VERSION = 1
 RUN_STATUSES = ("running", "completed", "failed", "cancelled")
 STEP_STATUSES = ("pending", "running", "completed", "failed", "skipped")
 MAX_TRACEBACK_CHARS = 4000
@@ -227,6 +232,8 @@ class RunRecord:
     metrics: Any = None  # () -> the metric series' summary (record/series.py), or None
     # a process that joined a launcher's run: its part section (see parts.py)
     part: dict[str, Any] | None = None
+    # a rank of a distributed job: its job section (record/job.py)
+    job: dict[str, Any] | None = None
     # the run's own directory: its parts are merged into every write
     parts_from: Path | None = None
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
@@ -327,7 +334,7 @@ class RunRecord:
             current = max(running, key=lambda s: (s.started_ns or 0, s.index), default=None)
             end = self.ended_ns if self.ended_ns is not None else now_ns
             doc = {
-                "schema_version": SCHEMA_VERSION,
+                "schema_version": PLAIN_SCHEMA_VERSION if self.job is None else JOB_SCHEMA_VERSION,
                 "run_id": self.run_id,
                 "name": self.name,
                 "scenario": self.scenario,
@@ -369,6 +376,8 @@ class RunRecord:
                     doc["metrics"] = summary
             if self.part is not None:
                 doc["part"] = dict(self.part)
+            if self.job is not None:
+                doc["job"] = {**self.job, "host": self.process.get("host")}
             if self.history_key is not None:
                 doc["history_key"] = self.history_key
             return doc

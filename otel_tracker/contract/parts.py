@@ -25,11 +25,19 @@ from pathlib import Path
 from typing import Any
 
 from .jsonfile import FileProblem, read_json
+from .ranks import is_rank_part_file
 from .series import merged_summary
 from .shape import MAX_STEPS
 
 PARTS_DIR = "parts"
+HOSTS_DIR = "hosts"  # a distributed job's telemetry of each host but rank 0's
 MAX_PART_BYTES = 16 * 1024 * 1024
+
+
+def host_dir_name(host: str) -> str:
+    """A host's folder under ``hosts/``: its name, made safe as one path component."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in host).strip(".")
+    return safe[:100] or "host"
 
 
 def part_files(run_dir: Path) -> list[Path]:
@@ -42,7 +50,12 @@ def part_files(run_dir: Path) -> list[Path]:
         return sorted(
             Path(e.path)
             for e in entries
-            if e.name.endswith(".json") and not e.name.startswith(".") and e.is_file()
+            if e.name.endswith(".json")
+            and not e.name.startswith(".")
+            # a job's ranks are merged by readers only (ranks.py): 4,096 of them must
+            # not be read at each of rank 0's writes
+            and not is_rank_part_file(e.name)
+            and e.is_file()
         )
 
 

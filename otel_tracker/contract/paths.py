@@ -15,6 +15,9 @@ _SLUG_CHARS = re.compile(r"[^a-z0-9]+")
 MAX_SLUG = 40
 MANIFEST_NAME = "manifest.json"
 LOCK_NAME = ".lock"
+# <root>/.jobs/<digest>.json: the run id every rank of a distributed job takes
+# (record/job_rendezvous.py writes them; prune forgets those of removed runs)
+JOBS_DIR = ".jobs"
 # Put by launchers into a child's environment (with TRACEPARENT): the run it joins.
 RUN_DIR_ENV = "OTEL_TRACKER_RUN_DIR"
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from opentelemetry.metrics import CallbackOptions, Observation
@@ -38,6 +38,7 @@ class SnapshotInstruments:
         run_id: str,
         pipeline: str | None = None,
         snapshot: Callable[[], Snapshot | None],
+        attributes: Mapping[str, Any] | None = None,
     ) -> None:
         self.provider = MeterProvider(
             metric_readers=list(readers), resource=resource, shutdown_on_exit=False
@@ -46,6 +47,9 @@ class SnapshotInstruments:
         self._run_id = run_id
         self._pipeline = pipeline
         self._snapshot = snapshot
+        # a distributed job's host and rank, as labels dashboards filter by (resource
+        # attributes do not become labels on either Prometheus path)
+        self._attributes = dict(attributes or {})
         self._known: set[str] = set()
         self._lock = threading.Lock()
 
@@ -68,7 +72,7 @@ class SnapshotInstruments:
             snapshot = self._snapshot()
             if snapshot is None:
                 return []
-            base: dict[str, Any] = {semconv.CICD_PIPELINE_RUN_ID: self._run_id}
+            base: dict[str, Any] = {**self._attributes, semconv.CICD_PIPELINE_RUN_ID: self._run_id}
             if self._pipeline:
                 base[semconv.CICD_PIPELINE_NAME] = self._pipeline
             step = snapshot.step_name

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from ..contract.run_status import run_time_now
+from ..contract.run_status import Inference, run_time_now
 from ..contract.telemetry_form import last_samples
 from ..printable import printable
 from ..progress.eta import Eta, estimate, timings_from_manifest
@@ -16,6 +16,7 @@ from ..progress.render import run_end_line, running_line
 from ..progress.resources import samples_text
 from ..timeparse import format_duration, parse_timestamp
 from ..values import is_real
+from .job_view import job_counts, rank_doc, slowest_rank
 from .store import RunView
 
 LIVE = ("running", "stuck")
@@ -92,25 +93,81 @@ def progress_status(view: RunView, now: float | None = None) -> dict[str, Any]:
         "eta_at_least": None if live.eta is None else live.eta.at_least,
         "heartbeat_at": doc.get("heartbeat_at"),
         "resources": resources_line(view) if view.status in LIVE else None,
+        "job": job_counts(doc),
+        "slowest_rank": _slowest(view, now),
     }
 
 
+def _slowest(view: RunView, now: float | None) -> dict[str, Any] | None:
+    slowest = slowest_rank_view(view)
+    if slowest is None:
+        return None
+    row, rank_view = slowest
+    live = live_progress(rank_view, now)
+    return {
+        "rank": row.get("rank"),
+        "host": row.get("host"),
+        "current_step": live.step.get("name") if live.step else None,
+        "step_progress": live.step.get("progress") if live.step else None,
+        "eta_s": None if live.eta is None else live.eta.remaining_s,
+    }
+
+
+def slowest_rank_view(view: RunView) -> tuple[dict[str, Any], RunView] | None:
+    """A live job's slowest rank (its row) and its own record as a view: its step
+    line and ETA are the job's (``None`` for a run that is not a live job's)."""
+    row = slowest_rank(view.doc) if view.status in LIVE else None
+    if row is None:
+        return None
+    if row.get("rank") == 0:
+        return row, view
+    doc = rank_doc(view.path, int(row["rank"]))
+    if doc is None:
+        return None
+    inference = Inference(str(row.get("status")), row.get("reason"), True)
+    return row, RunView(view.path, doc, inference, run_now=view.run_now)
+
+
 def status_lines(view: RunView, now: float | None = None) -> list[str]:
-    """Human lines: the same step line the run itself prints, plus any warning."""
+    """Human lines: the same step line the run itself prints, plus any warning; for a
+    job, its slowest rank's (a job finishes when its slowest rank does)."""
     doc = view.doc
     head = f"{view.run_id}  {printable(doc.get('name'))}  {view.status}"
+    slowest = slowest_rank_view(view)
+    if slowest is not None:
+        row, rank_view = slowest
+        where = f"rank {row.get('rank')} on {printable(row.get('host') or '?')}"
+        return [
+            head,
+            f"{live_line(rank_view, now)}  [slowest: {where}]",
+            _ranks_line(job_counts(doc) or {}),
+            *_live_notes(view),
+        ]
     if view.status in LIVE:
-        lines = [head, live_line(view, now)]
-        machine = resources_line(view)
-        if machine:
-            lines.append(machine)
-        if view.status == "stuck":
-            lines.append(f"STUCK: {printable(view.inference.reason)}")
-        return lines
+        return [head, live_line(view, now), *_live_notes(view)]
     if view.status == "aborted":
         last = printable(doc.get("last_completed_step") or "none")
-        return [head, f"aborted: {printable(view.inference.reason)}; last completed step: {last}"]
-    return [head, run_end_line(doc)]
+        lines = [head, f"aborted: {printable(view.inference.reason)}; last completed step: {last}"]
+    else:
+        lines = [head, run_end_line(doc)]
+    counts = job_counts(doc)
+    if counts is not None:
+        lines.append(_ranks_line(counts))
+    return lines
+
+
+def _ranks_line(counts: dict[str, Any]) -> str:
+    """``8 ranks / 2 hosts: 7 completed, 1 failed``."""
+    done = ", ".join(f"{n} {s}" for s, n in sorted((counts.get("counts") or {}).items()))
+    return f"{counts.get('ranks')} ranks / {_hosts(counts)}: {done}"
+
+
+def _live_notes(view: RunView) -> list[str]:
+    """Below a live run's step line: the machine's resources, and why it is stuck."""
+    notes = [resources_line(view)]
+    if view.status == "stuck":
+        notes.append(f"STUCK: {printable(view.inference.reason)}")
+    return [n for n in notes if n]
 
 
 def live_line(view: RunView, now: float | None = None) -> str:
@@ -130,3 +187,8 @@ def step_rate(step: dict[str, Any], view: RunView, now: float | None = None) -> 
     :mod:`otel_tracker.progress.rate`)."""
     at = run_time_now(view.doc, now) if now is not None else view.run_now
     return None if at is None else read_rate(step, view.doc, at)
+
+
+def _hosts(counts: dict[str, Any]) -> str:
+    n = len(counts.get("hosts") or [])
+    return f"{n} host{'s' if n != 1 else ''}"

@@ -20,7 +20,12 @@ from typing import Any
 
 from ..clock import iso_utc
 from ..config import ReaderConfig
-from ..contract.document import RUN_STATUSES, SCHEMA_VERSION, STEP_STATUSES
+from ..contract.document import (
+    PLAIN_SCHEMA_VERSION,
+    RUN_STATUSES,
+    SCHEMA_VERSION,
+    STEP_STATUSES,
+)
 from ..contract.jsonfile import FileProblem, read_bytes, read_json
 from ..contract.liveness import lock_is_held
 from ..contract.parts import merge_run_parts
@@ -30,6 +35,7 @@ from ..contract.shape import MAX_STEPS, type_problem
 from ..errors import OtelTrackerError, RunNotFoundError
 from ..timeparse import parse_timestamp
 from ..values import is_real, is_whole
+from .job_view import host_share, job_counts, merge_job_ranks
 from .telemetry_tail import TELEMETRY_NAME, rebuild_step_resources
 
 STATUSES = (*RUN_STATUSES, "aborted", "stuck")
@@ -91,6 +97,7 @@ class RunView:
             "current_step": d.get("current_step") if self.status in ("running", "stuck") else None,
             "outdated": self.outdated,
             "run_dir": str(self.path),
+            "job": job_counts(d),
         }
 
 
@@ -276,34 +283,33 @@ class RunStore:
     def load(self, run_dir: Path) -> RunView:
         """One run, with its inferred status; raises :class:`BadManifestError`
         (``missing`` for a run still being created)."""
+        lock_dir = run_dir
         try:
             doc = read_manifest(run_dir)
         except BadManifestError as exc:
-            if exc.missing:
+            if not exc.missing:
+                raise
+            # a host of a job without a shared filesystem: its ranks, no rank 0
+            share = host_share(run_dir)
+            if share is None:
                 return self._without_manifest(run_dir)
-            raise
+            doc, lock_dir = share
         now = self.now()
-        for problem in merge_run_parts(
-            doc,
-            run_dir,
-            now=now,
-            host=self.host,
-            stale_after=self.config.stale_after,
-            stuck_after=self.config.stuck_after,
-            pid_probe=self.pid_probe,
-        ):
+        # what every liveness judgement here goes by: this host, the limits, the probe
+        evidence: dict[str, Any] = {
+            "host": self.host,
+            "stale_after": self.config.stale_after,
+            "stuck_after": self.config.stuck_after,
+            "pid_probe": self.pid_probe,
+        }
+        for problem in merge_run_parts(doc, run_dir, now=now, **evidence):
             self._problem(problem)
         written = _modified(run_dir / MANIFEST_NAME) if doc.get("status") == "running" else None
         run_now = run_time_now(doc, now, written)
-        inference = infer_status(
-            doc,
-            run_dir,
-            now=run_now,
-            host=self.host,
-            stale_after=self.config.stale_after,
-            stuck_after=self.config.stuck_after,
-            pid_probe=self.pid_probe,
-        )
+        inference = infer_status(doc, lock_dir, now=run_now, **evidence)
+        inference, problems = merge_job_ranks(doc, run_dir, inference, now=now, **evidence)
+        for problem in problems:
+            self._problem(problem)
         ended = parse_timestamp(doc.get("ended_at")) or parse_timestamp(doc.get("heartbeat_at"))
         outdated = (
             inference.status not in ("running", "stuck")
@@ -362,7 +368,7 @@ class RunStore:
         reason = f"{who} ended during start-up, before it wrote {MANIFEST_NAME}"
         started = _id_time(run_dir.name)
         doc: dict[str, Any] = {
-            "schema_version": SCHEMA_VERSION,
+            "schema_version": PLAIN_SCHEMA_VERSION,
             "run_id": run_dir.name,
             "name": run_dir.name[21:-7],  # the name's slug: all that is known of it
             "scenario": None,

@@ -24,8 +24,9 @@ from ..contract.document import manifest_encoder
 from ..contract.heartbeat import ManifestHeartbeat
 from ..contract.liveness import RunLock
 from ..contract.manifest_writer import ManifestFileWriter
-from ..contract.parts import PARTS_DIR
+from ..contract.parts import HOSTS_DIR, PARTS_DIR, host_dir_name
 from ..contract.paths import LOCK_NAME, create_run_dir, new_run_id
+from ..contract.ranks import rank_part_name
 from ..contract.series import METRICS_NAME
 from ..exporters.attributes import param_attributes
 from ..exporters.manifest import ManifestSpanProcessor
@@ -35,12 +36,25 @@ from ..version import __version__
 from .arguments import (
     new_run_record,
 )
-from .join import join_target
+from .job import (
+    JobIdentity,
+    detect_job,
+    launcher_agent_pid,
+    rank_flush_interval,
+    rank_heartbeat,
+)
+from .job_rendezvous import job_run
+from .join import JoinTarget, join_target
 from .reporter import ProgressReporter
 from .series import MetricLog
 from .signals import NO_DEFERRAL, SignalChain
 from .telemetry import RunTelemetry
-from .tracing import parent_context, resource_attributes, tracker_span_limits
+from .tracing import (
+    job_trace_context,
+    parent_context,
+    resource_attributes,
+    tracker_span_limits,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -83,8 +97,15 @@ class RunOpening:
     ) -> None:
         """The run's id and directory (or a launcher's run to join), and its first record."""
         self.join = join_target(env, self.config.join)
+        self.job = (
+            detect_job(env, self.config.job_id)
+            if self.join is None and self.config.distributed
+            else None
+        )
         self._handoff: list[SpanProcessor] = []
-        if self.join is not None:
+        if self.job is not None:
+            self._open_job(self.job)
+        elif self.join is not None:
             # the launcher samples the whole process tree (this process included) into
             # the run's telemetry, serves its Prometheus and TensorBoard mirrors, and
             # sends our spans to its OTLP collector (our exit never waits on it)
@@ -112,6 +133,8 @@ class RunOpening:
             environ=env,
         )
         self.record.history_key = key
+        if self.job is not None:
+            self.record.job = self.job.section()
         if self.dir is not None and history is not None:  # else the root is unusable
             digest = key["digest"] if key else None
             found = history(self.name, scenario, digest)
@@ -128,10 +151,52 @@ class RunOpening:
             warn=self.record.warn,
             on_late=lambda: self._after_end("log"),
             # a refresh (no fsync, skipped while another write runs): after a SIGKILL the
-            # manifest's summary lags metrics.jsonl by a flush, not a heartbeat
-            on_flushed=lambda: self.manifest_processor.write(durable=False),
+            # manifest's summary lags metrics.jsonl by a flush, not a heartbeat. Not for
+            # a job's other ranks: thousands of parts rewritten every second would be
+            # the shared filesystem's main load; theirs follow at their heartbeat
+            on_flushed=(lambda: None)
+            if self.job is not None and not self.job.owner
+            else lambda: self.manifest_processor.write(durable=False),
+            flush_interval=None
+            if self.job is None or self.job.owner
+            else rank_flush_interval(self.job.world_size),
         )
         self.record.metrics = self.metrics.summary
+
+    def _open_job(self, job: JobIdentity) -> None:
+        """A rank of a distributed job: the job's run (rank 0 writes its manifest,
+        any other rank its own part), sampled by one rank per host."""
+        try:
+            self.run_id, self.dir = job_run(self.config.root, self.name, job)
+        except OSError as exc:
+            logger.warning(
+                "otel-tracker cannot meet the other ranks of job %s under %s (%s); "
+                "this rank is tracked as a run of its own",
+                job.key,
+                self.config.root,
+                exc,
+            )
+            self.job = None
+            self.run_id, self.dir = self._make_run_dir(self.name)
+            return
+        self.config = dataclasses.replace(
+            self.config, resources=self.config.resources and job.samples_host
+        )
+        if job.owner:
+            return
+        self.join = JoinTarget(
+            self.dir, self.run_id, format(job.run_span_id, "016x"), rank_part_name(job.rank)
+        )
+        try:
+            (self.dir / PARTS_DIR).mkdir(exist_ok=True)
+        except OSError:
+            pass  # the part's writer says so, once
+        self.config = dataclasses.replace(
+            self.config,
+            mirrors=self.join.mirror_config(self.config.mirrors),
+            # the shared filesystem's load stays bounded however many ranks write
+            heartbeat_interval=rank_heartbeat(job.world_size, self.config.heartbeat_interval),
+        )
 
     def _open_writers(self, env: Mapping[str, str]) -> None:
         """The manifest's writer, the live progress display and the run's lock."""
@@ -174,20 +239,26 @@ class RunOpening:
         self.mirrors = self._start_mirrors()
         for sink in self.mirrors.series_sinks:
             self.metrics.add_sink(sink)
+        job_trace = job_trace_context(self.job, env) if self.job is not None else None
         self._provider = TracerProvider(
             resource=Resource.create(resource_attributes(self, service_name, env)),
             sampler=ALWAYS_ON,
             shutdown_on_exit=False,
             span_limits=tracker_span_limits(),
+            # rank 0's run span gets the id every other rank nests its own under
+            **({"id_generator": job_trace.ids} if job_trace and self.job.owner else {}),
         )
         self._provider.add_span_processor(self.manifest_processor)
         for processor in [*self.mirrors.span_processors, *self._handoff, *span_processors]:
             self._provider.add_span_processor(processor)
         self._tracer = self._provider.get_tracer(semconv.TRACER_NAME, __version__)
         self.telemetry = self._new_telemetry()
+        context = parent_context(env)
+        if job_trace is not None:
+            context = job_trace.root if self.job.owner else job_trace.parent
         self._span = self._tracer.start_span(
-            f"RUN {self.name}",
-            context=parent_context(env),
+            f"RUN {self.name}" if self.job is None or self.job.owner else f"RANK {self.job.rank}",
+            context=context,
             kind=SpanKind.SERVER,
             attributes=self._span_attributes(),
             start_time=self._anchored.now_ns(),
@@ -199,7 +270,7 @@ class RunOpening:
         return RunTelemetry(
             run_id=self.run_id,
             pipeline=self.name,
-            run_dir=self.dir,
+            run_dir=self._telemetry_dir(),
             resource=self._provider.resource,
             interval=self.config.sample_interval,
             step_counters=self._steps.counters,
@@ -214,7 +285,30 @@ class RunOpening:
             series=self.metrics.latest,
             telemetry_window=self.config.telemetry_window,
             telemetry_rollup=self.config.telemetry_rollup,
+            # a host's sampling rank samples the launcher's tree: every rank on the host
+            sample_root=launcher_agent_pid() if self.job is not None else None,
+            metric_attributes=None
+            if self.job is None
+            else {
+                "host.name": str(self.record.process.get("host") or ""),
+                semconv.JOB_RANK: self.job.rank,
+            },
         )
+
+    def _telemetry_dir(self) -> Path | None:
+        """Where the telemetry goes: the run's directory, or for a host's sampling rank
+        other than rank 0 its host's own under ``hosts/`` (one writer per file)."""
+        if self.dir is None or self.job is None or self.job.owner:
+            return self.dir
+        host = host_dir_name(str(self.record.process.get("host") or "host"))
+        path = self.dir / HOSTS_DIR / host
+        if self.config.resources:
+            try:
+                path.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                self.record.warn(f"host telemetry not written: {exc}")
+                return None
+        return path
 
     def _span_attributes(self) -> dict[str, Any]:
         # params first: should a limit of the SDK's drop attributes, it drops the oldest

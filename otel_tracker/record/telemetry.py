@@ -48,6 +48,8 @@ class RunTelemetry:
         series: Callable[[], Mapping[str, float]] | None = None,
         telemetry_window: float = 0.0,
         telemetry_rollup: float = 60.0,
+        sample_root: int | None = None,
+        metric_attributes: Mapping[str, Any] | None = None,
     ) -> None:
         self._run_id = run_id
         # Unix seconds of the samples' timestamps: the run's clock, which a stepped
@@ -70,6 +72,8 @@ class RunTelemetry:
         self._series = series  # run.log()'s latest values, mirrored as a gauge
         self._window = telemetry_window
         self._rollup = telemetry_rollup
+        self._sample_root = sample_root  # None: this process's tree
+        self._metric_attributes = metric_attributes
         self.sampler: Any = None
         self._helper: Any = None
         self._telemetry_file: Any = None
@@ -115,11 +119,11 @@ class RunTelemetry:
                 logger.warning("otel-tracker process and system metrics are off: %s", missing)
                 self.in_subprocess = False
             if self.in_subprocess:
-                helper = self._helper = SubprocessSampler()
+                helper = self._helper = SubprocessSampler(root=self._sample_root)
                 helper.start()
                 resources: list[tuple[str, Any]] = [("resources", helper)]
             else:
-                resources = local_samplers()
+                resources = local_samplers(self._sample_root)
 
             def on_sample(snapshot: Any) -> None:
                 if telemetry is not None:
@@ -165,6 +169,7 @@ class RunTelemetry:
                     run_id=self._run_id,
                     pipeline=self._pipeline,
                     snapshot=lambda: sampler.snapshot,
+                    attributes=self._metric_attributes,
                 )
                 if readers or others
                 else None

@@ -70,13 +70,16 @@ class SubprocessSampler:
         self,
         *,
         pid: int | None = None,
+        root: int | None = None,
         command: Sequence[str] | None = None,
         fallback: LocalSamplers | None = None,
         reply_timeout: float = REPLY_TIMEOUT_S,
     ) -> None:
         self.pid = os.getpid() if pid is None else pid
+        # the process tree sampled: ours, or a launcher's with all of a host's ranks
+        self.root = root
         self._command = list(command or helper_command())
-        self._fallback = fallback or (lambda: local_samplers())
+        self._fallback = fallback or (lambda: local_samplers(root))
         self.reply_timeout = reply_timeout
         self._proc: subprocess.Popen[bytes] | None = None
         self.helper_pid: int | None = None
@@ -120,6 +123,8 @@ class SubprocessSampler:
                 "pid": self.pid,
                 "pdeathsig": threading.current_thread() is threading.main_thread(),
             }
+            if self.root is not None:
+                first["root"] = self.root
             self._proc.stdin.write(json.dumps(first).encode() + b"\n")
             self._proc.stdin.flush()
             # a helper that stopped reading must not block us on a full pipe: see write_all
@@ -364,7 +369,8 @@ def main() -> int:
             die_with_parent()
         if os.getppid() != parent:
             return 0  # it died before we could ask to be told
-        samplers = local_samplers(parent, exclude=frozenset({os.getpid()}))
+        root = int(hello.get("root") or parent)
+        samplers = local_samplers(root, exclude=frozenset({os.getpid()}))
     except Exception as exc:
         stdout.write(json.dumps({"error": f"{type(exc).__name__}: {exc}"}).encode() + b"\n")
         stdout.flush()

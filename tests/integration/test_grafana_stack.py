@@ -108,7 +108,12 @@ def test_dashboards_reference_the_provisioned_datasources() -> None:
         text = path.read_text()
         assert set(re.findall(r'"uid": "([\w-]+)"', text)) - {dashboard["uid"]} <= uids
         assert "otel-tracker-jaeger" in text or path.stem == "otel-tracker-resources"
-        assert {v["name"] for v in dashboard["templating"]["list"]} == {"pipeline", "run"}
+        variables = {v["name"] for v in dashboard["templating"]["list"]}
+        assert variables == {"pipeline", "run", "host", "rank"}
+        # a distributed job's host and rank filter every query of the run
+        for title, expr in _expressions(dashboard):
+            if '"$run"' in expr and not title.startswith("variable "):
+                assert 'host_name=~"$host", otel_tracker_job_rank=~"$rank"' in expr, expr
 
 
 @pytest.mark.slow
@@ -154,6 +159,9 @@ def test_every_dashboard_query_returns_data(tmp_path: Path, monkeypatch: Any) ->
                             expr.replace("$pipeline", "dashboard-check")
                             .replace("$run", run.run_id)
                             .replace("$__range", "1h")
+                            # "All": a single process's series have no such labels
+                            .replace("$host", ".*")
+                            .replace("$rank", ".*")
                         )
                         assert "$" not in promql, promql
                         checked += 1

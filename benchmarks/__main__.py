@@ -32,6 +32,8 @@ BENCHMARKS = [
     "eta_real",
     "tqdm_capture",
     "prune",
+    "telemetry_compaction",
+    "distributed",
 ]
 
 

@@ -26,11 +26,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks._results import save
+from benchmarks._results import median_s, save
 
 SHAPES = {
     "DNA (ACGT…), one word": "ACGT",
@@ -46,15 +46,6 @@ SHAPES = {
 
 def shaped(unit: str, size: int) -> str:
     return (unit * (size // len(unit) + 1))[:size]
-
-
-def median_s(fn: Callable[[], Any], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        began = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - began)
-    return statistics.median(times)
 
 
 # The base version's patterns, verbatim (its redact_text; the name check is today's).

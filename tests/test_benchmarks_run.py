@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -281,3 +282,45 @@ def test_telemetry_compaction_benchmark_runs_small(tmp_path: Path) -> None:
         assert errors["mean_rel"] < 0.01
     rebuilt = results["killed_run_train_samples_rebuilt"]
     assert rebuilt["compacted"] == rebuilt["exact"]
+
+
+def test_distributed_benchmark_runs_small(tmp_path: Path) -> None:
+    # 2 simulated hosts of 2 ranks (unshare --uts: root, as the distributed tests)
+    results = run_benchmark(
+        "bench_distributed",
+        tmp_path / "distributed.json",
+        *("--hosts", "2", "--per-host", "2", "--steps", "2", "--step-seconds", "0.5"),
+        *("--batches", "2", "--cpu-iterations", "1000", "--repeat", "1"),
+        *("--readers-repeat", "1"),
+    )
+    assert results["world_size"] == 4
+    assert results["outcome"] == {
+        "status": "completed",
+        "ranks": 4,
+        "hosts": 2,
+        "counts": {"completed": 4},
+    }
+    assert set(results["wall_s"]) == {"untracked", "tracked"}
+    assert [len(results["rounds"][m]) for m in ("untracked", "tracked")] == [1, 1]
+    assert set(results["overhead"]) == set(results["wall_s"]["tracked"])
+    inventory = results["run_directory"]
+    assert inventory["by_owner"]["per rank (parts/)"]["files"] >= 3  # ranks 1-3's parts
+    assert inventory["rank_part_bytes_median"] > 0
+    assert set(results["readers_s"]["job"]) == {
+        "python -c pass",
+        "otel-tracker show latest",
+        "otel-tracker list",
+        "RunStore.open(root).list() in-process",
+    }
+    assert results["on_paper"]["rank_heartbeat_s"] == 128.0  # 4,096 ranks / 32 writes/s
+    writes = results["writes"]
+    if shutil.which("strace") is None:
+        assert writes is None
+        return
+    assert writes["outcome"]["status"] == "completed"
+    whole = writes["whole_job"]
+    assert whole["rendezvous"]["links"] == 1  # the first rank's claim; the others read it
+    assert whole["manifest"]["replacements"] >= 2  # rank 0's: start and end at least
+    assert whole["rank parts"]["replacements"] >= 3 * 2  # every other rank's
+    assert whole["telemetry"]["appends"] >= 2  # one sampling rank per host
+    assert writes["steady_phase_s"] > 0 and writes["naive_part_writes_per_s"] == 4 / 5

@@ -37,8 +37,9 @@ class GatherResult:
     skipped: int = 0  # already there, as new
 
 
-def job_identity(run_dir: Path) -> tuple[str, int] | None:
-    """``(job id, attempt)`` of a run directory (manifest, else a rank part)."""
+def job_identity(run_dir: Path) -> tuple[str, int, int] | None:
+    """``(job id, attempt, sequence)`` of a run directory (manifest, else a rank
+    part): the job, its attempt, and which of the job's runs it is."""
     try:
         doc: Any = read_json(run_dir / MANIFEST_NAME, 64 * 1024 * 1024)
     except FileProblem:
@@ -47,10 +48,10 @@ def job_identity(run_dir: Path) -> tuple[str, int] | None:
     job = doc.get("job") if isinstance(doc, dict) else None
     if not isinstance(job, dict) or not isinstance(job.get("id"), str):
         return None
-    return job["id"], int(job.get("attempt") or 1)
+    return job["id"], int(job.get("attempt") or 1), int(job.get("sequence") or 1)
 
 
-def find_shares(source: Path, identity: tuple[str, int], exclude: Path) -> list[Path]:
+def find_shares(source: Path, identity: tuple[str, int, int], exclude: Path) -> list[Path]:
     """The run directories of the job under ``source``: itself if it is one, else
     the runs of the root it is."""
     if (source / MANIFEST_NAME).exists() or (source / PARTS_DIR).is_dir():
@@ -124,7 +125,8 @@ def gather(destination: Path, sources: list[Path], *, dry_run: bool = False) -> 
         shares = find_shares(source, identity, destination)
         if not shares:
             raise OtelTrackerError(
-                f"no run of job {identity[0]} attempt {identity[1]} under {source}"
+                f"no run of job {identity[0]} attempt {identity[1]} (its run "
+                f"{identity[2]}) under {source}"
             )
         result.sources += shares
         for share in shares:

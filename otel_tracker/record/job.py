@@ -10,9 +10,11 @@ id, the trace id and the run span's id all follow from it (see
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import os
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -31,11 +33,16 @@ class JobIdentity:
     local_rank: int | None
     local_world_size: int | None
     node_rank: int | None
+    # the n-th run this process of the job opens (a script that tracks "train" then
+    # "eval"): every rank runs the same script, so each run's n is the same on all
+    sequence: int = 1
 
     @property
     def digest(self) -> str:
-        """sha256 of the job and the attempt: the same on every rank of one attempt."""
-        return hashlib.sha256(f"{self.key}\n{self.attempt}".encode()).hexdigest()
+        """sha256 of the job, the attempt and the run's sequence: the same on every
+        rank of one attempt's run."""
+        text = f"{self.key}\n{self.attempt}\n{self.sequence}"
+        return hashlib.sha256(text.encode()).hexdigest()
 
     @property
     def job_id(self) -> str:
@@ -74,6 +81,7 @@ class JobIdentity:
             "local_rank": self.local_rank,
             "local_world_size": self.local_world_size,
             "node_rank": self.node_rank,
+            "sequence": self.sequence,
         }
 
 
@@ -190,6 +198,18 @@ def detect_job(environ: Mapping[str, str], job_id: str | None = None) -> JobIden
             node_rank=_int(environ, *node_vars) if node_vars else None,
         )
     return None
+
+
+_opened: dict[tuple[str, int], int] = {}  # (job, attempt) -> runs this process opened
+_opened_lock = threading.Lock()
+
+
+def next_run_of(job: JobIdentity) -> JobIdentity:
+    """``job`` as the next run this process opens of it: a second ``track_run`` in the
+    same script is a run of its own, never a rewrite of the first one's record."""
+    with _opened_lock:
+        n = _opened[(job.key, job.attempt)] = _opened.get((job.key, job.attempt), 0) + 1
+    return dataclasses.replace(job, sequence=n)
 
 
 # A rank's part is rewritten on its own transitions and at this interval, scaled so

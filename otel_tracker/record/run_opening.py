@@ -40,6 +40,7 @@ from .job import (
     JobIdentity,
     detect_job,
     launcher_agent_pid,
+    next_run_of,
     rank_flush_interval,
     rank_heartbeat,
 )
@@ -97,11 +98,12 @@ class RunOpening:
     ) -> None:
         """The run's id and directory (or a launcher's run to join), and its first record."""
         self.join = join_target(env, self.config.join)
-        self.job = (
+        found = (
             detect_job(env, self.config.job_id)
             if self.join is None and self.config.distributed
             else None
         )
+        self.job = next_run_of(found) if found is not None else None
         self._handoff: list[SpanProcessor] = []
         if self.job is not None:
             self._open_job(self.job)

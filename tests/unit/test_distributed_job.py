@@ -16,6 +16,7 @@ import pytest
 from otel_tracker.config import TrackerConfig
 from otel_tracker.contract.ranks import merge_job
 from otel_tracker.errors import ConfigError
+from otel_tracker.record import job as job_module
 from otel_tracker.record.job import JobIdentity, detect_job, rank_flush_interval, rank_heartbeat
 from otel_tracker.record.job_rendezvous import SAME_JOB_SKEW_S, job_run
 
@@ -241,7 +242,7 @@ def test_a_killed_rank_aborts_the_job_even_while_rank_0_runs() -> None:
 
 
 def test_every_rank_joins_one_trace_even_inside_an_application_span(
-    root: Path,
+    root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from opentelemetry import context as otel_context
     from opentelemetry import trace
@@ -254,6 +255,8 @@ def test_every_rank_joins_one_trace_even_inside_an_application_span(
     app = TracerProvider().get_tracer("app")
     finished = []
     for rank in (0, 1):
+        # each rank is a process of its own: its first run of the job
+        monkeypatch.setattr(job_module, "_opened", {})
         exporter = InMemorySpanExporter()  # each run shuts its processors down
         env = {**TORCH, "RANK": str(rank), "LOCAL_RANK": str(rank)}
         # the application's own span is open around track_run on this rank
@@ -280,3 +283,24 @@ def test_every_rank_joins_one_trace_even_inside_an_application_span(
     assert owner.context.span_id == job.run_span_id and owner.parent is None
     assert other.parent is not None and other.parent.span_id == job.run_span_id
     assert trace.format_trace_id(job.trace_id) == run.trace_id
+
+
+def test_a_script_that_tracks_two_runs_makes_two_runs_on_every_rank(root: Path) -> None:
+    from otel_tracker import track_run
+
+    env = {**TORCH, "RANK": "0", "LOCAL_RANK": "0", "TORCHELASTIC_RUN_ID": "two-runs"}
+    kwargs: dict[str, Any] = {
+        "root": root,
+        "environ": env,
+        "resources": False,
+        "progress": "off",
+        "install_signal_handlers": False,
+    }
+    with track_run("train", **kwargs) as train:
+        pass
+    with track_run("eval", **kwargs) as evaluation:
+        pass
+    assert train.run_id != evaluation.run_id
+    assert json.loads(train.manifest_path.read_text())["name"] == "train"
+    assert [train.job.sequence, evaluation.job.sequence] == [1, 2]
+    assert train.trace_id != evaluation.trace_id

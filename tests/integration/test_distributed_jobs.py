@@ -343,3 +343,31 @@ def test_a_real_mpirun_job_is_one_run_and_one_trace(root: Path, mpirun: str) -> 
         assert {m["attributes"].get("host.name") for m in metrics} == {view.doc["process"]["host"]}
     finally:
         receiver.close()
+
+
+def test_a_real_torchrun_ddp_job_is_one_run(root: Path) -> None:
+    # torchrun --standalone names its job with a random rendezvous id; gloo on CPU
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc-per-node",
+            "2",
+            str(REPO / "tests" / "distributed" / "ddp_job.py"),
+        ],
+        cwd=REPO,
+        env=child_env(root, OMP_NUM_THREADS="1"),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    view = only_run(root)
+    job = view.doc["job"]
+    assert view.status == "completed" and job["launcher"] == "torchrun"
+    assert [(r["rank"], r["status"], r["steps_completed"]) for r in job["ranks"]] == [
+        (0, "completed", 1),
+        (1, "completed", 1),
+    ]

@@ -25,7 +25,9 @@ from tests.helpers import (
 
 # Step 1 finishes, step 2 loops until killed; "in-step-2" is printed once it runs.
 PIPELINE = """
-import sys, time
+import faulthandler, signal, sys, time
+# a run whose end hangs (seen once in CI under load) says where: see _stacks_of
+faulthandler.register(signal.SIGUSR1, all_threads=True)
 from otel_tracker import track_run
 with track_run("sig-test", steps=["prepare", "train", "evaluate"], heartbeat_interval=0.1) as run:
     with run.step("prepare") as s:
@@ -62,8 +64,12 @@ def test_signal_leaves_final_manifest_and_conventional_exit(
         what="progress on disk",
     )
     proc.send_signal(sig)
-    doc = wait_for(read_when(root, lambda d: d["status"] != "running"), what="final manifest")
-    assert proc.wait(timeout=30) == returncode  # 128+N in a shell: 143, 130, 129
+    try:
+        wait_for(read_when(root, lambda d: d["status"] != "running"), what="final manifest")
+        code = proc.wait(timeout=30)
+    except BaseException:
+        pytest.fail(f"no end after {name}; the process's threads:\n{_stacks_of(proc)}")
+    assert code == returncode  # 128+N in a shell: 143, 130, 129
     doc = only_manifest(root)
     assert doc["status"] == "cancelled"
     assert doc["signal"] == name
@@ -73,6 +79,22 @@ def test_signal_leaves_final_manifest_and_conventional_exit(
     assert doc["steps"][1]["progress"]["completed"] > 0
     assert doc["steps"][1]["error"] is not None
     assert lock_is_held(Path(doc["run_dir"]) / ".lock") is False
+
+
+def _stacks_of(proc: subprocess.Popen[str]) -> str:
+    """The Python stacks of every thread of a process that did not end (its
+    faulthandler prints them on SIGUSR1), then it is killed: a hung run must not
+    outlive its test and load the ones after it."""
+    try:
+        proc.send_signal(signal.SIGUSR1)
+        _, err = proc.communicate(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return err[-20000:]
 
 
 def test_sigkill_leaves_valid_manifest_with_last_completed_step(root: Path) -> None:

@@ -5,11 +5,21 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # A shell without job control starts a background command with SIGINT ignored,
+    # and an ignored signal is inherited by every process the tests start: their
+    # runs (rightly) keep it ignored, and every Ctrl-C test would hang. The tests
+    # send SIGINT as a terminal does, so they start from its default.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture

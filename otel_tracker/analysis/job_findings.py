@@ -13,6 +13,7 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
+from ..contract.ranks import rank_where
 from ..timeparse import format_duration
 from .rulebase import Recommendation
 
@@ -32,10 +33,6 @@ def job_recommendations(doc: dict[str, Any]) -> list[Recommendation]:
     return [*_first_failure(job, ranks), *_stragglers(ranks)]
 
 
-def _where(row: dict[str, Any]) -> str:
-    return f"rank {row.get('rank')} on host {row.get('host') or '?'}"
-
-
 def _first_failure(job: dict[str, Any], ranks: list[dict[str, Any]]) -> list[Recommendation]:
     first_rank = job.get("first_failure")
     first = next((r for r in ranks if r.get("rank") == first_rank), None)
@@ -45,7 +42,7 @@ def _first_failure(job: dict[str, Any], ranks: list[dict[str, Any]]) -> list[Rec
     error = first.get("error") if isinstance(first.get("error"), dict) else {}
     what = error.get("message") or error.get("type") or first.get("reason") or first["status"]
     step = f" in step {first['step']!r}" if first.get("step") else ""
-    detected = f"{_where(first)} {first['status']} first{step}: {what}"
+    detected = f"{rank_where(first, step=False)} {first['status']} first{step}: {what}"
     if after:
         shown = ", ".join(str(r.get("rank")) for r in after[:16])
         more = f" and {len(after) - 16} more" if len(after) > 16 else ""
@@ -118,7 +115,7 @@ def _stragglers(ranks: list[dict[str, Any]]) -> list[Recommendation]:
                     id="job-straggler",
                     severity="warning",
                     step=step,
-                    detected=f"{_where(row)}: {step} took {format_duration(took)} vs a median "
+                    detected=f"{rank_where(row, step=False)}: {step} took {format_duration(took)} vs a median "
                     f"of {format_duration(median)} across {len(by_rank)} ranks{differed}",
                     why="a collective waits for its slowest rank: every other rank idled "
                     f"about {format_duration(took - median)} in this step",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..history.job_view import counts_text, ranks_text
 from ..timeparse import format_duration
 
 
@@ -30,24 +31,18 @@ def report_job(doc: dict[str, Any]) -> dict[str, Any] | None:
 
 def job_line(job: dict[str, Any]) -> str:
     """``8 ranks / 2 hosts (torchrun, attempt 1): 7 completed, 1 failed``."""
-    ranks = len(job["ranks"])
-    world = job.get("world_size")
-    hosts = len(job.get("hosts") or [])
-    shown = f"{ranks} ranks" if world in (None, ranks) else f"{ranks} of {world} ranks"
-    text = f"{shown} / {hosts} host{'s' if hosts != 1 else ''}"
-    counts = ", ".join(f"{n} {status}" for status, n in sorted((job.get("counts") or {}).items()))
     where = ", ".join(str(x) for x in (job.get("launcher"), f"attempt {job.get('attempt')}") if x)
-    return f"{text} ({where}): {counts}" if counts else f"{text} ({where})"
+    counts = counts_text(job)
+    return f"{ranks_text(job)} ({where})" + (f": {counts}" if counts else "")
 
 
 def list_cell(job: dict[str, Any] | None) -> str:
     """``list``'s ranks column: ``8 ranks / 2 hosts``, ``-`` for a single process."""
     if job is None:
         return "-"
-    hosts = len(job.get("hosts") or [])
     attempt = job.get("attempt")
     again = f", attempt {attempt}" if isinstance(attempt, int) and attempt > 1 else ""
-    return f"{len(job['ranks'])} ranks / {hosts} host{'s' if hosts != 1 else ''}{again}"
+    return ranks_text(job) + again
 
 
 def rank_table(job: dict[str, Any]) -> tuple[list[str], list[list[str]]]:

@@ -127,9 +127,10 @@ def _failed_at(row: dict[str, Any]) -> float:
     return float("inf")
 
 
-def _where(row: dict[str, Any]) -> str:
-    text = f"rank {row['rank']} on host {row.get('host') or '?'}"
-    return text + (f" at step {row['step']!r}" if row.get("step") else "")
+def rank_where(row: dict[str, Any], *, step: bool = True) -> str:
+    """``rank 5 on host b`` (``at step 'train'`` with its step) of a rank's row."""
+    text = f"rank {row.get('rank')} on host {row.get('host') or '?'}"
+    return text + (f" at step {row['step']!r}" if step and row.get("step") else "")
 
 
 def merge_job(
@@ -178,7 +179,7 @@ def merge_job(
         first = failures[0]
         merged["first_failure"] = first["rank"]
         merged["died_with"] = [r["rank"] for r in failures[1:]]
-        reason = f"{_where(first)} {first['status']}"
+        reason = f"{rank_where(first)} {first['status']}"
         detail = first.get("error") or first.get("reason")
         if isinstance(detail, dict):
             detail = detail.get("message") or detail.get("type")
@@ -189,12 +190,12 @@ def merge_job(
         return first["status"], reason
     if counts.get("cancelled"):
         cancelled = next(r for r in ordered if r["status"] == "cancelled")
-        return "cancelled", f"{_where(cancelled)} was cancelled"
+        return "cancelled", f"{rank_where(cancelled)} was cancelled"
     live = [r for r in ordered if r["status"] in ("running", "stuck")]
     if live:
         stuck = next((r for r in live if r["status"] == "stuck"), None)
         if stuck is not None:
-            return "stuck", f"{_where(stuck)}: {stuck.get('reason') or 'no progress'}"
+            return "stuck", f"{rank_where(stuck)}: {stuck.get('reason') or 'no progress'}"
         if owner_status in ("running", "stuck"):
             return owner_status, owner_reason
         return (

@@ -120,3 +120,17 @@ def host_share(run_dir: Path) -> tuple[dict[str, Any], Path] | None:
         "otel-tracker gather joins the hosts' shares into rank 0's run",
     ]
     return doc, run_dir / PARTS_DIR
+
+
+def ranks_text(job: dict[str, Any]) -> str:
+    """``8 ranks / 2 hosts``, or ``2 of 4 ranks / 1 host`` when ranks are missing, of a
+    merged ``job`` section (what list, show and status print)."""
+    ranks, world = len(job["ranks"]), job.get("world_size")
+    hosts = len(job.get("hosts") or [])
+    shown = f"{ranks} ranks" if world in (None, ranks) else f"{ranks} of {world} ranks"
+    return f"{shown} / {hosts} host{'s' if hosts != 1 else ''}"
+
+
+def counts_text(job: dict[str, Any]) -> str:
+    """``7 completed, 1 failed``."""
+    return ", ".join(f"{n} {s}" for s, n in sorted((job.get("counts") or {}).items()))

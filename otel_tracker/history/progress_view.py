@@ -16,7 +16,7 @@ from ..progress.render import run_end_line, running_line
 from ..progress.resources import samples_text
 from ..timeparse import format_duration, parse_timestamp
 from ..values import is_real
-from .job_view import job_counts, rank_doc, slowest_rank
+from .job_view import counts_text, job_counts, rank_doc, ranks_text, slowest_rank
 from .store import RunView
 
 LIVE = ("running", "stuck")
@@ -140,7 +140,7 @@ def status_lines(view: RunView, now: float | None = None) -> list[str]:
         return [
             head,
             f"{live_line(rank_view, now)}  [slowest: {where}]",
-            _ranks_line(job_counts(doc) or {}),
+            f"{ranks_text(doc['job'])}: {counts_text(doc['job'])}",
             *_live_notes(view),
         ]
     if view.status in LIVE:
@@ -150,16 +150,9 @@ def status_lines(view: RunView, now: float | None = None) -> list[str]:
         lines = [head, f"aborted: {printable(view.inference.reason)}; last completed step: {last}"]
     else:
         lines = [head, run_end_line(doc)]
-    counts = job_counts(doc)
-    if counts is not None:
-        lines.append(_ranks_line(counts))
+    if job_counts(doc) is not None:
+        lines.append(f"{ranks_text(doc['job'])}: {counts_text(doc['job'])}")
     return lines
-
-
-def _ranks_line(counts: dict[str, Any]) -> str:
-    """``8 ranks / 2 hosts: 7 completed, 1 failed``."""
-    done = ", ".join(f"{n} {s}" for s, n in sorted((counts.get("counts") or {}).items()))
-    return f"{counts.get('ranks')} ranks / {_hosts(counts)}: {done}"
 
 
 def _live_notes(view: RunView) -> list[str]:
@@ -187,8 +180,3 @@ def step_rate(step: dict[str, Any], view: RunView, now: float | None = None) -> 
     :mod:`otel_tracker.progress.rate`)."""
     at = run_time_now(view.doc, now) if now is not None else view.run_now
     return None if at is None else read_rate(step, view.doc, at)
-
-
-def _hosts(counts: dict[str, Any]) -> str:
-    n = len(counts.get("hosts") or [])
-    return f"{n} host{'s' if n != 1 else ''}"

@@ -41,6 +41,7 @@ PROGRESS_MODES = ("auto", "live", "plain", "log", "off")
 DEFAULT_STALE_AFTER_S = 120.0  # no heartbeat for this long (other hosts): aborted
 DEFAULT_STUCK_AFTER_S = 900.0  # no progress for this long: stuck
 DEFAULT_OUTDATED_AFTER_S = 30 * 86400.0  # finished runs older than this: outdated
+DEFAULT_ARTIFACT_SCAN_S = 30.0  # `run -- CMD` looks for new artifacts this often
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off", ""})
@@ -546,6 +547,16 @@ class ReaderConfig:
                 outdated_after, "OUTDATED_AFTER", DEFAULT_OUTDATED_AFTER_S, env
             ),
         )
+
+
+def artifact_scan_interval(
+    value: float | None = None, environ: Mapping[str, str] | None = None
+) -> float:
+    """How often ``run -- CMD`` / ``pipeline run`` look for new artifacts while the
+    command runs (0: only when it ends): argument > ``OTEL_TRACKER_ARTIFACT_SCAN_INTERVAL``
+    > 30 s."""
+    env = os.environ if environ is None else environ
+    return window_setting(value, "ARTIFACT_SCAN_INTERVAL", DEFAULT_ARTIFACT_SCAN_S, env)
 
 
 def auto_integrations(

@@ -10,6 +10,7 @@ from ..timeparse import format_duration
 from ..values import is_real
 from .figures import Figures, run_figures, step_figures
 from .findings import format_number
+from .series import source_text
 
 SERIES_FIGURES = ("last", "best", "min", "max")
 RESOURCE_FIGURES = {
@@ -75,11 +76,20 @@ def rows(comparison: dict[str, Any]) -> list[tuple[str, list[str]]]:
     for key, values in list(comparison["params_differ"].items())[:MAX_ROWS]:
         out.append((f"params.{key}", [_value(v) for v in values]))
     for key, per_run in comparison["metrics"].items():
+        # a key read from TensorBoard or W&B files says so: "loss (TensorBoard)"
+        tools = sorted(
+            {
+                source_text(s["source"]).split(" ")[0]
+                for s in per_run
+                if s and isinstance(s.get("source"), str)
+            }
+        )
+        named = f"{key} ({', '.join(tools)})" if tools else key
         for figure in SERIES_FIGURES:
             cells = [_number((s or {}).get(figure)) for s in per_run]
             if figure == "best" and all(c == "-" for c in cells):
                 continue  # no direction declared anywhere: no best
-            out.append((f"{key}.{figure}" if figure != "last" else key, cells))
+            out.append((f"{key}.{figure}" if figure != "last" else named, cells))
     for name, durations in comparison["steps"].items():
         out.append((f"step {name}", [_duration(d) for d in durations]))
         out += _resource_rows(comparison["step_resources"].get(name) or [], f"step {name} ")
@@ -108,7 +118,9 @@ def _series(doc: dict[str, Any], key: str) -> dict[str, Any] | None:
     series = ((doc.get("metrics") or {}).get("keys") or {}).get(key)
     if not isinstance(series, dict):
         return None
-    return {f: series.get(f) for f in (*SERIES_FIGURES, "count", "direction", "last_step")}
+    return {
+        f: series.get(f) for f in (*SERIES_FIGURES, "count", "direction", "last_step", "source")
+    }
 
 
 def _step_duration(doc: dict[str, Any], name: str) -> float | None:

@@ -56,6 +56,8 @@ def metric_rows(metrics: dict[str, Any] | None) -> list[tuple[str, str]]:
         details.append(f"{count:,} point{'s' if count != 1 else ''}")
         if series.get("nonfinite"):
             details[-1] += f", {series['nonfinite']:,} NaN/inf"
+        if isinstance(series.get("source"), str):
+            details.append(f"from {source_text(series['source'])}")
         line = " ".join(part for part in (sparkline(curve), ", ".join(figures)) if part)
         rows.append((f"metric {name}", f"{line} ({', '.join(details)})"))
     if len(keys) > MAX_KEYS_SHOWN:
@@ -63,6 +65,15 @@ def metric_rows(metrics: dict[str, Any] | None) -> list[tuple[str, str]]:
     if (metrics or {}).get("dropped"):
         rows.append(("metrics dropped", f"{metrics['dropped']:,} points (logged too fast)"))  # type: ignore[index]
     return rows
+
+
+TOOLS = {"tensorboard": "TensorBoard", "wandb": "W&B"}
+
+
+def source_text(source: str) -> str:
+    """``tensorboard:runs/exp1`` -> ``TensorBoard runs/exp1``: where an imported key came from."""
+    tool, _, where = source.partition(":")
+    return f"{TOOLS.get(tool, tool)} {where}".strip()
 
 
 def _step_range(first: Any, last: Any) -> str:

@@ -8,7 +8,9 @@
 ``step`` is the user's step (or, where none was given, one more than the key's last
 step); ``value`` is ``null`` where the logged value was NaN or infinite; ``time`` is
 the run's clock in seconds since the epoch; ``stage`` is the pipeline step that
-logged through ``step.log()`` (absent for ``run.log()``). Lines are appended whole;
+logged through ``step.log()`` (absent for ``run.log()``); ``source`` names the other
+tool's files a key was read from (``"tensorboard:runs/exp1"``, ``"wandb:wandb/offline-run-..."``:
+see :mod:`otel_tracker.launch.artifact_content`; absent for what the run logged). Lines are appended whole;
 a line torn by a crash is skipped by readers and cut off before the next append.
 
 The manifest's ``metrics`` section keeps, per key, what a listing or a report needs
@@ -51,6 +53,7 @@ class KeySummary:
         "min",
         "min_step",
         "nonfinite",
+        "source",
     )
 
     def __init__(self) -> None:
@@ -67,6 +70,7 @@ class KeySummary:
         self.direction: str | None = None
         self.best: float | None = None
         self.best_step: int | None = None
+        self.source: str | None = None  # the other tool's files it was read from
         self._curve: list[list[float]] = []
         self._stride = 1
         self._seen = 0
@@ -122,6 +126,7 @@ class KeySummary:
         return curve
 
     def to_dict(self) -> dict[str, Any]:
+        source = {"source": self.source} if self.source is not None else {}
         return {
             "count": self.count,
             "first_step": self.first_step,
@@ -134,6 +139,7 @@ class KeySummary:
             "best_step": self.best_step,
             "nonfinite": self.nonfinite,
             "curve": self._curve_to_last(),
+            **source,
         }
 
 
@@ -175,6 +181,9 @@ def merged_summary(first: dict[str, Any], second: dict[str, Any]) -> dict[str, A
     )
     stride = max(1, -(-len(curve) // CURVE_POINTS))
     merged["curve"] = curve[::stride]
+    source = first.get("source") or second.get("source")
+    if isinstance(source, str):
+        merged["source"] = source
     return merged
 
 

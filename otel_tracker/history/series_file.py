@@ -37,14 +37,17 @@ def iter_points(run_dir: Path, problems: list[str]) -> Iterator[Point]:
         yield from _file_points(path, problems)
 
 
-def _file_points(path: Path, problems: list[str]) -> Iterator[Point]:
+def _file_points(
+    path: Path, problems: list[str], sources: dict[str, str] | None = None
+) -> Iterator[Point]:
+    """The points of one file; ``sources`` gets each imported key's source."""
     skipped = 0
     try:
         with open_regular(path) as file:
             for line in file:
                 if not line.strip():
                     continue
-                points = _points(line) if len(line) <= MAX_LINE_BYTES else None
+                points = _points(line, sources) if len(line) <= MAX_LINE_BYTES else None
                 if points is None:
                     skipped += 1
                     continue
@@ -59,7 +62,7 @@ def _file_points(path: Path, problems: list[str]) -> Iterator[Point]:
         problems.append(f"{path}: {skipped} torn or damaged line(s) skipped")
 
 
-def _points(line: bytes) -> list[Point] | None:
+def _points(line: bytes, sources: dict[str, str] | None = None) -> list[Point] | None:
     try:
         record: Any = loads(line, "metrics.jsonl")
     except FileProblem:
@@ -72,6 +75,8 @@ def _points(line: bytes) -> list[Point] | None:
     if not len(steps) == len(values) == len(times):
         return None
     stage = record.get("stage") if isinstance(record.get("stage"), str) else None
+    if sources is not None and isinstance(record.get("source"), str):
+        sources[record["key"]] = record["source"]
     out: list[Point] = []
     for step, value, at in zip(steps, values, times, strict=True):
         if not is_whole(step) or not (value is None or is_real(value)):
@@ -90,10 +95,12 @@ def own_summaries(
     path = run_dir / METRICS_NAME
     if not (path.exists() or path.is_symlink()):
         return {}
-    for key, _stage, step, value, _at in _file_points(path, problems):
+    sources: dict[str, str] = {}
+    for key, _stage, step, value, _at in _file_points(path, problems, sources):
         summary = summaries.get(key)
         if summary is None:
             summary = summaries[key] = KeySummary()
+            summary.source = sources.get(key)
             if directions.get(key) in ("max", "min"):
                 summary.declare(directions[key])
         summary.add(step, value)

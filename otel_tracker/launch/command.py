@@ -21,7 +21,6 @@ import re
 import shutil
 import signal
 import threading
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +30,7 @@ from ..contract.paths import RUN_DIR_ENV
 from ..errors import CommandNotRunnableError, OtelTrackerError
 from ..record.signals import signal_name
 from ..redact.text import redact_argv
+from .artifact_watch import ArtifactWatch
 from .child_output import ChildOutput, console_sink
 from .child_process import ChildProcess
 from .command_params import command_options, merged_params
@@ -167,28 +167,29 @@ def run_command(
             **track_options,
         )
         logs = logs_dir(run)
-        started = time.time()
         step = None
-        try:
-            step = run.step(step_name).start()
-            result = run_child(
-                run,
-                command,
-                stdout,
-                stderr,
-                logs=logs,
-                forwarder=forwarder,
-                env=_auto_env(auto),
-                protocol=progress_protocol,
-            )
-        except OSError as exc:
-            if step is not None:
-                step.end(exc)
-            run.end(exc)
-            raise CommandNotRunnableError(
-                f"cannot start {argv[0]}: {exc.strerror or exc}", 126
-            ) from None
-        register_artifacts(run, started)
+        with ArtifactWatch(run, Path.cwd()) as artifacts:
+            try:
+                step = run.step(step_name).start()
+                result = run_child(
+                    run,
+                    command,
+                    stdout,
+                    stderr,
+                    logs=logs,
+                    forwarder=forwarder,
+                    env=_auto_env(auto),
+                    protocol=progress_protocol,
+                )
+            except OSError as exc:
+                artifacts.stop()
+                if step is not None:
+                    step.end(exc)
+                run.end(exc)
+                raise CommandNotRunnableError(
+                    f"cannot start {argv[0]}: {exc.strerror or exc}", 126
+                ) from None
+            artifacts.finish()
         return _finish(run, step, result)
 
 
@@ -350,24 +351,6 @@ def logs_dir(run: Any) -> Path | None:
         run.record.warn(f"command output not logged: {exc}")
         return None
     return logs
-
-
-def register_artifacts(run: Any, started: float) -> None:
-    """What the command left in its working directory (never fails the run)."""
-    from .artifacts import scan
-
-    if run.dir is None:
-        return  # tracking is off or the root is unusable: nowhere to record them
-    try:
-        exclude = (Path(run.dir).parent,) if run.dir is not None else ()
-        found, problems = scan(Path.cwd(), since=started, exclude=exclude)
-    except Exception as exc:
-        run.record.warn(f"artifact scan failed: {exc}")
-        return
-    for artifact in found:
-        run.add_artifact(artifact.path, kind=artifact.kind)
-    for problem in problems:
-        run.record.warn(problem)
 
 
 def _finish(run: Any, step: Any, result: ChildResult) -> int:

@@ -12,19 +12,18 @@ its failure alone does not fail the run (as in CI systems). A step past its
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
 from ..contract.paths import slugify
 from ..errors import OtelTrackerError
+from .artifact_watch import ArtifactWatch
 from .command import (
     ChildResult,
     CommandFailed,
     SignalForwarder,
     logs_dir,
-    register_artifacts,
     resolve_command,
     run_child,
 )
@@ -88,7 +87,7 @@ def run_pipeline_file(
             **track_options,
         )
         logs = logs_dir(run)
-        started = time.time()
+        artifacts = ArtifactWatch(run, Path.cwd())
         selected = []
         for number, step in enumerate(pipeline.steps, start=1):
             reason = _skip_reason(step, skip, only)
@@ -97,16 +96,17 @@ def run_pipeline_file(
             else:
                 selected.append((number, step))
         failed_code = 0
-        for number, step in selected:
-            if forwarder.received:
-                break  # stopped before or between two steps: the rest stays pending
-            result = _run_step(
-                run, step, number, stdout, stderr, logs, forwarder, progress_protocol
-            )
-            if result.returncode != 0 and not step.continue_on_error:
-                failed_code = _exit_code(result.returncode, result.timed_out)
-                break
-        register_artifacts(run, started)
+        with artifacts:
+            for number, step in selected:
+                if forwarder.received:
+                    break  # stopped before or between two steps: the rest stays pending
+                result = _run_step(
+                    run, step, number, stdout, stderr, logs, forwarder, progress_protocol
+                )
+                if result.returncode != 0 and not step.continue_on_error:
+                    failed_code = _exit_code(result.returncode, result.timed_out)
+                    break
+            artifacts.finish()
         if forwarder.received:  # the operator stopped the pipeline
             signum = forwarder.received[0]
             run.end_with_signal(signum, forwarded=True)

@@ -250,6 +250,18 @@ class Run(RunOpening, RunEnding):
                 self.metrics.declare(direction)
         self.metrics.log(values, value, step, stage)
 
+    def import_series(
+        self, key: str, points: Sequence[tuple[int, float, float | None]], *, source: str
+    ) -> bool:
+        """Record a series read from another tool's files (a TensorBoard scalar, a W&B
+        summary value): ``(step, value, unix time)`` points, with ``source`` naming
+        the files (``"tensorboard:runs/exp1"``). False when the key is already
+        recorded (what the run logged itself wins) or refused."""
+        if self._in_fork_child() or self._after_end(f"import_series {key!r}"):
+            return False
+        with self._deferring:
+            return self.metrics.import_series(key, points, source)
+
     def set_gauge(self, name: str, value: float) -> None:
         """Record the current value of a metric of yours (FPS, episode reward...).
 

@@ -23,7 +23,7 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -137,6 +137,57 @@ class MetricLog:
                 self._directions[name] = direction
                 if name in self._summaries:
                     self._summaries[name].declare(direction)
+
+    def import_series(
+        self,
+        key: str,
+        points: Sequence[tuple[int, float, float | None]],
+        source: str,
+    ) -> bool:
+        """Record a whole series read from another tool's files (TensorBoard, W&B):
+        ``(step, value, unix time)`` points, written at once with their own times and
+        ``source`` kept with the key. Not handed to the mirrors (the points are
+        already in that tool's files). False when the key is refused: already
+        recorded, invalid, or one key too many."""
+        with self._drain_lock:
+            with self._flush_lock:
+                name = self._key(key)
+                if name is None or name in self._summaries:
+                    refused = True
+                else:
+                    refused = False
+                    summary = self._summaries[name] = KeySummary()
+                    summary.source = clean_text(source)[:MAX_KEY_CHARS]
+                    if name in self._directions:
+                        summary.declare(self._directions[name])
+                    steps: list[int] = []
+                    values: list[float | None] = []
+                    times: list[float | None] = []
+                    for step, raw, at in points:
+                        value = finite_or_none(raw)
+                        summary.add(step, value)
+                        steps.append(step)
+                        values.append(value)
+                        times.append(None if at is None else round(at, 3))
+            if not refused and self._file is not None and steps:
+                self._file.append(
+                    {
+                        "key": name,
+                        "source": summary.source,
+                        "step": steps,
+                        "value": values,
+                        "time": times,
+                    }
+                )
+        problems, self._problems = self._problems, []
+        for problem in problems:
+            self._warn(problem)
+        if not refused:
+            try:
+                self._on_flushed()
+            except Exception:
+                logger.debug("otel-tracker manifest refresh after an import failed", exc_info=True)
+        return not refused
 
     # -- the writer --------------------------------------------------------------------
     def _start(self) -> None:

@@ -202,6 +202,10 @@ def test_a_compacted_run_charts_its_whole_length_and_pruned_artifacts_say_so(
             pack_telemetry=False,
         ) as run:
             run.add_artifact(checkpoint, "checkpoint")
+            # what `run -- CMD` reads from a TensorBoard directory the command wrote
+            run.import_series(
+                "epoch_loss", [(0, 0.5, None), (1, 0.25, None)], source="tensorboard:logs/train"
+            )
             with run.step("train"):
                 time.sleep(3.5)  # 3.5 s of samples: 1 s stays raw, the rest is rolled up
         ids.append(run.run_id)
@@ -222,4 +226,6 @@ def test_a_compacted_run_charts_its_whole_length_and_pruned_artifacts_say_so(
     assert span >= 3.0, span  # the roll-ups before the 1 s window are charted too
     page.wait_for_selector("#artifacts", timeout=WAIT_MS)
     assert "checkpoint (pruned " in page.inner_text("#artifacts")
+    row = page.inner_text("#metrics tbody tr")
+    assert row.split("\t")[0] == "epoch_loss" and row.endswith("TensorBoard logs/train"), row
     assert page.errors == []  # type: ignore[attr-defined]

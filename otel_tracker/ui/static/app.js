@@ -337,8 +337,10 @@
       if (scores.length) parts.push(el("h2", { text: "Scores" }), el("table", {}, el("tbody", {}, scores.map(([k, s]) =>
         el("tr", {}, el("td", { text: k }), el("td", { text: "latest " + num(s.latest) }), el("td", { text: "best " + num(s.best) + (s.direction ? " (" + s.direction + ")" : "") }))))));
       const metrics = Object.entries((r.metrics && r.metrics.keys) || {});
-      if (metrics.length) parts.push(el("h2", { text: "Metrics" }), el("table", { id: "metrics" }, el("thead", {}, el("tr", {}, ["key", "last", "min", "max", "best", "points"].map((h) => el("th", { text: h })))),
-        el("tbody", {}, metrics.map(([k, m]) => el("tr", {}, el("td", { text: k }), ...[m.last, m.min, m.max, m.best].map((v) => el("td", { class: "num", text: num(v) })), el("td", { class: "num", text: String(m.count) }))))));
+      if (metrics.length) parts.push(el("h2", { text: "Metrics" }), el("table", { id: "metrics" }, el("thead", {}, el("tr", {}, ["key", "last", "min", "max", "best", "points", "from"].map((h) => el("th", { text: h })))),
+        el("tbody", {}, metrics.map(([k, m]) => el("tr", {}, el("td", { text: k }), ...[m.last, m.min, m.max, m.best].map((v) => el("td", { class: "num", text: num(v) })), el("td", { class: "num", text: String(m.count) }),
+          // a key read from TensorBoard or W&B files names them; the run's own say nothing
+          el("td", { class: "muted", text: typeof m.source === "string" ? m.source.replace(/^tensorboard:/, "TensorBoard ").replace(/^wandb:/, "W&B ") : "" }))))));
       if ((r.processes || []).length) parts.push(el("h2", { text: "Processes" }), el("table", { id: "processes" },
         el("thead", {}, el("tr", {}, ["pid", "name", "CPU time", "share", "RSS max", "alive"].map((h) => el("th", { text: h })))),
         el("tbody", {}, r.processes.map((p) => el("tr", {}, el("td", { text: p.pid }), el("td", { text: p.name }),

@@ -28,6 +28,7 @@ from . import (
     prune,
     read,
     step,
+    tensorboard,
     ui,
     write,
 )
@@ -42,6 +43,7 @@ COMMAND_GROUPS = (
     step,
     live,
     ui,
+    tensorboard,
     baseline,
     perf_test,
     prune,

@@ -14,7 +14,7 @@ def add_commands(sub: Any) -> None:
         sub,
         "perf-test",
         "run performance smoke tests and compare them with their baselines "
-        "(exit 1 on a regression or a critical threshold)",
+        "(exit 1 on a regression, a critical threshold or a limit not met)",
         "  otel-tracker perf-test --scenario perf/scenarios.toml\n"
         "  otel-tracker perf-test --scenario perf/scenarios.toml --baseline perf/baseline.json\n"
         "  otel-tracker perf-test --scenario perf/scenarios.toml --save-baseline\n"
@@ -47,6 +47,13 @@ def add_commands(sub: Any) -> None:
         "--save-baseline",
         action="store_true",
         help="store this invocation's figures as the scenarios' baselines under the root",
+    )
+    perf.add_argument(
+        "--strict-hardware",
+        action="store_true",
+        help="do not compare with a baseline recorded on other hardware (CPU model and count, "
+        "GPU model and count) or on unknown hardware: verdict hardware-mismatch, exit 1 "
+        "(default: compare, with a loud note)",
     )
     perf.set_defaults(func=cmd_perf_test)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -54,52 +55,94 @@ def _line(r: dict[str, Any]) -> str:
     return text
 
 
-def _save_baseline(store: Any, root: Path, doc: dict[str, Any], now: str) -> str:
-    from ..analysis.baseline import BaselineStore, create_baseline, update_baseline
+def _details(r: dict[str, Any]) -> list[str]:
+    """Indented lines under a scenario's: each limit not met, each loud note."""
+    from ..analysis.findings import format_number as num
+    from .limits import KIND_WORD, Band, band_text
 
-    baselines = BaselineStore.under(root)
-    existing = baselines.find(str(doc["name"]), doc.get("scenario"))
-    new = update_baseline(existing, [doc], now) if existing else create_baseline([doc], now)
-    path = baselines.save(new)
-    return f"baseline {new['key']} revision {new['revision']}: {path}"
+    words = {"below-band": "below the band", "above-band": "above the band"}
+    lines = []
+    entries = [(f"threshold {m}", e) for m, e in r["thresholds"].items()]
+    entries += [(f"{KIND_WORD[k]} {n}", e) for k, es in r["checks"].items() for n, e in es.items()]
+    for what, e in entries:
+        if e["level"] in ("ok", "no-data"):
+            continue
+        band = band_text(Band(e.get("min"), e.get("max")))
+        if e["level"] in words:
+            text = f"  {what} {num(e['value'])} {words[e['level']]} {band}"
+        elif e["level"] == "not-recorded":
+            text = f"  {what}: {e.get('note') or 'never recorded'} (band {band})"
+        else:  # warn, critical
+            text = f"  {what} {num(e['value'])}: {e['level']}"
+        lines.append(text)
+    lines += [f"  {note}" for note in r["notes"]]
+    return lines
 
 
 def run_perf_test(args: argparse.Namespace) -> int:
     from ..analysis.recommend import analyze
     from ..clock import iso_utc
     from ..history.store import RunStore
-    from .compare import BaselineSource
+    from .baselines import BaselineSource, save_baseline
     from .execute import Outcome, run_scenario
-    from .results import results_document, scenario_result, write_results
+    from .hardware import cpu_model, environment, gpu_devices, hardware_class
+    from .report import write_results
+    from .results import results_document, scenario_result, verdict_gauges
 
     suite = load_suite(default_scenario_file() if args.default else args.scenario)
     scenarios = _select(suite, args.only)
     tolerance = _tolerance(args, suite)
     store = RunStore.open(args.root)
     root = store.root
-    source = BaselineSource(args.baseline, root)  # a bad file fails before anything runs
+    gpus = gpu_devices()
+    hardware = hardware_class(cpu_model(), os.cpu_count(), gpus)
+    strict = bool(getattr(args, "strict_hardware", False))
+    # a bad file fails before anything runs
+    source = BaselineSource(args.baseline, root, hardware)
     started = iso_utc(time.time_ns())
     output = Path(args.output) if args.output else root / "perf-tests" / started.replace(":", "")
     deadline = time.monotonic() + suite.time_budget_s
     results = []
     for sc in scenarios:
+        expected = source.expected(suite.name, sc)
         if time.monotonic() >= deadline:
             outcome = Outcome(sc, status="timeout", error="the suite's time budget ran out first")
         else:
-            outcome = run_scenario(sc, suite, root=root, deadline=deadline, run_options=RUN_OPTIONS)
+            outcome = run_scenario(
+                sc,
+                suite,
+                root=root,
+                deadline=deadline,
+                run_options=RUN_OPTIONS,
+                judge=lambda o, e=expected: verdict_gauges(o, e, tolerance, strict),
+            )
         doc = store.load(outcome.run_dir).doc if outcome.run_dir else None
         analysis = None
         if doc is not None:
             baseline = source.document(suite.name, sc)
+            if strict and expected is not None and expected.hardware != "same":
+                baseline = None  # not compared, step by step either
             analysis = analyze(doc, root=root, store=store, baseline=baseline)
         result = scenario_result(
-            outcome, suite.name, source.expected(suite.name, sc), tolerance, analysis, doc
+            outcome, suite.name, expected, tolerance, analysis, doc, strict_hardware=strict
         )
         results.append(result)
         print(_line(result), flush=True)
+        for line in _details(result):
+            print(line, flush=True)
         if args.save_baseline and doc is not None and outcome.status == "ok":
-            print("  saved " + _save_baseline(store, root, doc, iso_utc(time.time_ns())))
-    report = results_document(suite, results, tolerance, source.label, started)
+            saved = save_baseline(root, doc, hardware, iso_utc(time.time_ns()))
+            print("  saved " + saved)
+    report = results_document(
+        suite,
+        results,
+        tolerance,
+        source.label,
+        started,
+        hardware=hardware,
+        environment=environment(hardware, gpus),
+        strict_hardware=strict,
+    )
     try:
         write_results(output, report)
     except OSError as exc:

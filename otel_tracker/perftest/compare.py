@@ -3,21 +3,18 @@
 Verdicts: ``pass`` (within the tolerance), ``regression`` (worse by at least the
 tolerance), ``improvement`` (better by at least the tolerance), ``no-baseline``.
 Threshold levels: ``ok``, ``warn``, ``critical``; for a throughput metric the
-thresholds are floors, for a latency metric ceilings.
+thresholds are floors, for a latency metric ceilings. A band threshold
+(``{ min, max }``) is ``ok``, ``below-band`` or ``above-band`` whatever the metric.
 """
 
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Any
 
-from ..analysis.baseline import MAX_BASELINE_BYTES, BaselineStore, baseline_key, check_baseline
-from ..contract.jsonfile import FileProblem, read_json
-from ..errors import OtelTrackerError
-from .scenario import Scenario, Threshold, higher_is_better
+from .limits import Threshold, band_level
+from .scenario import Scenario, higher_is_better
 
-RESULTS_KIND = "otel-tracker-perf-test-results"
 STATS = ("mean", "p50", "p95", "p99", "min", "max")
 
 
@@ -95,6 +92,8 @@ def judge(value: float, base: float, metric: str, tolerance: float) -> tuple[str
 def threshold_level(value: float, metric: str, threshold: Threshold | None) -> str:
     if threshold is None:
         return "ok"
+    if threshold.is_band:
+        return band_level(value, threshold)
     floor = higher_is_better(metric)
 
     def hit(limit: float | None) -> bool:
@@ -103,65 +102,3 @@ def threshold_level(value: float, metric: str, threshold: Threshold | None) -> s
     if hit(threshold.critical):
         return "critical"
     return "warn" if hit(threshold.warn) else "ok"
-
-
-class BaselineSource:
-    """Where each scenario's expected value comes from: a previous
-    ``perf_test_results.json``, one baseline file, or a directory of baselines
-    (by default ``<root>/baselines``, where ``--save-baseline`` writes)."""
-
-    def __init__(self, ref: str | None, root: Path) -> None:
-        self.results: dict[str, Any] | None = None
-        self.single: dict[str, Any] | None = None
-        self.store: BaselineStore | None = None
-        self.label = ref or str(root / "baselines")
-        if ref is None:
-            self.store = BaselineStore.under(root)
-            return
-        path = Path(ref)
-        if path.is_dir():
-            self.store = BaselineStore(path)
-            return
-        try:
-            doc = read_json(path, MAX_BASELINE_BYTES)
-        except FileProblem as exc:
-            if exc.missing:
-                raise OtelTrackerError(f"no baseline file {path}") from None
-            raise
-        if isinstance(doc, dict) and doc.get("kind") == RESULTS_KIND:
-            self.results = doc
-        else:
-            self.single = check_baseline(doc, str(path))
-
-    def document(self, suite: str, sc: Scenario) -> dict[str, Any] | None:
-        """The baseline file that covers this scenario (not for a results file)."""
-        doc = self.single
-        if doc is not None and (doc.get("pipeline"), doc.get("scenario")) != (suite, sc.name):
-            return None
-        if doc is None and self.store is not None:
-            try:
-                doc = self.store.find(suite, sc.name)
-            except OtelTrackerError:
-                return None
-        return doc
-
-    def expected(self, suite: str, sc: Scenario) -> tuple[float, str] | None:
-        """(value of the judged metric, where it came from), or None."""
-        metric = sc.judged
-        if self.results is not None:
-            for entry in self.results.get("scenarios", []):
-                if entry.get("suite", suite) == suite and entry.get("name") == sc.name:
-                    value = (entry.get("metrics_flat") or {}).get(metric)
-                    if isinstance(value, (int, float)):
-                        return float(value), f"{self.label} ({entry.get('run_id')})"
-            return None
-        doc = self.document(suite, sc)
-        if doc is None:
-            return None
-        score = (doc.get("scores") or {}).get(metric)
-        if not score or not isinstance(score.get("median"), (int, float)):
-            return None
-        return float(score["median"]), (
-            f"baseline {doc.get('key') or baseline_key(suite, sc.name)} "
-            f"revision {doc.get('revision')} ({score.get('n')} runs)"
-        )

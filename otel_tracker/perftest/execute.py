@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,6 +48,10 @@ class Outcome:
     run_dir: Path | None = None
     error: str | None = None
     wall_s: float = 0.0
+    # what the measured calls recorded through the tracker (entry scenarios that
+    # assert on it): counters added during the measured calls, the gauges' last values
+    counters: dict[str, float] = field(default_factory=dict)
+    gauges: dict[str, float] = field(default_factory=dict)
 
 
 def _stop(proc: subprocess.Popen[Any]) -> None:
@@ -70,6 +74,11 @@ def _entry_calls(
         "warmup": sc.warmup,
         "repetitions": sc.repetitions,
         "cwd": str(sc.cwd),
+        "name": sc.name,
+        # join the run only to judge what the code records (joining costs ~0.4 s)
+        "join": bool(
+            sc.checks.get("counters") or sc.checks.get("gauges") or sc.checks.get("series")
+        ),
     }
     proc = subprocess.Popen(
         [python, "-m", "otel_tracker.perftest.worker", json.dumps(spec)],
@@ -145,6 +154,39 @@ def _command_calls(
         yield {"phase": phase, "seconds": seconds, "items": None}
 
 
+class Recorder:
+    """Mirrors a worker's counters and gauges into the scenario's run (where the
+    sampler reports them like any run's) and keeps the measured calls' share."""
+
+    def __init__(self, run: Any, outcome: Outcome) -> None:
+        self.run, self.outcome = run, outcome
+        self.totals: dict[str, float] = {}
+        self.at_measure: dict[str, float] = {}
+
+    def begin_measure(self) -> None:
+        self.at_measure = dict(self.totals)
+
+    def call(self, record: dict[str, Any], measured: bool) -> None:
+        counters, gauges = record.get("counters"), record.get("gauges")
+        if isinstance(counters, dict):
+            for name, total in counters.items():
+                added = float(total) - self.totals.get(name, 0.0)
+                if added > 0:
+                    self.run.add_count(name, added)
+                    self.totals[name] = float(total)
+        if isinstance(gauges, dict):
+            for name, value in gauges.items():
+                self.run.set_gauge(name, value)
+                self.outcome.gauges[name] = float(value)
+        if measured:
+            self.outcome.counters = {
+                name: total - self.at_measure.get(name, 0.0) for name, total in self.totals.items()
+            }
+
+
+Judge = Callable[[Outcome], Mapping[str, float]]
+
+
 def run_scenario(
     sc: Scenario,
     suite: Suite,
@@ -153,9 +195,12 @@ def run_scenario(
     deadline: float,
     python: str = sys.executable,
     run_options: dict[str, Any] | None = None,
+    judge: Judge | None = None,
 ) -> Outcome:
     """Run ``sc`` as a tracked run named after the suite; never raises for the scenario's
-    own failures (they are in the outcome and in the run's manifest)."""
+    own failures (they are in the outcome and in the run's manifest). ``judge`` gives
+    gauges to record on the run once its calls are measured (perf-test's verdict, so
+    the metric mirrors carry it)."""
     from ..api import track_run
     from ..launch.command import child_environment
 
@@ -189,16 +234,20 @@ def run_scenario(
         else:
             warm.set_total(sc.warmup, unit="calls")
         current, measure = warm, None
+        recorder = Recorder(run, outcome)
         try:
             for call in calls:
                 if call.get("begin") == "measure":
+                    recorder.begin_measure()
                     if warm is not None:
                         warm.end()
                     # progress counts calls (known ahead, so the ETA works); items go to scores
                     current = measure = run.step(STEPS[1]).start()
                     measure.set_total(sc.repetitions, unit="calls")
                     continue
-                if call["phase"] == "warmup" or measure is None:
+                measured = call["phase"] == "measure" and measure is not None
+                recorder.call(call, measured)
+                if not measured:
                     if warm is not None:
                         warm.advance()
                     continue
@@ -210,6 +259,8 @@ def run_scenario(
             scores, directions = scenario_scores(sc, outcome.seconds, outcome.items)
             if scores:
                 run.log_scores(scores, direction=directions)
+            for name, value in (judge(outcome) if judge else {}).items():
+                run.set_gauge(name, value)
         except ScenarioFailed as exc:
             outcome.status = "timeout" if exc.timeout else "failed"
             outcome.error = str(exc)

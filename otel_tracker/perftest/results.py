@@ -1,25 +1,41 @@
-"""A perf-test invocation's results and the files it writes:
-``perf_test_results.json``, ``<scenario>_metrics.json``, ``summary.csv``,
-``report.md`` and ``environment.json``."""
+"""A perf-test invocation's results as plain data (``perf_test_results.json``;
+the files are written by :mod:`otel_tracker.perftest.report`).
+
+A scenario fails the invocation (exit status 1) when it did not run to its end,
+regressed, was not compared because ``--strict-hardware`` found its baseline made
+on other hardware (``hardware-mismatch``), or a threshold or check came out at a
+failing level (``critical``, ``below-band``, ``above-band``, ``not-recorded``).
+"""
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import os
-import platform
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 from ..analysis.rules import Recommendation
-from ..contract.atomic import write_text_atomic
-from ..contract.paths import slugify
-from .compare import RESULTS_KIND, flat_metrics, judge, scenario_metrics, threshold_level
+from .baselines import Expected
+from .compare import flat_metrics, judge, scenario_metrics, threshold_level
 from .execute import Outcome
+from .limits import FAILING_LEVELS, judge_recorded, worst
+from .results_format import RESULTS_KIND, RESULTS_VERSION
+from .scenario import Scenario
 
-RESULTS_VERSION = 1
-FAILING_VERDICTS = ("regression",)
+FAILING_VERDICTS = ("regression", "hardware-mismatch")
+# gauges perf-test records on each scenario's run, so its metric mirrors (OTLP,
+# Prometheus) carry the verdict: collector-config/otel-tracker-alerts.yml alerts on them
+REGRESSION_GAUGE = "perf_test.regression"
+CHANGE_GAUGE = "perf_test.change"
+
+
+def _num(value: Any) -> str:
+    from ..analysis.findings import format_number
+
+    return format_number(value)
+
+
+def change_text(change: float) -> str:
+    return f"{change * 100:.1f}% worse" if change > 0 else f"{-change * 100:.1f}% better"
 
 
 def _regression(
@@ -53,24 +69,43 @@ def _regression(
     )
 
 
-def scenario_result(
-    outcome: Outcome,
-    suite: str,
-    expected: tuple[float, str] | None,
-    tolerance: float,
-    analysis: dict[str, Any] | None,
-    doc: dict[str, Any] | None,
-) -> dict[str, Any]:
-    """Everything known about one scenario, as plain data."""
+def verdict(
+    outcome: Outcome, expected: Expected | None, tolerance: float, strict_hardware: bool
+) -> tuple[str, float | None]:
+    """The scenario's verdict and its change from the baseline (positive: worse)."""
     sc = outcome.scenario
-    metrics = scenario_metrics(sc, outcome.seconds, outcome.items)
-    flat = flat_metrics(metrics)
-    value = flat.get(sc.judged)
-    verdict, change = "no-baseline", None
+    value = flat_metrics(scenario_metrics(sc, outcome.seconds, outcome.items)).get(sc.judged)
     if outcome.status != "ok" or value is None:
-        verdict = outcome.status if outcome.status != "ok" else "no-data"
-    elif expected is not None:
-        verdict, change = judge(value, expected[0], sc.judged, tolerance)
+        return (outcome.status if outcome.status != "ok" else "no-data"), None
+    base = expected.value(sc.judged) if expected is not None else None
+    if expected is None or base is None:
+        return "no-baseline", None
+    if strict_hardware and expected.hardware != "same":
+        return "hardware-mismatch", None
+    return judge(value, base, sc.judged, tolerance)
+
+
+def verdict_gauges(
+    outcome: Outcome, expected: Expected | None, tolerance: float, strict_hardware: bool
+) -> dict[str, float]:
+    """``perf_test.regression`` (1 or 0) and ``perf_test.change`` for a judged scenario."""
+    found, change = verdict(outcome, expected, tolerance, strict_hardware)
+    if change is None:
+        return {}
+    return {REGRESSION_GAUGE: float(found == "regression"), CHANGE_GAUGE: round(change, 6)}
+
+
+def series_last(doc: Mapping[str, Any] | None) -> dict[str, float | None]:
+    """Each ``run.log()`` key's last value, over every process of the run."""
+    keys = ((doc or {}).get("metrics") or {}).get("keys") or {}
+    return {
+        str(k): (v.get("last") if isinstance(v.get("last"), (int, float)) else None)
+        for k, v in keys.items()
+        if isinstance(v, Mapping)
+    }
+
+
+def _thresholds(sc: Scenario, flat: dict[str, float]) -> dict[str, dict[str, Any]]:
     levels = {}
     for metric, threshold in sc.thresholds.items():
         v = flat.get(metric)
@@ -78,13 +113,44 @@ def scenario_result(
             "value": v,
             "warn": threshold.warn,
             "critical": threshold.critical,
+            "min": threshold.min,
+            "max": threshold.max,
             "level": "no-data" if v is None else threshold_level(v, metric, threshold),
         }
-    worst = max(
-        (lv["level"] for lv in levels.values()),
-        default="ok",
-        key=("ok", "no-data", "warn", "critical").index,
+    return levels
+
+
+def scenario_result(
+    outcome: Outcome,
+    suite: str,
+    expected: Expected | None,
+    tolerance: float,
+    analysis: dict[str, Any] | None,
+    doc: dict[str, Any] | None,
+    *,
+    strict_hardware: bool = False,
+) -> dict[str, Any]:
+    """Everything known about one scenario, as plain data."""
+    sc = outcome.scenario
+    metrics = scenario_metrics(sc, outcome.seconds, outcome.items)
+    flat = flat_metrics(metrics)
+    value = flat.get(sc.judged)
+    found, change = verdict(outcome, expected, tolerance, strict_hardware)
+    levels = _thresholds(sc, flat)
+    recorded = (
+        None
+        if outcome.status != "ok"
+        else {"counters": outcome.counters, "gauges": outcome.gauges, "series": series_last(doc)}
     )
+    checks = judge_recorded(sc.checks, recorded)
+    every = [lv["level"] for lv in levels.values()]
+    every += [c["level"] for kind in checks.values() for c in kind.values()]
+    notes = []
+    if expected is not None and expected.note:
+        notes.append(expected.note)
+        if found == "hardware-mismatch":
+            notes.append("--strict-hardware: not compared with that baseline")
+    base = expected.value(sc.judged) if expected is not None else None
     result = {
         "suite": suite,
         "name": sc.name,
@@ -93,14 +159,24 @@ def scenario_result(
         "metric": sc.judged,
         "value": value,
         "unit": "ms" if sc.metric == "latency" else metrics.get("throughput_unit"),
-        "baseline": None if expected is None else {"value": expected[0], "source": expected[1]},
-        "verdict": verdict,
+        "baseline": None
+        if expected is None or base is None
+        else {
+            "value": base,
+            "source": expected.source,
+            "hardware": expected.hardware,
+            "latency_p50_ms": expected.value("latency_p50_ms"),
+        },
+        "verdict": found,
         "change": None if change is None else round(change, 4),
         "tolerance": tolerance,
         "thresholds": levels,
-        "level": worst,
+        "checks": checks,
+        "level": worst(every),
+        "notes": notes,
         "metrics": metrics,
         "metrics_flat": flat,
+        "latency_samples_ms": [round(s * 1000.0, 6) for s in outcome.seconds],
         "run_id": outcome.run_id,
         "run_dir": str(outcome.run_dir) if outcome.run_dir else None,
         "wall_s": round(outcome.wall_s, 3),
@@ -111,7 +187,7 @@ def scenario_result(
             if f["id"] != "throughput-below-baseline"
         ],
     }
-    if verdict == "regression":
+    if found == "regression":
         measure = next(
             (s for s in (doc or {}).get("steps", []) if s.get("name") == "Measure"), None
         )
@@ -125,188 +201,20 @@ def failed(result: dict[str, Any]) -> bool:
     return (
         result["status"] != "ok"
         or result["verdict"] in FAILING_VERDICTS
-        or result["level"] == "critical"
+        or result["level"] in FAILING_LEVELS
     )
 
 
-def environment() -> dict[str, Any]:
-    """What the numbers depend on: Python, OS, CPU, GPUs, package versions."""
-    from ..environment import collect_environment
-
-    env = collect_environment(Path.cwd(), environ={})
-    env.pop("env", None)
-    env["cpu_model"] = _cpu_model()
-    env["gpus"] = _gpus()
-    return env
-
-
-def _cpu_model() -> str | None:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or None
-
-
-def _gpus() -> list[dict[str, Any]] | str:
-    try:
-        import pynvml
-    except ImportError:
-        return "none detected (nvidia-ml-py not installed: pip install 'otel-tracker[gpu]')"
-    try:
-        pynvml.nvmlInit()
-    except Exception as exc:
-        return f"none detected (NVML: {exc})"
-    try:
-        gpus = []
-        for i in range(pynvml.nvmlDeviceGetCount()):
-            handle = pynvml.nvmlDeviceGetHandleByIndex(i)
-            name = pynvml.nvmlDeviceGetName(handle)
-            memory = pynvml.nvmlDeviceGetMemoryInfo(handle).total
-            gpus.append(
-                {
-                    "index": i,
-                    "name": name.decode() if isinstance(name, bytes) else name,
-                    "memory_bytes": memory,
-                }
-            )
-        return gpus
-    except Exception as exc:
-        return f"NVML query failed: {exc}"
-    finally:
-        try:
-            pynvml.nvmlShutdown()
-        except Exception:
-            pass
-
-
-CSV_COLUMNS = (
-    "suite",
-    "scenario",
-    "status",
-    "metric",
-    "value",
-    "unit",
-    "baseline",
-    "change_pct",
-    "verdict",
-    "level",
-    "mean",
-    "p50",
-    "p95",
-    "min",
-    "max",
-    "samples",
-    "run_id",
-)
-
-
-def _csv(results: list[dict[str, Any]]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for r in results:
-        kind = "latency_ms" if r["metric"].startswith("latency") else "throughput"
-        stats = (r["metrics"] or {}).get(kind) or {}
-        writer.writerow(
-            [
-                r["suite"],
-                r["name"],
-                r["status"],
-                r["metric"],
-                r["value"],
-                r["unit"],
-                (r["baseline"] or {}).get("value"),
-                None if r["change"] is None else round(r["change"] * 100, 2),
-                r["verdict"],
-                r["level"],
-                *(stats.get(k) for k in ("mean", "p50", "p95", "min", "max", "samples")),
-                r["run_id"],
-            ]
-        )
-    return out.getvalue()
-
-
-def _num(value: Any) -> str:
-    from ..analysis.findings import format_number
-
-    return format_number(value)
-
-
-def change_text(change: float) -> str:
-    return f"{change * 100:.1f}% worse" if change > 0 else f"{-change * 100:.1f}% better"
-
-
-def _markdown(doc: dict[str, Any]) -> str:
-    from ..analysis.findings import finding_markdown
-
-    lines = [
-        f"# Performance smoke test: {doc['suite']}",
-        "",
-        f"{doc['passed']} passed, {doc['failed']} failed · tolerance {doc['tolerance'] * 100:.0f}% · "
-        f"baseline {doc['baseline_source']} · exit status {doc['exit_code']}",
-        "",
-        "| scenario | metric | value | baseline | change | verdict | thresholds | run |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for r in doc["scenarios"]:
-        change = "-" if r["change"] is None else change_text(r["change"])
-        verdict = r["verdict"] + (f" ({r['error']})" if r["error"] else "")
-        lines.append(
-            f"| {r['name']} | {r['metric']} | {_num(r['value'])} {r['unit'] or ''} | "
-            f"{_num((r['baseline'] or {}).get('value'))} | {change} | {verdict} | {r['level']} | "
-            f"`{r['run_id'] or '-'}` |"
-        )
-    # a run-wide finding shared by every scenario (say, no GPU telemetry) is listed once
-    grouped: dict[tuple[str, str], tuple[dict[str, Any], list[str]]] = {}
-    for r in doc["scenarios"]:
-        for f in r["recommendations"]:
-            grouped.setdefault((f["id"], f["detected"]), (f, []))[1].append(r["name"])
-    lines += ["", "## Recommendations", ""]
-    if not grouped:
-        lines.append("- none")
-    for f, names in grouped.values():
-        lines += finding_markdown(f, ", ".join(names))
-    env = doc["environment"]
-    lines += ["", "## Environment", ""]
-    lines += [f"- {k}: {json.dumps(v) if not isinstance(v, str) else v}" for k, v in env.items()]
-    return "\n".join(lines) + "\n"
-
-
-def write_results(output: Path, doc: dict[str, Any]) -> list[Path]:
-    """Write every output file of one invocation into ``output``."""
-    output.mkdir(parents=True, exist_ok=True)
-    files = {
-        "perf_test_results.json": json.dumps(doc, indent=2, ensure_ascii=False) + "\n",
-        "summary.csv": _csv(doc["scenarios"]),
-        "report.md": _markdown(doc),
-        "environment.json": json.dumps(doc["environment"], indent=2, ensure_ascii=False) + "\n",
-    }
-    for r in doc["scenarios"]:
-        files[f"{slugify(r['name'], 'scenario')}_metrics.json"] = (
-            json.dumps(
-                {
-                    "suite": r["suite"],
-                    "scenario": r["name"],
-                    "run_id": r["run_id"],
-                    **(r["metrics"] or {}),
-                },
-                indent=2,
-            )
-            + "\n"
-        )
-    paths = []
-    for name, text in files.items():
-        write_text_atomic(output / name, text)
-        paths.append(output / name)
-    return paths
-
-
 def results_document(
-    suite: Any, results: list[dict[str, Any]], tolerance: float, source: str, started: str
+    suite: Any,
+    results: list[dict[str, Any]],
+    tolerance: float,
+    source: str,
+    started: str,
+    *,
+    hardware: dict[str, Any],
+    environment: dict[str, Any],
+    strict_hardware: bool = False,
 ) -> dict[str, Any]:
     bad = [r for r in results if failed(r)]
     return {
@@ -317,10 +225,12 @@ def results_document(
         "started_at": started,
         "tolerance": tolerance,
         "baseline_source": source,
+        "hardware": hardware,
+        "strict_hardware": strict_hardware,
         "passed": len(results) - len(bad),
         "failed": len(bad),
         "exit_code": 1 if bad else 0,
         "scenarios": results,
-        "environment": environment(),
+        "environment": environment,
         "pid": os.getpid(),
     }

@@ -18,22 +18,26 @@ warmup = 1                      # calls before measuring, not counted
 time_budget = 60                # seconds for this scenario (warm-up included)
 metric = "throughput"           # or "latency"
 percentile = 50                 # the judged statistic: 50 (median), 95 or 99; or "mean"
-thresholds = { latency_p95_ms = { warn = 350, critical = 800 } }   # optional
+thresholds = { latency_p95_ms = { warn = 350, critical = 800 } }   # optional; or a band:
+# thresholds = { latency_p95_ms = { min = 35, max = 60 } }     # outside it fails
+counters = { deadline_exceeded_total = { max = 0 } }  # optional (entry only): run.add_count
+gauges = { fps = { min = 30 } }                       # optional (entry only): run.set_gauge
+series = { loss = { max = 0.5 } }                     # optional: run.log, its last value
 env = { OMP_NUM_THREADS = "1" } # optional
 cwd = "."                       # optional, relative to this file (also on sys.path)
 ```
 
 Metric names: ``throughput_<stat>`` (items per second, higher is better) and
 ``latency_<stat>_ms`` (milliseconds per repetition, lower is better), where
-``<stat>`` is ``mean``, ``p50``, ``p95``, ``p99``, ``min`` or ``max``.
+``<stat>`` is ``mean``, ``p50``, ``p95``, ``p99``, ``min`` or ``max``. Limits and
+checks: :mod:`otel_tracker.perftest.limits`.
 """
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +51,9 @@ from ..launch.pipeline_file import (
     _text,
     read_settings_file,
 )
+from .limits import Band, Threshold, parse_checks, parse_threshold
+
+__all__ = ["Band", "Scenario", "ScenarioError", "Suite", "Threshold", "load_suite"]
 
 SUITE_KEYS = ("name", "description", "tolerance", "time_budget", "env", "cwd", "scenarios")
 SCENARIO_KEYS = (
@@ -63,6 +70,9 @@ SCENARIO_KEYS = (
     "metric",
     "percentile",
     "thresholds",
+    "counters",
+    "gauges",
+    "series",
     "env",
     "cwd",
 )
@@ -76,12 +86,6 @@ DEFAULT_SUITE_BUDGET_S = 540.0  # the default suite must end well under 10 minut
 
 class ScenarioError(PipelineError):
     """A scenario file that cannot be run as written."""
-
-
-@dataclass(frozen=True)
-class Threshold:
-    warn: float | None
-    critical: float | None
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,8 @@ class Scenario:
     env: dict[str, str]
     cwd: Path
     description: str | None = None
+    # "counters" / "gauges" / "series" -> name -> band (perftest.limits)
+    checks: dict[str, dict[str, Band]] = field(default_factory=dict)
 
     @property
     def judged(self) -> str:
@@ -161,7 +167,10 @@ def _thresholds(path: Path, where: str, raw: Any) -> dict[str, Threshold]:
     if raw is None:
         return {}
     if not isinstance(raw, Mapping):
-        raise _fail(path, f"{where}.thresholds must be a table of metric = {{ warn, critical }}")
+        raise _fail(
+            path,
+            f"{where}.thresholds must be a table of metric = {{ warn, critical }} or {{ min, max }}",
+        )
     out = {}
     for metric, levels in raw.items():
         if not METRIC_NAME.match(str(metric)):
@@ -170,22 +179,7 @@ def _thresholds(path: Path, where: str, raw: Any) -> dict[str, Threshold]:
                 f"{where}.thresholds: unknown metric {metric!r} "
                 "(throughput_<stat> or latency_<stat>_ms; stat: mean, p50, p95, p99, min, max)",
             )
-        if not isinstance(levels, Mapping) or not levels:
-            raise _fail(
-                path, f"{where}.thresholds.{metric} must be a table with warn and/or critical"
-            )
-        _known_keys(path, f"{where}.thresholds.{metric}", levels, ("warn", "critical"))
-        values = {}
-        for level in ("warn", "critical"):
-            v = levels.get(level)
-            if v is not None and (
-                isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)
-            ):
-                raise _fail(
-                    path, f"{where}.thresholds.{metric}.{level} must be a number, got {v!r}"
-                )
-            values[level] = None if v is None else float(v)
-        out[str(metric)] = Threshold(values["warn"], values["critical"])
+        out[str(metric)] = parse_threshold(path, f"{where}.thresholds.{metric}", levels)
     return out
 
 
@@ -233,6 +227,7 @@ def _scenario(path: Path, i: int, raw: Any, base_cwd: Path, base_env: dict[str, 
         env={**base_env, **_env(path, f"{where}.env", raw.get("env"))},
         cwd=cwd,
         description=_text(path, f"{where}.description", raw.get("description")),
+        checks=parse_checks(path, where, raw, command=command is not None),
     )
 
 

@@ -4,6 +4,16 @@ otel_tracker.perftest.worker SPEC_JSON``. Prints one JSON line per call
 ``{"begin": "measure"}`` before the first measured one), timed here so that
 pipes and the parent's scheduling never count; an exception is one
 ``{"error": ...}`` line and exit status 1. The parent kills it at the time budget.
+
+When the scenario asserts on what its code records (``counters``, ``gauges``,
+``series``), the worker joins the scenario's run (``track_run`` finds it in the
+environment), so ``otel_tracker.current_run()`` in the measured function is that
+run: its ``run.log()`` series go to the run's part file like any joined child's.
+A joined run keeps ``add_count``/``set_gauge`` values but nothing samples them (the
+launcher samples the tree), so each call's line carries the running totals and
+latest gauges (``"counters"``, ``"gauges"``) for the parent to record and judge.
+Joining costs the worker the OpenTelemetry SDK's import (about 0.4 s, before any
+call), so a scenario that judges nothing recorded does not join.
 """
 
 from __future__ import annotations
@@ -14,6 +24,7 @@ import os
 import sys
 import threading
 import time
+from contextlib import ExitStack
 from typing import Any
 
 
@@ -37,12 +48,35 @@ def _exit_with_parent(parent: int, interval: float = 1.0) -> None:
             os._exit(1)
 
 
+def _join(stack: ExitStack, name: str) -> Any:
+    """The scenario's run, joined (None if this process cannot join it)."""
+    from otel_tracker import track_run
+
+    run = stack.enter_context(track_run(name, progress="off", install_signal_handlers=False))
+    return run if getattr(run, "join", None) is not None else None
+
+
+def _recorded(run: Any) -> dict[str, Any]:
+    # the values run.add_count/set_gauge stored (record.telemetry.UserMetrics): a
+    # joined run never samples them, so they are read here and sent to the parent
+    metrics = getattr(getattr(run, "telemetry", None), "user_metrics", None)
+    if metrics is None:
+        return {}
+    return {"counters": dict(metrics.counts), "gauges": dict(metrics.gauges)}
+
+
 def main(argv: list[str]) -> int:
     spec = json.loads(argv[0])
     threading.Thread(
         target=_exit_with_parent, args=(os.getppid(),), name="parent-watch", daemon=True
     ).start()
     sys.path.insert(0, spec["cwd"])
+    with ExitStack() as stack:
+        run = _join(stack, spec.get("name") or "scenario") if spec.get("join") else None
+        return _calls(spec, run)
+
+
+def _calls(spec: dict[str, Any], run: Any) -> int:
     module_name, _, attr = spec["entry"].partition(":")
     try:
         func = getattr(importlib.import_module(module_name), attr)
@@ -61,7 +95,8 @@ def main(argv: list[str]) -> int:
         except Exception as exc:
             _emit({"error": f"{type(exc).__name__}: {exc}"})
             return 1
-        _emit({"phase": phase, "seconds": seconds, "items": _items(result)})
+        record = {"phase": phase, "seconds": seconds, "items": _items(result)}
+        _emit({**record, **_recorded(run)} if run is not None else record)
     return 0
 
 

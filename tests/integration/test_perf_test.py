@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import csv
 import json
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from pathlib import Path
 
+import jsonschema
 import pytest
 
+from otel_tracker.schema import perf_test_results_schema
 from tests.helpers import load_manifest, otel_cli, validate_manifest
 
 BENCH = """
@@ -22,7 +26,27 @@ def boom():
 
 def forever():
     time.sleep(600)
+
+def recording(late=0, fps=42.0, seconds=0.01):
+    from otel_tracker import current_run
+
+    run = current_run()  # the scenario's run, which the worker joined
+    time.sleep(seconds)
+    run.add_count("deadline_exceeded_total", late)
+    run.add_count("frames_total", 3)
+    run.set_gauge("fps", fps)
+    run.log({"loss": 0.25})
+    return 3
 """
+
+
+@pytest.fixture(autouse=True)
+def _every_results_file_validates(tmp_path: Path) -> Iterator[None]:
+    """Each perf_test_results.json a test here writes matches the published schema."""
+    yield
+    validator = jsonschema.Draft202012Validator(perf_test_results_schema())
+    for path in tmp_path.rglob("perf_test_results.json"):
+        validator.validate(json.loads(path.read_text()))
 
 
 def scenario_file(tmp_path: Path, body: str, name: str = "scenarios.toml") -> Path:
@@ -64,6 +88,10 @@ def test_no_baseline_then_saved_baseline_then_a_slowed_scenario_is_a_regression(
     assert entry["metrics"]["latency_ms"]["samples"] == 4
     baseline = json.loads((root / "baselines" / "smoke--collect.json").read_text())
     assert baseline["scores"]["throughput_p50"]["median"] == entry["value"]
+    assert baseline["hardware"] == results(out1)["hardware"]  # the class it was made on
+    # the latency histogram: an SVG next to report.md, its bars adding up to the calls
+    assert "![collect: latency per call](collect_latency.svg)" in (out1 / "report.md").read_text()
+    assert sum(_bars(out1 / "collect_latency.svg")) == 4
 
     # each scenario is a tracked run like any other: manifest, steps, scores
     doc = validate_manifest(load_manifest(root / entry["run_id"] / "manifest.json"))
@@ -98,6 +126,11 @@ def test_no_baseline_then_saved_baseline_then_a_slowed_scenario_is_a_regression(
     assert set(metrics["throughput"]) == {"mean", "p50", "p95", "p99", "min", "max", "samples"}
     env = json.loads((out2 / "environment.json").read_text())
     assert {"python", "platform", "cpu_count", "cpu_model", "gpus", "packages"} <= set(env)
+    # the verdict is a gauge of the scenario's run: its metric mirrors carry it (the alert
+    # rules in collector-config/ use it)
+    run_doc = load_manifest(root / entry["run_id"] / "manifest.json")
+    assert run_doc["telemetry"]["run"]["otel_tracker.user.perf_test.regression"]["max"] == 1
+    assert run_doc["telemetry"]["run"]["otel_tracker.user.perf_test.change"]["max"] > 0.4
 
     # a previous results file is a baseline too; a looser tolerance lets the slow one pass
     third = otel_cli(
@@ -115,6 +148,131 @@ def test_no_baseline_then_saved_baseline_then_a_slowed_scenario_is_a_regression(
     assert third.returncode == 0, third.stdout + third.stderr
     (entry,) = results(out3)["scenarios"]
     assert entry["verdict"] == "pass" and entry["tolerance"] == 0.6
+    assert entry["baseline"]["hardware"] == "same" and entry["notes"] == []
+
+
+def test_baselines_are_keyed_by_hardware_class(tmp_path: Path, root: Path) -> None:
+    fast = scenario_file(tmp_path, FAST % "0.01")
+    out = [tmp_path / f"r{i}" for i in range(4)]
+
+    def perf(i: int, *extra: str) -> tuple[int, str, dict]:
+        proc = otel_cli(root, "perf-test", "--scenario", str(fast), "--output", str(out[i]), *extra)
+        (entry,) = results(out[i])["scenarios"]
+        return proc.returncode, proc.stdout, entry
+
+    perf(0, "--save-baseline")
+    plain = root / "baselines" / "smoke--collect.json"
+    # a baseline from before hardware was recorded still loads: compared, with a note
+    legacy = json.loads(plain.read_text())
+    del legacy["hardware"]
+    (tmp_path / "legacy.json").write_text(json.dumps(legacy))
+    _, stdout, entry = perf(1, "--baseline", str(tmp_path / "legacy.json"))
+    assert "baseline smoke--collect has no hardware record" in stdout
+    assert entry["baseline"]["hardware"] == "unknown" and entry["change"] is not None
+    # a baseline from another machine (forged here): compared, loudly
+    forged = json.loads(plain.read_text())
+    forged["hardware"].update(cpu_model="Forged CPU 9000", gpu_model="Forged GPU", gpu_count=8)
+    plain.write_text(json.dumps(forged))
+    _, stdout, entry = perf(2)
+    assert "HARDWARE MISMATCH: baseline smoke--collect was recorded on Forged CPU 9000" in stdout
+    assert "(another CPU model, GPU model, GPU count)" in stdout
+    assert entry["baseline"]["hardware"] == "different" and entry["change"] is not None
+    assert entry["verdict"] in ("pass", "regression", "improvement")
+    assert "> **HARDWARE MISMATCH" in (out[2] / "report.md").read_text()
+    # --strict-hardware: not compared, a failing verdict; the new baseline goes beside it
+    code, stdout, entry = perf(3, "--strict-hardware", "--save-baseline")
+    assert code == 1 and "collect: throughput_p50" in stdout and "-> hardware-mismatch" in stdout
+    assert entry["verdict"] == "hardware-mismatch" and entry["change"] is None
+    assert "--strict-hardware: not compared with that baseline" in entry["notes"]
+    here = results(out[3])["hardware"]["id"]
+    assert f"saved baseline smoke--collect--hw-{here} revision 1" in stdout
+    assert json.loads(plain.read_text())["hardware"]["cpu_model"] == "Forged CPU 9000"
+    # from now on this machine's own baseline judges it, strict or not
+    out.append(tmp_path / "r4")
+    _, stdout, entry = perf(4, "--strict-hardware")
+    assert entry["baseline"]["hardware"] == "same" and entry["verdict"] != "hardware-mismatch"
+    assert entry["baseline"]["source"].startswith(f"baseline smoke--collect--hw-{here} revision 1")
+    assert "HARDWARE MISMATCH" not in stdout
+
+
+def test_scenarios_assert_on_what_the_measured_code_records(tmp_path: Path, root: Path) -> None:
+    (tmp_path / "child.py").write_text(
+        "from otel_tracker import track_run\n"
+        "with track_run('child') as run:\n"
+        "    run.log({'val_loss': 0.8})\n"
+    )
+    path = scenario_file(
+        tmp_path,
+        """
+[[scenarios]]
+name = "steady"
+entry = "bench_mod:recording"
+repetitions = 3
+warmup = 1
+counters = { deadline_exceeded_total = { max = 0 }, frames_total = { min = 9, max = 9 } }
+gauges = { fps = { min = 30, max = 60 } }
+series = { loss = { max = 0.5 } }
+
+[[scenarios]]
+name = "late"
+entry = "bench_mod:recording"
+args = { late = 1, fps = 12.5 }
+repetitions = 3
+warmup = 1
+counters = { deadline_exceeded_total = { max = 0 }, retries_total = { min = 1 } }
+gauges = { fps = { min = 30 }, temperature = { max = 90 } }
+
+[[scenarios]]
+name = "child-series"
+command = ["{python}", "child.py"]
+repetitions = 1
+warmup = 0
+series = { val_loss = { max = 0.5 } }
+""",
+    )
+    out = tmp_path / "out"
+    proc = otel_cli(root, "perf-test", "--scenario", str(path), "--output", str(out))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    steady, late, child = results(out)["scenarios"]
+    assert steady["level"] == "ok" and steady["status"] == "ok"
+    # the measured calls' share: the warm-up call's 3 frames are not counted
+    assert steady["checks"]["counters"]["frames_total"]["value"] == 9
+    assert steady["checks"]["counters"]["deadline_exceeded_total"]["note"] == (
+        "never recorded: counted as 0"
+    )  # add_count(name, 0) adds nothing
+    assert steady["checks"]["series"]["loss"] == {
+        "value": 0.25,
+        "min": None,
+        "max": 0.5,
+        "level": "ok",
+    }
+    levels = {(k, n): e["level"] for k, es in late["checks"].items() for n, e in es.items()}
+    assert levels == {
+        ("counters", "deadline_exceeded_total"): "above-band",
+        ("counters", "retries_total"): "not-recorded",
+        ("gauges", "fps"): "below-band",
+        ("gauges", "temperature"): "not-recorded",
+    }
+    assert late["checks"]["counters"]["deadline_exceeded_total"]["value"] == 3
+    assert late["level"] == "not-recorded"
+    for line in (
+        "  counter deadline_exceeded_total 3 above the band <= 0",
+        "  counter retries_total: never recorded: counted as 0 (band >= 1)",
+        "  gauge fps 12.5 below the band >= 30",
+        "  gauge temperature: never recorded (band <= 90)",
+        "  series val_loss 0.8 above the band <= 0.5",
+    ):
+        assert line in proc.stdout.splitlines(), proc.stdout
+    # a command's own track_run joins the run: its series are judged too
+    assert child["checks"]["series"]["val_loss"]["level"] == "above-band"
+    report = (out / "report.md").read_text()
+    assert "| late | counter deadline_exceeded_total | 3 | <= 0 | above-band |" in report
+    # what the worker recorded is on the scenario's run like any run's counters and gauges
+    # (the run's own total includes the warm-up call)
+    doc = validate_manifest(load_manifest(root / late["run_id"] / "manifest.json"))
+    assert doc["telemetry"]["run"]["otel_tracker.user.deadline_exceeded_total"]["max"] == 4
+    assert doc["telemetry"]["run"]["otel_tracker.user.fps"]["max"] == 12.5
+    assert doc["metrics"]["keys"]["loss"]["last"] == 0.25
 
 
 def test_a_failing_or_overlong_scenario_fails_fast_and_its_run_says_why(
@@ -210,6 +368,11 @@ thresholds = { latency_p95_ms = { warn = 1, critical = 2 }, throughput_p50 = { w
             "'tolerance' must be a number between 0 and 1",
         ),
         ("[[scenarios]\n", "invalid TOML"),
+        (
+            '[[scenarios]]\nname = "x"\nentry = "m:f"\n'
+            "thresholds = { latency_p95_ms = { min = 60, max = 35 } }\n",
+            "min (60) is above max (35)",
+        ),
     ],
 )
 def test_bad_scenario_files_are_one_clear_error_and_run_nothing(
@@ -310,6 +473,12 @@ def test_a_killed_perf_test_takes_its_worker_with_it(tmp_path: Path, root: Path)
         return False
 
     wait_for(gone, timeout=10, what="the orphaned worker to exit")
+
+
+def _bars(svg: Path) -> list[int]:
+    tree = ET.parse(svg).getroot()
+    rects = tree.iter("{http://www.w3.org/2000/svg}rect")
+    return [int(r.get("data-count") or 0) for r in rects if r.get("class") == "bar"]
 
 
 def _worker_pid(parent: int) -> int | None:

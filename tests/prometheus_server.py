@@ -21,8 +21,10 @@ from tests.otlp_receiver import closed_port
 
 
 def prometheus_tool(name: str = "prometheus") -> str:
-    """``prometheus`` or ``promtool``: $PROMETHEUS_BIN's folder, .venv/prometheus, PATH."""
+    """``prometheus`` or ``promtool``: $PROMETHEUS_BIN / $PROMTOOL_BIN, $PROMETHEUS_BIN's
+    folder, .venv/prometheus, PATH."""
     candidates = [
+        os.environ.get(f"{name.upper()}_BIN"),
         str(Path(os.environ["PROMETHEUS_BIN"]).with_name(name))
         if os.environ.get("PROMETHEUS_BIN")
         else None,

@@ -1,6 +1,7 @@
 """The optional Grafana stack, proven without Docker: its files parse and agree with each
-other, promtool accepts the Prometheus config, and every PromQL expression of every
-shipped dashboard returns data from a real Prometheus scraping a tracked run."""
+other, promtool accepts the Prometheus config and the alerting rules (and their unit
+tests pass), and every PromQL expression of every shipped dashboard and alert rule
+returns data from a real Prometheus scraping a tracked run."""
 
 from __future__ import annotations
 
@@ -24,6 +25,10 @@ from tests.prometheus_server import PrometheusServer, prometheus_tool
 
 CONFIG = REPO / "collector-config"
 DASHBOARDS = sorted((CONFIG / "grafana" / "dashboards").glob("*.json"))
+ALERTS = CONFIG / "otel-tracker-alerts.yml"
+ALERTS_TEST = REPO / "tests" / "integration" / "otel_tracker_alerts_test.yml"
+PROMQL_WORDS = {"by", "on", "and", "or", "unless", "without", "ignoring", "offset", "bool"}
+PROMQL_WORDS |= {"group_left", "group_right"}
 
 
 def _yaml(path: Path) -> Any:
@@ -42,6 +47,57 @@ def _expressions(dashboard: dict[str, Any]) -> list[tuple[str, str]]:
         assert match, variable
         found.append((f"variable {variable['name']}", match.group(1)))
     return found
+
+
+def _alert_rules() -> list[dict[str, Any]]:
+    return [rule for group in _yaml(ALERTS)["groups"] for rule in group["rules"]]
+
+
+def _metric_names(expr: str) -> set[str]:
+    """The metric names a PromQL expression selects (not functions, labels or keywords)."""
+    text = re.sub(r"\{[^}]*\}", "", expr)  # label matchers
+    text = re.sub(r"\b(by|on|without|ignoring)\s*\([^)]*\)", "", text)  # grouping labels
+    text = re.sub(r"\[[^\]]*\]", "", text)  # range durations
+    names = set(re.findall(r"\b([a-zA-Z_:][a-zA-Z0-9_:]*)\b(?!\s*\()", text))
+    return names - PROMQL_WORDS
+
+
+def _documented_prometheus_names() -> set[str]:
+    """The right-hand column of docs/metrics.md's "Prometheus names" table."""
+    text = (REPO / "docs" / "metrics.md").read_text().split("## Prometheus names", 1)[1]
+    names: set[str] = set()
+    for line in text.splitlines():
+        cells = line.split("|")
+        if len(cells) >= 4:
+            names |= set(re.findall(r"`([a-z_:][a-z0-9_:]*)", cells[2]))
+    return names
+
+
+def test_promtool_checks_the_alert_rules_and_passes_their_unit_tests() -> None:
+    promtool = prometheus_tool("promtool")  # a missing promtool fails, never skips
+    for args in (["check", "rules", str(ALERTS)], ["test", "rules", str(ALERTS_TEST)]):
+        proc = subprocess.run([promtool, *args], capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert "SUCCESS" in proc.stdout + proc.stderr
+
+
+def test_alert_rules_are_loaded_and_use_only_metric_names_we_export() -> None:
+    assert _yaml(CONFIG / "prometheus.yml")["rule_files"] == [ALERTS.name]
+    mounts = _yaml(REPO / "docker-compose.yml")["services"]["prometheus"]["volumes"]
+    assert f"./collector-config/{ALERTS.name}:/etc/prometheus/{ALERTS.name}:ro" in mounts
+    rules = _alert_rules()
+    assert [r["alert"] for r in rules] == [
+        "OtelTrackerPerfRegression",
+        "OtelTrackerStepStuck",
+        "OtelTrackerRunStoppedIncomplete",
+    ]
+    documented = _documented_prometheus_names()
+    assert "otel_tracker_user_perf_test_regression" in documented
+    for rule in rules:
+        names = _metric_names(rule["expr"])
+        assert names and names <= documented, (rule["alert"], names - documented)
+        assert rule["labels"]["severity"] in ("warning", "critical")
+        assert {"summary", "description"} <= set(rule["annotations"])
 
 
 def test_promtool_accepts_the_prometheus_config() -> None:
@@ -140,6 +196,8 @@ def test_every_dashboard_query_returns_data(tmp_path: Path, monkeypatch: Any) ->
                     for _ in range(12):
                         step.advance(10)
                         time.sleep(0.1)
+            # what perf-test records on a scenario's run it compared (test_perf_test.py)
+            run.set_gauge("perf_test.regression", 0.0)
             with run.step("evaluate") as step:
                 step.set_total(10_000)  # a known total and rate: the run has an ETA
                 selector = f'cicd_pipeline_run_id="{run.run_id}"'
@@ -167,6 +225,12 @@ def test_every_dashboard_query_returns_data(tmp_path: Path, monkeypatch: Any) ->
                         checked += 1
                         if not server.query(promql):
                             empty.append(f"{path.stem} / {title}: {promql}")
+                # each metric an alert rule selects is served under that name
+                for rule in _alert_rules():
+                    for name in sorted(_metric_names(rule["expr"])):
+                        checked += 1
+                        if not server.query(f"{name}{{{selector}}}"):
+                            empty.append(f"alert {rule['alert']}: {name}")
     finally:
         server.close()
     assert checked >= 25

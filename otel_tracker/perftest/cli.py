@@ -49,7 +49,7 @@ def _line(r: dict[str, Any]) -> str:
         text += f" vs baseline {num(r['baseline']['value'])} ({change_text(r['change'])})"
     text += f" -> {r['verdict']}"
     if r["level"] not in ("ok",):
-        text += f", threshold {r['level']}"
+        text += f", limits {r['level']}"  # the worst threshold or check
     if r["error"]:
         text += f" ({r['error']})"
     return text

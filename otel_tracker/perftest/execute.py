@@ -171,8 +171,8 @@ class Recorder:
         if isinstance(counters, dict):
             for name, total in counters.items():
                 added = float(total) - self.totals.get(name, 0.0)
-                if added > 0:
-                    self.run.add_count(name, added)
+                if added > 0 or name not in self.totals:  # add_count(name, 0) records it
+                    self.run.add_count(name, max(added, 0.0))
                     self.totals[name] = float(total)
         if isinstance(gauges, dict):
             for name, value in gauges.items():

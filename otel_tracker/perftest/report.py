@@ -120,7 +120,7 @@ def _markdown(doc: dict[str, Any]) -> str:
         lines += ["", f"> **{note}** ({', '.join(names)})"]
     lines += [
         "",
-        "| scenario | metric | value | baseline | change | verdict | thresholds | run |",
+        "| scenario | metric | value | baseline | change | verdict | limits | run |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in doc["scenarios"]:

@@ -52,7 +52,7 @@ def _join(stack: ExitStack, name: str) -> Any:
     """The scenario's run, joined (None if this process cannot join it)."""
     from otel_tracker import track_run
 
-    run = stack.enter_context(track_run(name, progress="off", install_signal_handlers=False))
+    run = stack.enter_context(track_run(name, progress="off"))
     return run if getattr(run, "join", None) is not None else None
 
 

@@ -3,6 +3,7 @@ the verdict logic, without running a scenario."""
 
 from __future__ import annotations
 
+import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -206,3 +207,23 @@ def test_results_schema_is_a_valid_schema_that_rejects_a_bad_verdict() -> None:
     validator.validate({"value": 1.0, "min": None, "max": 0.0, "level": "above-band"})
     with pytest.raises(jsonschema.ValidationError):
         validator.validate({"value": 1.0, "min": None, "max": 0.0, "level": "exploded"})
+
+
+def test_results_files_of_version_1_are_baselines_and_newer_ones_are_refused(
+    tmp_path: Path,
+) -> None:
+    from otel_tracker.errors import OtelTrackerError
+    from otel_tracker.perftest.baselines import BaselineSource
+
+    (sc,) = load_suite(_suite(tmp_path, 'entry = "m:f"')).scenarios
+    here = hardware_class("Fake CPU", 2, [])
+    entry = {"suite": "smoke", "name": "fast", "run_id": "r1"}
+    old = {"kind": "otel-tracker-perf-test-results", "results_version": 1, "scenarios": [entry]}
+    entry["metrics_flat"] = {"throughput_p50": 100.0, "latency_p50_ms": 10.0}
+    (tmp_path / "v1.json").write_text(json.dumps(old))
+    expected = BaselineSource(str(tmp_path / "v1.json"), tmp_path, here).expected("smoke", sc)
+    assert expected is not None and expected.value("throughput_p50") == 100.0
+    assert expected.hardware == "unknown" and "has no hardware record" in (expected.note or "")
+    (tmp_path / "v9.json").write_text(json.dumps({**old, "results_version": 9}))
+    with pytest.raises(OtelTrackerError, match="results_version 9 is newer than this"):
+        BaselineSource(str(tmp_path / "v9.json"), tmp_path, here)

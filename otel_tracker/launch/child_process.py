@@ -22,10 +22,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import select
 import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -44,6 +46,7 @@ GUARD_SCRIPT = (
 TERMINAL_STOPS = frozenset(
     s for s in (getattr(signal, n, None) for n in ("SIGTSTP", "SIGTTIN", "SIGTTOU")) if s
 )
+WAIT_SLICE_S = 0.25  # the longest a signal another thread received waits for its handler
 _CANCEL_SIGNALS = frozenset(
     s for s in (getattr(signal, n, None) for n in ("SIGINT", "SIGTERM", "SIGHUP")) if s
 )
@@ -151,6 +154,7 @@ class ChildProcess:
         self._parent = os.getpid()
         self._tty = foreground_terminal()
         self.exited = threading.Event()
+        self._pidfd: int | None = None  # opened by the first wait slice (-1: none to be had)
         try:
             self.proc = subprocess.Popen(
                 list(command),
@@ -198,6 +202,9 @@ class ChildProcess:
             pass
         self.exited.set()
         self._guard.disarm()  # before the reap: its group id cannot be reused yet
+        if self._pidfd is not None and self._pidfd >= 0:
+            os.close(self._pidfd)
+        self._pidfd = None
         try:
             return self.proc.wait()
         finally:
@@ -207,17 +214,41 @@ class ChildProcess:
         """Block until the command stops or exits; ``True`` once it exited."""
         if not hasattr(os, "waitid"):  # macOS before Python 3.13: stops are not followed
             return True
-        try:
-            info = os.waitid(os.P_PID, self.pid, os.WEXITED | os.WSTOPPED | os.WNOWAIT)
-        except ChildProcessError:
-            return True  # reaped already
-        if info is None or info.si_code not in (os.CLD_STOPPED, os.CLD_TRAPPED):
+        while True:
+            try:
+                info = os.waitid(
+                    os.P_PID, self.pid, os.WEXITED | os.WSTOPPED | os.WNOWAIT | os.WNOHANG
+                )
+            except ChildProcessError:
+                return True  # reaped already
+            if info is not None:
+                break
+            self._nap()
+        if info.si_code not in (os.CLD_STOPPED, os.CLD_TRAPPED):
             return True
         # consume this stop's report (no WEXITED: this cannot reap the child)
         os.waitid(os.P_PID, self.pid, os.WSTOPPED | os.WNOHANG)
         if info.si_status in TERMINAL_STOPS:
             self._follow_stop()
         return False
+
+    def _nap(self) -> None:
+        """Wait until the command exits, or :data:`WAIT_SLICE_S` at most.
+
+        Never one blocking wait for the whole command: the kernel may hand Ctrl-C to
+        any of the wrapper's threads, and Python runs the handler only when the main
+        thread runs again. A blocking ``waitid`` would hold the forwarding of that
+        signal until the command exited by itself; here it waits a slice at most.
+        """
+        if self._pidfd is None and hasattr(os, "pidfd_open"):
+            try:
+                self._pidfd = os.pidfd_open(self.pid)
+            except OSError:  # an old kernel: plain slices
+                self._pidfd = -1
+        if self._pidfd is not None and self._pidfd >= 0:
+            select.select([self._pidfd], [], [], WAIT_SLICE_S)  # readable: it exited
+        else:
+            time.sleep(WAIT_SLICE_S / 5)
 
     def _follow_stop(self) -> None:
         """The command's group was stopped from the terminal: stop our job too, the

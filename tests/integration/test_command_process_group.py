@@ -38,6 +38,10 @@ def cleanup() -> Iterator[list[int]]:
             os.kill(pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
+        try:  # a child of ours left unreaped would count in a later test's process tree
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
 
 
 def _tree(pid: int, cleanup: list[int]) -> dict[str, psutil.Process]:
@@ -113,7 +117,10 @@ def test_a_second_sigint_kills_the_group_and_the_run_is_still_cancelled(
     proc.send_signal(signal.SIGINT)
     assert proc.stdout.readline().strip() == "got-int"  # forwarded, and survived
     proc.send_signal(signal.SIGINT)
-    assert proc.wait(timeout=60) == 130
+    try:
+        assert proc.wait(timeout=60) == 130
+    except subprocess.TimeoutExpired:  # say where it stands: a rare hang, not yet explained
+        pytest.fail("no exit 60 s after the second SIGINT; threads:\n" + _threads(proc.pid))
     doc = only_manifest(root)
     # the operator cancelled, even though the second signal had the command killed
     assert (doc["status"], doc["signal"], doc["exit_code"]) == ("cancelled", "SIGINT", 130)
@@ -284,3 +291,22 @@ def test_ctrl_z_stops_the_job_and_fg_resumes_it_in_a_real_shell(
         t.write(b"exit\r")
     doc = only_manifest(root)
     assert (doc["status"], doc["signal"]) == ("cancelled", "SIGINT")
+
+
+def _threads(pid: int) -> str:
+    """Each thread of ``pid``: its name, where it sleeps in the kernel, its signal masks."""
+    lines = []
+    for task in sorted(Path(f"/proc/{pid}/task").iterdir()):
+        try:
+            status = dict(
+                line.split(":\t", 1) for line in (task / "status").read_text().splitlines()
+            )
+            wchan = (task / "wchan").read_text()
+        except OSError as exc:
+            lines.append(f"{task.name}: {exc}")
+            continue
+        masks = " ".join(f"{k}={status.get(k, '?')}" for k in ("SigPnd", "ShdPnd", "SigBlk"))
+        lines.append(
+            f"{task.name} {status.get('Name', '?')} {status.get('State', '?')} {wchan} {masks}"
+        )
+    return "\n".join(lines)

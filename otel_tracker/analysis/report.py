@@ -10,7 +10,7 @@ from ..printable import MAX_CHARS, json_text, printable
 from ..timeparse import format_duration, format_local
 from ..values import is_real
 from .job_report import job_line, rank_table, report_job
-from .series import metric_rows
+from .series import metric_rows, user_metric_rows
 
 REPORT_VERSION = 1
 
@@ -146,6 +146,7 @@ def build_report(view: RunView, analysis: dict[str, Any] | None = None) -> dict[
         "steps": steps,
         "scores": doc.get("scores", {}),
         "metrics": doc.get("metrics"),
+        "user_metrics": doc.get("user_metrics"),
         "history_key": doc.get("history_key"),
         "artifacts": artifacts,
         "processes": (doc.get("telemetry") or {}).get("processes", []),
@@ -294,6 +295,7 @@ def key_values(report: dict[str, Any]) -> list[tuple[str, str]]:
         shown = ", ".join(f"{k}={_clip(json.dumps(v), 100)}" for k, v in key["params"].items())
         rows.append(("history key", _clip(f"{shown} ({key.get('digest')})", 1000)))
     rows.extend(metric_rows(report["metrics"]))
+    rows.extend(user_metric_rows(report.get("user_metrics")))
     if report["telemetry"]:
         rows.append(("telemetry", _telemetry_text(report["telemetry"])))
     if len(report["processes"]) > 1:

@@ -67,6 +67,20 @@ def metric_rows(metrics: dict[str, Any] | None) -> list[tuple[str, str]]:
     return rows
 
 
+def user_metric_rows(recorded: Any) -> list[tuple[str, str]]:
+    """``("counter episodes", "120")``, ``("gauge fps", "30")``: what ``run.add_count``
+    and ``run.set_gauge`` recorded, over every process of the run."""
+    rows: list[tuple[str, str]] = []
+    if not isinstance(recorded, dict):
+        return rows
+    for kind, label in (("counters", "counter"), ("gauges", "gauge")):
+        values = recorded.get(kind)
+        if isinstance(values, dict):
+            for name, value in list(sorted(values.items()))[:MAX_KEYS_SHOWN]:
+                rows.append((f"{label} {name}", format_number(value)))
+    return rows
+
+
 TOOLS = {"tensorboard": "TensorBoard", "wandb": "W&B"}
 
 

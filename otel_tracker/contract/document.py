@@ -230,6 +230,7 @@ class RunRecord:
     # () -> the telemetry section (the resource sampler's summary), if sampling
     telemetry: Any = None
     metrics: Any = None  # () -> the metric series' summary (record/series.py), or None
+    user_metrics: Any = None  # () -> run.add_count/set_gauge's values, or None
     # a process that joined a launcher's run: its part section (see parts.py)
     part: dict[str, Any] | None = None
     # a rank of a distributed job: its job section (record/job.py)
@@ -374,6 +375,10 @@ class RunRecord:
                 summary = self.metrics()
                 if summary is not None:
                     doc["metrics"] = summary
+            if self.user_metrics is not None:
+                recorded = self.user_metrics()
+                if recorded is not None:
+                    doc["user_metrics"] = recorded
             if self.part is not None:
                 doc["part"] = dict(self.part)
             if self.job is not None:

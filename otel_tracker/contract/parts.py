@@ -28,6 +28,7 @@ from .jsonfile import FileProblem, read_json
 from .ranks import is_rank_part_file
 from .series import merged_summary
 from .shape import MAX_STEPS
+from .user_metrics import merge_user_metrics
 
 PARTS_DIR = "parts"
 HOSTS_DIR = "hosts"  # a distributed job's telemetry of each host but rank 0's
@@ -153,6 +154,7 @@ def merge_parts(
         )
     doc["parts"] = summaries
     _merge_metrics(doc, parts)
+    merge_user_metrics(doc, parts)
     _merge_params_and_artifacts(doc, parts)
     return doc
 

@@ -12,6 +12,7 @@ from ..contract.parts import PARTS_DIR
 from ..contract.paths import MANIFEST_NAME
 from ..contract.ranks import MAX_RANK_PART_BYTES, merge_job, rank_part_name, read_rank_parts
 from ..contract.run_status import Inference, infer_status, run_time_now
+from ..contract.user_metrics import merge_user_metrics
 
 
 def merge_job_ranks(
@@ -45,6 +46,7 @@ def merge_job_ranks(
         return found.status, found.reason
 
     status, reason = merge_job(doc, inference.status, inference.reason, parts, status_of)
+    merge_user_metrics(doc, parts)  # every rank's counters add up to the job's
     if (status, reason) == (inference.status, inference.reason):
         return inference, problems
     alive = status in ("running", "stuck") or None

@@ -155,8 +155,9 @@ def _command_calls(
 
 
 class Recorder:
-    """Mirrors a worker's counters and gauges into the scenario's run (where the
-    sampler reports them like any run's) and keeps the measured calls' share."""
+    """Keeps the measured calls' share of a worker's counters and the gauges' last
+    values, for the checks. The run records them already: the worker joined it, and
+    a joined process's counters and gauges are in its part (``user_metrics``)."""
 
     def __init__(self, run: Any, outcome: Outcome) -> None:
         self.run, self.outcome = run, outcome
@@ -170,13 +171,9 @@ class Recorder:
         counters, gauges = record.get("counters"), record.get("gauges")
         if isinstance(counters, dict):
             for name, total in counters.items():
-                added = float(total) - self.totals.get(name, 0.0)
-                if added > 0 or name not in self.totals:  # add_count(name, 0) records it
-                    self.run.add_count(name, max(added, 0.0))
-                    self.totals[name] = float(total)
+                self.totals[name] = float(total)  # add_count(name, 0) records it too
         if isinstance(gauges, dict):
             for name, value in gauges.items():
-                self.run.set_gauge(name, value)
                 self.outcome.gauges[name] = float(value)
         if measured:
             self.outcome.counters = {

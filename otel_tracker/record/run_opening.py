@@ -255,6 +255,9 @@ class RunOpening:
             self._provider.add_span_processor(processor)
         self._tracer = self._provider.get_tracer(semconv.TRACER_NAME, __version__)
         self.telemetry = self._new_telemetry()
+        # in the document too: a process that does not sample (a joined child, a
+        # rank) would otherwise record its counters and gauges nowhere
+        self.record.user_metrics = self.telemetry.user_metrics.snapshot
         context = parent_context(env)
         if job_trace is not None:
             context = job_trace.root if self.job.owner else job_trace.parent

@@ -64,6 +64,13 @@ class UserMetrics:
         # without it (the sampler only reads, a copy, and needs no lock)
         self._adding = threading.Lock()
 
+    def snapshot(self) -> dict[str, dict[str, float]] | None:
+        """The manifest's ``user_metrics`` (``None`` when nothing was recorded): what
+        a process that does not sample (a joined child, a rank) still records."""
+        if not self.gauges and not self.counts:
+            return None
+        return {"counters": dict(self.counts), "gauges": dict(self.gauges)}
+
     def add(self, name: str, value: float) -> None:
         """Add ``value`` to the running total ``name`` (safe from any thread)."""
         with self._adding:

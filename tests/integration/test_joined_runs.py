@@ -127,6 +127,8 @@ with track_run(f"worker {n}", steps=[f"w{n} s{i}" for i in range(20)], progress=
     for i in range(20):
         with run.step(f"w{n} s{i}") as step:
             step.advance()
+    run.add_count("items", n + 1)  # a joined child samples nothing: still recorded
+    run.set_gauge("worker", n)
 '''
 procs = [subprocess.Popen([sys.executable, "-c", child, str(n)]) for n in range(5)]
 sys.exit(max(p.wait() for p in procs))
@@ -144,6 +146,13 @@ def test_concurrent_children_lose_no_update(root: Path, tmp_path: Path) -> None:
     assert len(subs) == 100 and all(s["status"] == "completed" for s in subs)
     assert sorted(p["name"] for p in doc["parts"]) == [f"worker {n}" for n in range(5)]
     assert len({p["pid"] for p in doc["parts"]}) == 5
+    # each child's counters add up to the run's (the writer merged them; a reader
+    # merging again counts none twice); a gauge is one of theirs
+    validate_manifest(doc)
+    assert doc["user_metrics"]["counters"] == {"items": 15.0}
+    assert doc["user_metrics"]["gauges"]["worker"] in range(5)
+    shown = otel_cli(root, "show", doc["run_id"])
+    assert "counter items" in shown.stdout and " 15\n" in shown.stdout, shown.stdout
 
 
 def test_a_pipeline_step_running_a_wrapped_command_nests_two_levels(

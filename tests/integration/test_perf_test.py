@@ -270,11 +270,11 @@ series = { val_loss = { max = 0.5 } }
     assert child["checks"]["series"]["val_loss"]["level"] == "above-band"
     report = (out / "report.md").read_text()
     assert "| late | counter deadline_exceeded_total | 3 | <= 0 | above-band |" in report
-    # what the worker recorded is on the scenario's run like any run's counters and gauges
-    # (the run's own total includes the warm-up call)
+    # what the worker recorded is the scenario run's, as any joined process's counters
+    # and gauges are (the run's own total includes the warm-up call)
     doc = validate_manifest(load_manifest(root / late["run_id"] / "manifest.json"))
-    assert doc["telemetry"]["run"]["otel_tracker.user.deadline_exceeded_total"]["max"] == 4
-    assert doc["telemetry"]["run"]["otel_tracker.user.fps"]["max"] == 12.5
+    assert doc["user_metrics"]["counters"]["deadline_exceeded_total"] == 4
+    assert doc["user_metrics"]["gauges"]["fps"] == 12.5
     assert doc["metrics"]["keys"]["loss"]["last"] == 0.25
 
 

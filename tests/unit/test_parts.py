@@ -137,3 +137,19 @@ def test_join_false_keeps_a_child_on_its_own(tmp_path: Path) -> None:
     assert [(p["name"], p["status"], p["parent_step"]) for p in parts] == [
         ("joins", "completed", None)  # no TRACEPARENT: listed, nested under no step
     ]
+
+
+def test_user_metrics_add_up_over_processes_and_merging_again_counts_nothing_twice() -> None:
+    from otel_tracker.contract.user_metrics import merge_user_metrics
+
+    doc = {"user_metrics": {"counters": {"items": 1.0}, "gauges": {"fps": 10.0}}}
+    parts = [
+        {"user_metrics": {"counters": {"items": 2.0, "late": 1.0}, "gauges": {"fps": 20.0}}},
+        {"user_metrics": {"counters": {"items": "3", True: 1}, "gauges": None}},  # damaged
+        {"user_metrics": {"counters": {"items": 4.0}, "gauges": {"fps": 30.0}}},
+    ]
+    merge_user_metrics(doc, parts)
+    merge_user_metrics(doc, parts)  # a reader merges a manifest the writer merged
+    assert doc["user_metrics"]["counters"] == {"items": 7.0, "late": 1.0}
+    assert doc["user_metrics"]["gauges"] == {"fps": 30.0}  # the latest process's
+    assert doc["user_metrics"]["own"] == {"counters": {"items": 1.0}, "gauges": {"fps": 10.0}}

@@ -155,6 +155,7 @@ class ChildProcess:
         self._tty = foreground_terminal()
         self.exited = threading.Event()
         self._pidfd: int | None = None  # opened by the first wait slice (-1: none to be had)
+        self._poller: Any = None
         try:
             self.proc = subprocess.Popen(
                 list(command),
@@ -204,7 +205,7 @@ class ChildProcess:
         self._guard.disarm()  # before the reap: its group id cannot be reused yet
         if self._pidfd is not None and self._pidfd >= 0:
             os.close(self._pidfd)
-        self._pidfd = None
+        self._pidfd = self._poller = None
         try:
             return self.proc.wait()
         finally:
@@ -240,13 +241,16 @@ class ChildProcess:
         thread runs again. A blocking ``waitid`` would hold the forwarding of that
         signal until the command exited by itself; here it waits a slice at most.
         """
-        if self._pidfd is None and hasattr(os, "pidfd_open"):
+        if self._pidfd is None and hasattr(os, "pidfd_open") and hasattr(select, "poll"):
             try:
                 self._pidfd = os.pidfd_open(self.pid)
+                # poll, not select: a wrapper holding 1,024 descriptors or more is fine
+                self._poller = select.poll()
+                self._poller.register(self._pidfd, select.POLLIN)
             except OSError:  # an old kernel: plain slices
                 self._pidfd = -1
-        if self._pidfd is not None and self._pidfd >= 0:
-            select.select([self._pidfd], [], [], WAIT_SLICE_S)  # readable: it exited
+        if self._poller is not None and self._pidfd is not None and self._pidfd >= 0:
+            self._poller.poll(WAIT_SLICE_S * 1000)  # readable: it exited
         else:
             time.sleep(WAIT_SLICE_S / 5)
 

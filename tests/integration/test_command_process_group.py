@@ -310,3 +310,21 @@ def _threads(pid: int) -> str:
             f"{task.name} {status.get('Name', '?')} {status.get('State', '?')} {wchan} {masks}"
         )
     return "\n".join(lines)
+
+
+def test_a_wrapper_holding_over_1024_descriptors_waits_for_its_command(root: Path) -> None:
+    # a CI runner or scheduler that leaks inheritable descriptors: select() would refuse
+    # the wait's descriptor (1,100 of them open first), poll() does not
+    script = (
+        "ulimit -n 4096 && for i in $(seq 1100); do exec {fd}</dev/null; done && "
+        'exec "$0" -m otel_tracker.cli --root "$1" run -- sh -c "sleep 0.2; exit 3"'
+    )
+    proc = subprocess.run(
+        ["bash", "-c", script, sys.executable, str(root)],
+        env=child_env(root, OTEL_TRACKER_PROGRESS="off"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 3, proc.stderr
+    assert only_manifest(root)["exit_code"] == 3

@@ -19,11 +19,16 @@ from ..values import is_real
 KINDS = ("counters", "gauges")
 
 
-def merge_user_metrics(doc: dict[str, Any], others: Iterable[dict[str, Any]]) -> None:
-    """``doc["user_metrics"]`` over ``doc`` and ``others`` (its parts or ranks, oldest first)."""
+def merge_user_metrics(
+    doc: dict[str, Any], others: Iterable[dict[str, Any]], *, onto_merged: bool = False
+) -> None:
+    """``doc["user_metrics"]`` over ``doc`` and ``others`` (its parts or ranks, oldest
+    first). ``onto_merged``: add onto what is merged already (a job's ranks onto rank
+    0's run with its joined parts), not onto the document's own values."""
     mine = doc.get("user_metrics")
     own = _values(mine.get("own", mine)) if isinstance(mine, dict) else _values(None)
-    merged = {kind: dict(own[kind]) for kind in KINDS}
+    base = _values(mine) if onto_merged and isinstance(mine, dict) else own
+    merged = {kind: dict(base[kind]) for kind in KINDS}
     added = False
     for other in others:
         theirs = _values(other.get("user_metrics"))

@@ -46,7 +46,8 @@ def merge_job_ranks(
         return found.status, found.reason
 
     status, reason = merge_job(doc, inference.status, inference.reason, parts, status_of)
-    merge_user_metrics(doc, parts)  # every rank's counters add up to the job's
+    # every rank's counters add up to the job's, onto rank 0's and its joined parts'
+    merge_user_metrics(doc, parts, onto_merged=True)
     if (status, reason) == (inference.status, inference.reason):
         return inference, problems
     alive = status in ("running", "stuck") or None

@@ -153,3 +153,13 @@ def test_user_metrics_add_up_over_processes_and_merging_again_counts_nothing_twi
     assert doc["user_metrics"]["counters"] == {"items": 7.0, "late": 1.0}
     assert doc["user_metrics"]["gauges"] == {"fps": 30.0}  # the latest process's
     assert doc["user_metrics"]["own"] == {"counters": {"items": 1.0}, "gauges": {"fps": 10.0}}
+
+
+def test_a_jobs_ranks_add_onto_rank_0_and_its_joined_parts() -> None:
+    from otel_tracker.contract.user_metrics import merge_user_metrics
+
+    doc = {"user_metrics": {"counters": {"episodes": 1.0}}}
+    merge_user_metrics(doc, [{"user_metrics": {"counters": {"episodes": 10.0}}}])  # joined
+    ranks = [{"user_metrics": {"counters": {"episodes": 100.0}}}]
+    merge_user_metrics(doc, ranks, onto_merged=True)
+    assert doc["user_metrics"]["counters"] == {"episodes": 111.0}

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -72,14 +73,19 @@ class ArtifactWatch:
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(5.0)  # a scan is bounded (2 s): never held for long
 
-    def finish(self) -> None:
-        """The last scan, then the content of what was found; never raises."""
+    def finish(self, stopped: Callable[[], bool] = lambda: False) -> None:
+        """The last scan, then the content of what was found, unless ``stopped()``
+        (the operator cancelled: the run's end does not wait on it); never raises."""
         self.stop()
         if self.run.dir is None:
             return  # tracking is off or the root is unusable: nowhere to record them
         self.scan_once()
         import_artifact_content(
-            self.run, list(self._found.values()), self.directory, since=self.since
+            self.run,
+            list(self._found.values()),
+            self.directory,
+            since=self.since,
+            stopped=stopped,
         )
 
     def scan_once(self) -> float:

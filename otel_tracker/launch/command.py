@@ -189,7 +189,7 @@ def run_command(
                 raise CommandNotRunnableError(
                     f"cannot start {argv[0]}: {exc.strerror or exc}", 126
                 ) from None
-            artifacts.finish()
+            artifacts.finish(stopped=lambda: bool(forwarder.received))
         return _finish(run, step, result)
 
 

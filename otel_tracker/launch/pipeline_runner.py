@@ -106,7 +106,7 @@ def run_pipeline_file(
                 if result.returncode != 0 and not step.continue_on_error:
                     failed_code = _exit_code(result.returncode, result.timed_out)
                     break
-            artifacts.finish()
+            artifacts.finish(stopped=lambda: bool(forwarder.received))
         if forwarder.received:  # the operator stopped the pipeline
             signum = forwarder.received[0]
             run.end_with_signal(signum, forwarded=True)

@@ -22,6 +22,7 @@ logger = logging.getLogger(__name__)
 EVENTS_PREFIX = "events.out.tfevents."
 MAX_POINTS = 10_000
 MAX_FILES = 100  # per event directory
+MAX_TAGS = 1_000  # per event directory: as many keys as a run records
 Point = tuple[int, float, float | None]  # step, value, unix time
 
 
@@ -33,6 +34,7 @@ class EventDirContent:
     hparams: dict[str, Any] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     thinned: int = 0  # tags with more points than were kept
+    tags_left_out: int = 0  # scalars of tags beyond MAX_TAGS
 
 
 class ThinnedPoints:
@@ -117,6 +119,9 @@ def _take(
                 continue  # not one number: not a scalar we can show
             points = series.get(value.tag)
             if points is None:
+                if len(series) >= MAX_TAGS:  # memory stays bounded whatever the file holds
+                    content.tags_left_out += 1
+                    continue
                 points = series[value.tag] = ThinnedPoints()
             wall = event.wall_time if math.isfinite(event.wall_time) else None
             points.append((int(event.step), number, wall))
@@ -151,6 +156,11 @@ def _hparams(raw: bytes, hparams_data: Any) -> dict[str, Any]:
 
 
 def _finish(content: EventDirContent, series: dict[str, ThinnedPoints]) -> EventDirContent:
+    if content.tags_left_out:
+        content.problems.append(
+            f"TensorBoard events: only the first {MAX_TAGS:,} tags were read; "
+            f"{content.tags_left_out:,} scalars of later ones left out"
+        )
     for tag, points in series.items():
         content.series[tag] = points.kept()
         if points.seen > len(content.series[tag]):

@@ -106,8 +106,8 @@ class NoopRun:
     def log_params(self, params: Any) -> None:
         return None
 
-    def import_series(self, key: str, points: Any, *, source: str) -> bool:
-        return False
+    def import_series(self, series: Any, *, source: str) -> list[str]:
+        return []
 
     def set_gauge(self, name: str, value: float) -> None:
         return None

@@ -251,16 +251,16 @@ class Run(RunOpening, RunEnding):
         self.metrics.log(values, value, step, stage)
 
     def import_series(
-        self, key: str, points: Sequence[tuple[int, float, float | None]], *, source: str
-    ) -> bool:
-        """Record a series read from another tool's files (a TensorBoard scalar, a W&B
-        summary value): ``(step, value, unix time)`` points, with ``source`` naming
-        the files (``"tensorboard:runs/exp1"``). False when the key is already
-        recorded (what the run logged itself wins) or refused."""
-        if self._in_fork_child() or self._after_end(f"import_series {key!r}"):
-            return False
+        self, series: Mapping[str, Sequence[tuple[int, float, float | None]]], *, source: str
+    ) -> list[str]:
+        """Record series read from another tool's files (TensorBoard scalars, a W&B
+        summary): per key, ``(step, value, unix time)`` points, with ``source`` naming
+        the files (``"tensorboard:runs/exp1"``). A key already recorded is left as it
+        is (what the run logged itself wins). The keys recorded."""
+        if self._in_fork_child() or self._after_end("import_series"):
+            return []
         with self._deferring:
-            return self.metrics.import_series(key, points, source)
+            return self.metrics.import_series(series, source)
 
     def set_gauge(self, name: str, value: float) -> None:
         """Record the current value of a metric of yours (FPS, episode reward...).

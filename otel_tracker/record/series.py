@@ -140,54 +140,62 @@ class MetricLog:
 
     def import_series(
         self,
-        key: str,
-        points: Sequence[tuple[int, float, float | None]],
+        series: Mapping[str, Sequence[tuple[int, float, float | None]]],
         source: str,
-    ) -> bool:
-        """Record a whole series read from another tool's files (TensorBoard, W&B):
-        ``(step, value, unix time)`` points, written at once with their own times and
-        ``source`` kept with the key. Not handed to the mirrors (the points are
-        already in that tool's files). False when the key is refused: already
-        recorded, invalid, or one key too many."""
+    ) -> list[str]:
+        """Record whole series read from another tool's files (TensorBoard, W&B):
+        per key, ``(step, value, unix time)`` points, written at once with their own
+        times and ``source`` kept with the key; one manifest refresh for them all. Not
+        handed to the mirrors (the points are already in that tool's files). A key
+        already recorded, invalid or one too many is refused, and so is a point whose
+        step or time is beyond what every reader accepts (±1e18: a nanosecond clock
+        used as a step). The keys recorded."""
+        recorded: list[str] = []
+        beyond = 0
+        source = clean_text(source)[:MAX_KEY_CHARS]
         with self._drain_lock:
+            lines = []
             with self._flush_lock:
-                name = self._key(key)
-                if name is None or name in self._summaries:
-                    refused = True
-                else:
-                    refused = False
-                    summary = self._summaries[name] = KeySummary()
-                    summary.source = clean_text(source)[:MAX_KEY_CHARS]
-                    if name in self._directions:
-                        summary.declare(self._directions[name])
-                    steps: list[int] = []
-                    values: list[float | None] = []
-                    times: list[float | None] = []
+                for key, points in series.items():
+                    name = self._key(key)
+                    if name is None or name in self._summaries:
+                        continue
+                    line: dict[str, Any] = {"key": name, "source": source}
+                    steps, values, times = line["step"], line["value"], line["time"] = [], [], []
+                    summary = KeySummary()
                     for step, raw, at in points:
+                        if not -BIG <= step <= BIG:
+                            beyond += 1
+                            continue
                         value = finite_or_none(raw)
                         summary.add(step, value)
                         steps.append(step)
                         values.append(value)
-                        times.append(None if at is None else round(at, 3))
-            if not refused and self._file is not None and steps:
-                self._file.append(
-                    {
-                        "key": name,
-                        "source": summary.source,
-                        "step": steps,
-                        "value": values,
-                        "time": times,
-                    }
-                )
+                        times.append(round(at, 3) if at is not None and abs(at) < BIG else None)
+                    if not steps:
+                        continue
+                    summary.source = source
+                    if name in self._directions:
+                        summary.declare(self._directions[name])
+                    self._summaries[name] = summary
+                    recorded.append(name)
+                    lines.append(line)
+            if self._file is not None:
+                for line in lines:
+                    self._file.append(line)
+        if beyond:
+            self._problems.append(
+                f"{beyond:,} points of {source} left out: their step is beyond ±1e18"
+            )
         problems, self._problems = self._problems, []
         for problem in problems:
             self._warn(problem)
-        if not refused:
+        if recorded:
             try:
                 self._on_flushed()
             except Exception:
                 logger.debug("otel-tracker manifest refresh after an import failed", exc_info=True)
-        return not refused
+        return recorded
 
     # -- the writer --------------------------------------------------------------------
     def _start(self) -> None:

@@ -119,6 +119,8 @@ def test_scalars_hparams_and_wandb_become_the_runs_series_and_params(runs):
     assert keys["val.accuracy"]["last"] == 0.76 and keys["val.accuracy"]["last_step"] == 29
     assert keys["val.accuracy"]["source"] == f"wandb:wandb/{WANDB_RUN}"
     assert keys["epoch"]["last"] == 29
+    # add_hparams' session folder (named by a timestamp) goes by its writer's name
+    assert keys["train/hparam/accuracy"]["last"] == 0.9
     assert not [k for k in keys if k.startswith(("_", "examples"))]
     assert doc["params"]["wandb"] == {"lr": 0.01, "batch_size": 64}
     assert doc["params"]["tensorboard"] == {"lr": 0.01, "optimizer": "adam"}

@@ -204,7 +204,7 @@ def test_a_compacted_run_charts_its_whole_length_and_pruned_artifacts_say_so(
             run.add_artifact(checkpoint, "checkpoint")
             # what `run -- CMD` reads from a TensorBoard directory the command wrote
             run.import_series(
-                "epoch_loss", [(0, 0.5, None), (1, 0.25, None)], source="tensorboard:logs/train"
+                {"epoch_loss": [(0, 0.5, None), (1, 0.25, None)]}, source="tensorboard:logs/train"
             )
             with run.step("train"):
                 time.sleep(3.5)  # 3.5 s of samples: 1 s stays raw, the rest is rolled up

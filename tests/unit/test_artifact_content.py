@@ -132,3 +132,40 @@ def test_tensorboard_hparams_are_read_from_the_session_record(tmp_path: Path) ->
     content = read_event_dir(sessions[0], deadline=time.monotonic() + 30)
     assert content.hparams == {"lr": 0.1, "layers": 3.0, "act": "relu", "bn": True}
     assert content.series["acc"][0][:2] == (0, 0.5)
+
+
+def test_a_nanosecond_step_is_left_out_and_the_run_stays_readable(tmp_path: Path) -> None:
+    board = tmp_path / "work" / "runs"
+    writer = SummaryWriter(str(board))
+    writer.add_scalar("loss", 0.5, 1)
+    writer.add_scalar("loss", 0.25, time.time_ns())  # a clock as the step: beyond ±1e18
+    writer.close()
+    doc = _import(tmp_path / "runs", tmp_path / "work", [Artifact(board, "tensorboard")])
+    assert doc["metrics"]["keys"]["loss"]["count"] == 1  # validated: every reader opens it
+    assert any("1 points of tensorboard:runs left out" in w for w in doc["warnings"])
+
+
+def test_a_stopped_run_does_not_wait_on_the_import(tmp_path: Path) -> None:
+    board = tmp_path / "work" / "runs"
+    _scalars(board, "loss", [1.0])
+    with track_run("train", root=tmp_path / "runs", progress="off", resources=False) as run:
+        import_artifact_content(
+            run, [Artifact(board, "tensorboard")], tmp_path / "work", stopped=lambda: True
+        )
+        run_dir = Path(run.dir)
+    doc = load_manifest(run_dir / "manifest.json")
+    assert "metrics" not in doc
+    assert any("not read (the run was stopped): runs" in w for w in doc["warnings"])
+
+
+def test_a_resumed_wandb_run_keeps_its_final_values(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    for stamp, loss, batch in (("100000", 0.9, 32), ("110000", 0.1, 64)):  # then resumed
+        files = work / "wandb" / f"run-20261203_{stamp}-abc123" / "files"
+        files.mkdir(parents=True)
+        (files / "wandb-summary.json").write_text(json.dumps({"loss": loss, "_step": 1}))
+        (files / "config.yaml").write_text(f"batch_size:\n  value: {batch}\n")
+    artifacts = [Artifact(p, "wandb") for p in (work / "wandb").iterdir()]
+    doc = _import(tmp_path / "runs", work, artifacts)
+    assert doc["metrics"]["keys"]["loss"]["last"] == 0.1  # one run: no id prefix
+    assert doc["params"]["wandb"] == {"batch_size": 64}

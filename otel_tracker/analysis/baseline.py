@@ -204,19 +204,26 @@ def update_baseline(
     }
 
 
+def check_version(doc: dict[str, Any], field: str, newest: int, source: str) -> int:
+    """``doc[field]``, a format version this otel-tracker reads (1..``newest``); a
+    clear error otherwise (an upgrade, for a newer one)."""
+    version = doc.get(field)
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise OtelTrackerError(f"{source}: bad {field} {version!r}")
+    if version > newest:
+        raise OtelTrackerError(
+            f"{source}: {field} {version} is newer than this otel-tracker reads "
+            f"({newest}); upgrade otel-tracker"
+        )
+    return version
+
+
 def check_baseline(doc: Any, source: str) -> dict[str, Any]:
     """``doc`` if it is a baseline this version can read (every key its readers use
     there and of its type: ``schema/baseline.schema.json``); a clear error otherwise."""
     if not isinstance(doc, dict) or "baseline_version" not in doc:
         raise OtelTrackerError(f"{source}: not an otel-tracker baseline (no baseline_version)")
-    version = doc["baseline_version"]
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise OtelTrackerError(f"{source}: bad baseline_version {version!r}")
-    if version > BASELINE_VERSION:
-        raise OtelTrackerError(
-            f"{source}: baseline_version {version} is newer than this otel-tracker reads "
-            f"({BASELINE_VERSION}); upgrade otel-tracker"
-        )
+    check_version(doc, "baseline_version", BASELINE_VERSION, source)
     problem = schema_problem(doc, baseline_schema(), "top level", required=True)
     if problem:
         raise OtelTrackerError(f"{source}: not a usable baseline ({problem})")

@@ -375,7 +375,7 @@ class RunRecord:
                 summary = self.metrics()
                 if summary is not None:
                     doc["metrics"] = summary
-            if self.user_metrics is not None:
+            if with_telemetry and self.user_metrics is not None:  # not the sampler's
                 recorded = self.user_metrics()
                 if recorded is not None:
                     doc["user_metrics"] = recorded

@@ -6,6 +6,7 @@ import os
 import re
 import secrets
 import unicodedata
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -64,3 +65,10 @@ def create_run_dir(root: Path, name: str, attempts: int = 20) -> tuple[str, Path
             continue
         return run_id, path
     raise OtelTrackerError(f"could not create a unique run directory under {root}")
+
+
+def outermost(paths: Iterable[Path]) -> list[Path]:
+    """Those of ``paths`` inside none of the others, in their order (a tool that walks
+    a directory sees the ones inside it through it)."""
+    given = list(dict.fromkeys(paths))
+    return [p for p in given if not any(p != q and p.is_relative_to(q) for q in given)]

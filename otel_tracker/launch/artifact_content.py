@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..contract.parts import read_parts
+from ..contract.paths import outermost
 from ..errors import MissingExtraError
 from .artifacts import Artifact
 from .tensorboard_content import Point, read_event_dir
@@ -170,7 +171,7 @@ def _labels(paths: list[Path]) -> dict[Path, str]:
     ``logs/validation`` -> ``train`` and ``validation``). A directory inside another
     (the session folder ``add_hparams`` writes in its writer's) goes by its outer
     one's name, as TensorBoard shows it under it: a timestamp never names a key."""
-    outer = [p for p in paths if not any(p != q and p.is_relative_to(q) for q in paths)]
+    outer = outermost(paths)
     if len(outer) < 2:
         names = {p: p.name for p in outer}
     else:

@@ -159,8 +159,8 @@ class Recorder:
     values, for the checks. The run records them already: the worker joined it, and
     a joined process's counters and gauges are in its part (``user_metrics``)."""
 
-    def __init__(self, run: Any, outcome: Outcome) -> None:
-        self.run, self.outcome = run, outcome
+    def __init__(self, outcome: Outcome) -> None:
+        self.outcome = outcome
         self.totals: dict[str, float] = {}
         self.at_measure: dict[str, float] = {}
 
@@ -231,7 +231,7 @@ def run_scenario(
         else:
             warm.set_total(sc.warmup, unit="calls")
         current, measure = warm, None
-        recorder = Recorder(run, outcome)
+        recorder = Recorder(outcome)
         try:
             for call in calls:
                 if call.get("begin") == "measure":

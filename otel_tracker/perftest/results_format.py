@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..analysis.baseline import check_version
 from ..errors import OtelTrackerError
 
 RESULTS_KIND = "otel-tracker-perf-test-results"
@@ -25,14 +26,7 @@ def is_results(doc: Any) -> bool:
 
 def check_results(doc: dict[str, Any], source: str) -> dict[str, Any]:
     """``doc`` if this version can read it as a baseline; a clear error otherwise."""
-    version = doc.get("results_version")
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise OtelTrackerError(f"{source}: bad results_version {version!r}")
-    if version > RESULTS_VERSION:
-        raise OtelTrackerError(
-            f"{source}: results_version {version} is newer than this otel-tracker reads "
-            f"({RESULTS_VERSION}); upgrade otel-tracker"
-        )
+    check_version(doc, "results_version", RESULTS_VERSION, source)
     if not isinstance(doc.get("scenarios"), list):
         raise OtelTrackerError(f"{source}: not a usable results file (no scenarios list)")
     return doc

@@ -57,12 +57,10 @@ def _join(stack: ExitStack, name: str) -> Any:
 
 
 def _recorded(run: Any) -> dict[str, Any]:
-    # the values run.add_count/set_gauge stored (record.telemetry.UserMetrics): a
-    # joined run never samples them, so they are read here and sent to the parent
+    # what run.add_count/set_gauge hold so far (the part's user_metrics when it ends):
+    # sent after each call, so the parent can judge the measured calls' share
     metrics = getattr(getattr(run, "telemetry", None), "user_metrics", None)
-    if metrics is None:
-        return {}
-    return {"counters": dict(metrics.counts), "gauges": dict(metrics.gauges)}
+    return (metrics.snapshot() if metrics is not None else None) or {}
 
 
 def main(argv: list[str]) -> int:

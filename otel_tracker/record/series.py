@@ -160,8 +160,9 @@ class MetricLog:
                     name = self._key(key)
                     if name is None or name in self._summaries:
                         continue
-                    line: dict[str, Any] = {"key": name, "source": source}
-                    steps, values, times = line["step"], line["value"], line["time"] = [], [], []
+                    steps: list[int] = []
+                    values: list[float | None] = []
+                    times: list[float | None] = []
                     summary = KeySummary()
                     for step, raw, at in points:
                         if not -BIG <= step <= BIG:
@@ -179,7 +180,15 @@ class MetricLog:
                         summary.declare(self._directions[name])
                     self._summaries[name] = summary
                     recorded.append(name)
-                    lines.append(line)
+                    lines.append(
+                        {
+                            "key": name,
+                            "source": source,
+                            "step": steps,
+                            "value": values,
+                            "time": times,
+                        }
+                    )
             if self._file is not None:
                 for line in lines:
                     self._file.append(line)

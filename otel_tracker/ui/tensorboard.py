@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..contract.paths import outermost
 from ..errors import MissingExtraError, OtelTrackerError
 
 logger = logging.getLogger(__name__)
@@ -65,11 +66,8 @@ def _label(path: Path, cwd: Any) -> str:
 def _outermost(dirs: list[EventDir]) -> list[EventDir]:
     """TensorBoard walks each directory: one inside another (``add_hparams``' session
     folder in its writer's) is shown through its parent, not twice."""
-    kept = []
-    for candidate in sorted(dirs, key=lambda d: len(d.path.parts)):
-        if not any(candidate.path.is_relative_to(k.path) for k in kept):
-            kept.append(candidate)
-    return kept
+    kept = outermost(d.path for d in dirs)  # a path named twice is kept once
+    return [next(d for d in dirs if d.path == path) for path in kept]
 
 
 def logdir_spec(dirs: Sequence[EventDir]) -> str:
